@@ -1,0 +1,120 @@
+"""Flags shared by the apps that run AIS, and the schedule they describe."""
+
+from absl import flags
+
+import tfrd
+
+__all__ = ['define_ais_flags', 'schedule_from_flags', 'distortion_from_flags',
+           'ais_kwargs_from_flags']
+
+FLAGS = flags.FLAGS
+
+
+def define_ais_flags(num_chains=16, num_intermediate=4000, num_rd_points=40,
+                     beta_max=1000.0, leapfrog_steps=10,
+                     distortion_flags=True):
+  """Defines the AIS and schedule (and distortion) flags with these defaults."""
+  flags.DEFINE_integer('num_chains', num_chains,
+                       'Independent AIS chains per image (M).')
+  flags.DEFINE_integer(
+      'num_intermediate', num_intermediate,
+      'Size N of the base temperature schedule (appendix D.2, step 1); the '
+      'filled schedule may be longer.')
+  flags.DEFINE_integer('num_rd_points', num_rd_points,
+                       'RD points, log-spaced from --beta_min to --beta_max.')
+  flags.DEFINE_float('beta_max', beta_max, 'Largest inverse temperature.')
+  flags.DEFINE_float('beta_min', 1.0 / 12.0,
+                     'Smallest recorded inverse temperature (paper: 1/12).')
+  flags.DEFINE_list(
+      'rd_betas', None,
+      'Explicit increasing RD inverse temperatures (overrides --num_rd_points, '
+      '--beta_min and --beta_max), e.g. 0.1,1,10,100.')
+  flags.DEFINE_enum(
+      'schedule', 'paper', ['paper', 'sigmoid', 'linear'],
+      "'paper': appendix D.2 (sigmoid base, at least --min_before_first "
+      "distributions before the first RD point and --min_between between "
+      "points); 'sigmoid' / 'linear': that base with RD points inserted and no "
+      'minimum fill.')
+  flags.DEFINE_integer('min_before_first', 800,
+                       'Minimum intermediate distributions before the first '
+                       'RD point (paper schedule).')
+  flags.DEFINE_integer('min_between', 10,
+                       'Minimum intermediate distributions between RD points '
+                       '(paper schedule).')
+  flags.DEFINE_bool('include_beta_one', True,
+                    'Put beta = 1 exactly in the schedule (the log-likelihood '
+                    'point of an NLL distortion).')
+  flags.DEFINE_integer('leapfrog_steps', leapfrog_steps,
+                       'Leapfrog steps per HMC transition (L).')
+  flags.DEFINE_enum(
+      'step_size_mode', 'two_pass', list(tfrd.ais.STEP_SIZE_MODES),
+      "'two_pass': adapt per-chain step sizes toward --target_accept in a "
+      "preliminary run, replay them frozen with a fresh seed (appendix D.2); "
+      "'adaptive': one run that adapts (half the cost); 'fixed': "
+      '--initial_step_size throughout.')
+  flags.DEFINE_float('initial_step_size', 0.1, 'Initial HMC step size.')
+  flags.DEFINE_float('target_accept', 0.65,
+                     'Target HMC acceptance of the adaptation.')
+  flags.DEFINE_integer('seed', 0, 'Seed; results are a function of it.')
+  flags.DEFINE_enum('jit', 'auto', ['auto', 'true', 'false'],
+                    'XLA-compile the AIS loop (auto: fall back when the '
+                    'decoder does not compile).')
+  if not distortion_flags:
+    return
+  flags.DEFINE_enum('distortion', 'mse',
+                    ['mse', 'gaussian_nll', 'bernoulli_nll'],
+                    'Distortion d(x, f(z)), summed over data dimensions.')
+  flags.DEFINE_float('gaussian_scale', 1.0,
+                     'Observation standard deviation of --distortion='
+                     'gaussian_nll.')
+  flags.DEFINE_bool('bernoulli_from_logits', False,
+                    'With --distortion=bernoulli_nll: the decoder returns '
+                    'logits rather than probabilities.')
+
+
+def schedule_from_flags():
+  """The `AnnealingSchedule` the flags describe.
+
+  Raises:
+    ValueError: for inconsistent flags (e.g. non-increasing --rd_betas).
+  """
+  if FLAGS.rd_betas:
+    try:
+      rd_betas = [float(value) for value in FLAGS.rd_betas]
+    except ValueError:
+      raise ValueError(f'--rd_betas must be numbers, got {FLAGS.rd_betas}.'
+                       ) from None
+    beta_max = rd_betas[-1]
+  else:
+    beta_max = FLAGS.beta_max
+    rd_betas = tfrd.rd_point_betas(FLAGS.num_rd_points, beta_max,
+                                   beta_min=FLAGS.beta_min,
+                                   include_beta_one=FLAGS.include_beta_one)
+  if FLAGS.schedule == 'linear':
+    base = tfrd.linear_betas(FLAGS.num_intermediate, max(beta_max, 1e-12))
+  else:
+    base = tfrd.sigmoid_betas(FLAGS.num_intermediate, max(beta_max, 1e-12))
+  if FLAGS.schedule == 'paper':
+    return tfrd.build_schedule(rd_betas, base, FLAGS.min_before_first,
+                               FLAGS.min_between)
+  return tfrd.build_schedule(rd_betas, base, 0, 0)
+
+
+def distortion_from_flags():
+  if FLAGS.distortion == 'gaussian_nll':
+    return tfrd.GaussianNLL(FLAGS.gaussian_scale)
+  if FLAGS.distortion == 'bernoulli_nll':
+    return tfrd.BernoulliNLL(from_logits=FLAGS.bernoulli_from_logits)
+  return tfrd.SquaredError()
+
+
+def ais_kwargs_from_flags():
+  """Keyword arguments of `tfrd.estimate_rd_curve` set by the flags."""
+  return dict(
+      num_chains=FLAGS.num_chains,
+      num_leapfrog_steps=FLAGS.leapfrog_steps,
+      seed=FLAGS.seed,
+      step_size_mode=FLAGS.step_size_mode,
+      initial_step_size=FLAGS.initial_step_size,
+      target_accept_prob=FLAGS.target_accept,
+      jit_compile={'auto': 'auto', 'true': True, 'false': False}[FLAGS.jit])

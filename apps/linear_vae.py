@@ -1,0 +1,229 @@
+r"""Validates the AIS estimator against the closed form of a linear VAE.
+
+    python -m apps.linear_vae --output_dir=runs/linear_vae
+
+Fits a linear Gaussian decoder x = Wz + b + ε, ε ~ N(0, σ²I), to MNIST by
+maximum likelihood (probabilistic PCA, Tipping & Bishop 1999: the optimum a
+linear VAE converges to), then estimates its rate-prior distortion curve with
+AIS on test images and compares every point with the exact curve of appendix
+D.3.1 (`tfrd.linear_rate_distortion`). Exits with status 1 when a point
+deviates by more than the tolerance:
+
+    |R_AIS - R_exact| <= rate_tolerance_nats + rate_tolerance_relative·R_exact
+    |D_AIS - D_exact| <= distortion_tolerance_relative·D_exact
+
+Writes, into --output_dir: the decoder (`linear_decoder.keras`), the test
+images (`test_images.npz`, so `apps.rd_curve` can be run on the same
+problem), for each distortion a subdirectory with the AIS curve files and
+`comparison.png` (AIS and exact in one figure), and `linear_vae.json`.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+from adapters import datasets
+from adapters import keras_decoder
+from apps import ais_flags
+from apps import progress as progress_lib
+import tfrd
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_integer('latent_dim', 10, 'Latent size of the linear decoder.')
+flags.DEFINE_integer('num_train', 10000,
+                     'MNIST training images used to fit the decoder.')
+flags.DEFINE_integer('num_images', 20, 'MNIST test images to evaluate.')
+flags.DEFINE_list('distortions', ['mse', 'gaussian_nll'],
+                  'Distortions to validate: mse and/or gaussian_nll.')
+flags.DEFINE_string('noise_scale', 'ml',
+                    "σ of the Gaussian NLL: 'ml' (the fitted maximum-"
+                    "likelihood value) or a number.")
+flags.DEFINE_string('data_dir', None,
+                    'Directory with mnist/ raw files (default: '
+                    '$TFRD_DATA_DIR).')
+flags.DEFINE_string('tfds_data_dir', None, 'TFDS data directory.')
+flags.DEFINE_string('output_dir', 'linear_vae_output', 'Output directory.')
+flags.DEFINE_float('rate_tolerance_nats', 0.3, 'Absolute rate tolerance.')
+flags.DEFINE_float('rate_tolerance_relative', 0.03, 'Relative rate tolerance.')
+flags.DEFINE_float('distortion_tolerance_relative', 0.03,
+                   'Relative distortion tolerance.')
+ais_flags.define_ais_flags(num_intermediate=2000, num_rd_points=20,
+                           distortion_flags=False)
+
+
+def fit_linear_gaussian(images, latent_dim):
+  """Maximum-likelihood linear Gaussian decoder (probabilistic PCA).
+
+  Returns:
+    (kernel [D, E], bias [E], noise_scale σ), float64.
+  """
+  flat = images.reshape(images.shape[0], -1).astype(np.float64)
+  bias = flat.mean(axis=0)
+  covariance = np.cov(flat, rowvar=False)
+  eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+  order = np.argsort(eigenvalues)[::-1]
+  eigenvalues, eigenvectors = eigenvalues[order], eigenvectors[:, order]
+  noise_variance = eigenvalues[latent_dim:].mean()
+  scales = np.sqrt(np.maximum(eigenvalues[:latent_dim] - noise_variance, 0.0))
+  kernel = (eigenvectors[:, :latent_dim] * scales).T
+  return kernel, bias, float(np.sqrt(noise_variance))
+
+
+def make_decoder(kernel, bias):
+  import keras  # pylint: disable=g-import-not-at-top
+  model = keras.Sequential(
+      [keras.Input((kernel.shape[0],)), keras.layers.Dense(kernel.shape[1])],
+      name='linear_decoder')
+  model.layers[-1].set_weights([kernel.astype(np.float32),
+                                bias.astype(np.float32)])
+  return model
+
+
+def compare(curve, exact):
+  """Per-point deviations and whether each is within tolerance."""
+  rate_exact = exact.rate.mean(axis=1)
+  distortion_exact = exact.distortion.mean(axis=1)
+  rate_error = curve.rate - rate_exact
+  distortion_error = curve.distortion - distortion_exact
+  rate_allowed = (FLAGS.rate_tolerance_nats +
+                  FLAGS.rate_tolerance_relative * np.abs(rate_exact))
+  distortion_allowed = FLAGS.distortion_tolerance_relative * np.abs(
+      distortion_exact)
+  return {
+      'beta': curve.betas.tolist(),
+      'rate_exact': rate_exact.tolist(),
+      'rate_ais': curve.rate.tolist(),
+      'distortion_exact': distortion_exact.tolist(),
+      'distortion_ais': curve.distortion.tolist(),
+      'max_rate_error_nats': float(np.max(np.abs(rate_error))),
+      'max_rate_error_over_tolerance': float(
+          np.max(np.abs(rate_error) / rate_allowed)),
+      'max_distortion_relative_error': float(
+          np.max(np.abs(distortion_error) / np.abs(distortion_exact))),
+      'max_distortion_error_over_tolerance': float(
+          np.max(np.abs(distortion_error) / distortion_allowed)),
+      'mean_rate_error_nats': float(np.mean(rate_error)),
+      'within_tolerance': bool(np.all(np.abs(rate_error) <= rate_allowed) and
+                               np.all(np.abs(distortion_error) <=
+                                      distortion_allowed)),
+  }
+
+
+def run():
+  """Fits, estimates, compares; returns the summary dict."""
+  start = time.time()
+  os.makedirs(FLAGS.output_dir, exist_ok=True)
+  train = datasets.load_dataset('mnist', FLAGS.num_train, split='train',
+                                data_dir=FLAGS.data_dir,
+                                tfds_data_dir=FLAGS.tfds_data_dir)
+  test = datasets.load_dataset('mnist', FLAGS.num_images, split='test',
+                               data_dir=FLAGS.data_dir,
+                               tfds_data_dir=FLAGS.tfds_data_dir)
+  kernel, bias, ml_scale = fit_linear_gaussian(train, FLAGS.latent_dim)
+  decoder = make_decoder(kernel, bias)
+  decoder_path = os.path.join(FLAGS.output_dir, 'linear_decoder.keras')
+  decoder.save(decoder_path)
+  # The comparison uses the float32 weights the decoder actually holds.
+  kernel32, bias32 = (w.astype(np.float64) for w in decoder.get_weights())
+  test = test.reshape(test.shape[0], -1)
+  with open(os.path.join(FLAGS.output_dir, 'test_images.npz'), 'wb') as f:
+    np.savez(f, x=test)
+  noise_scale = (ml_scale if FLAGS.noise_scale == 'ml'
+                 else float(FLAGS.noise_scale))
+  schedule = ais_flags.schedule_from_flags()
+  summary = {'latent_dim': FLAGS.latent_dim, 'num_train': FLAGS.num_train,
+             'num_images': int(test.shape[0]),
+             'noise_scale_ml': ml_scale, 'decoder': decoder_path,
+             'num_transitions': schedule.num_transitions, 'results': {}}
+  sys.stderr.write(
+      f'linear_vae: fitted latent {FLAGS.latent_dim} decoder on '
+      f'{train.shape[0]} images (ML noise scale {ml_scale:.4f}); '
+      f'{schedule.num_transitions} transitions, {FLAGS.num_chains} chains, '
+      f'{test.shape[0]} test images\n')
+  for name in FLAGS.distortions:
+    if name == 'mse':
+      distortion = tfrd.SquaredError()
+    elif name == 'gaussian_nll':
+      distortion = tfrd.GaussianNLL(noise_scale)
+    else:
+      raise ValueError(f'--distortions accepts mse and gaussian_nll (the '
+                       f'closed form covers those), got {name!r}.')
+    curve = tfrd.estimate_rd_curve(
+        decoder, test, distortion, schedule, latent_dim=FLAGS.latent_dim,
+        progress=progress_lib.ProgressPrinter(
+            2 if FLAGS.step_size_mode == 'two_pass' else 1),
+        config={'title': f'linear VAE ({name})', 'label': 'AIS'},
+        **ais_flags.ais_kwargs_from_flags())
+    exact = tfrd.linear_rate_distortion(kernel32, bias32, test, curve.betas,
+                                        distortion)
+    run_dir = os.path.join(FLAGS.output_dir, name)
+    curve.save(run_dir)
+    tfrd.plot_curves(
+        {'exact (appendix D.3.1)': (exact.distortion.mean(1),
+                                    exact.rate.mean(1), exact.betas),
+         'AIS': curve},
+        os.path.join(run_dir, 'comparison.png'),
+        title=f'Linear VAE on MNIST, {name}: AIS vs closed form')
+    result = compare(curve, exact)
+    result['wall_time_s'] = curve.timing['ais_total_s']
+    if curve.log_likelihood is not None:
+      result['log_likelihood_ais'] = curve.log_likelihood
+      result['log_likelihood_exact'] = float(
+          exact.log_z[curve.betas == 1.0].mean())
+    summary['results'][name] = result
+    _print_result(name, result)
+  summary['wall_time_s'] = time.time() - start
+  summary['within_tolerance'] = all(
+      r['within_tolerance'] for r in summary['results'].values())
+  with open(os.path.join(FLAGS.output_dir, 'linear_vae.json'), 'w') as f:
+    json.dump(summary, f, indent=1)
+  return summary
+
+
+def _print_result(name, result):
+  print(f'\n== {name} ==')
+  print(f'{"beta":>10} {"R exact":>9} {"R AIS":>9} {"D exact":>10} '
+        f'{"D AIS":>10}')
+  for row in zip(result['beta'], result['rate_exact'], result['rate_ais'],
+                 result['distortion_exact'], result['distortion_ais']):
+    print('{:10.4g} {:9.3f} {:9.3f} {:10.4f} {:10.4f}'.format(*row))
+  print(f'largest rate error {result["max_rate_error_nats"]:.3f} nats '
+        f'({result["max_rate_error_over_tolerance"]:.2f} of the tolerance); '
+        f'largest distortion error '
+        f'{100 * result["max_distortion_relative_error"]:.2f}% '
+        f'({result["max_distortion_error_over_tolerance"]:.2f} of the '
+        f'tolerance); mean rate error {result["mean_rate_error_nats"]:+.3f}')
+  if 'log_likelihood_ais' in result:
+    print(f'log-likelihood at beta = 1: AIS {result["log_likelihood_ais"]:.3f}'
+          f', exact {result["log_likelihood_exact"]:.3f} nats')
+  print('within tolerance' if result['within_tolerance']
+        else 'OUTSIDE TOLERANCE')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  try:
+    summary = run()
+  except (keras_decoder.ModelError, datasets.DatasetError,
+          tfrd.DecoderOutputError, ValueError, OSError) as error:
+    sys.stderr.write(f'linear_vae: error: {error}\n')
+    return 2
+  print(f'\nlinear_vae: {"PASS" if summary["within_tolerance"] else "FAIL"} '
+        f'in {summary["wall_time_s"]:.0f} s; details in '
+        f'{os.path.join(FLAGS.output_dir, "linear_vae.json")}')
+  return 0 if summary['within_tolerance'] else 1
+
+
+def console_main():
+  app.run(main)
+
+
+if __name__ == '__main__':
+  app.run(main)

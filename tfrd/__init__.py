@@ -1,0 +1,49 @@
+"""tfrd: rate-prior distortion curves of deep generative models.
+
+Implements Huang, Makhzani, Cao & Grosse, "Evaluating Lossy Compression Rates
+of Deep Generative Models" (ICML 2020): one annealed importance sampling run
+with HMC transitions along q_β(z|x) ∝ p(z) exp(-β d(x, f(z))) estimates the
+whole curve R_p(D) of a decoder f with prior p.
+
+Main entry points:
+
+- `estimate_rd_curve(decoder, data, distortion, schedule, ...)` -> `RDCurve`
+- schedules: `sigmoid_betas`, `linear_betas`, `rd_point_betas`,
+  `build_schedule`, `AnnealingSchedule`
+- distortions: `SquaredError`, `GaussianNLL`, `BernoulliNLL`,
+  `get_distortion`
+- validation: `linear_rate_distortion` (closed form for linear decoders)
+- lower level: `run_ais`, `hmc_transition`, `estimate_rate_distortion`,
+  `plot_curves`
+"""
+
+from tfrd.ais import AISRun
+from tfrd.ais import ChainState
+from tfrd.ais import DecoderOutputError
+from tfrd.ais import ProgressUpdate
+from tfrd.ais import run_ais
+from tfrd.api import estimate_rd_curve
+from tfrd.curve import RDCurve
+from tfrd.distortions import BernoulliNLL
+from tfrd.distortions import Distortion
+from tfrd.distortions import GaussianNLL
+from tfrd.distortions import get_distortion
+from tfrd.distortions import SquaredError
+from tfrd.estimators import estimate_rate_distortion
+from tfrd.estimators import RDEstimate
+from tfrd.hmc import adapt_step_size
+from tfrd.hmc import hmc_transition
+from tfrd.hmc import leapfrog
+from tfrd.linear import linear_rate_distortion
+from tfrd.linear import LinearRDCurve
+from tfrd.plotting import plot_curves
+from tfrd.schedules import AnnealingSchedule
+from tfrd.schedules import build_schedule
+from tfrd.schedules import linear_betas
+from tfrd.schedules import rd_point_betas
+from tfrd.schedules import sigmoid_betas
+from tfrd.target import AnnealedTarget
+from tfrd.target import standard_normal_prior
+from tfrd.target import TargetParts
+
+__version__ = '0.1.0'

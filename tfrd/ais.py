@@ -1,0 +1,330 @@
+"""The compiled AIS loop that traces a whole rate-prior distortion curve.
+
+One forward AIS run along q_k(z|x) ∝ p(z) exp(-β_k d(x, f(z))) (eq. 10) with
+HMC transitions visits every point of the curve (§4). The loop over
+temperatures is a `tf.function` (XLA-compiled where possible) that runs one
+*chunk* of transitions per call: the stretch up to the next RD point or the
+end of a random block, whichever comes first. Python touches the chain only
+between chunks, to record RD points and report progress.
+
+Step sizes (appendix D.2): by default a preliminary run adapts per-chain step
+sizes toward 65% acceptance and records, for every chunk, the geometric mean
+step size of each chain; the reported run replays that table, frozen, with a
+fresh seed.
+"""
+
+import collections
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfrd import estimators
+from tfrd import hmc
+from tfrd import randomness
+from tfrd import target as target_lib
+
+__all__ = ['ChainState', 'ProgressUpdate', 'AISRun', 'DecoderOutputError',
+           'STEP_SIZE_MODES', 'chunk_boundaries', 'run_ais']
+
+STEP_SIZE_MODES = ('two_pass', 'adaptive', 'fixed')
+
+# Seed tags: the preliminary and the reported run draw independent numbers.
+_PRELIMINARY_RUN, _REPORTED_RUN = 1, 2
+
+
+class DecoderOutputError(ValueError):
+  """The decoder returned NaN or infinite values where finite ones are needed."""
+
+
+class ChainState(
+    collections.namedtuple(
+        'ChainState', ['latents', 'parts', 'log_weights', 'step_size', 'beta'])):
+  """Everything the AIS chain carries between transitions.
+
+  Attributes:
+    latents: [N·C, D] float64 current states z_k.
+    parts: `TargetParts` at `latents`.
+    log_weights: [N·C] float64 log w_k.
+    step_size: [N·C] float64 per-chain HMC step sizes.
+    beta: scalar float64 β_k of the last transition.
+  """
+  __slots__ = ()
+
+
+class ProgressUpdate(
+    collections.namedtuple(
+        'ProgressUpdate',
+        ['phase', 'transitions_done', 'num_transitions', 'points_done',
+         'num_points', 'beta', 'accept_rate', 'elapsed_s'])):
+  """Reported to a progress callback after every chunk."""
+  __slots__ = ()
+
+
+class AISRun(
+    collections.namedtuple(
+        'AISRun',
+        ['betas', 'estimates', 'step_size_table', 'accept_rates',
+         'num_decoder_gradients', 'jit_compiled', 'wall_time_s'])):
+  """Raw result of `run_ais`.
+
+  Attributes:
+    betas: [P] inverse temperatures of the RD points.
+    estimates: list of P `RDEstimate`s (per image).
+    step_size_table: [num_chunks, N·C] float64 step sizes the reported run
+      used, reusable by a later run on the same images and schedule.
+    accept_rates: [P] mean acceptance probability over the chunk that ended
+      at each RD point (of the reported run).
+    num_decoder_gradients: decoder gradient evaluations per chain, both runs.
+    jit_compiled: whether the loop ran under XLA.
+    wall_time_s: dict of wall times by phase.
+  """
+  __slots__ = ()
+
+
+def chunk_boundaries(schedule):
+  """Ends (inclusive transition indices) of the chunks the loop runs.
+
+  A chunk ends at every RD point, at the end of every random block and at
+  the last transition, so that each chunk uses one block of random numbers.
+  """
+  num_transitions = schedule.num_transitions
+  block_ends = np.arange(randomness.BLOCK_SIZE, num_transitions + 1,
+                         randomness.BLOCK_SIZE)
+  ends = np.union1d(np.union1d(schedule.rd_indices, block_ends),
+                    [num_transitions])
+  return ends.astype(np.int64)
+
+
+def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
+                   adaptation_rate, jit_compile):
+  """Builds the compiled function that runs transitions of one chunk."""
+  num_rows = target.num_images * target.num_chains
+
+  def run_chunk(state, betas, momentum, log_uniform, first_offset, num_steps):
+    latent_dim = tf.shape(state.latents)[-1]
+
+    def body(step, state, accept_sum, log_step_sum):
+      beta = betas[step]
+      # log w_k = log w_{k-1} - (β_k - β_{k-1}) d(x, f(z_{k-1})): the cached
+      # distortion of the current state, no decoder call.
+      log_weights = state.log_weights - (beta - state.beta) * state.parts.distortion
+      offset = first_offset + step
+      result = hmc.hmc_transition(
+          target, beta, state.latents, state.parts,
+          tf.reshape(momentum[:, offset], [num_rows, latent_dim]),
+          tf.reshape(log_uniform[:, offset], [num_rows]),
+          state.step_size, num_leapfrog_steps)
+      accept_prob = tf.exp(tf.minimum(result.log_accept_ratio, 0.0))
+      log_step_sum += tf.math.log(state.step_size)
+      step_size = state.step_size
+      if adapt:
+        step_size = hmc.adapt_step_size(step_size, result.log_accept_ratio,
+                                        target_accept_prob, adaptation_rate)
+      new_state = ChainState(result.state, result.parts, log_weights,
+                             step_size, beta)
+      return step + 1, new_state, accept_sum + accept_prob, log_step_sum
+
+    zeros = tf.zeros([num_rows], tf.float64)
+    _, state, accept_sum, log_step_sum = tf.while_loop(
+        lambda step, *_: step < num_steps, body,
+        (tf.constant(0), state, zeros, zeros))
+    return state, accept_sum, log_step_sum
+
+  return tf.function(run_chunk, jit_compile=jit_compile)
+
+
+def _initial_latents(prior, seed, image_indices, num_chains, latent_dim):
+  """z_0 ~ p(z), C draws per image from that image's own stateless stream."""
+  init_seed = randomness.derive_seed(seed, randomness.PURPOSES['initial_state'])
+  latents = [
+      tf.cast(prior.sample(num_chains, seed=randomness.int32_seed(
+          init_seed, index)), tf.float64)
+      for index in np.asarray(image_indices)]
+  return tf.reshape(tf.stack(latents), [-1, latent_dim])
+
+
+def run_ais(decoder, data, distortion, schedule, num_chains=16,
+            num_leapfrog_steps=10, seed=0, prior=None, latent_dim=None,
+            image_indices=None, step_size_mode='two_pass',
+            initial_step_size=0.1, target_accept_prob=0.65,
+            adaptation_rate=0.05, step_size_table=None, jit_compile='auto',
+            decoder_dtype=tf.float32, progress=None):
+  """Runs forward AIS from the prior and estimates every RD point.
+
+  Args:
+    decoder: callable latents [B, D] -> outputs [B, ...] (e.g. a Keras model).
+    data: [N, ...] images, with as many elements per image as the decoder
+      outputs per latent.
+    distortion: a `tfrd.distortions.Distortion`.
+    schedule: a `tfrd.schedules.AnnealingSchedule`.
+    num_chains: independent AIS chains per image (M).
+    num_leapfrog_steps: leapfrog steps per HMC transition (L).
+    seed: integer seed; with the same seed, images and schedule, the result
+      is identical.
+    prior: TFP distribution with event shape [D]; standard normal if None.
+    latent_dim: D; required when `prior` is None.
+    image_indices: int [N], global indices of the images, which select each
+      image's random streams; defaults to 0..N-1.
+    step_size_mode: 'two_pass' (preliminary adaptive run, then a frozen
+      replay with a fresh seed; appendix D.2), 'adaptive' (one run that adapts
+      as it goes: half the cost, but the adaptation makes the chain slightly
+      non-Markov) or 'fixed' (`initial_step_size` throughout).
+    initial_step_size: starting (or fixed) step size.
+    target_accept_prob: target acceptance of the adaptation.
+    adaptation_rate: see `tfrd.hmc.adapt_step_size`.
+    step_size_table: optional [num_chunks, N·C] table from an earlier run
+      (`AISRun.step_size_table`); replayed frozen instead of adapting.
+    jit_compile: True, False or 'auto' (XLA, falling back to graph mode if
+      the decoder does not compile).
+    decoder_dtype: the decoder's input and computation dtype.
+    progress: optional callable receiving `ProgressUpdate`s.
+
+  Returns:
+    An `AISRun`.
+
+  Raises:
+    DecoderOutputError: if the decoder returns non-finite values at the
+      initial states or the log-weights become non-finite.
+    ValueError: for invalid arguments.
+  """
+  if step_size_mode not in STEP_SIZE_MODES:
+    raise ValueError(f'step_size_mode must be one of {STEP_SIZE_MODES}, got '
+                     f'{step_size_mode!r}.')
+  if num_chains < 1 or num_leapfrog_steps < 1:
+    raise ValueError('num_chains and num_leapfrog_steps must be >= 1.')
+  if not initial_step_size > 0:
+    raise ValueError(f'initial_step_size must be positive, got '
+                     f'{initial_step_size!r}.')
+  if prior is None:
+    if latent_dim is None:
+      raise ValueError('Give latent_dim (or a prior).')
+    prior = target_lib.standard_normal_prior(int(latent_dim))
+  latent_dim = int(prior.event_shape[-1])
+  data = np.asarray(data)
+  num_images = data.shape[0]
+  if image_indices is None:
+    image_indices = np.arange(num_images)
+  image_indices = np.asarray(image_indices, dtype=np.int64)
+  if image_indices.shape != (num_images,):
+    raise ValueError(f'image_indices has shape {image_indices.shape}, '
+                     f'expected ({num_images},).')
+
+  target = target_lib.AnnealedTarget(decoder, prior, distortion, data,
+                                     num_chains, decoder_dtype)
+  boundaries = chunk_boundaries(schedule)
+  num_rows = num_images * num_chains
+  if step_size_table is not None:
+    step_size_table = np.asarray(step_size_table, dtype=np.float64)
+    if step_size_table.shape != (boundaries.size, num_rows):
+      raise ValueError(
+          f'The step-size table has shape {step_size_table.shape}, but this '
+          f'run needs ({boundaries.size}, {num_rows}) (chunks, images × '
+          f'chains): it was made for another schedule, batch or chain count.')
+
+  evaluate = tf.function(target)
+  compiled = {}
+
+  def chunk_fn(adapt):
+    key = bool(adapt)
+    if key not in compiled:
+      compiled[key] = _make_chunk_fn(target, num_leapfrog_steps, adapt,
+                                     target_accept_prob, adaptation_rate,
+                                     use_jit[0])
+    return compiled[key]
+
+  use_jit = [jit_compile is True or jit_compile == 'auto']
+  wall_time = {}
+
+  def one_pass(run_tag, phase, adapt, table):
+    start_time = time.time()
+    run_seed = randomness.derive_seed(seed, run_tag)
+    latents = _initial_latents(prior, run_seed, image_indices, num_chains,
+                               latent_dim)
+    parts = evaluate(latents)
+    bad = ~np.isfinite(parts.distortion.numpy())
+    if bad.any():
+      raise DecoderOutputError(
+          f'The decoder returned NaN or infinite outputs (or an infinite '
+          f'distortion) for {int(bad.sum())} of {bad.size} latent samples '
+          f'drawn from the prior. Check the model, its output range and the '
+          f'distortion.')
+    step_size = np.full([num_rows], float(initial_step_size))
+    if table is not None:
+      step_size = table[0]
+    state = ChainState(latents, parts, tf.zeros([num_rows], tf.float64),
+                       tf.constant(step_size, tf.float64),
+                       tf.constant(0.0, tf.float64))
+    recorded, accept_rates, used_steps = [], [], []
+    rd_positions = {int(k): i for i, k in enumerate(schedule.rd_indices)}
+    previous_end = 0
+    for chunk_index, end in enumerate(boundaries):
+      first = previous_end + 1
+      num_steps = int(end - previous_end)
+      block, first_offset = divmod(first - 1, randomness.BLOCK_SIZE)
+      momentum, log_uniform = randomness.draw_block_noise(
+          run_seed, block, image_indices, num_chains, latent_dim)
+      betas = np.zeros([randomness.BLOCK_SIZE])
+      betas[:num_steps] = schedule.betas[first:end + 1]
+      if table is not None:
+        state = state._replace(
+            step_size=tf.constant(table[chunk_index], tf.float64))
+      args = (state, tf.constant(betas), momentum, log_uniform,
+              tf.constant(first_offset), tf.constant(num_steps))
+      try:
+        state, accept_sum, log_step_sum = chunk_fn(adapt)(*args)
+      except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
+              tf.errors.InternalError) as error:
+        if not (jit_compile == 'auto' and use_jit[0]):
+          raise
+        tf.get_logger().warning(
+            'XLA could not compile the AIS loop for this decoder (%s); '
+            'falling back to graph mode.', str(error).split('\n')[0])
+        use_jit[0] = False
+        compiled.clear()
+        state, accept_sum, log_step_sum = chunk_fn(adapt)(*args)
+      used_steps.append(np.exp(log_step_sum.numpy() / num_steps))
+      accept_rate = float(np.mean(accept_sum.numpy()) / num_steps)
+      if int(end) in rd_positions:
+        beta = float(schedule.betas[end])
+        log_weights = state.log_weights.numpy().reshape(num_images, num_chains)
+        distortions = state.parts.distortion.numpy().reshape(
+            num_images, num_chains)
+        try:
+          recorded.append(estimators.estimate_rate_distortion(
+              beta, log_weights, distortions))
+        except ValueError as error:
+          raise DecoderOutputError(f'At beta = {beta:g}: {error}') from None
+        accept_rates.append(accept_rate)
+      if progress is not None:
+        progress(ProgressUpdate(phase, int(end), schedule.num_transitions,
+                                len(recorded), schedule.rd_indices.size,
+                                float(schedule.betas[end]), accept_rate,
+                                time.time() - start_time))
+      previous_end = int(end)
+    wall_time[phase] = time.time() - start_time
+    return recorded, np.array(accept_rates), np.stack(used_steps)
+
+  num_passes = 1
+  if step_size_table is not None:
+    recorded, accept_rates, table = one_pass(
+        _REPORTED_RUN, 'reported', False, step_size_table)
+  elif step_size_mode == 'two_pass':
+    _, _, preliminary_table = one_pass(_PRELIMINARY_RUN, 'preliminary', True,
+                                       None)
+    recorded, accept_rates, table = one_pass(
+        _REPORTED_RUN, 'reported', False, preliminary_table)
+    num_passes = 2
+  else:
+    recorded, accept_rates, table = one_pass(
+        _REPORTED_RUN, 'reported', step_size_mode == 'adaptive', None)
+  gradients_per_pass = 1 + schedule.num_transitions * num_leapfrog_steps
+  return AISRun(
+      betas=np.asarray(schedule.rd_betas),
+      estimates=recorded,
+      step_size_table=table,
+      accept_rates=accept_rates,
+      num_decoder_gradients=num_passes * gradients_per_pass,
+      jit_compiled=use_jit[0],
+      wall_time_s=wall_time)
+

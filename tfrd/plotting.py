@@ -1,0 +1,68 @@
+"""Matplotlib figures of rate-prior distortion curves (paper Fig. 3–4, 7)."""
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+__all__ = ['plot_curves']
+
+
+def plot_curves(curves, path, title=None, log_distortion=None):
+  """Plots rate against distortion for several curves in one figure.
+
+  Args:
+    curves: dict label -> object with `rate` and `distortion` arrays (an
+      `RDCurve`, a `tfrd.linear.LinearRDCurve` averaged over images, or any
+      (distortion, rate) pair as a tuple).
+    path: PNG file to write.
+    title: optional title.
+    log_distortion: log-scale the distortion axis; by default when the
+      distortions span more than two decades.
+
+  Returns:
+    `path`.
+  """
+  figure, (rd_axis, beta_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+  all_distortions = []
+  for label, curve in curves.items():
+    if isinstance(curve, tuple):
+      distortion, rate, betas = (list(curve) + [None])[:3]
+    else:
+      distortion, rate = curve.distortion, curve.rate
+      betas = getattr(curve, 'betas', None)
+    distortion, rate = np.asarray(distortion), np.asarray(rate)
+    if distortion.ndim == 2:  # per-image [P, N] arrays
+      distortion, rate = distortion.mean(1), rate.mean(1)
+    style = '-' if 'AIS' not in label and 'ais' not in label else '.-'
+    rd_axis.plot(distortion, rate, style, label=label, markersize=4)
+    if betas is not None:
+      beta_axis.plot(np.asarray(betas), rate, style, label=f'{label}: rate',
+                     markersize=4)
+    all_distortions.append(distortion[np.isfinite(distortion)])
+  joined = np.concatenate(all_distortions) if all_distortions else np.ones(1)
+  positive = joined[joined > 0]
+  if log_distortion is None:
+    log_distortion = (positive.size == joined.size and positive.size > 1 and
+                      positive.max() / positive.min() > 100)
+  if log_distortion:
+    rd_axis.set_xscale('log')
+  rd_axis.set_xlabel('distortion D (per image)')
+  rd_axis.set_ylabel('rate R (nats per image)')
+  rd_axis.set_title('rate-prior distortion curve')
+  rd_axis.grid(alpha=0.3)
+  rd_axis.legend()
+  beta_axis.set_xscale('log')
+  beta_axis.set_xlabel('inverse temperature β')
+  beta_axis.set_ylabel('rate R (nats per image)')
+  beta_axis.set_title('rate along the schedule')
+  beta_axis.grid(alpha=0.3)
+  if beta_axis.lines:
+    beta_axis.legend()
+  if title:
+    figure.suptitle(title)
+  figure.tight_layout()
+  figure.savefig(path, dpi=110)
+  plt.close(figure)
+  return path

@@ -1,0 +1,213 @@
+"""Temperature schedules for the AIS chain of Huang et al. (2020), §4 and appendix D.2.
+
+A schedule is the increasing sequence 0 = β_0 < β_1 < ... < β_n of inverse
+temperatures of the intermediate distributions q_k(z|x) ∝ p(z) exp(-β_k d(x, f(z)))
+(eq. 10), together with the positions k at which a rate-distortion point is
+recorded. Schedules are plain float64 NumPy data: they are built once, on the
+host, and fed to the compiled AIS loop.
+"""
+
+import collections
+
+import numpy as np
+
+__all__ = [
+    'AnnealingSchedule',
+    'sigmoid_betas',
+    'linear_betas',
+    'rd_point_betas',
+    'build_schedule',
+]
+
+
+class AnnealingSchedule(
+    collections.namedtuple('AnnealingSchedule', ['betas', 'rd_indices'])):
+  """Inverse temperatures of an AIS run and where RD points are recorded.
+
+  Attributes:
+    betas: float64 array [n + 1], strictly increasing, `betas[0] == 0`.
+    rd_indices: int64 array [P], strictly increasing indices into `betas`
+      (all > 0) at which (rate, distortion) is estimated with eq. 14–15.
+  """
+  __slots__ = ()
+
+  def __new__(cls, betas, rd_indices):
+    betas = np.asarray(betas, dtype=np.float64)
+    rd_indices = np.asarray(rd_indices, dtype=np.int64)
+    if betas.ndim != 1 or betas.size < 2:
+      raise ValueError(
+          f'A schedule needs at least two inverse temperatures, got shape '
+          f'{betas.shape}.')
+    if not np.all(np.isfinite(betas)):
+      raise ValueError('Schedule contains non-finite inverse temperatures.')
+    if betas[0] != 0.0:
+      raise ValueError(
+          f'A schedule must start at beta = 0 (the prior), got {betas[0]!r}.')
+    steps = np.diff(betas)
+    if np.any(steps <= 0):
+      bad = int(np.argmax(steps <= 0))
+      raise ValueError(
+          'Schedule is not strictly increasing: beta[{}] = {!r} is followed by '
+          'beta[{}] = {!r}.'.format(bad, betas[bad], bad + 1, betas[bad + 1]))
+    if rd_indices.ndim != 1 or rd_indices.size == 0:
+      raise ValueError('A schedule needs at least one RD point.')
+    if np.any(np.diff(rd_indices) <= 0):
+      raise ValueError('RD point indices must be strictly increasing.')
+    if rd_indices[0] < 1 or rd_indices[-1] > betas.size - 1:
+      raise ValueError(
+          f'RD point indices must lie in [1, {betas.size - 1}], got '
+          f'[{rd_indices[0]}, {rd_indices[-1]}].')
+    betas.setflags(write=False)
+    rd_indices.setflags(write=False)
+    return super().__new__(cls, betas, rd_indices)
+
+  @property
+  def num_transitions(self):
+    """Number of intermediate distributions after the prior (n)."""
+    return self.betas.size - 1
+
+  @property
+  def rd_betas(self):
+    """Inverse temperatures of the recorded RD points."""
+    return self.betas[self.rd_indices]
+
+
+def sigmoid_betas(num_intermediate, beta_max, radius=4.0):
+  """Wu et al. (2016)'s sigmoid schedule from 0 to `beta_max`.
+
+  Points are spaced uniformly in t ∈ [-radius, radius] and mapped through a
+  sigmoid rescaled to [0, 1], so that they crowd at both ends of the range.
+
+  Args:
+    num_intermediate: number of intervals n (the result has n + 1 entries).
+    beta_max: the last inverse temperature.
+    radius: half-width of the sigmoid's argument range.
+
+  Returns:
+    float64 array [n + 1] from exactly 0 to exactly `beta_max`.
+  """
+  _check_positive_int(num_intermediate, 'num_intermediate')
+  _check_positive(beta_max, 'beta_max')
+  t = np.linspace(-radius, radius, num_intermediate + 1)
+  sigmoid = 1.0 / (1.0 + np.exp(-t))
+  unit = (sigmoid - sigmoid[0]) / (sigmoid[-1] - sigmoid[0])
+  unit[0], unit[-1] = 0.0, 1.0
+  return beta_max * unit
+
+
+def linear_betas(num_intermediate, beta_max):
+  """Evenly spaced inverse temperatures from 0 to `beta_max` (n + 1 entries)."""
+  _check_positive_int(num_intermediate, 'num_intermediate')
+  _check_positive(beta_max, 'beta_max')
+  return np.linspace(0.0, beta_max, num_intermediate + 1)
+
+
+def rd_point_betas(num_rd_points, beta_max, beta_min=1.0 / 12.0,
+                   include_beta_one=True, spacing='log'):
+  """Inverse temperatures at which RD points are recorded.
+
+  Appendix D.2 uses β_min = 1/12 and a dense grid up to β_max; we space
+  `num_rd_points` log-uniformly by default so a short run still covers every
+  regime of the curve, and add β = 1 (the log-likelihood point of Prop. 2c)
+  when asked and in range.
+
+  Args:
+    num_rd_points: number of points before β = 1 is added.
+    beta_max: the largest inverse temperature (always a point).
+    beta_min: the smallest recorded inverse temperature.
+    include_beta_one: whether β = 1 is exactly one of the points.
+    spacing: 'log' or 'linear'.
+
+  Returns:
+    Sorted unique float64 array.
+  """
+  _check_positive_int(num_rd_points, 'num_rd_points')
+  _check_positive(beta_max, 'beta_max')
+  _check_positive(beta_min, 'beta_min')
+  if beta_min > beta_max:
+    raise ValueError(f'beta_min ({beta_min}) exceeds beta_max ({beta_max}).')
+  if num_rd_points == 1:
+    points = np.array([beta_max])
+  elif spacing == 'log':
+    points = np.geomspace(beta_min, beta_max, num_rd_points)
+  elif spacing == 'linear':
+    points = np.linspace(beta_min, beta_max, num_rd_points)
+  else:
+    raise ValueError(f"spacing must be 'log' or 'linear', got {spacing!r}.")
+  points[-1] = beta_max
+  if include_beta_one and beta_min <= 1.0 <= beta_max:
+    # Snap the nearest point to 1 rather than adding one, so that the number of
+    # points stays what was asked unless 1 would crowd an end point.
+    nearest = int(np.argmin(np.abs(np.log(points) - 0.0)))
+    if 0 < nearest < points.size - 1 or points.size == 1:
+      points[nearest] = 1.0
+    else:
+      points = np.append(points, 1.0)
+  return np.unique(points)
+
+
+def build_schedule(rd_betas, base_betas=None, min_before_first=800,
+                   min_between=10):
+  """Merges RD points into a base schedule, as in appendix D.2.
+
+  Step 1 of D.2 is the base schedule (e.g. `sigmoid_betas`). Step 2: if fewer
+  than `min_before_first` intermediate distributions lie before the first RD
+  point, that stretch is replaced by `min_before_first` linearly spaced ones.
+  Step 3: the same with `min_between` between consecutive RD points. The RD
+  points themselves become members of the schedule, so β = 1 is exactly
+  present whenever it is an RD point.
+
+  Args:
+    rd_betas: increasing positive inverse temperatures of the RD points.
+    base_betas: optional base schedule from 0; entries above the last RD
+      point are dropped.
+    min_before_first: minimum intermediate distributions in (0, rd_betas[0]).
+    min_between: minimum intermediate distributions between two RD points.
+
+  Returns:
+    An `AnnealingSchedule`.
+
+  Raises:
+    ValueError: if the RD points are not positive and strictly increasing.
+  """
+  rd_betas = np.asarray(rd_betas, dtype=np.float64).reshape(-1)
+  if rd_betas.size == 0:
+    raise ValueError('At least one RD point is needed.')
+  if not np.all(np.isfinite(rd_betas)) or np.any(rd_betas <= 0):
+    raise ValueError(
+        f'RD inverse temperatures must be positive and finite, got '
+        f'{rd_betas.tolist()}.')
+  if np.any(np.diff(rd_betas) <= 0):
+    raise ValueError(
+        f'RD inverse temperatures must be strictly increasing, got '
+        f'{rd_betas.tolist()}.')
+  if base_betas is None:
+    base_betas = np.zeros([1])
+  base_betas = np.asarray(base_betas, dtype=np.float64)
+  if np.any(np.diff(base_betas) <= 0):
+    raise ValueError('The base schedule must be strictly increasing.')
+
+  pieces = [np.zeros([1])]
+  rd_indices = []
+  previous = 0.0
+  count = 1
+  for position, beta in enumerate(rd_betas):
+    inner = base_betas[(base_betas > previous) & (base_betas < beta)]
+    needed = min_before_first if position == 0 else min_between
+    if inner.size < needed:
+      inner = np.linspace(previous, beta, needed + 2)[1:-1]
+    pieces.extend([inner, np.array([beta])])
+    count += inner.size + 1
+    rd_indices.append(count - 1)
+    previous = beta
+  return AnnealingSchedule(np.concatenate(pieces), np.array(rd_indices))
+
+
+def _check_positive_int(value, name):
+  if int(value) != value or value < 1:
+    raise ValueError(f'{name} must be a positive integer, got {value!r}.')
+
+
+def _check_positive(value, name):
+  if not np.isfinite(value) or value <= 0:
+    raise ValueError(f'{name} must be positive and finite, got {value!r}.')
