@@ -1,0 +1,1 @@
+"""Adapters: turn what users have (models, data) into what tfrd estimates."""
