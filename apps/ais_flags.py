@@ -30,11 +30,14 @@ def define_ais_flags(num_chains=16, num_intermediate=4000, num_rd_points=40,
       'Explicit increasing RD inverse temperatures (overrides --num_rd_points, '
       '--beta_min and --beta_max), e.g. 0.1,1,10,100.')
   flags.DEFINE_enum(
-      'schedule', 'paper', ['paper', 'sigmoid', 'linear'],
-      "'paper': appendix D.2 (sigmoid base, at least --min_before_first "
-      "distributions before the first RD point and --min_between between "
-      "points); 'sigmoid' / 'linear': that base with RD points inserted and no "
-      'minimum fill.')
+      'schedule', 'geometric', ['geometric', 'paper', 'sigmoid', 'linear'],
+      "Base schedule of --num_intermediate distributions. 'geometric' "
+      '(default): log-spaced from --beta_min to the largest RD beta, with '
+      "appendix D.2's fills (at least --min_before_first distributions before "
+      "the first RD point, --min_between between points); 'paper': appendix "
+      "D.2 exactly (Wu et al.'s sigmoid base with the same fills); 'sigmoid' / "
+      "'linear': that base with the RD points inserted and no fill. See the "
+      'README for why geometric is the default.')
   flags.DEFINE_integer('min_before_first', 800,
                        'Minimum intermediate distributions before the first '
                        'RD point (paper schedule).')
@@ -90,11 +93,16 @@ def schedule_from_flags():
     rd_betas = tfrd.rd_point_betas(FLAGS.num_rd_points, beta_max,
                                    beta_min=FLAGS.beta_min,
                                    include_beta_one=FLAGS.include_beta_one)
+  beta_max = max(beta_max, 1e-12)  # build_schedule reports bad RD points
   if FLAGS.schedule == 'linear':
-    base = tfrd.linear_betas(FLAGS.num_intermediate, max(beta_max, 1e-12))
+    base = tfrd.linear_betas(FLAGS.num_intermediate, beta_max)
+  elif FLAGS.schedule == 'geometric':
+    base = tfrd.geometric_betas(FLAGS.num_intermediate, beta_max,
+                                min(rd_betas[0], beta_max / 2)
+                                if rd_betas[0] > 0 else beta_max / 2)
   else:
-    base = tfrd.sigmoid_betas(FLAGS.num_intermediate, max(beta_max, 1e-12))
-  if FLAGS.schedule == 'paper':
+    base = tfrd.sigmoid_betas(FLAGS.num_intermediate, beta_max)
+  if FLAGS.schedule in ('paper', 'geometric'):
     return tfrd.build_schedule(rd_betas, base, FLAGS.min_before_first,
                                FLAGS.min_between)
   return tfrd.build_schedule(rd_betas, base, 0, 0)

@@ -55,6 +55,8 @@ flags.DEFINE_float('distortion_tolerance_relative', 0.03,
                    'Relative distortion tolerance.')
 ais_flags.define_ais_flags(num_intermediate=2000, num_rd_points=20,
                            distortion_flags=False)
+# Show the AIS flags in --help, not only under --helpfull.
+flags.adopt_module_key_flags(ais_flags)
 
 
 def fit_linear_gaussian(images, latent_dim):

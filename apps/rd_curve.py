@@ -45,6 +45,8 @@ flags.DEFINE_string('tfds_data_dir', None,
 flags.DEFINE_string('output_dir', 'rd_curve_output',
                     'Directory for curve.json, curve.csv, curve.npz, curve.png.')
 ais_flags.define_ais_flags()
+# Show the AIS flags in --help, not only under --helpfull.
+flags.adopt_module_key_flags(ais_flags)
 
 
 def run(model_path, output_dir):

@@ -8,7 +8,7 @@ whole curve R_p(D) of a decoder f with prior p.
 Main entry points:
 
 - `estimate_rd_curve(decoder, data, distortion, schedule, ...)` -> `RDCurve`
-- schedules: `sigmoid_betas`, `linear_betas`, `rd_point_betas`,
+- schedules: `sigmoid_betas`, `geometric_betas`, `linear_betas`, `rd_point_betas`,
   `build_schedule`, `AnnealingSchedule`
 - distortions: `SquaredError`, `GaussianNLL`, `BernoulliNLL`,
   `get_distortion`
@@ -39,6 +39,7 @@ from tfrd.linear import LinearRDCurve
 from tfrd.plotting import plot_curves
 from tfrd.schedules import AnnealingSchedule
 from tfrd.schedules import build_schedule
+from tfrd.schedules import geometric_betas
 from tfrd.schedules import linear_betas
 from tfrd.schedules import rd_point_betas
 from tfrd.schedules import sigmoid_betas

@@ -15,6 +15,7 @@ __all__ = [
     'AnnealingSchedule',
     'sigmoid_betas',
     'linear_betas',
+    'geometric_betas',
     'rd_point_betas',
     'build_schedule',
 ]
@@ -93,6 +94,27 @@ def sigmoid_betas(num_intermediate, beta_max, radius=4.0):
   unit = (sigmoid - sigmoid[0]) / (sigmoid[-1] - sigmoid[0])
   unit[0], unit[-1] = 0.0, 1.0
   return beta_max * unit
+
+
+def geometric_betas(num_intermediate, beta_max, beta_min):
+  """0 followed by `num_intermediate` log-spaced values from beta_min to beta_max.
+
+  Equal steps in log β keep the variance of each log-weight increment,
+  (Δβ)² Var_q(d), roughly constant where Var_q(d) falls like 1/β², as it
+  does for a decoder that is locally linear around the posterior mode: the
+  high-β end of every curve. Below `beta_min` `build_schedule` fills
+  linearly, where Var_q(d) is roughly constant.
+  """
+  _check_positive_int(num_intermediate, 'num_intermediate')
+  _check_positive(beta_max, 'beta_max')
+  _check_positive(beta_min, 'beta_min')
+  if beta_min >= beta_max:
+    raise ValueError(f'beta_min ({beta_min}) must be below beta_max '
+                     f'({beta_max}).')
+  betas = np.concatenate([[0.0], np.geomspace(beta_min, beta_max,
+                                              num_intermediate)])
+  betas[-1] = beta_max
+  return betas
 
 
 def linear_betas(num_intermediate, beta_max):

@@ -1,0 +1,1 @@
+"""Accuracy and throughput benchmarks (run as `python -m benchmarks.NAME`)."""

@@ -1,0 +1,133 @@
+"""The apps end to end, as a user runs them: exit codes, files, messages."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_AIS_FLAGS = ['--num_chains=4', '--num_intermediate=60',
+                  '--num_rd_points=4', '--beta_max=10', '--min_before_first=20',
+                  '--min_between=3', '--leapfrog_steps=3']
+
+
+def _run(module, *args, env=None):
+  full_env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+  full_env.update(env or {})
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
+                        env=full_env, capture_output=True, text=True,
+                        timeout=600, check=False)
+
+
+def _save_linear(path, kernel, bias):
+  import keras  # pylint: disable=g-import-not-at-top
+  model = keras.Sequential([keras.Input((kernel.shape[0],)),
+                            keras.layers.Dense(kernel.shape[1])])
+  model.layers[-1].set_weights([kernel.astype(np.float32),
+                                bias.astype(np.float32)])
+  model.save(path)
+  return path
+
+
+@pytest.fixture(scope='module')
+def files(tmp_path_factory):
+  root = tmp_path_factory.mktemp('apps')
+  rng = np.random.default_rng(0)
+  kernel = rng.normal(size=(3, 24)) * 0.3
+  bias = np.full(24, 0.4)
+  images = (rng.normal(size=(3, 3)) @ kernel + bias).reshape(3, 4, 6)
+  paths = {
+      'model': _save_linear(str(root / 'linear.keras'), kernel, bias),
+      'nan_model': _save_linear(str(root / 'nan.keras'),
+                                np.full((3, 24), np.nan), bias),
+      'data': str(root / 'images.npz'),
+      'wrong_data': str(root / 'wrong.npz'),
+      'root': root,
+  }
+  np.savez(paths['data'], x=images.astype(np.float32))
+  np.savez(paths['wrong_data'], x=np.zeros((3, 25), np.float32))
+  return paths
+
+
+@pytest.mark.slow
+def test_rd_curve_end_to_end(files, tmp_path):
+  output_dir = tmp_path / 'out'
+  result = _run('apps.rd_curve', f'--model={files["model"]}',
+                f'--dataset=npz:{files["data"]}', '--num_images=3',
+                '--distortion=gaussian_nll', '--gaussian_scale=0.5',
+                f'--output_dir={output_dir}', '--seed=1', *TINY_AIS_FLAGS)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert sorted(os.listdir(output_dir)) == ['curve.csv', 'curve.json',
+                                            'curve.npz', 'curve.png']
+  with open(output_dir / 'curve.json') as stream:
+    document = json.load(stream)
+  assert document['format'] == 'tfrd.rd_curve/1'
+  betas = [point['beta'] for point in document['points']]
+  assert 1.0 in betas and betas == sorted(betas) and betas[-1] == 10.0
+  assert all(point['rate'] >= -1e-6 for point in document['points'])
+  assert document['config']['data_reshaped_to_decoder_output'] is False or (
+      document['config']['data_shape'] == [4, 6])
+  assert document['config']['latent_dim'] == 3
+  assert document['timing']['wall_time_s'] > 0
+  assert 'log_likelihood' in document
+  assert 'log-likelihood at beta = 1' in result.stdout
+  assert 'points 4/4' in result.stderr  # progress reached the end
+
+
+@pytest.mark.parametrize('case, message', [
+    ('mismatch', 'does not match the decoder output shape (24,)'),
+    ('nan', 'NaN'),
+    ('missing', 'Model file not found'),
+    ('schedule', 'strictly increasing'),
+])
+def test_rd_curve_bad_input_fails_cleanly(files, tmp_path, case, message):
+  args = {
+      'mismatch': [f'--model={files["model"]}',
+                   f'--dataset=npz:{files["wrong_data"]}'],
+      'nan': [f'--model={files["nan_model"]}',
+              f'--dataset=npz:{files["data"]}'],
+      'missing': [f'--model={tmp_path / "nope.keras"}',
+                  f'--dataset=npz:{files["data"]}'],
+      'schedule': [f'--model={files["model"]}',
+                   f'--dataset=npz:{files["data"]}', '--rd_betas=1,0.5'],
+  }[case]
+  output_dir = tmp_path / 'out'
+  result = _run('apps.rd_curve', *args, '--num_images=3',
+                f'--output_dir={output_dir}', *TINY_AIS_FLAGS)
+  assert result.returncode != 0
+  assert 'rd_curve: error:' in result.stderr
+  assert message in result.stderr
+  assert 'Traceback' not in result.stderr
+  assert not os.path.exists(output_dir / 'curve.json')
+
+
+def test_rd_curve_help_lists_flags():
+  result = _run('apps.rd_curve', '--help')
+  for flag in ('--model', '--dataset', '--num_chains', '--num_intermediate',
+               '--num_rd_points', '--beta_max', '--leapfrog_steps',
+               '--distortion', '--seed', '--output_dir'):
+    assert flag in result.stdout
+
+
+@pytest.mark.slow
+def test_linear_vae_reports_deviations_and_fails_outside_tolerance(tmp_path):
+  if not os.environ.get('TFRD_DATA_DIR'):
+    pytest.skip('TFRD_DATA_DIR is unset: no MNIST files to fit the decoder.')
+  common = ['--num_train=500', '--num_images=2', '--distortions=mse',
+            *TINY_AIS_FLAGS]
+  result = _run('apps.linear_vae', f'--output_dir={tmp_path}', *common,
+                '--distortion_tolerance_relative=0')
+  # A zero tolerance cannot be met by a Monte Carlo estimate: exit status 1.
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert 'largest rate error' in result.stdout
+  assert 'OUTSIDE TOLERANCE' in result.stdout
+  with open(tmp_path / 'linear_vae.json') as stream:
+    summary = json.load(stream)
+  assert summary['within_tolerance'] is False
+  assert os.path.exists(tmp_path / 'mse' / 'comparison.png')
+  assert os.path.exists(tmp_path / 'linear_decoder.keras')
+  with np.load(tmp_path / 'test_images.npz') as arrays:
+    assert arrays['x'].shape == (2, 784)
