@@ -64,7 +64,7 @@ class ProgressUpdate(
 class AISRun(
     collections.namedtuple(
         'AISRun',
-        ['betas', 'estimates', 'step_size_table', 'accept_rates',
+        ['betas', 'estimates', 'step_size_table', 'accept_rates', 'latents',
          'num_decoder_gradients', 'jit_compiled', 'wall_time_s'])):
   """Raw result of `run_ais`.
 
@@ -75,6 +75,8 @@ class AISRun(
       used, reusable by a later run on the same images and schedule.
     accept_rates: [P] mean acceptance probability over the chunk that ended
       at each RD point (of the reported run).
+    latents: [P, N, D] one latent per image and RD point, drawn from the AIS
+      distribution q_k^AIS (eq. 12), for reconstructions.
     num_decoder_gradients: decoder gradient evaluations per chain, both runs.
     jit_compiled: whether the loop ran under XLA.
     wall_time_s: dict of wall times by phase.
@@ -149,7 +151,8 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
             image_indices=None, step_size_mode='two_pass',
             initial_step_size=0.1, target_accept_prob=0.65,
             adaptation_rate=0.05, step_size_table=None, jit_compile='auto',
-            decoder_dtype=tf.float32, progress=None):
+            decoder_dtype=tf.float32, progress=None, checkpointer=None,
+            checkpoint_interval_s=60.0):
   """Runs forward AIS from the prior and estimates every RD point.
 
   Args:
@@ -179,6 +182,11 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
       the decoder does not compile).
     decoder_dtype: the decoder's input and computation dtype.
     progress: optional callable receiving `ProgressUpdate`s.
+    checkpointer: optional `tfrd.checkpointing.AISCheckpointer`. When its
+      directory holds a checkpoint of this run, the run resumes from it and
+      yields exactly the result of an uninterrupted run.
+    checkpoint_interval_s: least wall time between checkpoints (one is
+      always written at the end of each pass).
 
   Returns:
     An `AISRun`.
@@ -186,6 +194,8 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
   Raises:
     DecoderOutputError: if the decoder returns non-finite values at the
       initial states or the log-weights become non-finite.
+    tfrd.checkpointing.CheckpointMismatchError: if the checkpoint belongs to
+      another model, data, schedule or settings.
     ValueError: for invalid arguments.
   """
   if step_size_mode not in STEP_SIZE_MODES:
@@ -224,43 +234,107 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
 
   evaluate = tf.function(target)
   compiled = {}
+  use_jit = [jit_compile is True or jit_compile == 'auto']
 
   def chunk_fn(adapt):
-    key = bool(adapt)
-    if key not in compiled:
-      compiled[key] = _make_chunk_fn(target, num_leapfrog_steps, adapt,
-                                     target_accept_prob, adaptation_rate,
-                                     use_jit[0])
-    return compiled[key]
+    if adapt not in compiled:
+      compiled[adapt] = _make_chunk_fn(target, num_leapfrog_steps, adapt,
+                                       target_accept_prob, adaptation_rate,
+                                       use_jit[0])
+    return compiled[adapt]
 
-  use_jit = [jit_compile is True or jit_compile == 'auto']
-  wall_time = {}
+  def run_chunk(adapt, args):
+    try:
+      return chunk_fn(adapt)(*args)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
+            tf.errors.InternalError) as error:
+      if not (jit_compile == 'auto' and use_jit[0]):
+        raise
+      tf.get_logger().warning(
+          'XLA could not compile the AIS loop for this decoder (%s); '
+          'falling back to graph mode.', str(error).split('\n')[0])
+      use_jit[0] = False
+      compiled.clear()
+      return chunk_fn(adapt)(*args)
 
-  def one_pass(run_tag, phase, adapt, table):
-    start_time = time.time()
+  # The passes this run makes: (phase, seed tag, adapt?, step-size table).
+  if step_size_table is not None:
+    passes = [('reported', _REPORTED_RUN, False, 'given')]
+  elif step_size_mode == 'two_pass':
+    passes = [('preliminary', _PRELIMINARY_RUN, True, None),
+              ('reported', _REPORTED_RUN, False, 'preliminary')]
+  else:
+    passes = [('reported', _REPORTED_RUN, step_size_mode == 'adaptive', None)]
+
+  num_points = schedule.rd_indices.size
+  num_chunks = boundaries.size
+  # Every value a resumed run needs, with fixed shapes (the checkpoint layout).
+  saved = {
+      'phase': np.int64(0), 'next_chunk': np.int64(0),
+      'latents': np.zeros([num_rows, latent_dim]),
+      'prior_log_prob': np.zeros([num_rows]),
+      'distortion': np.zeros([num_rows]),
+      'grad_prior_log_prob': np.zeros([num_rows, latent_dim]),
+      'grad_distortion': np.zeros([num_rows, latent_dim]),
+      'log_weights': np.zeros([num_rows]), 'step_size': np.zeros([num_rows]),
+      'beta': np.float64(0.0),
+      'used_steps': np.zeros([num_chunks, num_rows]),
+      'preliminary_table': np.zeros([num_chunks, num_rows]),
+      'recorded_accept': np.zeros([num_points]),
+      'recorded_latents': np.zeros([num_points, num_images, latent_dim]),
+      'elapsed_s': np.zeros([len(passes)]),
+  }
+  for name in estimators.RDEstimate._fields:
+    saved['recorded_' + name] = np.zeros([num_points, num_images])
+  resumed = checkpointer.restore(saved) if checkpointer is not None else None
+  if resumed is not None:
+    saved = resumed
+  last_save = time.time()
+  rd_positions = {int(k): i for i, k in enumerate(schedule.rd_indices)}
+
+  def save_checkpoint(state):
+    saved.update(
+        latents=state.latents.numpy(), log_weights=state.log_weights.numpy(),
+        step_size=state.step_size.numpy(), beta=state.beta.numpy(),
+        **{name: value.numpy()
+           for name, value in state.parts._asdict().items()})
+    checkpointer.save(saved)
+
+  for phase_index, (phase, run_tag, adapt, table_kind) in enumerate(passes):
+    if phase_index < saved['phase']:
+      continue
+    start_time = time.time() - float(saved['elapsed_s'][phase_index])
     run_seed = randomness.derive_seed(seed, run_tag)
-    latents = _initial_latents(prior, run_seed, image_indices, num_chains,
-                               latent_dim)
-    parts = evaluate(latents)
-    bad = ~np.isfinite(parts.distortion.numpy())
-    if bad.any():
-      raise DecoderOutputError(
-          f'The decoder returned NaN or infinite outputs (or an infinite '
-          f'distortion) for {int(bad.sum())} of {bad.size} latent samples '
-          f'drawn from the prior. Check the model, its output range and the '
-          f'distortion.')
-    step_size = np.full([num_rows], float(initial_step_size))
-    if table is not None:
-      step_size = table[0]
-    state = ChainState(latents, parts, tf.zeros([num_rows], tf.float64),
-                       tf.constant(step_size, tf.float64),
-                       tf.constant(0.0, tf.float64))
-    recorded, accept_rates, used_steps = [], [], []
-    rd_positions = {int(k): i for i, k in enumerate(schedule.rd_indices)}
-    previous_end = 0
-    for chunk_index, end in enumerate(boundaries):
-      first = previous_end + 1
-      num_steps = int(end - previous_end)
+    table = {'given': step_size_table, 'preliminary': saved['preliminary_table'],
+             None: None}[table_kind]
+    if saved['next_chunk'] > 0:
+      # Resuming inside this pass: the chain state comes from the checkpoint.
+      state = ChainState(
+          tf.constant(saved['latents']),
+          target_lib.TargetParts(*(tf.constant(saved[name]) for name in
+                                   target_lib.TargetParts._fields)),
+          tf.constant(saved['log_weights']), tf.constant(saved['step_size']),
+          tf.constant(saved['beta'], tf.float64))
+    else:
+      latents = _initial_latents(prior, run_seed, image_indices, num_chains,
+                                 latent_dim)
+      parts = evaluate(latents)
+      bad = ~np.isfinite(parts.distortion.numpy())
+      if bad.any():
+        raise DecoderOutputError(
+            f'The decoder returned NaN or infinite outputs (or an infinite '
+            f'distortion) for {int(bad.sum())} of {bad.size} latent samples '
+            f'drawn from the prior. Check the model, its output range and the '
+            f'distortion.')
+      step_size = (np.full([num_rows], float(initial_step_size))
+                   if table is None else table[0])
+      state = ChainState(latents, parts, tf.zeros([num_rows], tf.float64),
+                         tf.constant(step_size, tf.float64),
+                         tf.constant(0.0, tf.float64))
+    for chunk_index in range(int(saved['next_chunk']), num_chunks):
+      end = int(boundaries[chunk_index])
+      first = int(boundaries[chunk_index - 1]) + 1 if chunk_index else 1
+      num_steps = end - first + 1
       block, first_offset = divmod(first - 1, randomness.BLOCK_SIZE)
       momentum, log_uniform = randomness.draw_block_noise(
           run_seed, block, image_indices, num_chains, latent_dim)
@@ -269,62 +343,79 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
       if table is not None:
         state = state._replace(
             step_size=tf.constant(table[chunk_index], tf.float64))
-      args = (state, tf.constant(betas), momentum, log_uniform,
-              tf.constant(first_offset), tf.constant(num_steps))
-      try:
-        state, accept_sum, log_step_sum = chunk_fn(adapt)(*args)
-      except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
-              tf.errors.InternalError) as error:
-        if not (jit_compile == 'auto' and use_jit[0]):
-          raise
-        tf.get_logger().warning(
-            'XLA could not compile the AIS loop for this decoder (%s); '
-            'falling back to graph mode.', str(error).split('\n')[0])
-        use_jit[0] = False
-        compiled.clear()
-        state, accept_sum, log_step_sum = chunk_fn(adapt)(*args)
-      used_steps.append(np.exp(log_step_sum.numpy() / num_steps))
+      state, accept_sum, log_step_sum = run_chunk(
+          adapt, (state, tf.constant(betas), momentum, log_uniform,
+                  tf.constant(first_offset), tf.constant(num_steps)))
+      saved['used_steps'][chunk_index] = np.exp(log_step_sum.numpy() /
+                                                num_steps)
       accept_rate = float(np.mean(accept_sum.numpy()) / num_steps)
-      if int(end) in rd_positions:
-        beta = float(schedule.betas[end])
-        log_weights = state.log_weights.numpy().reshape(num_images, num_chains)
-        distortions = state.parts.distortion.numpy().reshape(
-            num_images, num_chains)
-        try:
-          recorded.append(estimators.estimate_rate_distortion(
-              beta, log_weights, distortions))
-        except ValueError as error:
-          raise DecoderOutputError(f'At beta = {beta:g}: {error}') from None
-        accept_rates.append(accept_rate)
+      point = rd_positions.get(end)
+      if point is not None:
+        _record_point(saved, point, float(schedule.betas[end]), state,
+                      num_images, num_chains, latent_dim, accept_rate,
+                      run_seed, image_indices)
+      saved['next_chunk'] = np.int64(chunk_index + 1)
+      saved['elapsed_s'][phase_index] = time.time() - start_time
+      if checkpointer is not None and (
+          time.time() - last_save >= checkpoint_interval_s or
+          chunk_index + 1 == num_chunks):
+        save_checkpoint(state)
+        last_save = time.time()
       if progress is not None:
-        progress(ProgressUpdate(phase, int(end), schedule.num_transitions,
-                                len(recorded), schedule.rd_indices.size,
-                                float(schedule.betas[end]), accept_rate,
-                                time.time() - start_time))
-      previous_end = int(end)
-    wall_time[phase] = time.time() - start_time
-    return recorded, np.array(accept_rates), np.stack(used_steps)
+        progress(ProgressUpdate(
+            phase, end, schedule.num_transitions,
+            int(np.sum([rd <= end for rd in schedule.rd_indices])),
+            num_points, float(schedule.betas[end]), accept_rate,
+            time.time() - start_time))
+    if phase == 'preliminary':
+      saved['preliminary_table'] = saved['used_steps'].copy()
+    if phase_index + 1 < len(passes):
+      saved['phase'] = np.int64(phase_index + 1)
+      saved['next_chunk'] = np.int64(0)
+      if checkpointer is not None:
+        save_checkpoint(state)
+        last_save = time.time()
 
-  num_passes = 1
-  if step_size_table is not None:
-    recorded, accept_rates, table = one_pass(
-        _REPORTED_RUN, 'reported', False, step_size_table)
-  elif step_size_mode == 'two_pass':
-    _, _, preliminary_table = one_pass(_PRELIMINARY_RUN, 'preliminary', True,
-                                       None)
-    recorded, accept_rates, table = one_pass(
-        _REPORTED_RUN, 'reported', False, preliminary_table)
-    num_passes = 2
-  else:
-    recorded, accept_rates, table = one_pass(
-        _REPORTED_RUN, 'reported', step_size_mode == 'adaptive', None)
+  estimates = [
+      estimators.RDEstimate(*(saved['recorded_' + name][point]
+                              for name in estimators.RDEstimate._fields))
+      for point in range(num_points)]
   gradients_per_pass = 1 + schedule.num_transitions * num_leapfrog_steps
   return AISRun(
       betas=np.asarray(schedule.rd_betas),
-      estimates=recorded,
-      step_size_table=table,
-      accept_rates=accept_rates,
-      num_decoder_gradients=num_passes * gradients_per_pass,
+      estimates=estimates,
+      step_size_table=saved['used_steps'].copy(),
+      accept_rates=saved['recorded_accept'].copy(),
+      latents=saved['recorded_latents'].copy(),
+      num_decoder_gradients=len(passes) * gradients_per_pass,
       jit_compiled=use_jit[0],
-      wall_time_s=wall_time)
+      wall_time_s={phase: float(saved['elapsed_s'][i])
+                   for i, (phase, *_) in enumerate(passes)})
 
+
+def _record_point(saved, point, beta, state, num_images, num_chains,
+                  latent_dim, accept_rate, run_seed, image_indices):
+  """Estimates eq. 14–15 at an RD point and keeps one latent per image.
+
+  The kept latent is drawn from the AIS distribution q_k^AIS (eq. 12): one
+  chain per image chosen with probability w̃_k^i, by the Gumbel-max trick on
+  the image's own stateless stream. Decoding it shows what the rate buys
+  (appendix D.4).
+  """
+  log_weights = state.log_weights.numpy().reshape(num_images, num_chains)
+  distortions = state.parts.distortion.numpy().reshape(num_images, num_chains)
+  try:
+    estimate = estimators.estimate_rate_distortion(beta, log_weights,
+                                                   distortions)
+  except ValueError as error:
+    raise DecoderOutputError(f'At beta = {beta:g}: {error}') from None
+  for name, value in estimate._asdict().items():
+    saved['recorded_' + name][point] = value
+  saved['recorded_accept'][point] = accept_rate
+  uniforms = randomness.per_image_uniform(
+      randomness.derive_seed(run_seed, randomness.PURPOSES['resampling'],
+                             point), image_indices, num_chains).numpy()
+  gumbel = -np.log(-np.log(np.clip(uniforms, 1e-300, 1.0)))
+  chosen = np.argmax(log_weights + gumbel, axis=1)
+  latents = state.latents.numpy().reshape(num_images, num_chains, latent_dim)
+  saved['recorded_latents'][point] = latents[np.arange(num_images), chosen]

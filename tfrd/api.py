@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrd import ais
+from tfrd import checkpointing
 from tfrd import curve as curve_lib
 from tfrd import distortions as distortions_lib
 from tfrd import randomness
@@ -17,7 +18,8 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
                       num_leapfrog_steps=10, seed=0, image_indices=None,
                       step_size_mode='two_pass', step_size_table=None,
                       jit_compile='auto', decoder_dtype=tf.float32,
-                      progress=None, config=None, **ais_kwargs):
+                      progress=None, config=None, checkpoint_dir=None,
+                      resume=True, checkpoint_interval_s=60.0, **ais_kwargs):
   """Estimates the rate-prior distortion curve of `decoder` on `data`.
 
   Runs AIS with HMC along q_β(z|x) ∝ p(z) exp(-β d(x, f(z))) and returns the
@@ -56,11 +58,25 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
     decoder_dtype: the decoder's dtype.
     progress: optional callable receiving `ProgressUpdate`s.
     config: extra JSON-serializable entries for the curve's config.
+    checkpoint_dir: optional directory for `tf.train.Checkpoint`s of the
+      chain state, written every `checkpoint_interval_s` seconds and at the
+      end of each pass. An interrupted run started again with the same
+      arguments resumes there and gives exactly the uninterrupted result.
+    resume: with `checkpoint_dir`, whether an existing checkpoint may be
+      resumed; if False and one exists, a `CheckpointExistsError` is raised
+      rather than overwriting it.
+    checkpoint_interval_s: least seconds between checkpoints.
     **ais_kwargs: further `run_ais` arguments (initial_step_size,
       target_accept_prob, adaptation_rate).
 
   Returns:
     An `RDCurve` (with `step_size_table` attached as an attribute).
+
+  Raises:
+    tfrd.DecoderOutputError: the decoder produced NaN or infinite values.
+    tfrd.checkpointing.CheckpointMismatchError: the checkpoint in
+      `checkpoint_dir` belongs to another model, data, schedule or settings.
+    ValueError: for invalid arguments.
   """
   distortion = distortions_lib.get_distortion(distortion)
   if schedule is None:
@@ -68,13 +84,38 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
         schedules_lib.rd_point_betas(10, 1000.0),
         schedules_lib.sigmoid_betas(1000, 1000.0), min_before_first=100)
   data = np.asarray(data)
+  settings = {
+      'seed': int(seed), 'num_chains': int(num_chains),
+      'num_leapfrog_steps': int(num_leapfrog_steps),
+      'step_size_mode': step_size_mode, 'jit_compile': str(jit_compile),
+      'distortion': distortion.get_config(),
+      'prior': None if prior is None else repr(prior),
+      'latent_dim': latent_dim,
+      'image_indices': (None if image_indices is None
+                        else np.asarray(image_indices).tolist()),
+      'step_size_table': (None if step_size_table is None else
+                          checkpointing.fingerprint(
+                              None, step_size_table, schedule, {})['data']),
+      'model': (config or {}).get('model'),
+      **{key: float(value) for key, value in sorted(ais_kwargs.items())},
+  }
+  checkpointer = None
+  if checkpoint_dir is not None:
+    checkpointer = checkpointing.AISCheckpointer(
+        checkpoint_dir,
+        checkpointing.fingerprint(decoder, data, schedule, settings))
+    if not resume and checkpointer.latest() is not None:
+      raise checkpointing.CheckpointExistsError(
+          f'{checkpoint_dir} already holds a checkpoint; resume it or choose '
+          f'another directory.')
   run = ais.run_ais(decoder, data, distortion, schedule, num_chains=num_chains,
                     num_leapfrog_steps=num_leapfrog_steps, seed=seed,
                     prior=prior, latent_dim=latent_dim,
                     image_indices=image_indices, step_size_mode=step_size_mode,
                     step_size_table=step_size_table, jit_compile=jit_compile,
                     decoder_dtype=decoder_dtype, progress=progress,
-                    **ais_kwargs)
+                    checkpointer=checkpointer,
+                    checkpoint_interval_s=checkpoint_interval_s, **ais_kwargs)
   stack = lambda name: np.stack([getattr(e, name) for e in run.estimates])
   full_config = {
       'distortion': distortion.get_config(),
@@ -101,4 +142,5 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
                      else image_indices),
       is_nll=distortion.is_nll, config=full_config, timing=timing)
   result.step_size_table = run.step_size_table
+  result.latents = run.latents
   return result

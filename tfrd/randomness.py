@@ -11,7 +11,7 @@ whole block; the block index, not the call structure, defines the numbers.
 import tensorflow as tf
 
 __all__ = ['BLOCK_SIZE', 'derive_seed', 'int32_seed', 'image_keys',
-           'draw_block_noise']
+           'per_image_uniform', 'draw_block_noise']
 
 # Transitions per random block. Part of what defines a run's random numbers:
 # changing it changes every curve, so it is recorded in each result's config.
@@ -19,7 +19,8 @@ BLOCK_SIZE = 32
 
 _MASK64 = (1 << 64) - 1
 
-PURPOSES = {'initial_state': 1, 'momentum': 2, 'acceptance': 3}
+PURPOSES = {'initial_state': 1, 'momentum': 2, 'acceptance': 3,
+            'resampling': 4}
 
 
 def derive_seed(*parts):
@@ -71,6 +72,12 @@ def _per_image_uniform(keys, shape):
   return tf.vectorized_map(
       lambda key: tf.random.stateless_uniform(shape, seed=key, dtype=tf.float64),
       keys)
+
+
+def per_image_uniform(seed, image_indices, size):
+  """Uniforms [N, size] float64 from each image's stream for `seed`."""
+  return _per_image_uniform(image_keys(seed, image_indices),
+                            tf.constant([size]))
 
 
 def draw_block_noise(seed, block, image_indices, num_chains, latent_dim):

@@ -72,10 +72,10 @@ class AnnealedTarget:
     data = tf.convert_to_tensor(data)
     self.num_images = int(data.shape[0])
     self.num_chains = int(num_chains)
-    # [N, 1, E] broadcasts against reconstructions [N, C, E] without copying
+    flat = tf.reshape(tf.cast(data, self.decoder_dtype), [self.num_images, -1])
+    # [N, 1, ...] broadcasts against reconstructions [N, C, E] without copying
     # the data once per chain.
-    self.data = tf.reshape(tf.cast(data, self.decoder_dtype),
-                           [self.num_images, 1, -1])
+    self.data = tf.expand_dims(distortion.prepare(flat), 1)
 
   def _decode(self, latents):
     if hasattr(self.decoder, 'layers'):  # Keras: inference-mode layers.
