@@ -25,6 +25,7 @@ import time
 
 from absl import app
 from absl import flags
+from absl import logging
 import numpy as np
 
 from adapters import datasets
@@ -211,6 +212,9 @@ def _print_result(name, result):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not FLAGS['verbosity'].present:
+    # TF and TFDS log every file they touch at INFO; the progress line is ours.
+    logging.set_verbosity(logging.WARNING)
   try:
     summary = run()
   except (keras_decoder.ModelError, datasets.DatasetError,

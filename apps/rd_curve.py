@@ -9,13 +9,14 @@ input's size. Writes curve.json, curve.csv, curve.npz and curve.png into
 --output_dir (format in DESIGN.md / README), printing progress to stderr.
 """
 
-import json
 import os
+import shutil
 import sys
 import time
 
 from absl import app
 from absl import flags
+from absl import logging
 import numpy as np
 
 from adapters import datasets
@@ -44,6 +45,32 @@ flags.DEFINE_string('tfds_data_dir', None,
                     '~/tensorflow_datasets).')
 flags.DEFINE_string('output_dir', 'rd_curve_output',
                     'Directory for curve.json, curve.csv, curve.npz, curve.png.')
+flags.DEFINE_string(
+    'checkpoint_dir', None,
+    'Where the chain state is checkpointed (default: OUTPUT_DIR/checkpoint). '
+    'A killed run continues with --resume and gives exactly the curve of an '
+    'uninterrupted run; the checkpoints are deleted once the curve is '
+    'written.')
+flags.DEFINE_bool('resume', False,
+                  'Continue the run checkpointed in --checkpoint_dir.')
+flags.DEFINE_float('checkpoint_interval_s', 60.0,
+                   'Least seconds between checkpoints.')
+flags.DEFINE_string(
+    'step_sizes', None,
+    'step_sizes.npz written by an earlier run (same images, chains and '
+    'schedule): replay its per-chain HMC step sizes frozen instead of a '
+    'preliminary run (appendix D.2); use a new --seed for a seed study.')
+flags.DEFINE_bool(
+    'save_reconstructions', False,
+    'Write reconstructions.png: the data and decodings of latents drawn from '
+    'the AIS distribution at --reconstruction_betas (appendix D.4).')
+flags.DEFINE_list('image_shape', None,
+                  'Height,width,channels of flat data, for image grids '
+                  '(guessed for square images).')
+flags.DEFINE_list(
+    'reconstruction_betas', None,
+    'RD betas to show (nearest recorded points); default: the lowest, beta = 1 '
+    'if present, and the highest.')
 ais_flags.define_ais_flags()
 # Show the AIS flags in --help, not only under --helpfull.
 flags.adopt_module_key_flags(ais_flags)
@@ -62,6 +89,8 @@ def run(model_path, output_dir):
       images, decoder.output_shape)
   schedule = ais_flags.schedule_from_flags()
   distortion = ais_flags.distortion_from_flags()
+  grid_shape = (_grid_image_shape(original_shape)
+                if FLAGS.save_reconstructions else None)
   sys.stderr.write(
       f'rd_curve: {model_path} (latent {decoder.latent_dim}, output '
       f'{decoder.output_shape}) on {images.shape[0]} images of '
@@ -89,16 +118,95 @@ def run(model_path, output_dir):
       'initial_step_size': FLAGS.initial_step_size,
       'title': f'{os.path.basename(model_path)} on {FLAGS.dataset}',
   }
-  num_passes = 2 if FLAGS.step_size_mode == 'two_pass' else 1
+  step_size_table = None
+  if FLAGS.step_sizes:
+    step_size_table = _load_step_sizes(FLAGS.step_sizes)
+    config['step_sizes_from'] = os.path.abspath(FLAGS.step_sizes)
+  num_passes = (2 if FLAGS.step_size_mode == 'two_pass' and
+                step_size_table is None else 1)
+  checkpoint_dir = FLAGS.checkpoint_dir or os.path.join(output_dir,
+                                                        'checkpoint')
+  if (not FLAGS.resume and tfrd.checkpointing.AISCheckpointer(
+      checkpoint_dir, {}).latest() is not None):
+    raise tfrd.CheckpointExistsError(
+        f'{checkpoint_dir} holds the checkpoint of an unfinished run: pass '
+        f'--resume to continue it, or choose another --output_dir / '
+        f'--checkpoint_dir.')
   curve = tfrd.estimate_rd_curve(
       decoder, images, distortion, schedule, latent_dim=decoder.latent_dim,
       image_indices=FLAGS.image_offset + np.arange(images.shape[0]),
       progress=progress_lib.ProgressPrinter(num_passes), config=config,
+      step_size_table=step_size_table, checkpoint_dir=checkpoint_dir,
+      checkpoint_interval_s=FLAGS.checkpoint_interval_s,
       **ais_flags.ais_kwargs_from_flags())
   curve.timing['wall_time_s'] = time.time() - start
   paths = curve.save(output_dir)
+  paths['step_sizes'] = _save_step_sizes(curve, output_dir)
+  if FLAGS.save_reconstructions:
+    paths['reconstructions'] = _save_reconstructions(
+        decoder, images, curve, output_dir, grid_shape)
+  shutil.rmtree(checkpoint_dir, ignore_errors=True)
   _print_summary(curve, paths)
   return curve
+
+
+def _save_step_sizes(curve, output_dir):
+  path = os.path.join(output_dir, 'step_sizes.npz')
+  with open(path, 'wb') as stream:
+    np.savez(stream, step_sizes=curve.step_size_table,
+             image_indices=curve.image_indices,
+             num_chains=curve.config['num_chains'],
+             num_transitions=curve.config['num_transitions'])
+  return path
+
+
+def _load_step_sizes(path):
+  try:
+    with np.load(path) as arrays:
+      return arrays['step_sizes']
+  except (OSError, KeyError, ValueError) as error:
+    raise ValueError(f'--step_sizes={path} is not a step_sizes.npz written '
+                     f'by apps.rd_curve ({error}).') from None
+
+
+def _save_reconstructions(decoder, images, curve, output_dir, image_shape):
+  """Decodes the AIS-distribution latents kept at a few RD points."""
+  if FLAGS.reconstruction_betas:
+    wanted = [float(beta) for beta in FLAGS.reconstruction_betas]
+  else:
+    wanted = [curve.betas[0]] + ([1.0] if 1.0 in curve.betas else []) + [
+        curve.betas[-1]]
+  columns = {}
+  for beta in wanted:
+    point = int(np.argmin(np.abs(np.log(curve.betas) - np.log(beta))))
+    latents = curve.latents[point].astype(np.float32)
+    decoded = np.asarray(decoder(latents, training=False))
+    columns[f'beta={curve.betas[point]:.3g}\nR={curve.rate[point]:.1f}'] = (
+        decoded.reshape(images.shape))
+  return tfrd.plot_reconstructions(
+      images, columns, os.path.join(output_dir, 'reconstructions.png'),
+      image_shape=image_shape)
+
+
+def _grid_image_shape(data_shape):
+  """(H, W, C) in which to show images of per-example shape `data_shape`.
+
+  Raises:
+    ValueError: if no such shape is known (before any work is done).
+  """
+  if FLAGS.image_shape:
+    shape = tuple(int(d) for d in FLAGS.image_shape)
+  elif len(data_shape) == 3:
+    shape = tuple(data_shape)
+  elif len(data_shape) == 2:
+    shape = tuple(data_shape) + (1,)
+  else:
+    shape = tfrd.plotting.guess_image_shape(int(np.prod(data_shape)))
+  if shape is None or int(np.prod(shape)) != int(np.prod(data_shape)):
+    raise ValueError(
+        f'--save_reconstructions cannot show images of shape {data_shape} as '
+        f'a grid; give --image_shape=HEIGHT,WIDTH,CHANNELS.')
+  return shape
 
 
 def _print_summary(curve, paths):
@@ -116,6 +224,9 @@ def _print_summary(curve, paths):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not FLAGS['verbosity'].present:
+    # TF and TFDS log every file they touch at INFO; the progress line is ours.
+    logging.set_verbosity(logging.WARNING)
   if not FLAGS.model:
     raise app.UsageError('--model is required: a Keras 3 .keras decoder.')
   try:
@@ -124,6 +235,10 @@ def main(argv):
           tfrd.DecoderOutputError, ValueError, OSError) as error:
     sys.stderr.write(f'rd_curve: error: {error}\n')
     return 2
+  except KeyboardInterrupt:
+    sys.stderr.write('rd_curve: interrupted; continue with the same flags '
+                     'and --resume.\n')
+    return 130
   return 0
 
 

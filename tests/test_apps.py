@@ -131,3 +131,58 @@ def test_linear_vae_reports_deviations_and_fails_outside_tolerance(tmp_path):
   assert os.path.exists(tmp_path / 'linear_decoder.keras')
   with np.load(tmp_path / 'test_images.npz') as arrays:
     assert arrays['x'].shape == (2, 784)
+
+
+@pytest.mark.slow
+def test_rd_curve_killed_and_resumed_gives_the_uninterrupted_curve(files,
+                                                                    tmp_path):
+  import signal  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  common = [f'--model={files["model"]}', f'--dataset=npz:{files["data"]}',
+            '--num_images=3', '--num_chains=4', '--num_intermediate=400',
+            '--num_rd_points=6', '--beta_max=20', '--min_before_first=100',
+            '--min_between=10', '--leapfrog_steps=3', '--seed=4',
+            '--save_reconstructions']
+  reference_dir = tmp_path / 'reference'
+  assert _run('apps.rd_curve', *common,
+              f'--output_dir={reference_dir}').returncode == 0
+  killed_dir = tmp_path / 'killed'
+  env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'apps.rd_curve', *common,
+       f'--output_dir={killed_dir}', '--checkpoint_interval_s=0'],
+      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+      text=True)
+  index = killed_dir / 'checkpoint' / 'checkpoint'
+  deadline = time.time() + 300
+  while time.time() < deadline and process.poll() is None:
+    if index.exists() and 'ckpt-3' in index.read_text():
+      break
+    time.sleep(0.05)
+  assert process.poll() is None, 'the run ended before it could be killed'
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert not (killed_dir / 'curve.json').exists()
+  refused = _run('apps.rd_curve', *common, f'--output_dir={killed_dir}')
+  assert refused.returncode == 2 and '--resume' in refused.stderr
+  resumed = _run('apps.rd_curve', *common, f'--output_dir={killed_dir}',
+                 '--resume')
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  with open(reference_dir / 'curve.json') as stream:
+    reference = json.load(stream)['points']
+  with open(killed_dir / 'curve.json') as stream:
+    points = json.load(stream)['points']
+  assert points == reference
+  assert (killed_dir / 'reconstructions.png').exists()
+  assert not (killed_dir / 'checkpoint').exists()
+
+  # The step sizes of that run, replayed with another seed: one pass only.
+  replay_dir = tmp_path / 'replay'
+  replay = _run('apps.rd_curve', *common[:-2], '--seed=5',
+                f'--step_sizes={reference_dir / "step_sizes.npz"}',
+                f'--output_dir={replay_dir}')
+  assert replay.returncode == 0, replay.stderr[-3000:]
+  assert '[reported 1/1]' in replay.stderr and 'preliminary' not in (
+      replay.stderr)
+  with open(replay_dir / 'curve.json') as stream:
+    assert json.load(stream)['config']['step_size_mode'] == 'table'

@@ -10,8 +10,12 @@ Main entry points:
 - `estimate_rd_curve(decoder, data, distortion, schedule, ...)` -> `RDCurve`
 - schedules: `sigmoid_betas`, `geometric_betas`, `linear_betas`, `rd_point_betas`,
   `build_schedule`, `AnnealingSchedule`
-- distortions: `SquaredError`, `GaussianNLL`, `BernoulliNLL`,
-  `get_distortion`
+- distortions: `SquaredError`, `GaussianNLL` (a given scale or the
+  decoder's own variance), `BernoulliNLL`, `DeepFeatureDistortion` (§6.3),
+  `SSIMDistortion` (1 - SSIM), `get_distortion`
+- long runs: `checkpoint_dir=` of `estimate_rd_curve`,
+  `CheckpointMismatchError`, `CheckpointExistsError`
+- inside training jobs: `RDCurveCallback` (Keras 3, writes tf.summary)
 - validation: `linear_rate_distortion` (closed form for linear decoders)
 - lower level: `run_ais`, `hmc_transition`, `estimate_rate_distortion`,
   `plot_curves`
@@ -22,13 +26,17 @@ from tfrd.ais import ChainState
 from tfrd.ais import DecoderOutputError
 from tfrd.ais import ProgressUpdate
 from tfrd.ais import run_ais
+from tfrd.checkpointing import CheckpointExistsError
+from tfrd.checkpointing import CheckpointMismatchError
 from tfrd.api import estimate_rd_curve
 from tfrd.curve import RDCurve
 from tfrd.distortions import BernoulliNLL
+from tfrd.distortions import DeepFeatureDistortion
 from tfrd.distortions import Distortion
 from tfrd.distortions import GaussianNLL
 from tfrd.distortions import get_distortion
 from tfrd.distortions import SquaredError
+from tfrd.distortions import SSIMDistortion
 from tfrd.estimators import estimate_rate_distortion
 from tfrd.estimators import RDEstimate
 from tfrd.hmc import adapt_step_size
@@ -37,6 +45,7 @@ from tfrd.hmc import leapfrog
 from tfrd.linear import linear_rate_distortion
 from tfrd.linear import LinearRDCurve
 from tfrd.plotting import plot_curves
+from tfrd.plotting import plot_reconstructions
 from tfrd.schedules import AnnealingSchedule
 from tfrd.schedules import build_schedule
 from tfrd.schedules import geometric_betas
@@ -48,3 +57,12 @@ from tfrd.target import standard_normal_prior
 from tfrd.target import TargetParts
 
 __version__ = '0.1.0'
+
+
+def __getattr__(name):
+  # The Keras callback imports Keras; load it only when asked for, so that
+  # `import tfrd` stays light inside jobs that never use it.
+  if name == 'RDCurveCallback':
+    from tfrd.callbacks import RDCurveCallback  # pylint: disable=g-import-not-at-top
+    return RDCurveCallback
+  raise AttributeError(f'module tfrd has no attribute {name!r}')

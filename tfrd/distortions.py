@@ -8,11 +8,12 @@ curve the model's log-likelihood: log p(x) = -(R_1 + D_1) (Prop. 2c).
 
 Besides the pixelwise distortions of the paper's experiments (squared error,
 Gaussian and Bernoulli NLL) there are the perceptual ones it points to:
-`SSIMDistortion` (§1: rate-distortion theory lets one pick a distortion such
-as SSIM) and `DeepFeatureDistortion`, squared error between the features of a
-network (§6.3, the hidden layer of an MNIST classifier). These compare images
-rather than values, so they need the image shape; deep features of the data
-are computed once in `prepare`, not at every leapfrog step.
+`SSIMDistortion` (§1 and §6.3: the distortion need not be a likelihood, so
+one may use SSIM) and `DeepFeatureDistortion`, squared error between the
+features of a CNN (§6.3, Fig. 6, on MNIST). These compare images rather
+than values, so they need the image shape (and SSIM is one value per image,
+not a sum over pixels); deep features of the data are computed once in
+`prepare`, not at every leapfrog step.
 """
 
 import math
@@ -238,9 +239,10 @@ def _unflatten(values, event_shape):
 class DeepFeatureDistortion(Distortion):
   """d(x, x̂) = Σ_f (φ(x)_f - φ(x̂)_f)², squared error between deep features.
 
-  §6.3 of the paper measures distortion in the feature space of a network
-  (the last hidden layer of an MNIST classifier) to ask how much of a
-  model's rate goes to content a classifier cares about rather than pixels.
+  §6.3 of the paper (Fig. 6) measures distortion as squared error between
+  deep features of a CNN on MNIST, a more perceptual metric than pixels;
+  the curves of GANs, VAEs and AAEs keep the qualitative behaviour they have
+  under pixelwise squared error.
 
   The features of the data are computed once, by `prepare`; every call then
   passes only the reconstructions through φ. The `x` argument of `__call__`
@@ -316,8 +318,8 @@ class SSIMDistortion(Distortion):
   """d(x, x̂) = 1 - SSIM(x, x̂), one value per image.
 
   The structural similarity index (Wang et al. 2004) compares local means,
-  variances and covariances under a Gaussian window; §1 of the paper names
-  it as a distortion the rate-distortion view allows. The value per image is
+  variances and covariances under a Gaussian window; §1 and §6.3 of the
+  paper name it as a perceptual distortion the rate-distortion view allows. The value per image is
   `tf.image.ssim`'s (averaged over positions and channels), so d lies in
   [0, 2] and is 0 exactly for identical images. Not an NLL, and not a sum
   over dimensions: β must be larger than for squared error to reach the same

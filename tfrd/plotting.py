@@ -6,7 +6,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-__all__ = ['plot_curves']
+__all__ = ['plot_curves', 'plot_reconstructions', 'guess_image_shape']
 
 
 def plot_curves(curves, path, title=None, log_distortion=None):
@@ -62,6 +62,64 @@ def plot_curves(curves, path, title=None, log_distortion=None):
     beta_axis.legend()
   if title:
     figure.suptitle(title)
+  figure.tight_layout()
+  figure.savefig(path, dpi=110)
+  plt.close(figure)
+  return path
+
+
+def guess_image_shape(num_values):
+  """(H, W, C) for a flat image: square grey or square RGB, else None."""
+  for channels in (1, 3):
+    side = int(round((num_values / channels) ** 0.5))
+    if side * side * channels == num_values:
+      return (side, side, channels)
+  return None
+
+
+def plot_reconstructions(data, reconstructions, path, image_shape=None,
+                         max_images=10):
+  """A grid of data (first column) and decodings at several RD points.
+
+  Args:
+    data: [N, ...] images.
+    reconstructions: dict column title -> [N, ...] decoded images (e.g. of
+      latents drawn from the AIS distribution at one β; appendix D.4).
+    path: PNG file to write.
+    image_shape: (H, W, C) to reshape flat images; guessed if None.
+    max_images: rows shown.
+
+  Returns:
+    `path`.
+
+  Raises:
+    ValueError: if the images cannot be shown as (H, W, C).
+  """
+  data = np.asarray(data)
+  num_values = int(np.prod(data.shape[1:]))
+  if image_shape is None:
+    image_shape = (data.shape[1:] if data.ndim == 4 else
+                   guess_image_shape(num_values))
+  if image_shape is None or int(np.prod(image_shape)) != num_values:
+    raise ValueError(f'Cannot show images of {num_values} values as a grid; '
+                     f'give their (height, width, channels).')
+  columns = [('data', data)] + list(reconstructions.items())
+  rows = min(max_images, data.shape[0])
+  figure, axes = plt.subplots(rows, len(columns),
+                              figsize=(1.2 * len(columns), 1.2 * rows + 0.4),
+                              squeeze=False)
+  for column, (title, images) in enumerate(columns):
+    images = np.clip(np.asarray(images).reshape((-1,) + tuple(image_shape)),
+                     0.0, 1.0)
+    for row in range(rows):
+      axis = axes[row, column]
+      image = images[row]
+      axis.imshow(image[..., 0] if image.shape[-1] == 1 else image,
+                  cmap='gray', vmin=0.0, vmax=1.0)
+      axis.set_xticks([])
+      axis.set_yticks([])
+      if row == 0:
+        axis.set_title(title, fontsize=7)
   figure.tight_layout()
   figure.savefig(path, dpi=110)
   plt.close(figure)
