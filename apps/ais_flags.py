@@ -64,15 +64,25 @@ def define_ais_flags(num_chains=16, num_intermediate=4000, num_rd_points=40,
                     'decoder does not compile).')
   if not distortion_flags:
     return
-  flags.DEFINE_enum('distortion', 'mse',
-                    ['mse', 'gaussian_nll', 'bernoulli_nll'],
-                    'Distortion d(x, f(z)), summed over data dimensions.')
-  flags.DEFINE_float('gaussian_scale', 1.0,
-                     'Observation standard deviation of --distortion='
-                     'gaussian_nll.')
+  flags.DEFINE_enum(
+      'distortion', 'mse',
+      ['mse', 'gaussian_nll', 'bernoulli_nll', 'ssim', 'features'],
+      'Distortion d(x, f(z)), summed over data dimensions: squared error, '
+      'Gaussian or Bernoulli negative log-likelihood, 1 - SSIM (§1), or '
+      'squared error between deep features of --feature_model (§6.3).')
+  flags.DEFINE_string(
+      'gaussian_scale', '1.0',
+      "Observation standard deviation of --distortion=gaussian_nll, or "
+      "'decoder' for the decoder's own variance (its output then holds a "
+      'mean and a log-variance; see --output_kind).')
   flags.DEFINE_bool('bernoulli_from_logits', False,
                     'With --distortion=bernoulli_nll: the decoder returns '
                     'logits rather than probabilities.')
+  flags.DEFINE_string(
+      'feature_model', None,
+      'With --distortion=features: a Keras 3 .keras model mapping images '
+      '(shaped like the data) to features, e.g. a hidden layer of an MNIST '
+      'classifier.')
 
 
 def schedule_from_flags():
@@ -108,12 +118,54 @@ def schedule_from_flags():
   return tfrd.build_schedule(rd_betas, base, 0, 0)
 
 
-def distortion_from_flags():
+def distortion_from_flags(image_shape=None):
+  """The `tfrd.Distortion` the flags describe.
+
+  Args:
+    image_shape: per-image data shape, needed by ssim and features.
+
+  Raises:
+    ValueError: for inconsistent flags.
+  """
   if FLAGS.distortion == 'gaussian_nll':
-    return tfrd.GaussianNLL(FLAGS.gaussian_scale)
+    scale = FLAGS.gaussian_scale
+    if scale != 'decoder':
+      try:
+        scale = float(scale)
+      except ValueError:
+        raise ValueError(f"--gaussian_scale must be a number or 'decoder', "
+                         f'got {scale!r}.') from None
+    return tfrd.GaussianNLL(scale)
   if FLAGS.distortion == 'bernoulli_nll':
     return tfrd.BernoulliNLL(from_logits=FLAGS.bernoulli_from_logits)
+  if FLAGS.distortion in ('ssim', 'features'):
+    image_shape = tuple(int(d) for d in image_shape or ())
+    if len(image_shape) == 2:
+      image_shape += (1,)
+    if len(image_shape) != 3:
+      raise ValueError(
+          f'--distortion={FLAGS.distortion} needs image data of shape '
+          f'(height, width, channels); got per-image shape {image_shape}.')
+    if FLAGS.distortion == 'ssim':
+      return tfrd.SSIMDistortion(image_shape)
+    if not FLAGS.feature_model:
+      raise ValueError('--distortion=features needs --feature_model=PATH.keras.')
+    return tfrd.DeepFeatureDistortion(
+        _load_feature_model(FLAGS.feature_model), image_shape)
   return tfrd.SquaredError()
+
+
+def _load_feature_model(path):
+  import os  # pylint: disable=g-import-not-at-top
+  if not os.path.isfile(path):
+    raise ValueError(f'--feature_model not found: {path}')
+  os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
+  import keras  # pylint: disable=g-import-not-at-top
+  try:
+    return keras.saving.load_model(path, compile=False)
+  except Exception as error:  # pylint: disable=broad-except
+    raise ValueError(f'Could not load --feature_model={path}: '
+                     f'{str(error).splitlines()[0]}') from None
 
 
 def ais_kwargs_from_flags():

@@ -88,9 +88,10 @@ def run(model_path, output_dir):
   images, reshaped = keras_decoder.match_data_to_decoder(
       images, decoder.output_shape)
   schedule = ais_flags.schedule_from_flags()
-  distortion = ais_flags.distortion_from_flags()
-  grid_shape = (_grid_image_shape(original_shape)
-                if FLAGS.save_reconstructions else None)
+  needs_images = (FLAGS.save_reconstructions or
+                  FLAGS.distortion in ('ssim', 'features'))
+  image_shape = (_image_shape(original_shape) if needs_images else None)
+  distortion = ais_flags.distortion_from_flags(image_shape)
   sys.stderr.write(
       f'rd_curve: {model_path} (latent {decoder.latent_dim}, output '
       f'{decoder.output_shape}) on {images.shape[0]} images of '
@@ -144,7 +145,7 @@ def run(model_path, output_dir):
   paths['step_sizes'] = _save_step_sizes(curve, output_dir)
   if FLAGS.save_reconstructions:
     paths['reconstructions'] = _save_reconstructions(
-        decoder, images, curve, output_dir, grid_shape)
+        decoder, images, curve, output_dir, image_shape)
   shutil.rmtree(checkpoint_dir, ignore_errors=True)
   _print_summary(curve, paths)
   return curve
@@ -188,8 +189,8 @@ def _save_reconstructions(decoder, images, curve, output_dir, image_shape):
       image_shape=image_shape)
 
 
-def _grid_image_shape(data_shape):
-  """(H, W, C) in which to show images of per-example shape `data_shape`.
+def _image_shape(data_shape):
+  """(H, W, C) of images with per-example shape `data_shape`.
 
   Raises:
     ValueError: if no such shape is known (before any work is done).
@@ -204,8 +205,9 @@ def _grid_image_shape(data_shape):
     shape = tfrd.plotting.guess_image_shape(int(np.prod(data_shape)))
   if shape is None or int(np.prod(shape)) != int(np.prod(data_shape)):
     raise ValueError(
-        f'--save_reconstructions cannot show images of shape {data_shape} as '
-        f'a grid; give --image_shape=HEIGHT,WIDTH,CHANNELS.')
+        f'Data of per-image shape {data_shape} are not images of a known '
+        f'shape (needed by --save_reconstructions and the ssim and features '
+        f'distortions); give --image_shape=HEIGHT,WIDTH,CHANNELS.')
   return shape
 
 
