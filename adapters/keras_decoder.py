@@ -1,4 +1,7 @@
-"""Keras 3 `.keras` decoders: a latent vector in, an image out."""
+"""Keras decoders: a latent vector in, an image out.
+
+`LoadedDecoder` is what every loader in `adapters.models` returns.
+"""
 
 import os
 
@@ -17,35 +20,98 @@ class ModelError(ValueError):
 class LoadedDecoder:
   """A decoder with what the estimator needs to know about it.
 
+  Calling it maps latents [B, D] to outputs [B, ...]; Keras models are called
+  in inference mode, anything else is called with the latents alone.
+
   Attributes:
-    model: the callable decoder.
+    model: the callable decoder (a Keras model or a function).
     latent_dim: size D of the latent vector.
-    output_shape: per-example output shape (without the batch axis).
+    output_shape: per-example shape of the image the outputs are compared
+      with (without the batch axis). For `output_kind='mean_logvar'` this is
+      the mean's shape, although the call returns mean and log-variance
+      concatenated.
     dtype: the decoder's input dtype.
     source: where it came from (for `curve.json`).
+    format: how it was loaded ('keras3', 'tf_keras_savedmodel',
+      'tf_keras_h5', 'tf_keras_keras', 'saved_model', 'python',
+      'keras3_object', 'tf_keras_object', 'callable').
+    output_kind: 'image' (pixel values), 'logits' (raw Bernoulli logits) or
+      'mean_logvar' ([B, 2·E]: flattened mean, then flattened log-variance).
+    raw_output_shapes: per-example shapes of everything a call returns (one
+      entry per output tensor).
+    transforms: tuple of JSON-serializable dicts describing the wrappers
+      applied on top of the loaded model (conventions, blur), in order.
   """
 
   def __init__(self, model, latent_dim, output_shape, dtype='float32',
-               source=None):
+               source=None, format=None, output_kind='image',  # pylint: disable=redefined-builtin
+               raw_output_shapes=None, transforms=()):
     self.model = model
     self.latent_dim = int(latent_dim)
     self.output_shape = tuple(int(d) for d in output_shape)
     self.dtype = dtype
     self.source = source
+    self.format = format
+    self.output_kind = output_kind
+    self.raw_output_shapes = tuple(
+        tuple(int(d) for d in shape)
+        for shape in (raw_output_shapes or [self.output_shape]))
+    self.transforms = tuple(transforms)
+    # Only Keras models take `training`; signatures and plain functions don't.
+    self._takes_training = hasattr(model, 'layers')
 
   def __call__(self, latents, training=False):
-    return self.model(latents, training=training)
+    if self._takes_training:
+      return self.model(latents, training=training)
+    return self.model(latents)
 
   @property
   def layers(self):  # Lets tfrd call it in inference mode like a Keras model.
     return getattr(self.model, 'layers', [])
 
+  def describe(self):
+    """JSON-serializable summary for `curve.json`'s config."""
+    return {
+        'source': None if self.source is None else str(self.source),
+        'format': self.format,
+        'latent_dim': self.latent_dim,
+        'output_shape': list(self.output_shape),
+        'output_kind': self.output_kind,
+        'dtype': str(self.dtype),
+        'transforms': list(self.transforms),
+    }
 
-def describe_decoder(model, source=None):
+  def __repr__(self):
+    return (f'LoadedDecoder(source={self.source!r}, format={self.format!r}, '
+            f'latent_dim={self.latent_dim}, output_shape={self.output_shape}, '
+            f'output_kind={self.output_kind!r})')
+
+
+def _dtype_name(dtype):
+  """'float32' from a Keras 3 dtype string or a tf.DType."""
+  name = getattr(dtype, 'name', None) or str(dtype)
+  return name.replace("<dtype: '", '').replace("'>", '')
+
+
+def describe_decoder(model, source=None, format='keras3',  # pylint: disable=redefined-builtin
+                     allow_multiple_outputs=False):
   """Checks that a Keras model maps one latent vector to one output.
 
+  Works for Keras 3 and tf_keras (Keras 2) models alike.
+
+  Args:
+    model: a built Keras model.
+    source: where it came from, for messages and `curve.json`.
+    format: the `LoadedDecoder.format` to record.
+    allow_multiple_outputs: accept several outputs (a decoder returning mean
+      and log-variance); `output_shape` is then the first one's.
+
+  Returns:
+    A `LoadedDecoder`.
+
   Raises:
-    ModelError: for several inputs or outputs, or an unknown latent size.
+    ModelError: for several inputs or (unless allowed) outputs, or an unknown
+      latent size.
   """
   inputs = model.inputs if getattr(model, 'inputs', None) else None
   if inputs is None:
@@ -63,19 +129,22 @@ def describe_decoder(model, source=None):
         f'{source or "The model"} has input shape {input_shape}; expected '
         f'(batch, latent_dim) with a known latent_dim.')
   outputs = model.outputs
-  if len(outputs) != 1:
+  if len(outputs) != 1 and not (allow_multiple_outputs and outputs):
     raise ModelError(
         f'{source or "The model"} returns {len(outputs)} outputs; a decoder '
-        f'must return one image tensor.')
-  output_shape = tuple(outputs[0].shape)[1:]
-  if any(d is None for d in output_shape):
-    raise ModelError(
-        f'{source or "The model"} has output shape {output_shape} with an '
-        f'unknown size; its output must have a fixed shape.')
-  dtype = str(inputs[0].dtype).replace("<dtype: '", '').replace("'>", '')
-  return LoadedDecoder(model, input_shape[1], output_shape,
+        f'must return one image tensor (or, with output kind mean_logvar, '
+        f'a mean and a log-variance).')
+  output_shapes = [tuple(output.shape)[1:] for output in outputs]
+  for output_shape in output_shapes:
+    if any(d is None for d in output_shape):
+      raise ModelError(
+          f'{source or "The model"} has output shape {output_shape} with an '
+          f'unknown size; its output must have a fixed shape.')
+  dtype = _dtype_name(inputs[0].dtype)
+  return LoadedDecoder(model, input_shape[1], output_shapes[0],
                        dtype=dtype if dtype.startswith('float') else 'float32',
-                       source=source)
+                       source=source, format=format,
+                       raw_output_shapes=output_shapes)
 
 
 def load_keras_decoder(path):
@@ -104,7 +173,7 @@ def load_keras_decoder(path):
     first_line = str(error).strip().split('\n')[0]
     raise ModelError(f'Could not load {path} as a Keras model: '
                      f'{type(error).__name__}: {first_line}') from None
-  return describe_decoder(model, source=path)
+  return describe_decoder(model, source=path, format='keras3')
 
 
 def match_data_to_decoder(data, output_shape):

@@ -10,7 +10,6 @@ and prints every point's deviation against the tolerance
 """
 
 import json
-import os
 import sys
 
 from absl import app
