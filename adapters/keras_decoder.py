@@ -44,8 +44,8 @@ class LoadedDecoder:
   """
 
   def __init__(self, model, latent_dim, output_shape, dtype='float32',
-               source=None, format=None, output_kind='image',  # pylint: disable=redefined-builtin
-               raw_output_shapes=None, transforms=()):
+               source=None, format=None,  # pylint: disable=redefined-builtin
+               output_kind='image', raw_output_shapes=None, transforms=()):
     self.model = model
     self.latent_dim = int(latent_dim)
     self.output_shape = tuple(int(d) for d in output_shape)
@@ -93,7 +93,8 @@ def _dtype_name(dtype):
   return name.replace("<dtype: '", '').replace("'>", '')
 
 
-def describe_decoder(model, source=None, format='keras3',  # pylint: disable=redefined-builtin
+def describe_decoder(model, source=None,
+                     format='keras3',  # pylint: disable=redefined-builtin
                      allow_multiple_outputs=False):
   """Checks that a Keras model maps one latent vector to one output.
 
