@@ -19,15 +19,55 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+from adapters import conventions
 from adapters import datasets
 from adapters import keras_decoder
+from adapters import manipulations
+from adapters import models
+from adapters import priors
 from apps import ais_flags
 from apps import progress as progress_lib
 import tfrd
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string('model', None, 'Path of the decoder, a Keras 3 .keras file.')
+flags.DEFINE_string(
+    'model', None,
+    'The decoder: a Keras 3 .keras file, a tf_keras SavedModel directory or '
+    '.h5 file, a TF SavedModel directory (see --signature), or '
+    'py:package.module:attribute for any Python callable.')
+flags.DEFINE_enum('model_format', 'auto',
+                  ['auto', 'keras3', 'tf_keras', 'saved_model', 'python'],
+                  'Override the format detected from --model.')
+flags.DEFINE_string(
+    'signature', None,
+    "TF SavedModel: the signature to call (default 'serving_default' or the "
+    "only one), or attr:NAME for a tf.function attribute.")
+flags.DEFINE_integer('latent_dim', None,
+                     'Latent size, for decoders that do not declare it.')
+flags.DEFINE_enum('output_layout', 'nhwc', ['nhwc', 'nchw'],
+                  "Layout of the decoder's image output.")
+flags.DEFINE_enum('output_range', '0_1', ['0_1', '-1_1'],
+                  "Range of the decoder's output: [0, 1], or [-1, 1] (tanh "
+                  'generators; mapped to [0, 1] like the data).')
+flags.DEFINE_enum(
+    'output_kind', 'image', ['image', 'logits', 'mean_logvar'],
+    "What the decoder returns: an image, Bernoulli logits (sigmoid applied, "
+    "or kept with --bernoulli_from_logits), or a Gaussian's mean and "
+    "log-variance (use --distortion=gaussian_nll --gaussian_scale=decoder).")
+flags.DEFINE_list('output_image_shape', None,
+                  'Image shape of a flattened decoder output, in its own '
+                  'layout (e.g. 1,28,28 for NCHW).')
+flags.DEFINE_string(
+    'prior', 'normal',
+    "Prior over the latent: 'normal', 'mixture:ALPHA[:VARIANCE]' (the "
+    "damaged prior (1-a)N(0,I) + aN(0,10I) of §6.2) or py:module:attribute "
+    '(a TFP distribution, or a function of latent_dim returning one).')
+flags.DEFINE_float('blur_sigma', 0.0,
+                   'Blur the decoder output with a Gaussian of this sigma in '
+                   'pixels (§6.2); 0 = off.')
+flags.DEFINE_enum('blur_padding', 'reflect', ['reflect', 'zero'],
+                  'Border handling of --blur_sigma.')
 flags.DEFINE_string(
     'dataset', 'mnist',
     "'mnist' (TensorFlow Datasets; offline from $TFRD_DATA_DIR or "
@@ -79,18 +119,27 @@ flags.adopt_module_key_flags(ais_flags)
 def run(model_path, output_dir):
   """Loads, estimates and writes; returns the `RDCurve`."""
   start = time.time()
-  decoder = keras_decoder.load_keras_decoder(model_path)
+  decoder, model_config = load_model_from_flags(model_path)
   images = datasets.load_dataset(FLAGS.dataset, FLAGS.num_images,
                                  split=FLAGS.split, data_dir=FLAGS.data_dir,
                                  tfds_data_dir=FLAGS.tfds_data_dir,
                                  offset=FLAGS.image_offset)
   original_shape = tuple(images.shape[1:])
+  needs_images = (FLAGS.save_reconstructions or FLAGS.blur_sigma > 0 or
+                  FLAGS.distortion in ('ssim', 'features'))
+  image_shape = (_image_shape(original_shape) if needs_images else None)
+  if FLAGS.blur_sigma > 0:
+    # Blur in the data's image layout; the output keeps the decoder's shape.
+    output_shape = decoder.output_shape
+    decoder = manipulations.gaussian_blur(decoder, FLAGS.blur_sigma,
+                                          image_shape=image_shape,
+                                          padding=FLAGS.blur_padding)
+    if tuple(decoder.output_shape) != tuple(output_shape):
+      images = images.reshape((images.shape[0],) + tuple(decoder.output_shape))
+    model_config['decoder'] = decoder.describe()
   images, reshaped = keras_decoder.match_data_to_decoder(
       images, decoder.output_shape)
   schedule = ais_flags.schedule_from_flags()
-  needs_images = (FLAGS.save_reconstructions or
-                  FLAGS.distortion in ('ssim', 'features'))
-  image_shape = (_image_shape(original_shape) if needs_images else None)
   distortion = ais_flags.distortion_from_flags(image_shape)
   sys.stderr.write(
       f'rd_curve: {model_path} (latent {decoder.latent_dim}, output '
@@ -99,15 +148,17 @@ def run(model_path, output_dir):
       f'{schedule.rd_indices.size} RD points, {FLAGS.num_chains} chains, '
       f'L={FLAGS.leapfrog_steps}, {FLAGS.step_size_mode} step sizes\n')
   config = {
-      'model': os.path.abspath(model_path),
+      'model': decoder.source,
+      **model_config,
       'latent_dim': decoder.latent_dim,
       'decoder_output_shape': list(decoder.output_shape),
       'dataset': datasets.dataset_description(
           FLAGS.dataset, FLAGS.split, images.shape[0], FLAGS.image_offset),
       'data_shape': list(original_shape),
       'data_reshaped_to_decoder_output': reshaped,
-      'data_convention': 'as loaded (mnist: NHWC, pixels in [0, 1]); '
-                         'decoder outputs compared element by element',
+      'data_convention': 'NHWC, pixels in [0, 1] (mnist/cifar10 as loaded; '
+                         'npz as given); decoder outputs brought to it as '
+                         'stated in decoder_convention',
       'schedule': {
           'kind': FLAGS.schedule,
           'num_intermediate_base': FLAGS.num_intermediate,
@@ -135,6 +186,8 @@ def run(model_path, output_dir):
         f'--checkpoint_dir.')
   curve = tfrd.estimate_rd_curve(
       decoder, images, distortion, schedule, latent_dim=decoder.latent_dim,
+      prior=priors.prior_from_spec(FLAGS.prior, decoder.latent_dim),
+      decoder_dtype=decoder.dtype,
       image_indices=FLAGS.image_offset + np.arange(images.shape[0]),
       progress=progress_lib.ProgressPrinter(num_passes), config=config,
       step_size_table=step_size_table, checkpoint_dir=checkpoint_dir,
@@ -149,6 +202,47 @@ def run(model_path, output_dir):
   shutil.rmtree(checkpoint_dir, ignore_errors=True)
   _print_summary(curve, paths)
   return curve
+
+
+def load_model_from_flags(model_path):
+  """The decoder --model and the output/manipulation flags describe.
+
+  Returns:
+    (LoadedDecoder, dict for curve.json).
+
+  Raises:
+    ModelError, ValueError: for unusable models or inconsistent flags.
+  """
+  if FLAGS.output_kind == 'mean_logvar' and not (
+      FLAGS.distortion == 'gaussian_nll' and FLAGS.gaussian_scale == 'decoder'):
+    raise ValueError('--output_kind=mean_logvar needs --distortion='
+                     'gaussian_nll --gaussian_scale=decoder.')
+  if FLAGS.gaussian_scale == 'decoder' and FLAGS.output_kind != 'mean_logvar':
+    raise ValueError('--gaussian_scale=decoder needs a decoder that returns a '
+                     'mean and a log-variance: --output_kind=mean_logvar.')
+  keep_logits = (FLAGS.output_kind == 'logits' and
+                 FLAGS.distortion == 'bernoulli_nll' and
+                 FLAGS.bernoulli_from_logits)
+  if FLAGS.bernoulli_from_logits and not keep_logits:
+    raise ValueError('--bernoulli_from_logits needs --output_kind=logits and '
+                     '--distortion=bernoulli_nll.')
+  decoder = models.load_decoder(
+      model_path, model_format=FLAGS.model_format, signature=FLAGS.signature,
+      latent_dim=FLAGS.latent_dim,
+      allow_multiple_outputs=FLAGS.output_kind == 'mean_logvar')
+  image_shape = (None if not FLAGS.output_image_shape else
+                 tuple(int(d) for d in FLAGS.output_image_shape))
+  convention = dict(layout=FLAGS.output_layout, value_range=FLAGS.output_range,
+                    output_kind=FLAGS.output_kind,
+                    flattened_image_shape=image_shape, keep_logits=keep_logits)
+  decoder = conventions.apply_output_convention(decoder, **convention)
+  config = {
+      'decoder': decoder.describe(),
+      'decoder_convention': conventions.describe_convention(**convention),
+      'prior': priors.describe_prior_spec(FLAGS.prior),
+      'blur_sigma': FLAGS.blur_sigma,
+  }
+  return decoder, config
 
 
 def _save_step_sizes(curve, output_dir):
@@ -230,7 +324,7 @@ def main(argv):
     # TF and TFDS log every file they touch at INFO; the progress line is ours.
     logging.set_verbosity(logging.WARNING)
   if not FLAGS.model:
-    raise app.UsageError('--model is required: a Keras 3 .keras decoder.')
+    raise app.UsageError('--model is required (see --help for the formats).')
   try:
     run(FLAGS.model, FLAGS.output_dir)
   except (keras_decoder.ModelError, datasets.DatasetError,

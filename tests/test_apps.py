@@ -82,6 +82,8 @@ def test_rd_curve_end_to_end(files, tmp_path):
     ('nan', 'NaN'),
     ('missing', 'Model file not found'),
     ('schedule', 'strictly increasing'),
+    ('prior', 'mixture'),
+    ('kind', '--gaussian_scale=decoder'),
 ])
 def test_rd_curve_bad_input_fails_cleanly(files, tmp_path, case, message):
   args = {
@@ -93,6 +95,10 @@ def test_rd_curve_bad_input_fails_cleanly(files, tmp_path, case, message):
                   f'--dataset=npz:{files["data"]}'],
       'schedule': [f'--model={files["model"]}',
                    f'--dataset=npz:{files["data"]}', '--rd_betas=1,0.5'],
+      'prior': [f'--model={files["model"]}', f'--dataset=npz:{files["data"]}',
+                '--prior=mixture:1.5'],
+      'kind': [f'--model={files["model"]}', f'--dataset=npz:{files["data"]}',
+               '--output_kind=mean_logvar'],
   }[case]
   output_dir = tmp_path / 'out'
   result = _run('apps.rd_curve', *args, '--num_images=3',
@@ -110,6 +116,22 @@ def test_rd_curve_help_lists_flags():
                '--num_rd_points', '--beta_max', '--leapfrog_steps',
                '--distortion', '--seed', '--output_dir'):
     assert flag in result.stdout
+
+
+@pytest.mark.slow
+def test_rd_curve_with_damaged_prior_and_blur(files, tmp_path):
+  output_dir = tmp_path / 'out'
+  result = _run('apps.rd_curve', f'--model={files["model"]}',
+                f'--dataset=npz:{files["data"]}', '--num_images=3',
+                '--prior=mixture:0.3', '--blur_sigma=0.5',
+                f'--output_dir={output_dir}', *TINY_AIS_FLAGS)
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(output_dir / 'curve.json') as stream:
+    config = json.load(stream)['config']
+  assert config['prior']['alpha'] == 0.3
+  assert config['blur_sigma'] == 0.5
+  assert [t['transform'] for t in config['decoder']['transforms']][-1] == (
+      'gaussian_blur')
 
 
 @pytest.mark.slow
