@@ -26,7 +26,10 @@ setuptools.setup(
         'README.md') else '',
     long_description_content_type='text/markdown',
     python_requires='>=3.11,<3.12',
-    packages=setuptools.find_packages(include=['tfrd*', 'adapters*', 'apps*']),
+    packages=setuptools.find_packages(
+        include=['tfrd*', 'adapters*', 'apps*', 'zoo*', 'benchmarks*']),
+    package_data={'zoo': ['pretrained/*.keras', 'pretrained/*.json',
+                          'pretrained/*.png', 'pretrained/*.md']},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         # On Linux the tensorflow wheel runs on the CPU unless the CUDA

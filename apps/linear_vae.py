@@ -33,6 +33,7 @@ from adapters import keras_decoder
 from apps import ais_flags
 from apps import progress as progress_lib
 import tfrd
+from zoo import linear_gaussian
 
 FLAGS = flags.FLAGS
 
@@ -58,34 +59,6 @@ ais_flags.define_ais_flags(num_intermediate=2000, num_rd_points=20,
                            distortion_flags=False)
 # Show the AIS flags in --help, not only under --helpfull.
 flags.adopt_module_key_flags(ais_flags)
-
-
-def fit_linear_gaussian(images, latent_dim):
-  """Maximum-likelihood linear Gaussian decoder (probabilistic PCA).
-
-  Returns:
-    (kernel [D, E], bias [E], noise_scale σ), float64.
-  """
-  flat = images.reshape(images.shape[0], -1).astype(np.float64)
-  bias = flat.mean(axis=0)
-  covariance = np.cov(flat, rowvar=False)
-  eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-  order = np.argsort(eigenvalues)[::-1]
-  eigenvalues, eigenvectors = eigenvalues[order], eigenvectors[:, order]
-  noise_variance = eigenvalues[latent_dim:].mean()
-  scales = np.sqrt(np.maximum(eigenvalues[:latent_dim] - noise_variance, 0.0))
-  kernel = (eigenvectors[:, :latent_dim] * scales).T
-  return kernel, bias, float(np.sqrt(noise_variance))
-
-
-def make_decoder(kernel, bias):
-  import keras  # pylint: disable=g-import-not-at-top
-  model = keras.Sequential(
-      [keras.Input((kernel.shape[0],)), keras.layers.Dense(kernel.shape[1])],
-      name='linear_decoder')
-  model.layers[-1].set_weights([kernel.astype(np.float32),
-                                bias.astype(np.float32)])
-  return model
 
 
 def compare(curve, exact):
@@ -128,8 +101,9 @@ def run():
   test = datasets.load_dataset('mnist', FLAGS.num_images, split='test',
                                data_dir=FLAGS.data_dir,
                                tfds_data_dir=FLAGS.tfds_data_dir)
-  kernel, bias, ml_scale = fit_linear_gaussian(train, FLAGS.latent_dim)
-  decoder = make_decoder(kernel, bias)
+  kernel, bias, ml_scale = linear_gaussian.fit_linear_gaussian(
+      train, FLAGS.latent_dim)
+  decoder = linear_gaussian.make_linear_decoder(kernel, bias)
   decoder_path = os.path.join(FLAGS.output_dir, 'linear_decoder.keras')
   decoder.save(decoder_path)
   # The comparison uses the float32 weights the decoder actually holds.

@@ -71,3 +71,32 @@ def test_rejects_other_distortions_and_bad_shapes():
   with pytest.raises(ValueError, match='kernel has shape'):
     tfrd.linear_rate_distortion(np.ones((2, 4)), np.zeros(3), np.ones((1, 3)),
                                 [1.0], tfrd.SquaredError())
+
+
+def test_scale_mixture_prior_matches_quadrature():
+  rng = np.random.default_rng(5)
+  kernel = rng.normal(size=(2, 4)) * 0.6
+  x = rng.normal(size=(1, 4))
+  alpha, wide = 0.3, 10.0
+  betas = np.array([0.2, 2.0])
+  exact = tfrd.linear_rate_distortion_scale_mixture(
+      kernel, np.zeros(4), x, betas, tfrd.SquaredError(), [1 - alpha, alpha],
+      [1.0, np.sqrt(wide)])
+  axis = np.linspace(-14, 14, 1401)
+  z1, z2 = np.meshgrid(axis, axis, indexing='ij')
+  z = np.stack([z1.ravel(), z2.ravel()], axis=1)
+  cell = (axis[1] - axis[0])**2
+  sq = np.sum(z**2, axis=1)
+  prior = ((1 - alpha) * np.exp(-0.5 * sq) / (2 * np.pi) +
+           alpha * np.exp(-0.5 * sq / wide) / (2 * np.pi * wide))
+  d = np.sum((x[0] - z @ kernel)**2, axis=1)
+  for i, beta in enumerate(betas):
+    unnormalized = prior * np.exp(-beta * d)
+    z_value = unnormalized.sum() * cell
+    q = unnormalized / unnormalized.sum()
+    assert exact.log_z[i, 0] == pytest.approx(np.log(z_value), abs=1e-5)
+    assert exact.distortion[i, 0] == pytest.approx(np.sum(q * d), rel=1e-5)
+  with pytest.raises(ValueError, match='sum to 1'):
+    tfrd.linear_rate_distortion_scale_mixture(
+        kernel, np.zeros(4), x, betas, tfrd.SquaredError(), [0.5, 0.6],
+        [1.0, 2.0])

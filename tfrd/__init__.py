@@ -43,6 +43,7 @@ from tfrd.hmc import adapt_step_size
 from tfrd.hmc import hmc_transition
 from tfrd.hmc import leapfrog
 from tfrd.linear import linear_rate_distortion
+from tfrd.linear import linear_rate_distortion_scale_mixture
 from tfrd.linear import LinearRDCurve
 from tfrd.plotting import plot_curves
 from tfrd.plotting import plot_reconstructions

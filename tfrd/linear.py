@@ -21,7 +21,8 @@ import numpy as np
 
 from tfrd import distortions as distortions_lib
 
-__all__ = ['LinearRDCurve', 'linear_rate_distortion']
+__all__ = ['LinearRDCurve', 'linear_rate_distortion',
+           'linear_rate_distortion_scale_mixture']
 
 
 class LinearRDCurve(
@@ -83,4 +84,41 @@ def linear_rate_distortion(kernel, bias, data, betas, distortion):
   latent_dim = kernel.shape[0]
   rate = 0.5 * (np.sum(1.0 / shrink, -1) + np.sum(mean**2, -1) - latent_dim +
                 log_det_precision)
+  return LinearRDCurve(betas, rate, distortion_value, log_z)
+
+
+def linear_rate_distortion_scale_mixture(kernel, bias, data, betas,
+                                         distortion, weights, scales):
+  """Exact curve of x̂ = z·kernel + bias under a prior Σ_k π_k N(0, s_k² I).
+
+  §6.2's damaged prior (1 - α)N(0, I) + αN(0, 10 I) is the case
+  π = (1 - α, α), s = (1, √10). With z = s·u each component is the standard
+  normal prior with kernel s·A, so Z = Σ_k π_k Z_k, q_β is the mixture of the
+  components' channels with responsibilities π_k Z_k / Z, D is their
+  responsibility-weighted mean, and R = -log Z - βD.
+
+  Args:
+    kernel, bias, data, betas, distortion: as in `linear_rate_distortion`.
+    weights: mixture weights π_k (summing to 1).
+    scales: component standard deviations s_k.
+
+  Returns:
+    A `LinearRDCurve`.
+  """
+  weights = np.asarray(weights, dtype=np.float64)
+  if np.any(weights < 0) or not np.isclose(weights.sum(), 1.0):
+    raise ValueError(f'weights must be non-negative and sum to 1, got '
+                     f'{weights.tolist()}.')
+  kernel = np.asarray(kernel, dtype=np.float64)
+  parts = [linear_rate_distortion(scale * kernel, bias, data, betas,
+                                  distortion)
+           for weight, scale in zip(weights, scales) if weight > 0]
+  log_terms = np.stack([np.log(weight) + part.log_z
+                        for weight, part in zip(weights[weights > 0], parts)])
+  log_z = np.logaddexp.reduce(log_terms, axis=0)
+  responsibility = np.exp(log_terms - log_z)
+  distortion_value = np.sum(
+      responsibility * np.stack([part.distortion for part in parts]), axis=0)
+  betas = parts[0].betas
+  rate = -log_z - betas[:, None] * distortion_value
   return LinearRDCurve(betas, rate, distortion_value, log_z)
