@@ -25,6 +25,7 @@ import numpy as np
 
 from adapters import datasets
 from adapters import manipulations
+from adapters import models
 from adapters import priors
 import tfrd
 from zoo import linear_gaussian
@@ -70,7 +71,8 @@ def main(argv):
   betas = schedule.rd_betas
   loss = tfrd.SquaredError()
 
-  blurred = manipulations.gaussian_blur(model, FLAGS.blur_sigma,
+  blurred = manipulations.gaussian_blur(models.decoder_from_object(model),
+                                        FLAGS.blur_sigma,
                                         image_shape=(28, 28, 1))
   # The blurred decoder is linear too: its kernel rows are blurred images.
   blur_rows = lambda rows: np.asarray(manipulations.blur_images(
