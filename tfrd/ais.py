@@ -25,7 +25,8 @@ from tfrd import randomness
 from tfrd import target as target_lib
 
 __all__ = ['ChainState', 'ProgressUpdate', 'AISRun', 'DecoderOutputError',
-           'STEP_SIZE_MODES', 'chunk_boundaries', 'run_ais']
+           'STEP_SIZE_MODES', 'chunk_boundaries', 'TransitionRunner',
+           'run_ais']
 
 STEP_SIZE_MODES = ('two_pass', 'adaptive', 'fixed')
 
@@ -99,7 +100,7 @@ def chunk_boundaries(schedule):
 
 
 def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
-                   adaptation_rate, jit_compile):
+                   adaptation_rate, jit_compile, shared_step_size=False):
   """Builds the compiled function that runs transitions of one chunk."""
   num_rows = target.num_images * target.num_chains
 
@@ -121,7 +122,19 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
       log_step_sum += tf.math.log(state.step_size)
       step_size = state.step_size
       if adapt:
-        step_size = hmc.adapt_step_size(step_size, result.log_accept_ratio,
+        log_accept_ratio = result.log_accept_ratio
+        if shared_step_size:
+          # One step size per image: every chain of the image takes the same
+          # update, driven by their mean acceptance probability (log of a
+          # probability <= 1, so adapt_step_size reads it back unchanged).
+          mean_accept = tf.reduce_mean(
+              tf.reshape(accept_prob, [target.num_images, target.num_chains]),
+              axis=1, keepdims=True)
+          log_accept_ratio = tf.reshape(
+              tf.broadcast_to(tf.math.log(mean_accept),
+                              [target.num_images, target.num_chains]),
+              [num_rows])
+        step_size = hmc.adapt_step_size(step_size, log_accept_ratio,
                                         target_accept_prob, adaptation_rate)
       new_state = ChainState(result.state, result.parts, log_weights,
                              step_size, beta)
@@ -136,12 +149,115 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
   return tf.function(run_chunk, jit_compile=jit_compile)
 
 
+class TransitionRunner:
+  """Runs stretches of HMC transitions on one annealed target.
+
+  The reusable core of `run_ais`, also used by `tfrd.bdmc` for reverse AIS:
+  `run_chunk` advances a `ChainState` through a given sequence of inverse
+  temperatures (increasing for forward AIS, decreasing for reverse AIS) with
+  the log-weight update log w += -(β_new - β_old)·d(x, f(z)) before every
+  transition, drawing its momenta and acceptance uniforms from the per-image
+  stateless streams of `tfrd.randomness`. The loop is XLA-compiled where the
+  decoder allows, falling back to graph mode under `jit_compile='auto'`.
+
+  Args:
+    target: a `tfrd.target.AnnealedTarget`.
+    num_leapfrog_steps: L, leapfrog steps per transition.
+    target_accept_prob: target acceptance of step-size adaptation.
+    adaptation_rate: see `tfrd.hmc.adapt_step_size`.
+    jit_compile: True, False or 'auto'.
+    shared_step_size: adapt one step size per image (all its chains alike,
+      on their mean acceptance) instead of one per chain.
+  """
+
+  def __init__(self, target, num_leapfrog_steps, target_accept_prob=0.65,
+               adaptation_rate=0.05, jit_compile='auto',
+               shared_step_size=False):
+    self.target = target
+    self.num_leapfrog_steps = num_leapfrog_steps
+    self.target_accept_prob = target_accept_prob
+    self.adaptation_rate = adaptation_rate
+    self.jit_compile = jit_compile
+    self.shared_step_size = bool(shared_step_size)
+    self._use_jit = jit_compile is True or jit_compile == 'auto'
+    self._compiled = {}
+    self.evaluate = tf.function(target)
+
+  @property
+  def jit_compiled(self):
+    """Whether the chunks run (so far) under XLA."""
+    return self._use_jit
+
+  def _chunk_fn(self, adapt):
+    if adapt not in self._compiled:
+      self._compiled[adapt] = _make_chunk_fn(
+          self.target, self.num_leapfrog_steps, adapt,
+          self.target_accept_prob, self.adaptation_rate, self._use_jit,
+          self.shared_step_size)
+    return self._compiled[adapt]
+
+  def _call(self, adapt, args):
+    try:
+      return self._chunk_fn(adapt)(*args)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
+            tf.errors.InternalError) as error:
+      if not (self.jit_compile == 'auto' and self._use_jit):
+        raise
+      tf.get_logger().warning(
+          'XLA could not compile the AIS loop for this decoder (%s); '
+          'falling back to graph mode.', str(error).split('\n')[0])
+      self._use_jit = False
+      self._compiled.clear()
+      return self._chunk_fn(adapt)(*args)
+
+  def run_chunk(self, state, betas, run_seed, first_transition,
+                image_indices, adapt=False):
+    """Runs one transition per entry of `betas`, all in one random block.
+
+    Args:
+      state: the `ChainState` to start from; `state.beta` is the inverse
+        temperature the chain is currently at.
+      betas: the inverse temperatures of the transitions, in order (at most
+        `randomness.BLOCK_SIZE`).
+      run_seed: the seed of this run's random streams.
+      first_transition: 1-based index of the first transition in the run;
+        it selects the random block and the offset in it, so every transition
+        of the chunk must fall in the same block of `randomness.BLOCK_SIZE`.
+      image_indices: int [N], the images' global indices (their streams).
+      adapt: whether the step sizes adapt during the chunk.
+
+    Returns:
+      (state, accept_sum [N·C], log_step_sum [N·C]): the new `ChainState`,
+      the summed acceptance probabilities and summed log step sizes over the
+      chunk's transitions.
+
+    Raises:
+      ValueError: if the chunk crosses a random block.
+    """
+    num_steps = len(betas)
+    block, first_offset = divmod(first_transition - 1, randomness.BLOCK_SIZE)
+    if num_steps < 1 or first_offset + num_steps > randomness.BLOCK_SIZE:
+      raise ValueError(
+          f'A chunk must hold 1 to {randomness.BLOCK_SIZE - first_offset} '
+          f'transitions from transition {first_transition}, got {num_steps}.')
+    momentum, log_uniform = randomness.draw_block_noise(
+        run_seed, block, image_indices, self.target.num_chains,
+        int(state.latents.shape[-1]))
+    padded = np.zeros([randomness.BLOCK_SIZE])
+    padded[:num_steps] = betas
+    return self._call(adapt, (state, tf.constant(padded), momentum,
+                              log_uniform, tf.constant(first_offset),
+                              tf.constant(num_steps)))
+
+
 def _initial_latents(prior, seed, image_indices, num_chains, latent_dim):
   """z_0 ~ p(z), C draws per image from that image's own stateless stream."""
   init_seed = randomness.derive_seed(seed, randomness.PURPOSES['initial_state'])
+  # Traced once: eager TFP sampling costs ~60 ms a call, the graph ~2 ms, and
+  # the stateless draws are the same numbers either way.
+  sample = tf.function(lambda key: prior.sample(num_chains, seed=key))
   latents = [
-      tf.cast(prior.sample(num_chains, seed=randomness.int32_seed(
-          init_seed, index)), tf.float64)
+      tf.cast(sample(randomness.int32_seed(init_seed, index)), tf.float64)
       for index in np.asarray(image_indices)]
   return tf.reshape(tf.stack(latents), [-1, latent_dim])
 
@@ -152,7 +268,7 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
             initial_step_size=0.1, target_accept_prob=0.65,
             adaptation_rate=0.05, step_size_table=None, jit_compile='auto',
             decoder_dtype=tf.float32, progress=None, checkpointer=None,
-            checkpoint_interval_s=60.0):
+            checkpoint_interval_s=60.0, shared_step_size=False):
   """Runs forward AIS from the prior and estimates every RD point.
 
   Args:
@@ -187,6 +303,10 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
       yields exactly the result of an uninterrupted run.
     checkpoint_interval_s: least wall time between checkpoints (one is
       always written at the end of each pass).
+    shared_step_size: when adapting, give all chains of an image one step
+      size, adapted on their mean acceptance, instead of one per chain (the
+      per-chain default lets a chain stuck in a narrow mode take smaller
+      steps; see docs/bdmc.md for what each choice buys).
 
   Returns:
     An `AISRun`.
@@ -232,30 +352,9 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
           f'run needs ({boundaries.size}, {num_rows}) (chunks, images × '
           f'chains): it was made for another schedule, batch or chain count.')
 
-  evaluate = tf.function(target)
-  compiled = {}
-  use_jit = [jit_compile is True or jit_compile == 'auto']
-
-  def chunk_fn(adapt):
-    if adapt not in compiled:
-      compiled[adapt] = _make_chunk_fn(target, num_leapfrog_steps, adapt,
-                                       target_accept_prob, adaptation_rate,
-                                       use_jit[0])
-    return compiled[adapt]
-
-  def run_chunk(adapt, args):
-    try:
-      return chunk_fn(adapt)(*args)
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
-            tf.errors.InternalError) as error:
-      if not (jit_compile == 'auto' and use_jit[0]):
-        raise
-      tf.get_logger().warning(
-          'XLA could not compile the AIS loop for this decoder (%s); '
-          'falling back to graph mode.', str(error).split('\n')[0])
-      use_jit[0] = False
-      compiled.clear()
-      return chunk_fn(adapt)(*args)
+  runner = TransitionRunner(target, num_leapfrog_steps, target_accept_prob,
+                            adaptation_rate, jit_compile, shared_step_size)
+  evaluate = runner.evaluate
 
   # The passes this run makes: (phase, seed tag, adapt?, step-size table).
   if step_size_table is not None:
@@ -335,17 +434,12 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
       end = int(boundaries[chunk_index])
       first = int(boundaries[chunk_index - 1]) + 1 if chunk_index else 1
       num_steps = end - first + 1
-      block, first_offset = divmod(first - 1, randomness.BLOCK_SIZE)
-      momentum, log_uniform = randomness.draw_block_noise(
-          run_seed, block, image_indices, num_chains, latent_dim)
-      betas = np.zeros([randomness.BLOCK_SIZE])
-      betas[:num_steps] = schedule.betas[first:end + 1]
       if table is not None:
         state = state._replace(
             step_size=tf.constant(table[chunk_index], tf.float64))
-      state, accept_sum, log_step_sum = run_chunk(
-          adapt, (state, tf.constant(betas), momentum, log_uniform,
-                  tf.constant(first_offset), tf.constant(num_steps)))
+      state, accept_sum, log_step_sum = runner.run_chunk(
+          state, schedule.betas[first:end + 1], run_seed, first,
+          image_indices, adapt)
       saved['used_steps'][chunk_index] = np.exp(log_step_sum.numpy() /
                                                 num_steps)
       accept_rate = float(np.mean(accept_sum.numpy()) / num_steps)
@@ -388,7 +482,7 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
       accept_rates=saved['recorded_accept'].copy(),
       latents=saved['recorded_latents'].copy(),
       num_decoder_gradients=len(passes) * gradients_per_pass,
-      jit_compiled=use_jit[0],
+      jit_compiled=runner.jit_compiled,
       wall_time_s={phase: float(saved['elapsed_s'][i])
                    for i, (phase, *_) in enumerate(passes)})
 

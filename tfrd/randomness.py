@@ -62,16 +62,18 @@ def image_keys(seed, image_indices):
 def _per_image_normal(keys, shape):
   # Not XLA-compiled on purpose: XLA implements stateless RNG differently, and
   # drawing here keeps the numbers identical with and without `jit_compile`.
-  return tf.vectorized_map(
+  # One stateless draw per image key; pfor has no batched converter for these
+  # ops, so map_fn (a loop in the graph) is what vectorized_map would become.
+  return tf.map_fn(
       lambda key: tf.random.stateless_normal(shape, seed=key, dtype=tf.float64),
-      keys)
+      keys, fn_output_signature=tf.float64)
 
 
 @tf.function(reduce_retracing=True)
 def _per_image_uniform(keys, shape):
-  return tf.vectorized_map(
+  return tf.map_fn(
       lambda key: tf.random.stateless_uniform(shape, seed=key, dtype=tf.float64),
-      keys)
+      keys, fn_output_signature=tf.float64)
 
 
 def per_image_uniform(seed, image_indices, size):
