@@ -1,0 +1,122 @@
+"""The model families of the zoo and `build_model`, which assembles one.
+
+    model = zoo.build_model('wgan_gp', image_shape=(28, 28, 1), latent_dim=10)
+    model.compile()                      # the family's optimizer recipe
+    model.fit(images, batch_size=64, epochs=5)
+    model.decoder.save('wgan_gp.keras')  # for apps.rd_curve
+
+(`apps.train` does this with exact resumption, sample grids and metadata.)
+"""
+
+from zoo import aae
+from zoo import architectures
+from zoo import entropic_gan
+from zoo import fgan
+from zoo import gan
+from zoo import sngan
+from zoo import vae
+from zoo import wae
+from zoo import wgan
+
+__all__ = ['FAMILIES', 'DESCRIPTIONS', 'build_model']
+
+DESCRIPTIONS = {
+    'vae': 'VAE, Gaussian decoder with a learned global variance',
+    'gan': 'GAN, non-saturating loss (optional R1 penalty), Adam 2e-4 / 0.5',
+    'aae': 'adversarial autoencoder, discriminator on the codes',
+    'wae': 'Wasserstein autoencoder, MMD (IMQ kernel) or GAN penalty',
+    'wgan': 'WGAN, weight clipping 0.01, RMSProp 5e-5, 5 critic steps',
+    'wgan_gp': 'WGAN-GP, lambda 10, 5 critic steps, Adam 1e-4 (0, 0.9)',
+    'sngan': 'SN-GAN, spectrally normalized discriminator, hinge loss',
+    'fgan': 'f-GAN: kl, reverse_kl, pearson, hellinger or js divergence',
+    'entropic_gan': 'entropic GAN, squared-error loss, dual critics',
+}
+FAMILIES = tuple(DESCRIPTIONS)
+
+# Width of the discriminators on codes (AAE, WAE-GAN) when not given.
+_LATENT_DISCRIMINATOR_WIDTH = 512
+
+
+def build_model(family, image_shape, latent_dim, architecture='auto',
+                depth='shallow', width=None, seed=0, divergence='js',
+                wae_penalty='mmd', entropic_regularization=0.1,
+                gan_r1_weight=0.0):
+  """Builds an uncompiled model of `family` for images of `image_shape`.
+
+  Decoders, encoders and discriminators come from `zoo.architectures`: MLPs
+  of the given depth (appendix D.1) or, for 32×32×3 images, DCGAN networks.
+
+  Args:
+    family: one of `FAMILIES`.
+    image_shape: (H, W, C) of the training images.
+    latent_dim: code size D.
+    architecture: 'auto', 'mlp' or 'dcgan' (see
+      `architectures.resolve_architecture`).
+    depth: MLP depth, 'shallow' or 'deep'.
+    width: hidden units (MLP) or base filters (DCGAN) of every network; the
+      architecture's default (1024 or 64) if None. Small widths make tests
+      fast.
+    seed: seed of the noise drawn during training (weights are initialized
+      from Keras's global seed: call `keras.utils.set_random_seed` first).
+    divergence: the f-GAN divergence.
+    wae_penalty: 'mmd' or 'gan'.
+    entropic_regularization: λ of the entropic GAN.
+    gan_r1_weight: γ of the GAN's R1 penalty on data (0: none).
+
+  Returns:
+    A `zoo.base.GenerativeModel`.
+
+  Raises:
+    ValueError: for an unknown family or invalid settings.
+  """
+  if family not in DESCRIPTIONS:
+    raise ValueError(f'Unknown model family {family!r}; choose one of '
+                     f'{", ".join(FAMILIES)}.')
+  image_shape = tuple(int(d) for d in image_shape)
+  architecture = architectures.resolve_architecture(architecture, image_shape)
+  architectures.num_hidden_layers(depth)  # Validates depth early.
+
+  def decoder():
+    return architectures.decoder(architecture, latent_dim, image_shape,
+                                 depth=depth, width=width)
+
+  def discriminator(name='discriminator', spectral_norm=False):
+    return architectures.discriminator(architecture, image_shape, depth=depth,
+                                       width=width,
+                                       spectral_norm=spectral_norm, name=name)
+
+  def encoder(num_outputs):
+    return architectures.encoder(architecture, image_shape, num_outputs,
+                                 depth=depth, width=width)
+
+  def latent_discriminator():
+    return architectures.latent_discriminator(
+        latent_dim, width=width or _LATENT_DISCRIMINATOR_WIDTH)
+
+  if family == 'vae':
+    return vae.VAE(decoder(), encoder(2 * latent_dim), seed=seed)
+  if family == 'gan':
+    return gan.GAN(decoder(), discriminator(), r1_weight=gan_r1_weight,
+                   seed=seed)
+  if family == 'aae':
+    return aae.AAE(decoder(), encoder(latent_dim), latent_discriminator(),
+                   seed=seed)
+  if family == 'wae':
+    return wae.WAE(decoder(), encoder(latent_dim), penalty=wae_penalty,
+                   latent_discriminator=(latent_discriminator()
+                                         if wae_penalty == 'gan' else None),
+                   seed=seed)
+  if family == 'wgan':
+    return wgan.WGAN(decoder(), discriminator('critic'), seed=seed)
+  if family == 'wgan_gp':
+    return wgan.WGANGP(decoder(), discriminator('critic'), seed=seed)
+  if family == 'sngan':
+    return sngan.SNGAN(decoder(), discriminator(spectral_norm=True),
+                       seed=seed)
+  if family == 'fgan':
+    return fgan.FGAN(decoder(), discriminator(), divergence=divergence,
+                     seed=seed)
+  return entropic_gan.EntropicGAN(
+      decoder(), discriminator('critic_data'),
+      discriminator('critic_samples'),
+      regularization=entropic_regularization, seed=seed)
