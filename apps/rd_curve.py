@@ -35,7 +35,14 @@ flags.DEFINE_string(
     'model', None,
     'The decoder: a Keras 3 .keras file, a tf_keras SavedModel directory or '
     '.h5 file, a TF SavedModel directory (see --signature), or '
-    'py:package.module:attribute for any Python callable.')
+    'py:package.module:attribute for any Python callable. Default: the '
+    'pretrained MNIST GAN of zoo/pretrained, with quick settings.')
+
+# Without --model the app demonstrates itself on a pretrained GAN; these
+# settings (unless given) finish in a couple of minutes on a laptop CPU.
+_QUICK_DEFAULTS = {'num_images': 10, 'num_chains': 8, 'num_intermediate': 1000,
+                   'num_rd_points': 20, 'min_before_first': 100,
+                   'step_size_mode': 'adaptive'}
 flags.DEFINE_enum('model_format', 'auto',
                   ['auto', 'keras3', 'tf_keras', 'saved_model', 'python'],
                   'Override the format detected from --model.')
@@ -323,10 +330,18 @@ def main(argv):
   if not FLAGS['verbosity'].present:
     # TF and TFDS log every file they touch at INFO; the progress line is ours.
     logging.set_verbosity(logging.WARNING)
-  if not FLAGS.model:
-    raise app.UsageError('--model is required (see --help for the formats).')
+  model_path = FLAGS.model
+  if not model_path:
+    from zoo import pretrained  # pylint: disable=g-import-not-at-top
+    model_path = pretrained.path(pretrained.DEFAULT)
+    for name, value in _QUICK_DEFAULTS.items():
+      if not FLAGS[name].present:
+        FLAGS[name].value = value
+    sys.stderr.write(
+        f'rd_curve: no --model; evaluating the pretrained {pretrained.DEFAULT} '
+        f'on MNIST with quick settings ({_QUICK_DEFAULTS})\n')
   try:
-    run(FLAGS.model, FLAGS.output_dir)
+    run(model_path, FLAGS.output_dir)
   except (keras_decoder.ModelError, datasets.DatasetError,
           tfrd.DecoderOutputError, ValueError, OSError) as error:
     sys.stderr.write(f'rd_curve: error: {error}\n')
