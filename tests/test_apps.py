@@ -61,7 +61,8 @@ def test_rd_curve_end_to_end(files, tmp_path):
                 f'--output_dir={output_dir}', '--seed=1', *TINY_AIS_FLAGS)
   assert result.returncode == 0, result.stderr[-3000:]
   assert sorted(os.listdir(output_dir)) == ['curve.csv', 'curve.json',
-                                            'curve.npz', 'curve.png']
+                                            'curve.npz', 'curve.png',
+                                            'step_sizes.npz']
   with open(output_dir / 'curve.json') as stream:
     document = json.load(stream)
   assert document['format'] == 'tfrd.rd_curve/1'
