@@ -33,6 +33,10 @@ STEP_SIZE_MODES = ('two_pass', 'adaptive', 'fixed')
 # Seed tags: the preliminary and the reported run draw independent numbers.
 _PRELIMINARY_RUN, _REPORTED_RUN = 1, 2
 
+# Batches of at least this many images trace the prior's sampler once rather
+# than sample eagerly per image (smaller ones would only pay for the trace).
+_TRACE_PRIOR_SAMPLING_FROM = 8
+
 
 class DecoderOutputError(ValueError):
   """The decoder returned NaN or infinite values where finite ones are needed."""
@@ -181,6 +185,7 @@ class TransitionRunner:
     self.shared_step_size = bool(shared_step_size)
     self._use_jit = jit_compile is True or jit_compile == 'auto'
     self._compiled = {}
+    self._noise = (None, None)  # (key, numbers) of the last random block
     self.evaluate = tf.function(target)
 
   @property
@@ -240,9 +245,14 @@ class TransitionRunner:
       raise ValueError(
           f'A chunk must hold 1 to {randomness.BLOCK_SIZE - first_offset} '
           f'transitions from transition {first_transition}, got {num_steps}.')
-    momentum, log_uniform = randomness.draw_block_noise(
-        run_seed, block, image_indices, self.target.num_chains,
-        int(state.latents.shape[-1]))
+    # Chunks that split a block (at RD points, or where reverse AIS changes
+    # step sizes) reuse its numbers instead of drawing them again.
+    key = (run_seed, block, np.asarray(image_indices).tobytes())
+    if self._noise[0] != key:
+      self._noise = (key, randomness.draw_block_noise(
+          run_seed, block, image_indices, self.target.num_chains,
+          int(state.latents.shape[-1])))
+    momentum, log_uniform = self._noise[1]
     padded = np.zeros([randomness.BLOCK_SIZE])
     padded[:num_steps] = betas
     return self._call(adapt, (state, tf.constant(padded), momentum,
@@ -253,9 +263,11 @@ class TransitionRunner:
 def _initial_latents(prior, seed, image_indices, num_chains, latent_dim):
   """z_0 ~ p(z), C draws per image from that image's own stateless stream."""
   init_seed = randomness.derive_seed(seed, randomness.PURPOSES['initial_state'])
-  # Traced once: eager TFP sampling costs ~60 ms a call, the graph ~2 ms, and
-  # the stateless draws are the same numbers either way.
-  sample = tf.function(lambda key: prior.sample(num_chains, seed=key))
+  sample = lambda key: prior.sample(num_chains, seed=key)
+  if len(image_indices) >= _TRACE_PRIOR_SAMPLING_FROM:
+    # Eager TFP sampling costs ~60 ms a call, a traced call ~2 ms after a
+    # ~0.1 s trace; the stateless draws are the same numbers either way.
+    sample = tf.function(sample)
   latents = [
       tf.cast(sample(randomness.int32_seed(init_seed, index)), tf.float64)
       for index in np.asarray(image_indices)]

@@ -1,0 +1,402 @@
+r"""How accurate is an AIS curve, and which settings buy accuracy cheapest?
+
+    TFRD_DATA_DIR=../shared/data python -m benchmarks.accuracy_study \
+        --output_dir=runs/accuracy_study            # ~10 min on 2 cores
+    python -m benchmarks.accuracy_study --quick --output_dir=/tmp/study
+
+On a linear Gaussian decoder fitted to MNIST (probabilistic PCA, latent 10,
+as `apps.linear_vae` fits it; a synthetic linear decoder of the same shape
+when MNIST is not available), whose log Z_β(x), R_β(x) and D_β(x) are known
+exactly (appendix D.3.1), it measures for each setting:
+
+- the BDMC gap (`tfrd.bdmc`, paper §2.1, appendix D.3.2) at a few points β
+  of the curve, on data simulated from the model at β;
+- how far the forward bound log Ẑ_fwd, the reverse bound log Ẑ_rev and the
+  rate R̂ = -log Ẑ - βD̂ (eq. 15) are from the exact values there;
+- for the schedule and chain series, also the largest rate error of a whole
+  forward curve on real test images against the closed form;
+- the cost: decoder gradient evaluations per chain of the curve run (both
+  passes of the two-pass step sizes) and wall time.
+
+Studies: `schedule` (number of intermediate distributions), `chains`,
+`leapfrog` (L at a fixed gradient budget per pass), `accept` (target
+acceptance of the step-size adaptation), `step_sizes` (per-chain or shared
+per image; two-pass or adaptive). Prints one table per study and writes
+accuracy_study.json and accuracy_study.png (gap and rate error against cost)
+into --output_dir.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+
+import tfrd
+from tfrd import bdmc as bdmc_lib
+
+FLAGS = flags.FLAGS
+
+STUDIES = ('schedule', 'chains', 'leapfrog', 'accept', 'step_sizes')
+
+flags.DEFINE_string('output_dir', 'accuracy_study_output',
+                    'Directory for accuracy_study.json and .png.')
+flags.DEFINE_bool('quick', False,
+                  'A smoke-sized study (about a minute or two): 2 images, '
+                  '4 chains, short schedules.')
+flags.DEFINE_enum('data', 'auto', ['auto', 'mnist', 'synthetic'],
+                  "The linear decoder: fitted to MNIST ('auto': if MNIST "
+                  'can be loaded) or synthetic.')
+flags.DEFINE_string('data_dir', None,
+                    'Directory with mnist/ raw files (default: '
+                    '$TFRD_DATA_DIR).')
+flags.DEFINE_integer('latent_dim', 10, 'Latent size of the linear decoder.')
+flags.DEFINE_integer('num_train', 10000, 'MNIST images to fit the decoder.')
+flags.DEFINE_integer('num_images', None,
+                     'Images per point (default 32; 8 with --quick).')
+flags.DEFINE_integer('num_chains', None,
+                     'Chains per image of the baseline (default 8; 4 with '
+                     '--quick).')
+flags.DEFINE_list('points', ['1', '1000'],
+                  'Inverse temperatures of the BDMC points; the largest is '
+                  'the end of every schedule.')
+flags.DEFINE_integer(
+    'budget', None,
+    'Decoder gradient evaluations per chain and pass for the leapfrog, '
+    'accept and step_sizes studies (schedule length = budget / L; default '
+    '5000; 1000 with --quick).')
+flags.DEFINE_list('studies', list(STUDIES), f'Studies to run, of {STUDIES}.')
+flags.DEFINE_integer('seed', 0, 'Seed of the simulations and chains.')
+flags.DEFINE_enum('jit', 'false', ['auto', 'true', 'false'],
+                  'XLA-compile the AIS loop. Off by default here: the study '
+                  'makes ~80 short runs, each of which would compile anew '
+                  '(seconds each), and XLA saves little on long ones for '
+                  'this small decoder.')
+
+# Baseline HMC settings: the apps' defaults except L, which the leapfrog
+# study varies (the schedule studies run at L = 5 to afford longer schedules).
+_BASE_L = 5
+
+
+def _settings():
+  quick = FLAGS.quick
+  return {
+      'num_images': FLAGS.num_images or (8 if quick else 32),
+      'num_chains': FLAGS.num_chains or (4 if quick else 8),
+      'budget': FLAGS.budget or (1000 if quick else 5000),
+      'schedule_lengths': [50, 200] if quick else [250, 1000, 4000],
+      'chain_counts': [2, 16] if quick else [2, 8, 32],
+      'chain_length': 200 if quick else 1000,
+      'leapfrog_steps': [2, 10] if quick else [1, 2, 5, 10, 20],
+      'accepts': [0.65, 0.9] if quick else [0.5, 0.65, 0.8, 0.9],
+  }
+
+
+def _linear_decoder():
+  """(keras decoder, kernel, bias, test images, description)."""
+  from zoo import linear_gaussian  # pylint: disable=g-import-not-at-top
+  if FLAGS.data in ('auto', 'mnist'):
+    from adapters import datasets  # pylint: disable=g-import-not-at-top
+    try:
+      train = datasets.load_dataset('mnist', FLAGS.num_train, split='train',
+                                    data_dir=FLAGS.data_dir)
+      test = datasets.load_dataset('mnist', 64, split='test',
+                                   data_dir=FLAGS.data_dir)
+    except datasets.DatasetError as error:
+      if FLAGS.data == 'mnist':
+        raise
+      sys.stderr.write(f'accuracy_study: MNIST unavailable ({error}); '
+                       'using a synthetic linear decoder.\n')
+    else:
+      kernel, bias, scale = linear_gaussian.fit_linear_gaussian(
+          train, FLAGS.latent_dim)
+      description = (f'linear Gaussian decoder (latent {FLAGS.latent_dim}) '
+                     f'fitted to {FLAGS.num_train} MNIST training images '
+                     f'(ML noise scale {scale:.4f})')
+      return _finish(linear_gaussian, kernel, bias,
+                     test.reshape(test.shape[0], -1), description)
+  rng = np.random.default_rng(1234)
+  # MNIST-like scale: 784 pixels, principal directions of decreasing size.
+  kernel = (rng.normal(size=(FLAGS.latent_dim, 784)) / np.sqrt(784) *
+            np.linspace(6.0, 1.5, FLAGS.latent_dim)[:, None])
+  bias = rng.uniform(0.0, 0.3, size=784)
+  test = (rng.normal(size=(64, FLAGS.latent_dim)) @ kernel + bias +
+          0.2 * rng.normal(size=(64, 784)))
+  return _finish(linear_gaussian, kernel, bias, test,
+                 f'synthetic linear decoder (latent {FLAGS.latent_dim}, 784 '
+                 f'outputs)')
+
+
+def _finish(linear_gaussian, kernel, bias, test, description):
+  decoder = linear_gaussian.make_linear_decoder(kernel, bias)
+  # The exact values use the float32 weights the decoder actually holds.
+  kernel32, bias32 = (w.astype(np.float64) for w in decoder.get_weights())
+  return decoder, kernel32, bias32, test.astype(np.float32), description
+
+
+def _schedule(num_intermediate, points):
+  """The apps' default construction, scaled: a geometric base of
+  `num_intermediate` distributions from 1/12 to the largest point, a linear
+  fill of num_intermediate / 5 before 1/12 (800 for the apps' 4000), and
+  RD points at 10 log-spaced betas plus the BDMC points."""
+  beta_max = float(points[-1])
+  rd_betas = np.union1d(tfrd.rd_point_betas(10, beta_max), points)
+  return tfrd.build_schedule(
+      rd_betas, tfrd.geometric_betas(num_intermediate, beta_max, 1.0 / 12.0),
+      min_before_first=max(num_intermediate // 5, 1), min_between=0)
+
+
+class Study:
+  """Runs configurations on shared simulated data and collects rows."""
+
+  def __init__(self, decoder, kernel, bias, test_images, points, settings):
+    self.decoder = decoder
+    self.kernel = kernel
+    self.bias = bias
+    self.test_images = test_images[:settings['num_images']]
+    self.points = points
+    self.settings = settings
+    self.distortion = tfrd.SquaredError()
+    self.jit = {'auto': 'auto', 'true': True, 'false': False}[FLAGS.jit]
+    # One simulated data set per point, shared by every configuration, so
+    # that the comparisons are paired.
+    self.simulated = {}
+    self.exact = {}
+    for index, beta in enumerate(points):
+      simulated = bdmc_lib.simulate_data(
+          decoder, self.distortion, beta, settings['num_images'],
+          latent_dim=kernel.shape[0], seed=FLAGS.seed * 1000 + index)
+      self.simulated[beta] = simulated
+      self.exact[beta] = tfrd.linear_rate_distortion(
+          kernel, bias, simulated.x, [beta], self.distortion)
+    self.rows = []
+    self._done = {}
+
+  def run(self, study, label, num_intermediate, num_chains=None,
+          num_leapfrog_steps=_BASE_L, target_accept_prob=0.65,
+          shared_step_size=False, step_size_mode='two_pass',
+          real_curve=False):
+    """Runs BDMC at every point (and optionally a real-data curve)."""
+    num_chains = num_chains or self.settings['num_chains']
+    key = (num_intermediate, num_chains, num_leapfrog_steps,
+           target_accept_prob, shared_step_size, step_size_mode)
+    if key in self._done and (real_curve <= ('real_max_abs_rate_error' in
+                                             self._done[key])):
+      # The same configuration in another study (e.g. the baseline): reuse.
+      row = dict(self._done[key], study=study, label=label)
+      self.rows.append(row)
+      return row
+    schedule = _schedule(num_intermediate, self.points)
+    kwargs = dict(num_chains=num_chains,
+                  num_leapfrog_steps=num_leapfrog_steps,
+                  target_accept_prob=target_accept_prob,
+                  shared_step_size=shared_step_size,
+                  step_size_mode=step_size_mode, jit_compile=self.jit)
+    start = time.time()
+    row = {'study': study, 'label': label,
+           'num_intermediate': num_intermediate,
+           'num_transitions': int(schedule.num_transitions),
+           'num_chains': num_chains, 'num_leapfrog_steps': num_leapfrog_steps,
+           'target_accept_prob': target_accept_prob,
+           'shared_step_size': shared_step_size,
+           'step_size_mode': step_size_mode, 'points': {}}
+    for beta in self.points:
+      result = bdmc_lib.bdmc(
+          self.decoder, self.distortion,
+          bdmc_lib.truncate_schedule(schedule, beta), seed=FLAGS.seed,
+          simulated=self.simulated[beta], **kwargs)
+      exact = self.exact[beta]
+      estimate = result.forward.estimates[-1]
+      row['points'][repr(beta)] = {
+          'gap': result.mean_gap,
+          'gap_stderr': result.gap_stderr,
+          'gap_max': result.max_gap,
+          'lower_error': float(np.mean(result.lower - exact.log_z[0])),
+          'upper_error': float(np.mean(result.upper - exact.log_z[0])),
+          'rate_error': float(np.mean(estimate.rate - exact.rate[0])),
+          'num_transitions': int(result.num_transitions),
+          'forward_accept_rate': float(result.forward.accept_rates[-1]),
+          'reverse_accept_rate': float(result.reverse_accept_rate),
+          'lower_per_image': result.lower.tolist(),
+          'upper_per_image': result.upper.tolist(),
+          'exact_log_z_per_image': exact.log_z[0].tolist(),
+      }
+    row['curve_gradients_per_chain'] = int(
+        (2 if step_size_mode == 'two_pass' else 1) *
+        (1 + schedule.num_transitions * num_leapfrog_steps))
+    if real_curve:
+      run = tfrd.run_ais(self.decoder, self.test_images, self.distortion,
+                         schedule, seed=FLAGS.seed,
+                         latent_dim=self.kernel.shape[0], **kwargs)
+      exact = tfrd.linear_rate_distortion(self.kernel, self.bias,
+                                          self.test_images, run.betas,
+                                          self.distortion)
+      errors = (np.stack([e.rate for e in run.estimates]).mean(1) -
+                exact.rate.mean(1))
+      row['real_max_abs_rate_error'] = float(np.max(np.abs(errors)))
+      row['real_mean_rate_error'] = float(np.mean(errors))
+    row['wall_time_s'] = time.time() - start
+    self.rows.append(row)
+    self._done[key] = row
+    top = row['points'][repr(self.points[-1])]
+    sys.stderr.write(
+        f'[{study}] {label}: gap at beta={self.points[-1]:g} '
+        f'{top["gap"]:.3f} nats, {row["wall_time_s"]:.0f} s\n')
+    sys.stderr.flush()
+    return row
+
+
+def run_studies(study, settings, studies):
+  """Runs the chosen studies; returns the rows."""
+  budget = settings['budget']
+  base_length = budget // _BASE_L
+  if 'schedule' in studies:
+    for length in settings['schedule_lengths']:
+      study.run('schedule', f'n={length}', length, real_curve=True)
+  if 'chains' in studies:
+    for chains in settings['chain_counts']:
+      study.run('chains', f'C={chains}', settings['chain_length'],
+                num_chains=chains, real_curve=True)
+  if 'leapfrog' in studies:
+    for steps in settings['leapfrog_steps']:
+      study.run('leapfrog', f'L={steps}', budget // steps,
+                num_leapfrog_steps=steps)
+  if 'accept' in studies:
+    for accept in settings['accepts']:
+      study.run('accept', f'target {accept:g}', base_length,
+                target_accept_prob=accept)
+  if 'step_sizes' in studies:
+    study.run('step_sizes', 'per-chain, two-pass', base_length)
+    study.run('step_sizes', 'shared per image, two-pass', base_length,
+              shared_step_size=True)
+    study.run('step_sizes', 'per-chain, adaptive (1 pass)', base_length,
+              step_size_mode='adaptive')
+    study.run('step_sizes', 'per-chain, adaptive, 2x schedule', 2 * base_length,
+              step_size_mode='adaptive')
+  return study.rows
+
+
+def format_tables(rows, points):
+  """Markdown tables, one per study (gaps: mean ± standard error over
+  images)."""
+  lines = []
+  for name in STUDIES:
+    selected = [row for row in rows if row['study'] == name]
+    if not selected:
+      continue
+    header = ['setting', 'transitions', 'grad/chain']
+    for beta in points:
+      header += [f'gap β={beta:g}', f'fwd err β={beta:g}',
+                 f'rev err β={beta:g}', f'ΔR β={beta:g}']
+    header += ['gap×grad (k·nat)']
+    real = any('real_max_abs_rate_error' in row for row in selected)
+    if real:
+      header += ['real max \\|ΔR\\|']
+    header += ['time (s)']
+    lines += [f'### {name}', '', '| ' + ' | '.join(header) + ' |',
+              '|' + ' --- |' * len(header)]
+    for row in selected:
+      cells = [row['label'], str(row['num_transitions']),
+               str(row['curve_gradients_per_chain'])]
+      for beta in points:
+        point = row['points'][repr(beta)]
+        cells += [f'{point["gap"]:.2f}±{point["gap_stderr"]:.2f}',
+                  f'{point["lower_error"]:+.3f}',
+                  f'{point["upper_error"]:+.3f}', f'{point["rate_error"]:+.3f}']
+      top = row['points'][repr(points[-1])]
+      cost = row['curve_gradients_per_chain'] / 1000
+      cells.append(f'{top["gap"] * cost:.1f}')
+      if real:
+        cells.append(f'{row["real_max_abs_rate_error"]:.3f}'
+                     if 'real_max_abs_rate_error' in row else '—')
+      cells.append(f'{row["wall_time_s"]:.0f}')
+      lines.append('| ' + ' | '.join(cells) + ' |')
+    lines.append('')
+  return '\n'.join(lines)
+
+
+def plot(rows, points, path):
+  """Gap and |rate error| at the top point against gradient evaluations."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  key = repr(points[-1])
+  figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+  markers = dict(zip(STUDIES, 'osD^v'))
+  for name in STUDIES:
+    selected = [row for row in rows if row['study'] == name]
+    if not selected:
+      continue
+    cost = [row['curve_gradients_per_chain'] for row in selected]
+    gaps = [row['points'][key]['gap'] for row in selected]
+    errors = [abs(row['points'][key]['rate_error']) for row in selected]
+    style = '-' if name == 'schedule' else ''
+    for axis, values in ((axes[0], gaps), (axes[1], errors)):
+      axis.plot(cost, values, markers[name] + style, label=name)
+      for x, y, row in zip(cost, values, selected):
+        axis.annotate(row['label'], (x, y), textcoords='offset points',
+                      xytext=(4, 3), fontsize=6)
+  # Symmetric log for the gaps: one can come out slightly negative (Monte
+  # Carlo noise); the rate errors are absolute values.
+  lowest_gap = min(row['points'][key]['gap'] for row in rows)
+  axes[0].set_yscale('symlog', linthresh=0.05)
+  axes[0].set_ylim(bottom=min(0.0, 1.5 * lowest_gap))
+  axes[1].set_yscale('log')
+  for axis, label in ((axes[0], f'BDMC gap at β={points[-1]:g} (nats)'),
+                      (axes[1], f'|R̂ - R| at β={points[-1]:g} (nats)')):
+    axis.set_xscale('log')
+    axis.set_xlabel('decoder gradient evaluations per chain (curve run)')
+    axis.set_ylabel(label)
+    axis.grid(alpha=0.3, which='both')
+    axis.legend(fontsize=8)
+  figure.suptitle('AIS accuracy against cost (linear decoder, exact oracle)')
+  figure.tight_layout()
+  figure.savefig(path, dpi=110)
+  plt.close(figure)
+  return path
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  unknown = sorted(set(FLAGS.studies) - set(STUDIES))
+  if unknown:
+    raise app.UsageError(f'Unknown --studies {unknown}; choose from {STUDIES}.')
+  try:
+    points = sorted(float(beta) for beta in FLAGS.points)
+  except ValueError:
+    raise app.UsageError(f'--points must be numbers, got {FLAGS.points}.'
+                         ) from None
+  start = time.time()
+  settings = _settings()
+  decoder, kernel, bias, test_images, description = _linear_decoder()
+  study = Study(decoder, kernel, bias, test_images, points, settings)
+  sys.stderr.write(f'accuracy_study: {description}; points {points}; '
+                   f'{settings}\n')
+  rows = run_studies(study, settings, FLAGS.studies)
+  tables = format_tables(rows, points)
+  print(f'\n{description}; squared error; {settings["num_images"]} images '
+        f'simulated per point; seed {FLAGS.seed}.\n')
+  print(tables)
+  elapsed = time.time() - start
+  print(f'total wall time {elapsed:.0f} s')
+  os.makedirs(FLAGS.output_dir, exist_ok=True)
+  document = {'format': 'tfrd.accuracy_study/1', 'decoder': description,
+              'distortion': 'mse', 'points': points, 'settings': settings,
+              'quick': FLAGS.quick, 'seed': FLAGS.seed, 'rows': rows,
+              'wall_time_s': elapsed, 'argv': sys.argv}
+  with open(os.path.join(FLAGS.output_dir, 'accuracy_study.json'), 'w') as f:
+    json.dump(document, f, indent=1)
+  plot(rows, points, os.path.join(FLAGS.output_dir, 'accuracy_study.png'))
+  print(f'wrote {FLAGS.output_dir}/accuracy_study.json, accuracy_study.png')
+  return 0
+
+
+if __name__ == '__main__':
+  app.run(main)
