@@ -46,7 +46,7 @@ STUDIES = ('schedule', 'chains', 'leapfrog', 'accept', 'step_sizes')
 flags.DEFINE_string('output_dir', 'accuracy_study_output',
                     'Directory for accuracy_study.json and .png.')
 flags.DEFINE_bool('quick', False,
-                  'A smoke-sized study (about a minute or two): 2 images, '
+                  'A smoke-sized study (about a minute and a half): 8 images, '
                   '4 chains, short schedules.')
 flags.DEFINE_enum('data', 'auto', ['auto', 'mnist', 'synthetic'],
                   "The linear decoder: fitted to MNIST ('auto': if MNIST "
