@@ -2,7 +2,7 @@ r"""How accurate is an AIS curve, and which settings buy accuracy cheapest?
 
     TFRD_DATA_DIR=../shared/data python -m benchmarks.accuracy_study \
         --output_dir=runs/accuracy_study            # ~10 min on 2 cores
-    python -m benchmarks.accuracy_study --quick --output_dir=/tmp/study
+    python -m benchmarks.accuracy_study --quick --output_dir=runs/study
 
 On a linear Gaussian decoder fitted to MNIST (probabilistic PCA, latent 10,
 as `apps.linear_vae` fits it; a synthetic linear decoder of the same shape
