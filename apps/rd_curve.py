@@ -40,8 +40,8 @@ flags.DEFINE_string(
 
 # Without --model the app demonstrates itself on a pretrained GAN; these
 # settings (unless given) finish in a couple of minutes on a laptop CPU.
-_QUICK_DEFAULTS = {'num_images': 10, 'num_chains': 8, 'num_intermediate': 1000,
-                   'num_rd_points': 20, 'min_before_first': 100,
+_QUICK_DEFAULTS = {'num_images': 10, 'num_chains': 8, 'num_intermediate': 5000,
+                   'num_rd_points': 20, 'min_before_first': 500,
                    'step_size_mode': 'adaptive'}
 flags.DEFINE_enum('model_format', 'auto',
                   ['auto', 'keras3', 'tf_keras', 'saved_model', 'python'],

@@ -132,7 +132,7 @@ def test_default_schedule_and_argument_checks():
   schedule = callbacks.default_callback_schedule()
   assert schedule.rd_betas.size == 6 and 1.0 in schedule.rd_betas.tolist()
   assert schedule.rd_betas[-1] == 100.0
-  assert 300 <= schedule.num_transitions < 400
+  assert 750 <= schedule.num_transitions < 1000
   callback = callbacks.RDCurveCallback(lambda model: None, np.zeros((2, 4)),
                                        latent_dim=2)
   assert callback.schedule.num_transitions == schedule.num_transitions

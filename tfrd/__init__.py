@@ -16,7 +16,10 @@ Main entry points:
 - long runs: `checkpoint_dir=` of `estimate_rd_curve`,
   `CheckpointMismatchError`, `CheckpointExistsError`
 - inside training jobs: `RDCurveCallback` (Keras 3, writes tf.summary)
-- validation: `linear_rate_distortion` (closed form for linear decoders)
+- validation: `linear_rate_distortion` (closed form for linear decoders);
+  bidirectional Monte Carlo (§2.1, appendix D.3.2): `simulate_data`,
+  `bdmc_at_points`, `BDMCResult`, `SimulatedData`, `truncate_schedule`, and
+  `tfrd.bdmc.bdmc` for one point on a given schedule
 - lower level: `run_ais`, `hmc_transition`, `estimate_rate_distortion`,
   `plot_curves`
 """
@@ -26,6 +29,11 @@ from tfrd.ais import ChainState
 from tfrd.ais import DecoderOutputError
 from tfrd.ais import ProgressUpdate
 from tfrd.ais import run_ais
+from tfrd.bdmc import bdmc_at_points
+from tfrd.bdmc import BDMCResult
+from tfrd.bdmc import simulate_data
+from tfrd.bdmc import SimulatedData
+from tfrd.bdmc import truncate_schedule
 from tfrd.checkpointing import CheckpointExistsError
 from tfrd.checkpointing import CheckpointMismatchError
 from tfrd.api import estimate_rd_curve

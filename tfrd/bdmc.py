@@ -495,8 +495,8 @@ def default_bdmc_betas(distortion, beta_min=1.0 / 12.0, beta_max=1000.0):
 
 
 def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
-                   latent_dim=None, schedule=None, num_intermediate=1000,
-                   num_chains=16, num_leapfrog_steps=10, seed=0, prior=None,
+                   latent_dim=None, schedule=None, num_intermediate=5000,
+                   num_chains=16, num_leapfrog_steps=2, seed=0, prior=None,
                    progress=None, **bdmc_kwargs):
   """BDMC gaps at chosen points of the curve, each on data simulated there.
 
