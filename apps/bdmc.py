@@ -26,10 +26,10 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 
 from adapters import keras_decoder
+from apps import cli
 from apps import ais_flags
 from apps import progress as progress_lib
 import tfrd
@@ -289,23 +289,13 @@ def _print_summary(document, output_dir):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not FLAGS['verbosity'].present:
-    # TF logs every file it touches at INFO; the progress line is ours.
-    logging.set_verbosity(logging.WARNING)
+  cli.start(argv)
   if not FLAGS.model:
     raise app.UsageError('--model is required: a Keras 3 .keras decoder.')
-  try:
-    run(FLAGS.model, FLAGS.output_dir)
-  except (keras_decoder.ModelError, tfrd.DecoderOutputError, ValueError,
-          OSError) as error:
-    sys.stderr.write(f'bdmc: error: {error}\n')
-    return 2
-  except KeyboardInterrupt:
-    sys.stderr.write('bdmc: interrupted.\n')
-    return 130
-  return 0
+  return cli.run_job(
+      'bdmc', lambda: run(FLAGS.model, FLAGS.output_dir),
+      (keras_decoder.ModelError, tfrd.DecoderOutputError, ValueError,
+       OSError))
 
 
 def console_main():

@@ -40,11 +40,11 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 
 from adapters import datasets
 from adapters import keras_decoder
+from apps import cli
 from apps import progress as progress_lib
 import tfrd
 
@@ -243,21 +243,14 @@ def _print(summary):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+  cli.start(argv)
   if FLAGS.entropic_lambda is not None and not FLAGS.entropic_lambda > 0:
     raise app.UsageError('--entropic_lambda must be positive.')
   from zoo import metadata  # pylint: disable=g-import-not-at-top
-  try:
-    run()
-  except (keras_decoder.ModelError, datasets.DatasetError,
-          metadata.MetadataError, tfrd.DecoderOutputError, ValueError,
-          OSError) as error:
-    sys.stderr.write(f'entropic_gan: error: {error}\n')
-    return 2
-  return 0
+  return cli.run_job(
+      'entropic_gan', run,
+      (keras_decoder.ModelError, datasets.DatasetError,
+       metadata.MetadataError, tfrd.DecoderOutputError, ValueError, OSError))
 
 
 def console_main():

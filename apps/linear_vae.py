@@ -32,11 +32,11 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 
 from adapters import datasets
 from adapters import keras_decoder
+from apps import cli
 from apps import ais_flags
 from apps import progress as progress_lib
 import tfrd
@@ -249,22 +249,21 @@ def _print_result(name, result):
         else 'OUTSIDE TOLERANCE')
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not FLAGS['verbosity'].present:
-    # TF and TFDS log every file they touch at INFO; the progress line is ours.
-    logging.set_verbosity(logging.WARNING)
-  try:
-    summary = run()
-  except (keras_decoder.ModelError, datasets.DatasetError,
-          tfrd.DecoderOutputError, ValueError, OSError) as error:
-    sys.stderr.write(f'linear_vae: error: {error}\n')
-    return 2
+def _validate():
+  """Runs the comparison and prints the verdict; 1 if outside tolerance."""
+  summary = run()
   print(f'\nlinear_vae: {"PASS" if summary["within_tolerance"] else "FAIL"} '
         f'in {summary["wall_time_s"]:.0f} s; details in '
         f'{os.path.join(FLAGS.output_dir, "linear_vae.json")}')
   return 0 if summary['within_tolerance'] else 1
+
+
+def main(argv):
+  cli.start(argv)
+  return cli.run_job(
+      'linear_vae', _validate,
+      (keras_decoder.ModelError, datasets.DatasetError,
+       tfrd.DecoderOutputError, ValueError, OSError))
 
 
 def console_main():

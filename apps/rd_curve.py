@@ -16,7 +16,6 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 
 from adapters import conventions
@@ -25,6 +24,7 @@ from adapters import keras_decoder
 from adapters import manipulations
 from adapters import models
 from adapters import priors
+from apps import cli
 from apps import ais_flags
 from apps import progress as progress_lib
 import tfrd
@@ -325,11 +325,7 @@ def _print_summary(curve, paths):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not FLAGS['verbosity'].present:
-    # TF and TFDS log every file they touch at INFO; the progress line is ours.
-    logging.set_verbosity(logging.WARNING)
+  cli.start(argv)
   model_path = FLAGS.model
   if not model_path:
     from zoo import pretrained  # pylint: disable=g-import-not-at-top
@@ -340,17 +336,12 @@ def main(argv):
     sys.stderr.write(
         f'rd_curve: no --model; evaluating the pretrained {pretrained.DEFAULT} '
         f'on MNIST with quick settings ({_QUICK_DEFAULTS})\n')
-  try:
-    run(model_path, FLAGS.output_dir)
-  except (keras_decoder.ModelError, datasets.DatasetError,
-          tfrd.DecoderOutputError, ValueError, OSError) as error:
-    sys.stderr.write(f'rd_curve: error: {error}\n')
-    return 2
-  except KeyboardInterrupt:
-    sys.stderr.write('rd_curve: interrupted; continue with the same flags '
-                     'and --resume.\n')
-    return 130
-  return 0
+  return cli.run_job(
+      'rd_curve', lambda: run(model_path, FLAGS.output_dir),
+      (keras_decoder.ModelError, datasets.DatasetError,
+       tfrd.DecoderOutputError, ValueError, OSError),
+      interrupted_message='interrupted; continue with the same flags and '
+      '--resume.')
 
 
 def console_main():

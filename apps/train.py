@@ -33,10 +33,10 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 
 from adapters import datasets
+from apps import cli
 
 FLAGS = flags.FLAGS
 
@@ -347,23 +347,17 @@ def _check_reload(decoder, path):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not FLAGS['verbosity'].present:
-    # TF and TFDS log every file they touch at INFO; the progress line is ours.
-    logging.set_verbosity(logging.WARNING)
+  cli.start(argv)
   _check_flags()
   # Imported here, after the flags are checked (it imports TensorFlow).
   from zoo import training  # pylint: disable=g-import-not-at-top
-  try:
-    run()
-  except (datasets.DatasetError, training.TrainingCheckpointError,
-          training.TrainingDivergedError, ValueError, OSError) as error:
-    sys.stderr.write(f'train: error: {error}\n')
-    return 2
-  except KeyboardInterrupt:
-    return 130
-  return 0
+  return cli.run_job(
+      'train', run,
+      (datasets.DatasetError, training.TrainingCheckpointError,
+       training.TrainingDivergedError, ValueError, OSError),
+      interrupted_message=(
+          'interrupted; the same command continues from the last checkpoint '
+          'of --checkpoint_dir.' if FLAGS.checkpoint_dir else 'interrupted.'))
 
 
 def console_main():
