@@ -77,8 +77,8 @@ flags.DEFINE_enum('jit', 'false', ['auto', 'true', 'false'],
                   '(seconds each), and XLA saves little on long ones for '
                   'this small decoder.')
 
-# Baseline HMC settings: the apps' defaults except L, which the leapfrog
-# study varies (the schedule studies run at L = 5 to afford longer schedules).
+# Baseline HMC settings: the apps' target acceptance and step sizes at L = 5:
+# the leapfrog study varies L, and L = 5 affords the longer schedules.
 _BASE_L = 5
 
 
@@ -320,40 +320,70 @@ def format_tables(rows, points):
 
 
 def plot(rows, points, path):
-  """Gap and |rate error| at the top point against gradient evaluations."""
+  """The study at the top point, in two panels.
+
+  Left: gap (± standard error) and |rate error| against decoder gradients
+  for the schedule lengths and chain counts. Right: the gap of every
+  setting with its cost, one bar each, grouped by study, so settings of
+  equal cost compare side by side.
+  """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   key = repr(points[-1])
-  figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-  markers = dict(zip(STUDIES, 'osD^v'))
-  for name in STUDIES:
+  figure, (cost_axis, bar_axis) = plt.subplots(
+      1, 2, figsize=(12, 5.5), gridspec_kw={'width_ratios': [1, 1.2]})
+  for name, marker in (('schedule', 'o-'), ('chains', 's--')):
     selected = [row for row in rows if row['study'] == name]
     if not selected:
       continue
     cost = [row['curve_gradients_per_chain'] for row in selected]
+    if name == 'chains':  # Same gradients per chain: total cost scales.
+      cost = [c * row['num_chains'] / selected[0]['num_chains']
+              for c, row in zip(cost, selected)]
     gaps = [row['points'][key]['gap'] for row in selected]
-    errors = [abs(row['points'][key]['rate_error']) for row in selected]
-    style = '-' if name == 'schedule' else ''
-    for axis, values in ((axes[0], gaps), (axes[1], errors)):
-      axis.plot(cost, values, markers[name] + style, label=name)
-      for x, y, row in zip(cost, values, selected):
-        axis.annotate(row['label'], (x, y), textcoords='offset points',
-                      xytext=(4, 3), fontsize=6)
-  # Symmetric log for the gaps: one can come out slightly negative (Monte
-  # Carlo noise); the rate errors are absolute values.
-  lowest_gap = min(row['points'][key]['gap'] for row in rows)
-  axes[0].set_yscale('symlog', linthresh=0.05)
-  axes[0].set_ylim(bottom=min(0.0, 1.5 * lowest_gap))
-  axes[1].set_yscale('log')
-  for axis, label in ((axes[0], f'BDMC gap at β={points[-1]:g} (nats)'),
-                      (axes[1], f'|R̂ - R| at β={points[-1]:g} (nats)')):
-    axis.set_xscale('log')
-    axis.set_xlabel('decoder gradient evaluations per chain (curve run)')
-    axis.set_ylabel(label)
-    axis.grid(alpha=0.3, which='both')
-    axis.legend(fontsize=8)
-  figure.suptitle('AIS accuracy against cost (linear decoder, exact oracle)')
+    stderrs = [row['points'][key]['gap_stderr'] for row in selected]
+    cost_axis.errorbar(cost, gaps, yerr=stderrs, fmt=marker, capsize=3,
+                       label=f'BDMC gap, {name}')
+    cost_axis.plot(cost, [abs(row['points'][key]['rate_error'])
+                          for row in selected], marker[0] + ':', alpha=0.6,
+                   label=f'|R̂ - R|, {name}')
+    for x, y, row in zip(cost, gaps, selected):
+      cost_axis.annotate(row['label'], (x, y), textcoords='offset points',
+                         xytext=(5, 4), fontsize=8)
+  cost_axis.set_xscale('log')
+  # Symmetric log: a gap can come out slightly negative (Monte Carlo noise).
+  cost_axis.set_yscale('symlog', linthresh=0.1)
+  cost_axis.set_ylim(bottom=0.0)
+  cost_axis.set_xlabel('decoder gradients per chain (chains: times the '
+                       'chain count over the baseline\'s)')
+  cost_axis.set_ylabel(f'nats at β = {points[-1]:g}')
+  cost_axis.set_title('longer schedules against more chains')
+  cost_axis.grid(alpha=0.3, which='both')
+  cost_axis.legend(fontsize=8)
+
+  labels, gaps, stderrs, colors = [], [], [], []
+  palette = dict(zip(STUDIES, plt.rcParams['axes.prop_cycle'].by_key()[
+      'color']))
+  for name in STUDIES:
+    for row in rows:
+      if row['study'] != name:
+        continue
+      point = row['points'][key]
+      labels.append(f'{name}: {row["label"]} '
+                    f'({row["curve_gradients_per_chain"] / 1000:.0f}k grad)')
+      gaps.append(point['gap'])
+      stderrs.append(point['gap_stderr'])
+      colors.append(palette[name])
+  positions = list(range(len(labels)))[::-1]
+  bar_axis.barh(positions, gaps, xerr=stderrs, color=colors, capsize=2)
+  bar_axis.set_yticks(positions, labels, fontsize=8)
+  bar_axis.set_xscale('symlog', linthresh=0.1)
+  bar_axis.set_xlabel(f'BDMC gap at β = {points[-1]:g} (nats, ± s.e.)')
+  bar_axis.set_title('every setting (lower is better)')
+  bar_axis.grid(alpha=0.3, axis='x', which='both')
+  figure.suptitle('AIS accuracy against cost: linear MNIST decoder, exact '
+                  'log Z')
   figure.tight_layout()
   figure.savefig(path, dpi=110)
   plt.close(figure)
