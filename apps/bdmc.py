@@ -29,8 +29,8 @@ from absl import flags
 import numpy as np
 
 from adapters import keras_decoder
-from apps import cli
 from apps import ais_flags
+from apps import cli
 from apps import progress as progress_lib
 import tfrd
 from tfrd import bdmc as bdmc_lib

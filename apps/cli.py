@@ -28,26 +28,27 @@ def start(argv):
 
 
 def run_job(program, job, expected_errors,
-            interrupted_message='interrupted.'):
-  """Runs `job()` and turns its expected errors into an exit status.
+            interrupted_message='interrupted.', exit_status=None):
+  """Runs `job()` and turns its outcome into an exit status.
 
   Args:
     program: the name the messages start with, e.g. 'rd_curve'.
-    job: callable with no arguments; its return value (an exit status, or
-      None for 0) is returned.
+    job: callable with no arguments.
     expected_errors: exception classes that mean bad input: their message
       is printed as `program: error: message` and the status is 2.
     interrupted_message: printed after `program: ` on Ctrl-C (status 130).
+    exit_status: optional callable from the job's result to the exit
+      status of a finished job (e.g. 1 for a failed validation); 0 if None.
 
   Returns:
     The exit status.
   """
   try:
-    status = job()
+    result = job()
   except tuple(expected_errors) as error:
     sys.stderr.write(f'{program}: error: {error}\n')
     return 2
   except KeyboardInterrupt:
     sys.stderr.write(f'{program}: {interrupted_message}\n')
     return 130
-  return 0 if status is None else status
+  return 0 if exit_status is None else int(exit_status(result))

@@ -36,8 +36,8 @@ import numpy as np
 
 from adapters import datasets
 from adapters import keras_decoder
-from apps import cli
 from apps import ais_flags
+from apps import cli
 from apps import progress as progress_lib
 import tfrd
 from zoo import linear_gaussian
@@ -250,12 +250,12 @@ def _print_result(name, result):
 
 
 def _validate():
-  """Runs the comparison and prints the verdict; 1 if outside tolerance."""
+  """Runs the comparison and prints the verdict; returns the summary."""
   summary = run()
   print(f'\nlinear_vae: {"PASS" if summary["within_tolerance"] else "FAIL"} '
         f'in {summary["wall_time_s"]:.0f} s; details in '
         f'{os.path.join(FLAGS.output_dir, "linear_vae.json")}')
-  return 0 if summary['within_tolerance'] else 1
+  return summary
 
 
 def main(argv):
@@ -263,7 +263,8 @@ def main(argv):
   return cli.run_job(
       'linear_vae', _validate,
       (keras_decoder.ModelError, datasets.DatasetError,
-       tfrd.DecoderOutputError, ValueError, OSError))
+       tfrd.DecoderOutputError, ValueError, OSError),
+      exit_status=lambda summary: 0 if summary['within_tolerance'] else 1)
 
 
 def console_main():

@@ -24,8 +24,8 @@ from adapters import keras_decoder
 from adapters import manipulations
 from adapters import models
 from adapters import priors
-from apps import cli
 from apps import ais_flags
+from apps import cli
 from apps import progress as progress_lib
 import tfrd
 

@@ -29,9 +29,15 @@ def test_interruption_is_status_130_with_the_hint(capsys):
   assert capsys.readouterr().err == 'train: interrupted; rerun it.\n'
 
 
-def test_the_job_status_is_returned():
-  assert cli.run_job('linear_vae', lambda: None, (ValueError,)) == 0
-  assert cli.run_job('linear_vae', lambda: 1, (ValueError,)) == 1
+def test_a_finished_job_exits_0_unless_its_result_says_otherwise():
+  # A job's result (a curve, a summary) is not an exit status by itself.
+  assert cli.run_job('rd_curve', lambda: {'rate': [1.0]}, (ValueError,)) == 0
+  assert cli.run_job('rd_curve', lambda: 1, (ValueError,)) == 0
+  verdict = lambda summary: 0 if summary['within_tolerance'] else 1
+  assert cli.run_job('linear_vae', lambda: {'within_tolerance': False},
+                     (ValueError,), exit_status=verdict) == 1
+  assert cli.run_job('linear_vae', lambda: {'within_tolerance': True},
+                     (ValueError,), exit_status=verdict) == 0
 
 
 def test_stray_arguments_are_refused():
