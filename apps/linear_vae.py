@@ -73,86 +73,41 @@ ais_flags.define_ais_flags(num_intermediate=10000, num_rd_points=20,
 flags.adopt_module_key_flags(ais_flags)
 
 
-def distortion_stderr(exact_distortion_variance, effective_chains):
-  """Monte Carlo standard error of an image-mean distortion estimate.
-
-  Args:
-    exact_distortion_variance: [K, N] Var_q(d) at each point and image.
-    effective_chains: [K] effective number of independent chains per image.
-
-  Returns:
-    [K] standard errors of the mean over the N images.
-  """
-  num_images = exact_distortion_variance.shape[1]
-  per_image = exact_distortion_variance / np.maximum(
-      np.asarray(effective_chains, np.float64)[:, None], 1.0)
-  return np.sqrt(per_image.sum(axis=1)) / num_images
-
-
-def exact_distortion_variance(kernel, bias, data, betas, distortion,
-                              relative_step=1e-3):
-  """Var_q(d) per point and image of a linear decoder: -∂D/∂β.
-
-  d log Z/dβ = -D and d²log Z/dβ² = Var_q(d), so the variance is minus the
-  slope of the exact distortion curve, here a central difference.
-  """
-  betas = np.asarray(betas, np.float64)
-  upper = tfrd.linear_rate_distortion(kernel, bias, data,
-                                      betas * (1 + relative_step), distortion)
-  lower = tfrd.linear_rate_distortion(kernel, bias, data,
-                                      betas * (1 - relative_step), distortion)
-  slope = ((upper.distortion - lower.distortion) /
-           (2 * relative_step * betas[:, None]))
-  return np.maximum(-slope, 0.0)
-
-
-def compare(curve, exact, distortion_variance=None):
-  """Per-point deviations and whether each is within tolerance.
+def compare(curve, exact, distortion_variance):
+  """Per-point deviations and whether each is within the flags' tolerance.
 
   Args:
     curve: the AIS `RDCurve`.
     exact: the `LinearRDCurve` at the same betas.
-    distortion_variance: optional [K, N] exact Var_q(d); with it the
-      distortion tolerance includes --distortion_tolerance_stderrs Monte
-      Carlo standard errors.
+    distortion_variance: [K, N] exact Var_q(d).
 
   Returns:
     A JSON-serializable dict of the curves, the largest errors and
     `within_tolerance`.
   """
-  rate_exact = exact.rate.mean(axis=1)
-  distortion_exact = exact.distortion.mean(axis=1)
-  rate_error = curve.rate - rate_exact
-  distortion_error = curve.distortion - distortion_exact
-  rate_allowed = (FLAGS.rate_tolerance_nats +
-                  FLAGS.rate_tolerance_relative * np.abs(rate_exact))
-  distortion_allowed = FLAGS.distortion_tolerance_relative * np.abs(
-      distortion_exact)
-  noise = np.zeros_like(distortion_allowed)
-  if distortion_variance is not None:
-    noise = distortion_stderr(distortion_variance,
-                              [p['min_effective_sample_size']
-                               for p in curve.points()])
-    distortion_allowed = (distortion_allowed +
-                          FLAGS.distortion_tolerance_stderrs * noise)
+  comparison = tfrd.compare_with_exact(
+      curve, exact, distortion_variance,
+      rate_tolerance_nats=FLAGS.rate_tolerance_nats,
+      rate_tolerance_relative=FLAGS.rate_tolerance_relative,
+      distortion_tolerance_relative=FLAGS.distortion_tolerance_relative,
+      distortion_tolerance_stderrs=FLAGS.distortion_tolerance_stderrs)
   return {
-      'distortion_mc_stderr': noise.tolist(),
+      'distortion_mc_stderr': comparison.distortion_mc_stderr.tolist(),
       'beta': curve.betas.tolist(),
-      'rate_exact': rate_exact.tolist(),
+      'rate_exact': comparison.rate_exact.tolist(),
       'rate_ais': curve.rate.tolist(),
-      'distortion_exact': distortion_exact.tolist(),
+      'distortion_exact': comparison.distortion_exact.tolist(),
       'distortion_ais': curve.distortion.tolist(),
-      'max_rate_error_nats': float(np.max(np.abs(rate_error))),
+      'max_rate_error_nats': float(np.max(np.abs(comparison.rate_error))),
       'max_rate_error_over_tolerance': float(
-          np.max(np.abs(rate_error) / rate_allowed)),
-      'max_distortion_relative_error': float(
-          np.max(np.abs(distortion_error) / np.abs(distortion_exact))),
+          np.max(comparison.rate_error_over_tolerance)),
+      'max_distortion_relative_error': float(np.max(
+          np.abs(comparison.distortion_error) /
+          np.abs(comparison.distortion_exact))),
       'max_distortion_error_over_tolerance': float(
-          np.max(np.abs(distortion_error) / distortion_allowed)),
-      'mean_rate_error_nats': float(np.mean(rate_error)),
-      'within_tolerance': bool(np.all(np.abs(rate_error) <= rate_allowed) and
-                               np.all(np.abs(distortion_error) <=
-                                      distortion_allowed)),
+          np.max(comparison.distortion_error_over_tolerance)),
+      'mean_rate_error_nats': float(np.mean(comparison.rate_error)),
+      'within_tolerance': comparison.within_tolerance,
   }
 
 
@@ -212,7 +167,7 @@ def run():
          'AIS': curve},
         os.path.join(run_dir, 'comparison.png'),
         title=f'Linear VAE on MNIST, {name}: AIS vs closed form')
-    result = compare(curve, exact, exact_distortion_variance(
+    result = compare(curve, exact, tfrd.linear_distortion_variance(
         kernel32, bias32, test, curve.betas, distortion))
     result['wall_time_s'] = curve.timing['ais_total_s']
     if curve.log_likelihood is not None:

@@ -16,7 +16,9 @@ Main entry points:
 - long runs: `checkpoint_dir=` of `estimate_rd_curve`,
   `CheckpointMismatchError`, `CheckpointExistsError`
 - inside training jobs: `RDCurveCallback` (Keras 3, writes tf.summary)
-- validation: `linear_rate_distortion` (closed form for linear decoders);
+- validation: `linear_rate_distortion` (closed form for linear decoders),
+  `compare_with_exact` with `linear_distortion_variance` (an AIS curve
+  against it, with a Monte Carlo allowance);
   bidirectional Monte Carlo (§2.1, appendix D.3.2): `simulate_data`,
   `bdmc_at_points`, `BDMCResult`, `SimulatedData`, `truncate_schedule`, and
   `tfrd.bdmc.bdmc` for one point on a given schedule
@@ -50,6 +52,9 @@ from tfrd.estimators import RDEstimate
 from tfrd.hmc import adapt_step_size
 from tfrd.hmc import hmc_transition
 from tfrd.hmc import leapfrog
+from tfrd.linear import compare_with_exact
+from tfrd.linear import ExactComparison
+from tfrd.linear import linear_distortion_variance
 from tfrd.linear import linear_rate_distortion
 from tfrd.linear import linear_rate_distortion_scale_mixture
 from tfrd.linear import LinearRDCurve

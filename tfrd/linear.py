@@ -22,7 +22,8 @@ import numpy as np
 from tfrd import distortions as distortions_lib
 
 __all__ = ['LinearRDCurve', 'linear_rate_distortion',
-           'linear_rate_distortion_scale_mixture']
+           'linear_rate_distortion_scale_mixture', 'linear_distortion_variance',
+           'distortion_stderr', 'ExactComparison', 'compare_with_exact']
 
 
 class LinearRDCurve(
@@ -122,3 +123,111 @@ def linear_rate_distortion_scale_mixture(kernel, bias, data, betas,
   betas = parts[0].betas
   rate = -log_z - betas[:, None] * distortion_value
   return LinearRDCurve(betas, rate, distortion_value, log_z)
+
+
+def linear_distortion_variance(kernel, bias, data, betas, distortion,
+                               relative_step=1e-3):
+  """Exact posterior variance Var_q(d) of the distortion, per point and image.
+
+  d log Z/dβ = -D and d²log Z/dβ² = Var_q(d), so the variance is minus the
+  slope of the exact distortion curve, taken here by a central difference
+  of `linear_rate_distortion`.
+
+  Args:
+    kernel, bias, data, betas, distortion: as for `linear_rate_distortion`.
+    relative_step: the difference step, relative to each β.
+
+  Returns:
+    [P, N] float64 variances.
+  """
+  betas = np.asarray(betas, np.float64)
+  upper = linear_rate_distortion(kernel, bias, data,
+                                 betas * (1 + relative_step), distortion)
+  lower = linear_rate_distortion(kernel, bias, data,
+                                 betas * (1 - relative_step), distortion)
+  slope = ((upper.distortion - lower.distortion) /
+           (2 * relative_step * betas[:, None]))
+  return np.maximum(-slope, 0.0)
+
+
+def distortion_stderr(distortion_variance, effective_chains):
+  """Monte Carlo standard error of an image-mean distortion estimate.
+
+  Args:
+    distortion_variance: [P, N] Var_q(d) at each point and image.
+    effective_chains: [P] effective number of independent chains per image
+      (fewer than one counts as one).
+
+  Returns:
+    [P] standard errors of the mean over the N images.
+  """
+  distortion_variance = np.asarray(distortion_variance, np.float64)
+  num_images = distortion_variance.shape[1]
+  per_image = distortion_variance / np.maximum(
+      np.asarray(effective_chains, np.float64)[:, None], 1.0)
+  return np.sqrt(per_image.sum(axis=1)) / num_images
+
+
+class ExactComparison(
+    collections.namedtuple('ExactComparison', [
+        'rate_exact', 'distortion_exact', 'rate_error', 'distortion_error',
+        'rate_allowed', 'distortion_allowed', 'distortion_mc_stderr'])):
+  """An estimated curve against the exact one; all fields are [P] float64.
+
+  `*_error` is estimate minus exact (image means), `*_allowed` the
+  tolerance at each point, `distortion_mc_stderr` the Monte Carlo standard
+  error of the estimated distortion that the tolerance includes.
+  """
+  __slots__ = ()
+
+  @property
+  def rate_error_over_tolerance(self):
+    return np.abs(self.rate_error) / self.rate_allowed
+
+  @property
+  def distortion_error_over_tolerance(self):
+    return np.abs(self.distortion_error) / self.distortion_allowed
+
+  @property
+  def within_tolerance(self):
+    return bool(np.all(self.rate_error_over_tolerance <= 1.0) and
+                np.all(self.distortion_error_over_tolerance <= 1.0))
+
+
+def compare_with_exact(curve, exact, distortion_variance,
+                       rate_tolerance_nats=0.3, rate_tolerance_relative=0.03,
+                       distortion_tolerance_relative=0.03,
+                       distortion_tolerance_stderrs=4.0):
+  """Compares an AIS curve with the exact curve of its linear decoder.
+
+  The tolerances are |ΔR| <= rate_tolerance_nats + rate_tolerance_relative·R
+  and |ΔD| <= distortion_tolerance_relative·D + distortion_tolerance_stderrs·σ_D,
+  where σ_D is the Monte Carlo standard error of the image-mean D from the
+  exact posterior variance over the effective number of chains: at low β
+  the posterior is broad and a few chains cannot pin D to a few percent.
+
+  Args:
+    curve: an `RDCurve` (image means `rate`, `distortion` and
+      `effective_sample_size_per_image` [P, N]).
+    exact: the `LinearRDCurve` at the same betas.
+    distortion_variance: [P, N] exact Var_q(d) (`linear_distortion_variance`).
+    rate_tolerance_nats, rate_tolerance_relative,
+    distortion_tolerance_relative, distortion_tolerance_stderrs: as above.
+
+  Returns:
+    An `ExactComparison`.
+  """
+  rate_exact = exact.rate.mean(axis=1)
+  distortion_exact = exact.distortion.mean(axis=1)
+  noise = distortion_stderr(
+      distortion_variance, curve.effective_sample_size_per_image.min(axis=1))
+  return ExactComparison(
+      rate_exact=rate_exact, distortion_exact=distortion_exact,
+      rate_error=np.asarray(curve.rate) - rate_exact,
+      distortion_error=np.asarray(curve.distortion) - distortion_exact,
+      rate_allowed=(rate_tolerance_nats +
+                    rate_tolerance_relative * np.abs(rate_exact)),
+      distortion_allowed=(distortion_tolerance_relative *
+                          np.abs(distortion_exact) +
+                          distortion_tolerance_stderrs * noise),
+      distortion_mc_stderr=noise)
