@@ -21,27 +21,34 @@ output shape, source and format). Spec -> `format` (loaded with):
 Latent sizes come from the model's input (Keras), the signature's input
 TensorSpec (SavedModel), or `latent_dim` (an attribute of the callable or an
 argument); output shapes from the model or from one call on zeros.
+
+Keras files of models with the user's own layers or functions load with
+`import_modules` (the user's modules that register them, imported first) or
+`custom_objects`; files with `Lambda` layers need `safe_mode=False`. When a
+load fails for want of these, the `ModelError` says which option (and which
+app flag: --import, --custom_objects, --unsafe_deserialization) fixes it.
 """
 
-import importlib
+import collections.abc
 import json
 import os
+import re
 import sys
 import zipfile
 
 import tensorflow as tf
 
 from adapters import keras_decoder
+from adapters import python_objects
 from adapters.keras_decoder import LoadedDecoder
 from adapters.keras_decoder import ModelError
 
 __all__ = ['MODEL_FORMATS', 'ModelError', 'LoadedDecoder', 'load_decoder',
-           'decoder_from_object', 'detect_format']
+           'load_keras_model', 'decoder_from_object', 'detect_format']
 
 # Values of `load_decoder(model_format=...)` (and of an app's --model_format).
 MODEL_FORMATS = ('auto', 'keras3', 'tf_keras', 'saved_model', 'python')
 
-_PYTHON_PREFIX = 'py:'
 _ATTR_PREFIX = 'attr:'
 # Output-key pairs of a SavedModel signature recognized as (mean, log-variance)
 # when several outputs are allowed; signature outputs come as a dict, whose
@@ -52,10 +59,29 @@ _MEAN_LOGVAR_KEYS = (('mean', 'logvar'), ('mean', 'log_var'),
 # Batch size of the probe call on zeros; 2, not 1, so that a decoder that
 # squeezes or broadcasts the batch axis is caught.
 _PROBE_BATCH = 2
+# How Keras says it lacks a custom class or function (group 'name'), in
+# Keras 3 / tf_keras .keras archives, tf_keras .h5 and SavedModels, and
+# tf_keras Sequential archives (which get the name as a string instead).
+_UNKNOWN_OBJECT_PATTERNS = (
+    re.compile(r"Could not locate (?P<kind>class|function) '(?P<name>[^']+)'"
+               r"(?:.*?Full object config: \{'module': '(?P<module>[\w.]*)')?",
+               re.DOTALL),
+    re.compile(r"Unknown (?P<kind>layer|object|[a-z]+ function|initializer|"
+               r"regularizer|constraint|optimizer|loss|metric): "
+               r"'?(?P<name>[\w.>]+)'?"),
+    re.compile(r"layer=(?P<name>[\w.>]+) of type <class 'str'>"),
+)
+# Modules a saved config names that the user cannot --import usefully: a
+# missing object from them is a plain function or a script's class.
+_NOT_USER_MODULES = ('builtins', '__main__', 'keras', 'tf_keras', 'tensorflow')
+# Keras 3 and tf_keras refuse Python code stored in a file (Lambda layers,
+# lambdas in configs) with a message telling to pass this.
+_SAFE_MODE_MARKERS = ('safe_mode=False', 'enable_unsafe_deserialization')
 
 
 def load_decoder(spec, model_format='auto', signature=None, latent_dim=None,
-                 allow_multiple_outputs=False):
+                 allow_multiple_outputs=False, custom_objects=None,
+                 safe_mode=True, import_modules=()):
   """Loads a decoder from a path, a `py:` spec or an in-memory object.
 
   Args:
@@ -72,6 +98,16 @@ def load_decoder(spec, model_format='auto', signature=None, latent_dim=None,
       input size).
     allow_multiple_outputs: accept decoders that return several tensors (mean
       and log-variance; see `adapters.conventions`).
+    custom_objects: for Keras files (Keras 3 and tf_keras), a dict
+      {name: class or function} of the custom layers, models and functions
+      the file uses, or a `py:module:attribute` spec naming such a dict
+      (`--custom_objects`). Ignored by the other formats.
+    safe_mode: False lets Keras deserialize Python code stored in the file
+      (`Lambda` layers), which executes it: only for files you trust
+      (`--unsafe_deserialization`). Only Keras archives (`.keras`) look at it.
+    import_modules: names of modules imported before loading, e.g. the
+      user's module whose `@keras.saving.register_keras_serializable`
+      classes the file uses (`--import`); a string is one name.
 
   Returns:
     A `LoadedDecoder`.
@@ -79,11 +115,17 @@ def load_decoder(spec, model_format='auto', signature=None, latent_dim=None,
   Raises:
     ModelError: with one line saying why the spec cannot be used as a
       decoder (missing path, unknown format, several inputs, unknown latent
-      size, no usable signature, ...).
+      size, no usable signature, ...). A module of `import_modules` or a
+      `custom_objects` spec that cannot be imported, a `custom_objects` that
+      is not a dict, and a Keras file with a class Keras does not know or
+      with code that safe mode refuses are reported as such, naming the
+      option that fixes it.
   """
   if model_format not in MODEL_FORMATS:
     raise ModelError(f'Unknown model format {model_format!r}; expected one '
                      f'of {", ".join(MODEL_FORMATS)}.')
+  _import_modules(import_modules)
+  custom_objects = _custom_objects_dict(custom_objects)
   if not isinstance(spec, (str, os.PathLike)):
     if model_format != 'auto':
       raise ModelError(f'model_format={model_format!r} needs a path or a py: '
@@ -98,9 +140,11 @@ def load_decoder(spec, model_format='auto', signature=None, latent_dim=None,
   if not os.path.exists(spec):
     raise ModelError(f'Model file not found: {spec}')
   if model_format == 'keras3':
-    return _load_keras3(spec, allow_multiple_outputs)
+    return _load_keras3(spec, allow_multiple_outputs, custom_objects,
+                        safe_mode)
   if model_format == 'tf_keras':
-    return _load_tf_keras(spec, latent_dim, allow_multiple_outputs)
+    return _load_tf_keras(spec, latent_dim, allow_multiple_outputs,
+                          custom_objects, safe_mode)
   return _load_saved_model(spec, signature, latent_dim, allow_multiple_outputs)
 
 
@@ -117,7 +161,7 @@ def detect_format(spec):
     ModelError: if the path is missing or of no known kind.
   """
   spec = os.fspath(spec)
-  if spec.startswith(_PYTHON_PREFIX):
+  if spec.startswith(python_objects.PREFIX):
     return 'python'
   if not os.path.exists(spec):
     raise ModelError(f'Model file not found: {spec}')
@@ -156,20 +200,125 @@ def _first_line(error):
   return f'{type(error).__name__}: {lines[0]}'
 
 
-def _load_keras3(path, allow_multiple_outputs):
+def load_keras_model(path, custom_objects=None, safe_mode=True,
+                     import_modules=()):
+  """A Keras 3 model from a `.keras` file, with `load_decoder`'s options.
+
+  For Keras models that are not decoders (e.g. the feature model of a
+  distortion), loaded the way `load_decoder` loads a Keras 3 decoder.
+
+  Args:
+    path: a Keras 3 `.keras` file.
+    custom_objects: as for `load_decoder`.
+    safe_mode: as for `load_decoder`.
+    import_modules: as for `load_decoder`.
+
+  Returns:
+    The Keras model, not compiled.
+
+  Raises:
+    ModelError: as `load_decoder` does for a Keras 3 file.
+  """
+  path = os.fspath(path)
+  _import_modules(import_modules)
+  custom_objects = _custom_objects_dict(custom_objects)
+  if not os.path.exists(path):
+    raise ModelError(f'Model file not found: {path}')
   if os.path.isdir(path) or not path.lower().endswith('.keras'):
     raise ModelError(f'{path} is not a .keras file; Keras 3 loads only '
                      f'.keras archives (try model format tf_keras or '
                      f'saved_model).')
   import keras  # pylint: disable=g-import-not-at-top
   try:
-    model = keras.saving.load_model(path, compile=False)
+    return keras.saving.load_model(path, custom_objects=custom_objects,
+                                   compile=False, safe_mode=safe_mode)
   except Exception as error:  # pylint: disable=broad-except
     raise ModelError(f'Could not load {path} as a Keras 3 model: '
-                     f'{_first_line(error)}') from None
+                     f'{_load_error_reason(error)}') from None
+
+
+def _load_keras3(path, allow_multiple_outputs, custom_objects, safe_mode):
+  model = load_keras_model(path, custom_objects=custom_objects,
+                           safe_mode=safe_mode)
   return keras_decoder.describe_decoder(
       model, source=path, format='keras3',
       allow_multiple_outputs=allow_multiple_outputs)
+
+
+def _import_modules(names):
+  try:
+    python_objects.import_modules(names or (), '--import, import_modules=')
+  except python_objects.PythonObjectError as error:
+    raise ModelError(str(error)) from None
+
+
+def _custom_objects_dict(custom_objects):
+  """`custom_objects` as a dict, its `py:` spec resolved, or None."""
+  if custom_objects is None:
+    return None
+  if isinstance(custom_objects, (str, os.PathLike)):
+    source = f'custom_objects {os.fspath(custom_objects)!r}'
+    try:
+      custom_objects = python_objects.resolve(os.fspath(custom_objects),
+                                              'custom_objects')
+    except python_objects.PythonObjectError as error:
+      raise ModelError(str(error)) from None
+  else:
+    source = 'custom_objects'
+  if not isinstance(custom_objects, collections.abc.Mapping):
+    raise ModelError(
+        f'{source} is a {type(custom_objects).__name__}, not a dict '
+        f'{{name: class or function}} of the custom objects the model uses.')
+  names = [name for name in custom_objects if not isinstance(name, str)]
+  if names:
+    raise ModelError(f'{source} has keys that are not names: {names[:3]!r}; '
+                     f'expected a dict {{name: class or function}}.')
+  return dict(custom_objects)
+
+
+def _load_error_reason(error):
+  """Why Keras could not load a file, naming the option that fixes it.
+
+  Keras reports a custom class it does not know with its whole config
+  (or, in tf_keras Sequential archives, as an unrelated type error), and
+  Python code refused by safe mode without tfrd's options; both become one
+  line that names them. Other errors keep their first line.
+  """
+  texts = []
+  cause = error
+  while cause is not None and len(texts) < 10:
+    texts.append(str(cause))
+    cause = cause.__cause__ or cause.__context__
+  for text in texts:
+    if any(marker in text for marker in _SAFE_MODE_MARKERS):
+      return ('the file holds Python code (e.g. a Lambda layer) that Keras '
+              'does not deserialize in safe mode, because loading it runs '
+              'code from the file. If you trust the file, pass '
+              '--unsafe_deserialization (Python: safe_mode=False).')
+  for text in texts:
+    for pattern in _UNKNOWN_OBJECT_PATTERNS:
+      match = pattern.search(text)
+      if match:
+        return _unknown_object_reason(match)
+  return _first_line(error)
+
+
+def _unknown_object_reason(match):
+  name = match.group('name')
+  groups = match.groupdict()
+  kind = groups.get('kind') or 'class'
+  if kind not in ('class', 'function') and not kind.endswith(' function'):
+    kind = f'{kind} class'  # tf_keras says 'layer', 'initializer', ...
+  module = groups.get('module') or ''
+  if module and module.split('.')[0] not in _NOT_USER_MODULES:
+    saved_from = f' (saved from module {module})'
+  else:
+    saved_from, module = '', 'YOUR_MODULE'
+  return (f'Keras does not know the custom {kind} {name!r}{saved_from}. '
+          f'Import the module that defines and registers it with '
+          f'--import={module}, or map {name!r} to it in a dict given with '
+          f'--custom_objects=py:module:dict (Python: import_modules=, '
+          f'custom_objects=).')
 
 
 def _import_tf_keras():
@@ -181,7 +330,8 @@ def _import_tf_keras():
   return tf_keras
 
 
-def _load_tf_keras(path, latent_dim, allow_multiple_outputs):
+def _load_tf_keras(path, latent_dim, allow_multiple_outputs, custom_objects,
+                   safe_mode):
   tf_keras = _import_tf_keras()
   if os.path.isdir(path):
     format_name = 'tf_keras_savedmodel'
@@ -190,10 +340,11 @@ def _load_tf_keras(path, latent_dim, allow_multiple_outputs):
   else:
     format_name = 'tf_keras_h5'
   try:
-    model = tf_keras.models.load_model(path, compile=False)
+    model = tf_keras.models.load_model(path, custom_objects=custom_objects,
+                                       compile=False, safe_mode=safe_mode)
   except Exception as error:  # pylint: disable=broad-except
     raise ModelError(f'Could not load {path} as a tf_keras model: '
-                     f'{_first_line(error)}') from None
+                     f'{_load_error_reason(error)}') from None
   if not getattr(model, 'inputs', None) and latent_dim is not None:
     # A subclassed tf_keras model revived without its input layer: probe it.
     return _describe_callable(model, latent_dim, path, format_name,
@@ -345,23 +496,10 @@ def _latent_dim_from_spec(spec, latent_dim, source):
 
 def _load_python(spec, latent_dim, allow_multiple_outputs):
   """`py:package.module:attr`: import the module and take the attribute."""
-  reference = spec[len(_PYTHON_PREFIX):] if spec.startswith(
-      _PYTHON_PREFIX) else spec
-  module_name, _, attr = reference.partition(':')
-  if not module_name or not attr:
-    raise ModelError(f'Bad Python decoder spec {spec!r}; expected '
-                     f'py:package.module:attribute.')
   try:
-    module = importlib.import_module(module_name)
-  except Exception as error:  # pylint: disable=broad-except
-    raise ModelError(f'Could not import {module_name} for {spec}: '
-                     f'{_first_line(error)}') from None
-  target = module
-  for part in attr.split('.'):
-    if not hasattr(target, part):
-      raise ModelError(f'{spec}: module {module_name} has no attribute '
-                       f'{attr!r}.')
-    target = getattr(target, part)
+    target = python_objects.resolve(spec, 'Python decoder spec')
+  except python_objects.PythonObjectError as error:
+    raise ModelError(str(error)) from None
   return decoder_from_object(target, latent_dim=latent_dim, source=spec,
                              allow_multiple_outputs=allow_multiple_outputs,
                              format='python')

@@ -11,12 +11,13 @@ generates garbage with probability α; its curve loses at low rates.
 'mixture:ALPHA[:WIDE_VARIANCE]' or 'py:module:attr'.
 """
 
-import importlib
 import math
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+
+from adapters import python_objects
 
 __all__ = ['PriorError', 'standard_normal', 'diagonal_gaussian',
            'damaged_mixture_prior', 'prior_from_spec', 'describe_prior_spec']
@@ -127,19 +128,10 @@ def prior_from_spec(spec, latent_dim):
     return standard_normal(latent_dim)
   if kind == 'mixture':
     return damaged_mixture_prior(latent_dim, *args)
-  module_name, attr = args
   try:
-    module = importlib.import_module(module_name)
-  except Exception as error:  # pylint: disable=broad-except
-    raise PriorError(f'Could not import {module_name} for prior {spec!r}: '
-                     f'{type(error).__name__}: {error}') from None
-  target = module
-  for part in attr.split('.'):
-    if not hasattr(target, part):
-      raise PriorError(f'Prior {spec!r}: module {module_name} has no '
-                       f'attribute {attr!r}.')
-    target = getattr(target, part)
-  prior = target
+    prior = python_objects.resolve(spec, 'prior')
+  except python_objects.PythonObjectError as error:
+    raise PriorError(str(error)) from None
   if not isinstance(prior, tfd.Distribution):
     if not callable(prior):
       raise PriorError(f'Prior {spec!r} is neither a TFP distribution nor a '
@@ -206,10 +198,10 @@ def _parse(spec):
                        f'positive.')
     return 'mixture', (alpha, wide_variance)
   if spec.startswith('py:'):
-    module_name, _, attr = spec[len('py:'):].partition(':')
-    if not module_name or not attr:
-      raise PriorError(f'Bad prior {spec!r}; expected py:package.module:attr.')
-    return 'python', (module_name, attr)
+    try:
+      return 'python', python_objects.parse(spec, 'prior')
+    except python_objects.PythonObjectError as error:
+      raise PriorError(str(error)) from None
   raise PriorError(f'Unknown prior {spec!r}; expected normal, mixture:ALPHA '
                    f'or py:module:attr.')
 

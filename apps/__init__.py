@@ -3,7 +3,11 @@
 
 import os
 
-# TensorFlow's C++ start-up chatter (CUDA probing, XLA notices) would bury the
-# progress line; set TF_CPP_MIN_LOG_LEVEL=0 to see it again.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
+
+# TensorFlow's C++ start-up notices (CUDA probing, oneDNN, CPU instructions)
+# would bury the apps' own output; TFRD_TF_LOGS=1 shows them again (see
+# apps/_quiet_tensorflow.py). This must run before anything imports TF.
+from apps import _quiet_tensorflow  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+_quiet_tensorflow.install()

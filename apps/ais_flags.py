@@ -168,16 +168,25 @@ def distortion_from_flags(image_shape=None):
 
 
 def _load_feature_model(path):
+  """The Keras 3 model of --feature_model, loaded like the decoder.
+
+  The feature model may use the user's own layers too, so the model loading
+  flags (--import, --custom_objects, --unsafe_deserialization) apply to it
+  in the apps that define them.
+  """
   import os  # pylint: disable=g-import-not-at-top
   if not os.path.isfile(path):
     raise ValueError(f'--feature_model not found: {path}')
-  os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
-  import keras  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from adapters import models
+  from apps import model_flags
+  # pylint: enable=g-import-not-at-top
+  options = (model_flags.loading_kwargs_from_flags()
+             if 'unsafe_deserialization' in FLAGS else {})
   try:
-    return keras.saving.load_model(path, compile=False)
-  except Exception as error:  # pylint: disable=broad-except
-    raise ValueError(f'Could not load --feature_model={path}: '
-                     f'{str(error).splitlines()[0]}') from None
+    return models.load_keras_model(path, **options)
+  except models.ModelError as error:
+    raise ValueError(f'--feature_model={path}: {error}') from None
 
 
 def ais_kwargs_from_flags():

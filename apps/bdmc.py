@@ -29,8 +29,11 @@ from absl import flags
 import numpy as np
 
 from adapters import keras_decoder
+from adapters import models
 from apps import ais_flags
 from apps import cli
+from apps import model_flags
+from apps import output_files
 from apps import progress as progress_lib
 import tfrd
 from tfrd import bdmc as bdmc_lib
@@ -52,9 +55,12 @@ flags.DEFINE_integer('num_images', 10,
                      'Images simulated from the model at each point.')
 flags.DEFINE_string('output_dir', 'bdmc_output',
                     'Directory for bdmc.json, bdmc.png and simulated.npz.')
+output_files.define_overwrite_flag()
 ais_flags.define_ais_flags()
-# Show the AIS flags in --help, not only under --helpfull.
+model_flags.define_model_loading_flags()
+# Show the AIS and model loading flags in --help, not only under --helpfull.
 flags.adopt_module_key_flags(ais_flags)
+flags.adopt_module_key_flags(model_flags)
 
 
 def _curve_rd_betas():
@@ -194,7 +200,7 @@ def plot_bdmc(records, path, title=None):
   if title:
     figure.suptitle(title)
   figure.tight_layout()
-  figure.savefig(path, dpi=110)
+  tfrd.files.save_figure(figure, path)
   plt.close(figure)
   return path
 
@@ -205,7 +211,12 @@ def run(model_path, output_dir):
   start = time.time()
   if FLAGS.num_images < 1:
     raise ValueError(f'--num_images must be positive, got {FLAGS.num_images}.')
-  decoder = keras_decoder.load_keras_decoder(model_path)
+  outputs = output_files.OutputFiles(
+      'bdmc', output_dir, ('bdmc.json', 'simulated.npz', 'bdmc.png'),
+      overwrite=FLAGS.overwrite)
+  outputs.prepare()
+  decoder = models.load_decoder(
+      model_path, **model_flags.loading_kwargs_from_flags('bdmc'))
   distortion = ais_flags.distortion_from_flags(decoder.output_shape)
   beta_max = float(_curve_rd_betas()[-1]) if FLAGS.rd_betas else (
       FLAGS.beta_max)
@@ -257,18 +268,16 @@ def run(model_path, output_dir):
       },
       'timing': {'wall_time_s': time.time() - start},
   }
-  os.makedirs(output_dir, exist_ok=True)
-  json_path = os.path.join(output_dir, 'bdmc.json')
-  with open(json_path + '.tmp', 'w') as stream:
-    json.dump(document, stream, indent=1)
-  os.replace(json_path + '.tmp', json_path)
   simulated = {}
   for point, result in enumerate(results):
     simulated[f'x_{point}'] = result.simulated.x
     simulated[f'z_{point}'] = result.simulated.z
-  with open(os.path.join(output_dir, 'simulated.npz'), 'wb') as stream:
+  # bdmc.json last of the data: its presence means the run is complete.
+  with outputs.open('simulated.npz', 'wb') as stream:
     np.savez(stream, betas=points, **simulated)
-  plot_bdmc(records, os.path.join(output_dir, 'bdmc.png'),
+  with outputs.open('bdmc.json') as stream:
+    json.dump(document, stream, indent=1)
+  plot_bdmc(records, outputs.path('bdmc.png'),
             title=f'BDMC gaps of {os.path.basename(model_path)} '
                   f'({distortion.name})')
   _print_summary(document, output_dir)

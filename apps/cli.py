@@ -2,16 +2,59 @@
 
 Bad input is reported the same way by every app: one line
 `PROGRAM: error: WHAT` on stderr and exit status 2, before or instead of a
-traceback; an interrupted run exits with 130 and says how to continue.
+traceback; an interrupted run exits with 128 + the signal's number (130 for
+Ctrl-C, 143 for SIGTERM) and says how to continue.
+
+SIGTERM is what batch schedulers send before they kill a job, so it is
+treated like Ctrl-C: a job that can stop at a safe point (`stop_event()`,
+passed to `tfrd.estimate_rd_curve(stop=...)`) is asked to, and checkpoints
+at that moment; any other job gets a `KeyboardInterrupt` at once, as Ctrl-C
+gives it. A second signal always interrupts at once.
 """
 
+import signal
 import sys
+import threading
 
 from absl import app
 from absl import flags
 from absl import logging
 
-__all__ = ['start', 'run_job']
+__all__ = ['start', 'run_job', 'stop_event']
+
+_HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _StopRequest:
+  """SIGINT/SIGTERM turned into an event a job may honour at a safe point."""
+
+  def __init__(self):
+    self.event = threading.Event()
+    self.claimed = False
+    self.signal_number = None
+
+  def handle(self, signal_number, unused_frame):
+    first = self.signal_number is None
+    self.signal_number = self.signal_number or signal_number
+    if first and self.claimed:
+      self.event.set()
+      return
+    raise KeyboardInterrupt
+
+
+_request = _StopRequest()
+
+
+def stop_event():
+  """The event set by the first SIGINT or SIGTERM while `run_job` runs.
+
+  A job that asks for it promises to poll it (tfrd's AIS loop does so after
+  every chunk) and so turns the first signal into a clean stop with a
+  checkpoint, instead of a `KeyboardInterrupt` wherever the job happens to
+  be.
+  """
+  _request.claimed = True
+  return _request.event
 
 
 def start(argv):
@@ -36,19 +79,38 @@ def run_job(program, job, expected_errors,
     job: callable with no arguments.
     expected_errors: exception classes that mean bad input: their message
       is printed as `program: error: message` and the status is 2.
-    interrupted_message: printed after `program: ` on Ctrl-C (status 130).
+    interrupted_message: printed after `program: ` when SIGINT or SIGTERM
+      stopped the job (status 130 or 143).
     exit_status: optional callable from the job's result to the exit
       status of a finished job (e.g. 1 for a failed validation); 0 if None.
 
   Returns:
     The exit status.
   """
+  global _request
+  import tfrd  # pylint: disable=g-import-not-at-top
+  _request = _StopRequest()
+  previous = {number: signal.signal(number, _request.handle)
+              for number in _HANDLED_SIGNALS}
   try:
     result = job()
   except tuple(expected_errors) as error:
     sys.stderr.write(f'{program}: error: {error}\n')
     return 2
+  except tfrd.RunInterrupted as interruption:
+    sys.stderr.write(
+        f'{program}: {_signal_name(_request.signal_number)} received; '
+        f'checkpoint written to {interruption.checkpoint_path}; '
+        f'{interrupted_message}\n')
+    return 128 + (_request.signal_number or signal.SIGINT)
   except KeyboardInterrupt:
     sys.stderr.write(f'{program}: {interrupted_message}\n')
-    return 130
+    return 128 + (_request.signal_number or signal.SIGINT)
+  finally:
+    for number, handler in previous.items():
+      signal.signal(number, handler)
   return 0 if exit_status is None else int(exit_status(result))
+
+
+def _signal_name(number):
+  return signal.Signals(number or signal.SIGINT).name

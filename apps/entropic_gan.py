@@ -45,6 +45,7 @@ import numpy as np
 from adapters import datasets
 from adapters import keras_decoder
 from apps import cli
+from apps import output_files
 from apps import progress as progress_lib
 import tfrd
 
@@ -79,6 +80,7 @@ flags.DEFINE_string('data_dir', None,
                     '$TFRD_DATA_DIR).')
 flags.DEFINE_string('tfds_data_dir', None, 'TFDS data directory.')
 flags.DEFINE_string('output_dir', 'entropic_gan_output', 'Output directory.')
+output_files.define_overwrite_flag()
 
 
 def _regularization(model_path):
@@ -113,6 +115,11 @@ def run():
   import keras  # pylint: disable=g-import-not-at-top
   from zoo import entropic_gan  # pylint: disable=g-import-not-at-top
 
+  outputs = output_files.OutputFiles(
+      'entropic_gan', FLAGS.output_dir,
+      ('entropic_gan.json', 'entropic_gan.png', 'curve.json', 'curve.csv',
+       'curve.npz', 'curve.png'), overwrite=FLAGS.overwrite)
+  outputs.prepare()
   model_path = FLAGS.model or _pretrained_path()
   regularization = _regularization(model_path)
   beta = 1.0 / regularization
@@ -166,7 +173,6 @@ def run():
       'importance_log_likelihood': surrogate[
           'importance_log_likelihood'].tolist(),
   }
-  os.makedirs(FLAGS.output_dir, exist_ok=True)
   curve.save(FLAGS.output_dir)
   summary = {
       'model': os.path.abspath(model_path),
@@ -184,9 +190,9 @@ def run():
                per_image.items() if key != 'image_index'},
   }
   summary['wall_time_s'] = time.time() - start
-  with open(os.path.join(FLAGS.output_dir, 'entropic_gan.json'), 'w') as f:
+  with outputs.open('entropic_gan.json') as f:
     json.dump(summary, f, indent=1)
-  _plot(per_image, beta, os.path.join(FLAGS.output_dir, 'entropic_gan.png'))
+  _plot(per_image, beta, outputs.path('entropic_gan.png'))
   _print(summary)
   return summary
 
@@ -214,7 +220,7 @@ def _plot(per_image, beta, path):
   axis.set_ylim(values.min() - margin, values.max() + margin)
   axis.legend(fontsize=8)
   figure.tight_layout()
-  figure.savefig(path, dpi=120)
+  tfrd.files.save_figure(figure, path, dpi=120)
   plt.close(figure)
 
 

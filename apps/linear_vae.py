@@ -38,6 +38,7 @@ from adapters import datasets
 from adapters import keras_decoder
 from apps import ais_flags
 from apps import cli
+from apps import output_files
 from apps import progress as progress_lib
 import tfrd
 from zoo import linear_gaussian
@@ -58,6 +59,7 @@ flags.DEFINE_string('data_dir', None,
                     '$TFRD_DATA_DIR).')
 flags.DEFINE_string('tfds_data_dir', None, 'TFDS data directory.')
 flags.DEFINE_string('output_dir', 'linear_vae_output', 'Output directory.')
+output_files.define_overwrite_flag()
 flags.DEFINE_float('rate_tolerance_nats', 0.3, 'Absolute rate tolerance.')
 flags.DEFINE_float('rate_tolerance_relative', 0.03, 'Relative rate tolerance.')
 flags.DEFINE_float('distortion_tolerance_relative', 0.03,
@@ -114,7 +116,14 @@ def compare(curve, exact, distortion_variance):
 def run():
   """Fits, estimates, compares; returns the summary dict."""
   start = time.time()
-  os.makedirs(FLAGS.output_dir, exist_ok=True)
+  outputs = output_files.OutputFiles(
+      'linear_vae', FLAGS.output_dir,
+      ['linear_vae.json', 'linear_decoder.keras', 'test_images.npz'] +
+      [os.path.join(name, file_name) for name in FLAGS.distortions
+       for file_name in ('curve.json', 'curve.csv', 'curve.npz', 'curve.png',
+                         'comparison.png')],
+      overwrite=FLAGS.overwrite)
+  outputs.prepare()
   train = datasets.load_dataset('mnist', FLAGS.num_train, split='train',
                                 data_dir=FLAGS.data_dir,
                                 tfds_data_dir=FLAGS.tfds_data_dir)
@@ -124,12 +133,11 @@ def run():
   kernel, bias, ml_scale = linear_gaussian.fit_linear_gaussian(
       train, FLAGS.latent_dim)
   decoder = linear_gaussian.make_linear_decoder(kernel, bias)
-  decoder_path = os.path.join(FLAGS.output_dir, 'linear_decoder.keras')
-  decoder.save(decoder_path)
+  decoder_path = outputs.save_keras_model('linear_decoder.keras', decoder)
   # The comparison uses the float32 weights the decoder actually holds.
   kernel32, bias32 = (w.astype(np.float64) for w in decoder.get_weights())
   test = test.reshape(test.shape[0], -1)
-  with open(os.path.join(FLAGS.output_dir, 'test_images.npz'), 'wb') as f:
+  with outputs.open('test_images.npz', 'wb') as f:
     np.savez(f, x=test)
   noise_scale = (ml_scale if FLAGS.noise_scale == 'ml'
                  else float(FLAGS.noise_scale))
@@ -179,7 +187,7 @@ def run():
   summary['wall_time_s'] = time.time() - start
   summary['within_tolerance'] = all(
       r['within_tolerance'] for r in summary['results'].values())
-  with open(os.path.join(FLAGS.output_dir, 'linear_vae.json'), 'w') as f:
+  with outputs.open('linear_vae.json') as f:
     json.dump(summary, f, indent=1)
   return summary
 

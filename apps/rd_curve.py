@@ -10,7 +10,6 @@ input's size. Writes curve.json, curve.csv, curve.npz and curve.png into
 """
 
 import os
-import shutil
 import sys
 import time
 
@@ -26,6 +25,8 @@ from adapters import models
 from adapters import priors
 from apps import ais_flags
 from apps import cli
+from apps import output_files
+from apps import model_flags
 from apps import progress as progress_lib
 import tfrd
 
@@ -94,12 +95,17 @@ flags.DEFINE_string('output_dir', 'rd_curve_output',
                     'Directory for curve.json, curve.csv, curve.npz, curve.png.')
 flags.DEFINE_string(
     'checkpoint_dir', None,
-    'Where the chain state is checkpointed (default: OUTPUT_DIR/checkpoint). '
-    'A killed run continues with --resume and gives exactly the curve of an '
-    'uninterrupted run; the checkpoints are deleted once the curve is '
-    'written.')
-flags.DEFINE_bool('resume', False,
-                  'Continue the run checkpointed in --checkpoint_dir.')
+    'Where the chain state is checkpointed (default: OUTPUT_DIR/checkpoint): '
+    'a new or empty directory, or one holding a tfrd checkpoint. A killed run '
+    'continues with --resume and gives exactly the curve of an uninterrupted '
+    'run. Once the curve is written tfrd deletes its own checkpoint files '
+    '(never anything else), and the directory only if it created it.')
+flags.DEFINE_bool(
+    'resume', False,
+    'Continue the run checkpointed in --checkpoint_dir (with nothing to '
+    'resume, say so and start afresh; with the run finished, say where its '
+    'curve is and stop).')
+output_files.define_overwrite_flag()
 flags.DEFINE_float('checkpoint_interval_s', 60.0,
                    'Least seconds between checkpoints.')
 flags.DEFINE_string(
@@ -119,13 +125,32 @@ flags.DEFINE_list(
     'RD betas to show (nearest recorded points); default: the lowest, beta = 1 '
     'if present, and the highest.')
 ais_flags.define_ais_flags()
-# Show the AIS flags in --help, not only under --helpfull.
+model_flags.define_model_loading_flags()
+# Show the AIS and model loading flags in --help, not only under --helpfull.
 flags.adopt_module_key_flags(ais_flags)
+flags.adopt_module_key_flags(model_flags)
+
+
+# What a run writes into --output_dir; curve.json, first, marks it finished.
+_RESULT_FILES = ('curve.json', 'curve.csv', 'curve.npz', 'curve.png',
+                 'step_sizes.npz')
 
 
 def run(model_path, output_dir):
-  """Loads, estimates and writes; returns the `RDCurve`."""
+  """Loads, estimates and writes; returns the `RDCurve` (None if finished)."""
   start = time.time()
+  checkpoint_dir = FLAGS.checkpoint_dir or os.path.join(output_dir,
+                                                        'checkpoint')
+  outputs = output_files.OutputFiles(
+      'rd_curve', output_dir, _RESULT_FILES + (
+          ('reconstructions.png',) if FLAGS.save_reconstructions else ()),
+      overwrite=FLAGS.overwrite)
+  tfrd.checkpointing.check_directory(checkpoint_dir)
+  if outputs.prepare(resume=FLAGS.resume and
+                     not tfrd.checkpointing.has_checkpoint(checkpoint_dir)):
+    outputs.say_finished()
+    return None
+  _prepare_checkpoint_dir(checkpoint_dir)
   decoder, model_config = load_model_from_flags(model_path)
   images = datasets.load_dataset(FLAGS.dataset, FLAGS.num_images,
                                  split=FLAGS.split, data_dir=FLAGS.data_dir,
@@ -183,14 +208,6 @@ def run(model_path, output_dir):
     config['step_sizes_from'] = os.path.abspath(FLAGS.step_sizes)
   num_passes = (2 if FLAGS.step_size_mode == 'two_pass' and
                 step_size_table is None else 1)
-  checkpoint_dir = FLAGS.checkpoint_dir or os.path.join(output_dir,
-                                                        'checkpoint')
-  if (not FLAGS.resume and tfrd.checkpointing.AISCheckpointer(
-      checkpoint_dir, {}).latest() is not None):
-    raise tfrd.CheckpointExistsError(
-        f'{checkpoint_dir} holds the checkpoint of an unfinished run: pass '
-        f'--resume to continue it, or choose another --output_dir / '
-        f'--checkpoint_dir.')
   curve = tfrd.estimate_rd_curve(
       decoder, images, distortion, schedule, latent_dim=decoder.latent_dim,
       prior=priors.prior_from_spec(FLAGS.prior, decoder.latent_dim),
@@ -199,16 +216,42 @@ def run(model_path, output_dir):
       progress=progress_lib.ProgressPrinter(num_passes), config=config,
       step_size_table=step_size_table, checkpoint_dir=checkpoint_dir,
       checkpoint_interval_s=FLAGS.checkpoint_interval_s,
-      **ais_flags.ais_kwargs_from_flags())
+      stop=cli.stop_event(), **ais_flags.ais_kwargs_from_flags())
   curve.timing['wall_time_s'] = time.time() - start
   paths = curve.save(output_dir)
-  paths['step_sizes'] = _save_step_sizes(curve, output_dir)
+  paths['step_sizes'] = _save_step_sizes(curve, outputs)
   if FLAGS.save_reconstructions:
     paths['reconstructions'] = _save_reconstructions(
         decoder, images, curve, output_dir, image_shape)
-  shutil.rmtree(checkpoint_dir, ignore_errors=True)
+  # The curve is safe on disk: the checkpoint has done its work.
+  tfrd.checkpointing.remove_checkpoint(checkpoint_dir)
   _print_summary(curve, paths)
   return curve
+
+
+def _prepare_checkpoint_dir(checkpoint_dir):
+  """Applies --resume and --overwrite to the checkpoint directory.
+
+  Raises:
+    tfrd.CheckpointDirectoryError: for a file, or a directory holding other
+      files and no tfrd checkpoint.
+    tfrd.CheckpointExistsError: for an unfinished run's checkpoint without
+      --resume or --overwrite.
+  """
+  tfrd.checkpointing.check_directory(checkpoint_dir)
+  pending = tfrd.checkpointing.has_checkpoint(checkpoint_dir)
+  if FLAGS.resume and not pending:
+    sys.stderr.write(f'rd_curve: --resume: no checkpoint in {checkpoint_dir}; '
+                     f'starting a fresh run.\n')
+  elif pending and not FLAGS.resume:
+    if not FLAGS.overwrite:
+      raise tfrd.CheckpointExistsError(
+          f'{checkpoint_dir} holds the checkpoint of an unfinished run: pass '
+          f'--resume to continue it or --overwrite to discard it, or choose '
+          f'another --output_dir / --checkpoint_dir.')
+    tfrd.checkpointing.remove_checkpoint(checkpoint_dir)
+    sys.stderr.write(f'rd_curve: --overwrite: discarded the unfinished run\'s '
+                     f'checkpoint in {checkpoint_dir}.\n')
 
 
 def load_model_from_flags(model_path):
@@ -236,7 +279,8 @@ def load_model_from_flags(model_path):
   decoder = models.load_decoder(
       model_path, model_format=FLAGS.model_format, signature=FLAGS.signature,
       latent_dim=FLAGS.latent_dim,
-      allow_multiple_outputs=FLAGS.output_kind == 'mean_logvar')
+      allow_multiple_outputs=FLAGS.output_kind == 'mean_logvar',
+      **model_flags.loading_kwargs_from_flags('rd_curve'))
   image_shape = (None if not FLAGS.output_image_shape else
                  tuple(int(d) for d in FLAGS.output_image_shape))
   convention = dict(layout=FLAGS.output_layout, value_range=FLAGS.output_range,
@@ -248,18 +292,18 @@ def load_model_from_flags(model_path):
       'decoder_convention': conventions.describe_convention(**convention),
       'prior': priors.describe_prior_spec(FLAGS.prior),
       'blur_sigma': FLAGS.blur_sigma,
+      **model_flags.describe_loading_flags(),
   }
   return decoder, config
 
 
-def _save_step_sizes(curve, output_dir):
-  path = os.path.join(output_dir, 'step_sizes.npz')
-  with open(path, 'wb') as stream:
+def _save_step_sizes(curve, outputs):
+  with outputs.open('step_sizes.npz', 'wb') as stream:
     np.savez(stream, step_sizes=curve.step_size_table,
              image_indices=curve.image_indices,
              num_chains=curve.config['num_chains'],
              num_transitions=curve.config['num_transitions'])
-  return path
+  return outputs.path('step_sizes.npz')
 
 
 def _load_step_sizes(path):

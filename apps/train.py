@@ -37,6 +37,7 @@ import numpy as np
 
 from adapters import datasets
 from apps import cli
+from apps import output_files
 
 FLAGS = flags.FLAGS
 
@@ -68,6 +69,7 @@ flags.DEFINE_integer('num_train', 10000,
 flags.DEFINE_integer('epochs', 10, 'Epochs (total, including resumed ones).')
 flags.DEFINE_integer('batch_size', 64, 'Images per training step.')
 flags.DEFINE_string('output', None, 'Path of the decoder, ending in .keras.')
+output_files.define_overwrite_flag()
 flags.DEFINE_integer('seed', 0, 'Seed of weights, noise and data order.')
 flags.DEFINE_string(
     'checkpoint_dir', None,
@@ -211,6 +213,12 @@ def run():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import zoo  # pylint: disable=g-import-not-at-top
 
+  outputs = output_files.OutputFiles(
+      'train', os.path.dirname(os.path.abspath(FLAGS.output)),
+      [os.path.basename(FLAGS.output), os.path.basename(_stem()) + '.json',
+       os.path.basename(_stem()) + '_samples.png'],
+      overwrite=FLAGS.overwrite, flag='--output')
+  outputs.prepare()
   images = load_images()
   image_shape = tuple(int(d) for d in images.shape[1:])
   # Weights are drawn from Keras's global seed, everything else from
@@ -225,6 +233,8 @@ def run():
       entropic_regularization=FLAGS.entropic_lambda,
       gan_r1_weight=FLAGS.gan_r1_penalty)
   model.compile(learning_rate=FLAGS.learning_rate)
+  outputs.declare([f'{os.path.basename(_stem())}_{suffix}.keras'
+                   for suffix in model.exported_models()])
   config = training_config(model, image_shape)
   trainer = zoo.training.Trainer(
       model, images, FLAGS.batch_size, seed=FLAGS.seed,
@@ -243,6 +253,15 @@ def run():
          f'{step} steps' if resumed else '')
       + '\n')
   samples_dir = FLAGS.samples_dir or _stem() + '_samples'
+  # Grids of the epochs still to run; those of epochs a resumed run already
+  # passed are its own.
+  grids = [f'epoch_{done:03d}.png' for done in range(epoch + 1,
+                                                     FLAGS.epochs + 1)
+           if FLAGS.samples_every and done % FLAGS.samples_every == 0]
+  if grids:
+    output_files.OutputFiles('train', samples_dir, grids,
+                             overwrite=FLAGS.overwrite,
+                             flag='--samples_dir').prepare()
 
   def on_epoch_end(epoch_done, unused_logs):
     if FLAGS.samples_every and epoch_done % FLAGS.samples_every == 0:
@@ -260,25 +279,24 @@ def run():
           f'checkpointed in {FLAGS.checkpoint_dir}: run the same command to '
           f'continue.\n')
     raise
-  return export(model, config, trainer, time.time() - start)
+  return export(model, config, trainer, outputs, time.time() - start)
 
 
-def export(model, config, trainer, wall_time_s):
+def export(model, config, trainer, outputs, wall_time_s):
   """Saves the decoder, its samples, auxiliary models and metadata."""
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import zoo  # pylint: disable=g-import-not-at-top
 
   output = FLAGS.output
-  directory = os.path.dirname(os.path.abspath(output))
-  os.makedirs(directory, exist_ok=True)
-  model.decoder.save(output)
+  directory = outputs.directory
+  outputs.save_keras_model(os.path.basename(output), model.decoder)
   _check_reload(model.decoder, output)
   files = {'decoder': os.path.basename(output)}
   for suffix, extra in model.exported_models().items():
-    path = f'{_stem()}_{suffix}.keras'
-    extra.save(path)
-    files[suffix] = os.path.basename(path)
+    name = f'{os.path.basename(_stem())}_{suffix}.keras'
+    outputs.save_keras_model(name, extra)
+    files[suffix] = name
   samples_path = zoo.images.save_grid(
       f'{_stem()}_samples.png', model.sample(_NUM_SAMPLES, seed=FLAGS.seed))
   files['samples'] = os.path.basename(samples_path)

@@ -225,6 +225,43 @@ def test_checker_reports_uncovered_files(tmp_path):
     assert find_uncovered(tmp_path) == []
 
 
+def bazelignore_entries(text):
+    """The paths a ``.bazelignore`` lists (Bazel skips ``#`` comment lines)."""
+    entries = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            entries.append(line.rstrip("/"))
+    return entries
+
+
+def test_bazelignore_lists_the_virtual_environment():
+    # The TensorFlow wheel ships BUILD.bazel files under
+    # site-packages/tensorflow/include/external/ that load rules this
+    # workspace lacks, so `bazel build //...` fails in a checkout holding the
+    # README's `.venv` unless Bazel is told to skip it.
+    root = _workspace_root()
+    if not (root / "WORKSPACE").is_file():
+        pytest.skip("no Bazel WORKSPACE next to tests/ (not a source checkout)")
+    bazelignore = root / ".bazelignore"
+    assert bazelignore.is_file(), ".bazelignore is missing from the workspace root"
+    entries = bazelignore_entries(bazelignore.read_text())
+    assert ".venv" in entries, ".bazelignore does not list .venv: %s" % entries
+    # Any other virtual environment in the checkout breaks `//...` the same way.
+    venvs = sorted(
+        p.name for p in root.iterdir() if (p / "pyvenv.cfg").is_file()
+    )
+    missing = [name for name in venvs if name not in entries]
+    assert missing == [], (
+        "virtual environments not listed in .bazelignore (add them): %s" % missing
+    )
+
+
+def test_bazelignore_entries():
+    text = "# comment\n\n.venv\n  venv/  \n#env\nruns/old\n"
+    assert bazelignore_entries(text) == [".venv", "venv", "runs/old"]
+
+
 @pytest.mark.parametrize(
     "pattern, path, expected",
     [

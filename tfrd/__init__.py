@@ -13,8 +13,10 @@ Main entry points:
 - distortions: `SquaredError`, `GaussianNLL` (a given scale or the
   decoder's own variance), `BernoulliNLL`, `DeepFeatureDistortion` (§6.3),
   `SSIMDistortion` (1 - SSIM), `get_distortion`
-- long runs: `checkpoint_dir=` of `estimate_rd_curve`,
-  `CheckpointMismatchError`, `CheckpointExistsError`
+- long runs: `checkpoint_dir=` and `stop=` of `estimate_rd_curve`,
+  `RunInterrupted`, `CheckpointMismatchError`, `CheckpointExistsError`,
+  `CheckpointDirectoryError`; `tfrd.checkpointing.remove_checkpoint`;
+  `tfrd.files.atomic_write` (results written whole or not at all)
 - inside training jobs: `RDCurveCallback` (Keras 3, writes tf.summary)
 - validation: `linear_rate_distortion` (closed form for linear decoders),
   `compare_with_exact` with `linear_distortion_variance` (an AIS curve
@@ -31,11 +33,13 @@ from tfrd.ais import ChainState
 from tfrd.ais import DecoderOutputError
 from tfrd.ais import ProgressUpdate
 from tfrd.ais import run_ais
+from tfrd.ais import RunInterrupted
 from tfrd.bdmc import bdmc_at_points
 from tfrd.bdmc import BDMCResult
 from tfrd.bdmc import simulate_data
 from tfrd.bdmc import SimulatedData
 from tfrd.bdmc import truncate_schedule
+from tfrd.checkpointing import CheckpointDirectoryError
 from tfrd.checkpointing import CheckpointExistsError
 from tfrd.checkpointing import CheckpointMismatchError
 from tfrd.api import estimate_rd_curve

@@ -25,7 +25,7 @@ from tfrd import randomness
 from tfrd import target as target_lib
 
 __all__ = ['ChainState', 'ProgressUpdate', 'AISRun', 'DecoderOutputError',
-           'STEP_SIZE_MODES', 'chunk_boundaries', 'TransitionRunner',
+           'RunInterrupted', 'STEP_SIZE_MODES', 'chunk_boundaries', 'TransitionRunner',
            'run_ais']
 
 STEP_SIZE_MODES = ('two_pass', 'adaptive', 'fixed')
@@ -40,6 +40,21 @@ _TRACE_PRIOR_SAMPLING_FROM = 8
 
 class DecoderOutputError(ValueError):
   """The decoder returned NaN or infinite values where finite ones are needed."""
+
+
+class RunInterrupted(Exception):
+  """A run stopped on request at the end of a chunk.
+
+  Attributes:
+    checkpoint_path: the checkpoint written at that moment (None when the
+      run had no checkpointer); the same call resumes from it.
+  """
+
+  def __init__(self, checkpoint_path):
+    super().__init__(
+        f'stopped on request; checkpoint {checkpoint_path}' if checkpoint_path
+        else 'stopped on request (no checkpoint directory)')
+    self.checkpoint_path = checkpoint_path
 
 
 class ChainState(
@@ -280,7 +295,7 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
             initial_step_size=0.1, target_accept_prob=0.65,
             adaptation_rate=0.05, step_size_table=None, jit_compile='auto',
             decoder_dtype=tf.float32, progress=None, checkpointer=None,
-            checkpoint_interval_s=60.0, shared_step_size=False):
+            checkpoint_interval_s=60.0, shared_step_size=False, stop=None):
   """Runs forward AIS from the prior and estimates every RD point.
 
   Args:
@@ -321,11 +336,16 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
       size, adapted on their mean acceptance, instead of one per chain (the
       per-chain default lets a chain stuck in a narrow mode take smaller
       steps; see docs/bdmc.md for what each choice buys).
+    stop: optional `threading.Event` (anything with `is_set()`); once set,
+      the run checkpoints at the end of the current chunk and raises
+      `RunInterrupted`. Apps set it from SIGTERM and Ctrl-C, so a batch
+      scheduler's kill leaves a checkpoint of that moment.
 
   Returns:
     An `AISRun`.
 
   Raises:
+    RunInterrupted: when `stop` was set.
     DecoderOutputError: if the decoder returns non-finite values at the
       initial states or the log-weights become non-finite.
     tfrd.checkpointing.CheckpointMismatchError: if the checkpoint belongs to
@@ -411,7 +431,7 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
         step_size=state.step_size.numpy(), beta=state.beta.numpy(),
         **{name: value.numpy()
            for name, value in state.parts._asdict().items()})
-    checkpointer.save(saved)
+    return checkpointer.save(saved)
 
   for phase_index, (phase, run_tag, adapt, table_kind) in enumerate(passes):
     if phase_index < saved['phase']:
@@ -475,6 +495,9 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
             int(np.sum([rd <= end for rd in schedule.rd_indices])),
             num_points, float(schedule.betas[end]), accept_rate,
             time.time() - start_time))
+      if stop is not None and stop.is_set():
+        raise RunInterrupted(
+            save_checkpoint(state) if checkpointer is not None else None)
     if phase == 'preliminary':
       saved['preliminary_table'] = saved['used_steps'].copy()
     if phase_index + 1 < len(passes):

@@ -19,7 +19,8 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
                       step_size_mode='two_pass', step_size_table=None,
                       jit_compile='auto', decoder_dtype=tf.float32,
                       progress=None, config=None, checkpoint_dir=None,
-                      resume=True, checkpoint_interval_s=60.0, **ais_kwargs):
+                      resume=True, checkpoint_interval_s=60.0, stop=None,
+                      **ais_kwargs):
   """Estimates the rate-prior distortion curve of `decoder` on `data`.
 
   Runs AIS with HMC along q_β(z|x) ∝ p(z) exp(-β d(x, f(z))) and returns the
@@ -69,7 +70,12 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
     resume: with `checkpoint_dir`, whether an existing checkpoint may be
       resumed; if False and one exists, a `CheckpointExistsError` is raised
       rather than overwriting it.
+      A directory holding files tfrd did not write (and no tfrd checkpoint)
+      is refused; `tfrd.checkpointing.remove_checkpoint` deletes tfrd's own
+      files from it once the curve is safe.
     checkpoint_interval_s: least seconds between checkpoints.
+    stop: optional `threading.Event`; once set, the run checkpoints at the
+      end of the current chunk and raises `tfrd.RunInterrupted`.
     **ais_kwargs: further `run_ais` arguments (initial_step_size,
       target_accept_prob, adaptation_rate).
 
@@ -77,7 +83,10 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
     An `RDCurve` (with `step_size_table` attached as an attribute).
 
   Raises:
+    tfrd.RunInterrupted: `stop` was set.
     tfrd.DecoderOutputError: the decoder produced NaN or infinite values.
+    tfrd.checkpointing.CheckpointDirectoryError: `checkpoint_dir` is a file
+      or holds another's files.
     tfrd.checkpointing.CheckpointMismatchError: the checkpoint in
       `checkpoint_dir` belongs to another model, data, schedule or settings.
     ValueError: for invalid arguments.
@@ -109,6 +118,7 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
     checkpointer = checkpointing.AISCheckpointer(
         checkpoint_dir,
         checkpointing.fingerprint(decoder, data, schedule, settings))
+    checkpointer.check_directory()
     if not resume and checkpointer.latest() is not None:
       raise checkpointing.CheckpointExistsError(
           f'{checkpoint_dir} already holds a checkpoint; resume it or choose '
@@ -120,7 +130,8 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
                     step_size_table=step_size_table, jit_compile=jit_compile,
                     decoder_dtype=decoder_dtype, progress=progress,
                     checkpointer=checkpointer,
-                    checkpoint_interval_s=checkpoint_interval_s, **ais_kwargs)
+                    checkpoint_interval_s=checkpoint_interval_s, stop=stop,
+                    **ais_kwargs)
   stack = lambda name: np.stack([getattr(e, name) for e in run.estimates])
   full_config = {
       'distortion': distortion.get_config(),

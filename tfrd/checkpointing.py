@@ -11,16 +11,42 @@ the same curve.
 index that names the latest one last, so a run killed while saving leaves the
 previous checkpoint usable. A fingerprint of the model, data, schedule and
 settings is saved alongside; a checkpoint made for anything else is refused.
+
+A checkpoint directory may be one the user shares with other work, so tfrd
+owns only what it can recognise as its own: the manifest `MANIFEST_NAME`,
+the files `CHECKPOINT_PREFIX-N.index` / `.data-*` and TensorFlow's
+`checkpoint` index when it names them. `check_directory` refuses, before any
+work, a directory that holds other files and no tfrd checkpoint (the index
+file of someone else's TensorFlow checkpoint would be overwritten);
+`remove_checkpoint` deletes tfrd's files and nothing else, and the directory
+itself only if tfrd created it and it is then empty (the manifest records
+which). `tests/test_checkpointing.py` puts a user's file beside a checkpoint
+and checks it survives.
 """
 
 import hashlib
 import json
+import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
-__all__ = ['CheckpointMismatchError', 'CheckpointExistsError', 'fingerprint',
-           'AISCheckpointer']
+from tfrd import files
+
+__all__ = ['CheckpointMismatchError', 'CheckpointExistsError',
+           'CheckpointDirectoryError', 'fingerprint', 'AISCheckpointer',
+           'check_directory', 'has_checkpoint', 'remove_checkpoint', 'MANIFEST_NAME',
+           'CHECKPOINT_PREFIX']
+
+# File names tfrd writes into a checkpoint directory; anything else there is
+# the user's.
+MANIFEST_NAME = 'tfrd_checkpoint.json'
+CHECKPOINT_PREFIX = 'tfrd_ais'
+_MANIFEST_FORMAT = 'tfrd.checkpoint/1'
+_STATE_FILE = 'checkpoint'  # TensorFlow's index of the latest checkpoint
+_CHECKPOINT_FILE = re.compile(
+    re.escape(CHECKPOINT_PREFIX) + r'-\d+\.(index|data-\d+-of-\d+)$')
 
 
 class CheckpointMismatchError(ValueError):
@@ -29,6 +55,92 @@ class CheckpointMismatchError(ValueError):
 
 class CheckpointExistsError(ValueError):
   """A checkpoint is in the way of a run that was not asked to resume."""
+
+
+class CheckpointDirectoryError(ValueError):
+  """A checkpoint directory is not one tfrd may write into."""
+
+
+def _is_tfrd_file(directory, name):
+  if name == MANIFEST_NAME or _CHECKPOINT_FILE.match(name):
+    return True
+  if name.startswith(f'.{MANIFEST_NAME}.') and name.endswith('.partial'):
+    return True  # a manifest write that was killed half-way
+  if name == _STATE_FILE:
+    state = tf.train.get_checkpoint_state(directory)
+    return bool(state and os.path.basename(
+        state.model_checkpoint_path).startswith(CHECKPOINT_PREFIX + '-'))
+  return False
+
+
+def check_directory(directory):
+  """Refuses a directory tfrd may not checkpoint into, before any work.
+
+  Raises:
+    CheckpointDirectoryError: if the path is a file, or a directory that
+      holds files tfrd did not write and no tfrd checkpoint.
+  """
+  if os.path.exists(directory) and not os.path.isdir(directory):
+    raise CheckpointDirectoryError(
+        f'The checkpoint directory {directory} is a file; give a new or '
+        f'empty directory.')
+  if not os.path.isdir(directory) or _read_manifest(directory):
+    return
+  foreign = sorted(name for name in os.listdir(directory)
+                   if not _is_tfrd_file(directory, name))
+  if foreign:
+    shown = ', '.join(foreign[:3]) + (', ...' if len(foreign) > 3 else '')
+    raise CheckpointDirectoryError(
+        f'The checkpoint directory {directory} holds files tfrd did not '
+        f'write ({shown}) and no tfrd checkpoint; tfrd checkpoints only into '
+        f'a new or empty directory or one holding its own checkpoint, so '
+        f'choose another checkpoint directory.')
+
+
+def _read_manifest(directory):
+  try:
+    with open(os.path.join(directory, MANIFEST_NAME)) as stream:
+      manifest = json.load(stream)
+  except (OSError, ValueError):
+    return None
+  return manifest if manifest.get('format') == _MANIFEST_FORMAT else None
+
+
+def has_checkpoint(directory):
+  """Whether `directory` holds a tfrd AIS checkpoint (finished or not)."""
+  return (os.path.isdir(directory) and _read_manifest(directory) is not None
+          and _latest(directory) is not None)
+
+
+def _latest(directory):
+  state = tf.train.get_checkpoint_state(directory)
+  if not state or not os.path.basename(
+      state.model_checkpoint_path).startswith(CHECKPOINT_PREFIX + '-'):
+    return None
+  return tf.train.latest_checkpoint(directory)
+
+
+def remove_checkpoint(directory):
+  """Deletes tfrd's checkpoint files in `directory`, and nothing else.
+
+  The directory itself goes too if tfrd created it and nothing else is left
+  in it.
+
+  Returns:
+    The names deleted (empty if there was no tfrd checkpoint).
+  """
+  if not os.path.isdir(directory) or _read_manifest(directory) is None:
+    return []
+  created = bool(_read_manifest(directory).get('created_directory'))
+  names = sorted(name for name in os.listdir(directory)
+                 if name != MANIFEST_NAME and _is_tfrd_file(directory, name))
+  # The manifest goes last: while it is there, a half-removed checkpoint is
+  # still recognisable as tfrd's.
+  for name in names + [MANIFEST_NAME]:
+    os.remove(os.path.join(directory, name))
+  if created and not os.listdir(directory):
+    os.rmdir(directory)
+  return names + [MANIFEST_NAME]
 
 
 def _digest(*arrays):
@@ -84,11 +196,26 @@ class AISCheckpointer:
   def __init__(self, directory, fingerprint_components, max_to_keep=2):
     self.directory = directory
     self.fingerprint = dict(fingerprint_components)
+    self.max_to_keep = max_to_keep
     self._variables = {}
     self._fingerprint_variable = tf.Variable(
         json.dumps(self.fingerprint, sort_keys=True), dtype=tf.string)
     self._checkpoint = None
     self._manager = None
+
+  def check_directory(self):
+    """`check_directory(self.directory)`."""
+    check_directory(self.directory)
+
+  def _write_manifest(self):
+    if _read_manifest(self.directory) is not None:
+      return
+    created = not os.path.isdir(self.directory)
+    os.makedirs(self.directory, exist_ok=True)
+    with files.atomic_write(os.path.join(self.directory,
+                                         MANIFEST_NAME)) as stream:
+      json.dump({'format': _MANIFEST_FORMAT, 'created_directory': created,
+                 'written_by': 'tfrd.run_ais'}, stream, indent=1)
 
   def _ensure(self, values):
     """Creates variables for `values` (a dict of arrays) on first use."""
@@ -104,18 +231,24 @@ class AISCheckpointer:
       self._checkpoint = tf.train.Checkpoint(
           fingerprint=self._fingerprint_variable, **self._variables)
       self._manager = tf.train.CheckpointManager(
-          self._checkpoint, self.directory, max_to_keep=2)
+          self._checkpoint, self.directory, max_to_keep=self.max_to_keep,
+          checkpoint_name=CHECKPOINT_PREFIX)
 
   def save(self, values):
-    """Saves a dict of arrays (always the same keys, shapes and dtypes)."""
+    """Saves a dict of arrays (always the same keys, shapes and dtypes).
+
+    Returns:
+      The path prefix of the checkpoint written.
+    """
+    self._write_manifest()
     self._ensure(values)
     for name, value in values.items():
       self._variables[name].assign(np.asarray(value))
     return self._manager.save()
 
   def latest(self):
-    """Path of the latest checkpoint in the directory, or None."""
-    return tf.train.latest_checkpoint(self.directory)
+    """Path of the latest tfrd checkpoint in the directory, or None."""
+    return _latest(self.directory)
 
   def restore(self, template):
     """Restores values shaped like `template` (dict of arrays).

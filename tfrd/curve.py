@@ -16,6 +16,8 @@ import os
 
 import numpy as np
 
+from tfrd import files
+
 __all__ = ['RDCurve', 'FORMAT']
 
 FORMAT = 'tfrd.rd_curve/1'
@@ -23,12 +25,6 @@ _PER_IMAGE = ('rate', 'distortion', 'log_z', 'effective_sample_size')
 _CSV_COLUMNS = ('beta', 'rate', 'distortion', 'log_z', 'rate_stderr',
                 'distortion_stderr', 'log_z_stderr', 'min_effective_sample_size',
                 'accept_rate')
-
-
-def _atomic_write(path, write):
-  temporary = path + '.tmp'
-  write(temporary)
-  os.replace(temporary, path)
 
 
 class RDCurve:
@@ -159,29 +155,20 @@ class RDCurve:
     paths = {kind: os.path.join(output_dir, 'curve.' + kind)
              for kind in ('json', 'csv', 'npz')}
 
-    def write_json(path):
-      with open(path, 'w') as stream:
-        json.dump(self.to_json_dict(), stream, indent=1)
-        stream.write('\n')
-
-    def write_csv(path):
-      with open(path, 'w', newline='') as stream:
-        writer = csv.DictWriter(stream, fieldnames=_CSV_COLUMNS)
-        writer.writeheader()
-        for point in self.points():
-          writer.writerow({k: '' if v is None else repr(v)
-                           for k, v in point.items()})
-
-    def write_npz(path):
-      with open(path, 'wb') as stream:
-        np.savez(stream, betas=self.betas, image_indices=self.image_indices,
-                 accept_rate=self.accept_rate,
-                 **{name: getattr(self, name + '_per_image')
-                    for name in _PER_IMAGE})
-
-    _atomic_write(paths['json'], write_json)
-    _atomic_write(paths['csv'], write_csv)
-    _atomic_write(paths['npz'], write_npz)
+    with files.atomic_write(paths['json']) as stream:
+      json.dump(self.to_json_dict(), stream, indent=1)
+      stream.write('\n')
+    with files.atomic_write(paths['csv'], newline='') as stream:
+      writer = csv.DictWriter(stream, fieldnames=_CSV_COLUMNS)
+      writer.writeheader()
+      for point in self.points():
+        writer.writerow({k: '' if v is None else repr(v)
+                         for k, v in point.items()})
+    with files.atomic_write(paths['npz'], 'wb') as stream:
+      np.savez(stream, betas=self.betas, image_indices=self.image_indices,
+               accept_rate=self.accept_rate,
+               **{name: getattr(self, name + '_per_image')
+                  for name in _PER_IMAGE})
     if plot:
       from tfrd import plotting  # pylint: disable=g-import-not-at-top
       paths['png'] = os.path.join(output_dir, 'curve.png')

@@ -6,6 +6,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from tfrd import files  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 __all__ = ['plot_curves', 'plot_reconstructions', 'guess_image_shape']
 
 
@@ -63,7 +65,7 @@ def plot_curves(curves, path, title=None, log_distortion=None):
   if title:
     figure.suptitle(title)
   figure.tight_layout()
-  figure.savefig(path, dpi=110)
+  files.save_figure(figure, path)
   plt.close(figure)
   return path
 
@@ -121,6 +123,6 @@ def plot_reconstructions(data, reconstructions, path, image_shape=None,
       if row == 0:
         axis.set_title(title, fontsize=7)
   figure.tight_layout()
-  figure.savefig(path, dpi=110)
+  files.save_figure(figure, path)
   plt.close(figure)
   return path

@@ -4,6 +4,8 @@ import os
 
 import numpy as np
 
+from tfrd import files
+
 __all__ = ['image_grid', 'save_grid']
 
 
@@ -44,6 +46,8 @@ def save_grid(path, images, columns=8, padding=2, scale=2):
   import keras  # pylint: disable=g-import-not-at-top
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  keras.utils.save_img(path, image_grid(images, columns, padding, scale),
-                       data_format='channels_last', scale=False)
+  with files.atomic_write(path, 'wb') as stream:
+    keras.utils.save_img(stream, image_grid(images, columns, padding, scale),
+                         data_format='channels_last', file_format='png',
+                         scale=False)
   return path

@@ -25,6 +25,8 @@ import json
 import os
 import zipfile
 
+from tfrd import files
+
 __all__ = ['FORMAT', 'EMBEDDED_NAME', 'MetadataError', 'sidecar_path',
            'write', 'read']
 
@@ -66,7 +68,7 @@ def write(model_path, metadata, embed=True):
       if EMBEDDED_NAME not in archive.namelist():
         archive.writestr(EMBEDDED_NAME, text)
   path = sidecar_path(model_path)
-  with open(path, 'w') as stream:
+  with files.atomic_write(path) as stream:
     stream.write(text)
   return path
 
