@@ -299,6 +299,7 @@ def _print_summary(document, output_dir):
 
 def main(argv):
   cli.start(argv)
+  ais_flags.apply_preset()
   if not FLAGS.model:
     raise app.UsageError('--model is required: a Keras 3 .keras decoder.')
   return cli.run_job(

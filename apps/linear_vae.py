@@ -223,6 +223,7 @@ def _validate():
 
 def main(argv):
   cli.start(argv)
+  ais_flags.apply_preset()
   return cli.run_job(
       'linear_vae', _validate,
       (keras_decoder.ModelError, datasets.DatasetError,

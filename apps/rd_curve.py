@@ -37,13 +37,9 @@ flags.DEFINE_string(
     'The decoder: a Keras 3 .keras file, a tf_keras SavedModel directory or '
     '.h5 file, a TF SavedModel directory (see --signature), or '
     'py:package.module:attribute for any Python callable. Default: the '
-    'pretrained MNIST GAN of zoo/pretrained, with quick settings.')
+    'pretrained MNIST GAN of zoo/pretrained, with --preset=quick unless '
+    'another preset is given.')
 
-# Without --model the app demonstrates itself on a pretrained GAN; these
-# settings (unless given) finish in a couple of minutes on a laptop CPU.
-_QUICK_DEFAULTS = {'num_images': 10, 'num_chains': 8, 'num_intermediate': 5000,
-                   'num_rd_points': 20, 'min_before_first': 500,
-                   'step_size_mode': 'adaptive'}
 flags.DEFINE_enum('model_format', 'auto',
                   ['auto', 'keras3', 'tf_keras', 'saved_model', 'python'],
                   'Override the format detected from --model.')
@@ -197,10 +193,12 @@ def run(model_path, output_dir):
           'beta_max': float(schedule.betas[-1]),
           'min_before_first': FLAGS.min_before_first,
           'min_between': FLAGS.min_between,
+          'rd_spacing': FLAGS.rd_spacing,
       },
       'target_accept_prob': FLAGS.target_accept,
       'initial_step_size': FLAGS.initial_step_size,
       'title': f'{os.path.basename(model_path)} on {FLAGS.dataset}',
+      'preset': FLAGS.preset or ('quick' if not FLAGS.model else None),
   }
   step_size_table = None
   if FLAGS.step_sizes:
@@ -372,14 +370,15 @@ def main(argv):
   cli.start(argv)
   model_path = FLAGS.model
   if not model_path:
+    # Without --model the app demonstrates itself on a pretrained GAN.
     from zoo import pretrained  # pylint: disable=g-import-not-at-top
     model_path = pretrained.path(pretrained.DEFAULT)
-    for name, value in _QUICK_DEFAULTS.items():
-      if not FLAGS[name].present:
-        FLAGS[name].value = value
+    preset = ais_flags.apply_preset(default='quick')
     sys.stderr.write(
         f'rd_curve: no --model; evaluating the pretrained {pretrained.DEFAULT} '
-        f'on MNIST with quick settings ({_QUICK_DEFAULTS})\n')
+        f'on MNIST with --preset={preset}\n')
+  else:
+    ais_flags.apply_preset()
   return cli.run_job(
       'rd_curve', lambda: run(model_path, FLAGS.output_dir),
       (keras_decoder.ModelError, datasets.DatasetError,

@@ -138,7 +138,9 @@ def rd_point_betas(num_rd_points, beta_max, beta_min=1.0 / 12.0,
     beta_max: the largest inverse temperature (always a point).
     beta_min: the smallest recorded inverse temperature.
     include_beta_one: whether β = 1 is exactly one of the points.
-    spacing: 'log' or 'linear'.
+    spacing: 'log', 'linear', or 'paper': appendix D.2's grid, linear from
+      `beta_min` to 1 and from 1 to `beta_max` with (num_rd_points - 1) / 2
+      intervals each (1999 points: 999 on each side of β = 1, plus 1).
 
   Returns:
     Sorted unique float64 array.
@@ -154,8 +156,18 @@ def rd_point_betas(num_rd_points, beta_max, beta_min=1.0 / 12.0,
     points = np.geomspace(beta_min, beta_max, num_rd_points)
   elif spacing == 'linear':
     points = np.linspace(beta_min, beta_max, num_rd_points)
+  elif spacing == 'paper':
+    if not beta_min < 1.0 < beta_max or num_rd_points < 3:
+      raise ValueError(
+          f"spacing='paper' needs beta_min < 1 < beta_max and at least 3 "
+          f'points, got beta_min={beta_min}, beta_max={beta_max}, '
+          f'{num_rd_points} points.')
+    side = (num_rd_points - 1) // 2
+    points = np.union1d(np.linspace(beta_min, 1.0, side + 1),
+                        np.linspace(1.0, beta_max, side + 1))
   else:
-    raise ValueError(f"spacing must be 'log' or 'linear', got {spacing!r}.")
+    raise ValueError(f"spacing must be 'log', 'linear' or 'paper', got "
+                     f'{spacing!r}.')
   points[-1] = beta_max
   if include_beta_one and beta_min <= 1.0 <= beta_max:
     # Snap the nearest point to 1 rather than adding one, so that the number of
