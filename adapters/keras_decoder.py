@@ -9,6 +9,8 @@ os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
 
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from tfrd import decoders  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 __all__ = ['ModelError', 'LoadedDecoder', 'load_keras_decoder',
            'describe_decoder', 'match_data_to_decoder']
 
@@ -20,8 +22,11 @@ class ModelError(ValueError):
 class LoadedDecoder:
   """A decoder with what the estimator needs to know about it.
 
-  Calling it maps latents [B, D] to outputs [B, ...]; Keras models are called
-  in inference mode, anything else is called with the latents alone.
+  Calling it maps latents [B, D] to outputs [B, ...]. It is a decoder in the
+  sense of `tfrd.decoders`, and declares `takes_training = True`: tfrd calls
+  it with `training=False`, which it passes on to a model that takes a
+  training flag (a Keras model) and drops for one that does not (a function,
+  a SavedModel signature).
 
   Attributes:
     model: the callable decoder (a Keras model or a function).
@@ -43,6 +48,9 @@ class LoadedDecoder:
       applied on top of the loaded model (conventions, blur), in order.
   """
 
+  # The tfrd.decoders interface: tfrd calls it with `training=False`.
+  takes_training = True
+
   def __init__(self, model, latent_dim, output_shape, dtype='float32',
                source=None, format=None,  # pylint: disable=redefined-builtin
                output_kind='image', raw_output_shapes=None, transforms=()):
@@ -58,16 +66,13 @@ class LoadedDecoder:
         for shape in (raw_output_shapes or [self.output_shape]))
     self.transforms = tuple(transforms)
     # Only Keras models take `training`; signatures and plain functions don't.
-    self._takes_training = hasattr(model, 'layers')
+    # Decided by tfrd's rule, so that the wrapper and tfrd never disagree.
+    self._model_takes_training = decoders.takes_training(model)
 
   def __call__(self, latents, training=False):
-    if self._takes_training:
+    if self._model_takes_training:
       return self.model(latents, training=training)
     return self.model(latents)
-
-  @property
-  def layers(self):  # Lets tfrd call it in inference mode like a Keras model.
-    return getattr(self.model, 'layers', [])
 
   def describe(self):
     """JSON-serializable summary for `curve.json`'s config."""

@@ -6,7 +6,7 @@ import tfrd
 
 __all__ = ['define_ais_flags', 'PRESETS', 'apply_preset',
            'schedule_from_flags', 'distortion_from_flags',
-           'ais_kwargs_from_flags']
+           'hmc_settings_from_flags', 'ais_kwargs_from_flags']
 
 FLAGS = flags.FLAGS
 
@@ -248,13 +248,19 @@ def _load_feature_model(path):
     raise ValueError(f'--feature_model={path}: {error}') from None
 
 
+def hmc_settings_from_flags():
+  """The `tfrd.HMCSettings` the flags describe."""
+  return tfrd.HMCSettings(
+      num_leapfrog_steps=FLAGS.leapfrog_steps,
+      step_size_mode=FLAGS.step_size_mode,
+      initial_step_size=FLAGS.initial_step_size,
+      target_accept_prob=FLAGS.target_accept)
+
+
 def ais_kwargs_from_flags():
   """Keyword arguments of `tfrd.estimate_rd_curve` set by the flags."""
   return dict(
       num_chains=FLAGS.num_chains,
-      num_leapfrog_steps=FLAGS.leapfrog_steps,
       seed=FLAGS.seed,
-      step_size_mode=FLAGS.step_size_mode,
-      initial_step_size=FLAGS.initial_step_size,
-      target_accept_prob=FLAGS.target_accept,
+      hmc_settings=hmc_settings_from_flags(),
       jit_compile={'auto': 'auto', 'true': True, 'false': False}[FLAGS.jit])

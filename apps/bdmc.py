@@ -223,7 +223,8 @@ def run(model_path, output_dir):
   points = _points(distortion, beta_max)
   schedule = _schedule(points)
   ais_kwargs = ais_flags.ais_kwargs_from_flags()
-  passes = 3 if FLAGS.step_size_mode == 'two_pass' else 2
+  # Each point: the forward passes, then one reverse pass.
+  passes = tfrd.passes.num_passes(FLAGS.step_size_mode) + 1
   sys.stderr.write(
       f'bdmc: {model_path} (latent {decoder.latent_dim}, output '
       f'{decoder.output_shape}); {FLAGS.num_images} images simulated at each '

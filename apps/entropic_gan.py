@@ -152,7 +152,7 @@ def run():
       step_size_mode=FLAGS.step_size_mode,
       image_indices=FLAGS.image_offset + np.arange(images.shape[0]),
       progress=progress_lib.ProgressPrinter(
-          2 if FLAGS.step_size_mode == 'two_pass' else 1),
+          tfrd.passes.num_passes(FLAGS.step_size_mode)),
       config={'model': os.path.abspath(model_path),
               'title': f'{os.path.basename(model_path)}: AIS up to '
                        f'beta = 1/lambda = {beta:g}'})

@@ -162,7 +162,7 @@ def run():
     curve = tfrd.estimate_rd_curve(
         decoder, test, distortion, schedule, latent_dim=FLAGS.latent_dim,
         progress=progress_lib.ProgressPrinter(
-            2 if FLAGS.step_size_mode == 'two_pass' else 1),
+            tfrd.passes.num_passes(FLAGS.step_size_mode)),
         config={'title': f'linear VAE ({name})', 'label': 'AIS'},
         **ais_flags.ais_kwargs_from_flags())
     exact = tfrd.linear_rate_distortion(kernel32, bias32, test, curve.betas,

@@ -3,16 +3,9 @@
 import sys
 import time
 
+from tfrd import durations
+
 __all__ = ['ProgressPrinter']
-
-
-def _format_seconds(seconds):
-  seconds = int(round(seconds))
-  if seconds >= 3600:
-    return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
-  if seconds >= 60:
-    return f'{seconds // 60}m{seconds % 60:02d}s'
-  return f'{seconds}s'
 
 
 class ProgressPrinter:
@@ -51,6 +44,7 @@ class ProgressPrinter:
         f'points {update.points_done}/{update.num_points}  '
         f'transition {update.transitions_done}/{update.num_transitions}  '
         f'beta {update.beta:.4g}  accept {update.accept_rate:.2f}  '
-        f'elapsed {_format_seconds(elapsed)}  left ~{_format_seconds(remaining)}'
+        f'elapsed {durations.format_seconds(elapsed)}  '
+        f'left ~{durations.format_seconds(remaining)}'
         '\n')
     self.stream.flush()

@@ -6,7 +6,8 @@ r"""Estimates the rate-prior distortion curve of a Keras decoder.
 The decoder is a Keras 3 model saved as `.keras` whose input is the latent
 vector and whose output is the image; the prior is a standard normal of the
 input's size. Writes curve.json, curve.csv, curve.npz and curve.png into
---output_dir (format in DESIGN.md / README), printing progress to stderr.
+--output_dir (format: README.md, "Outputs (in --output_dir)"), printing
+progress to stderr.
 """
 
 import os
@@ -204,8 +205,8 @@ def run(model_path, output_dir):
   if FLAGS.step_sizes:
     step_size_table = _load_step_sizes(FLAGS.step_sizes)
     config['step_sizes_from'] = os.path.abspath(FLAGS.step_sizes)
-  num_passes = (2 if FLAGS.step_size_mode == 'two_pass' and
-                step_size_table is None else 1)
+  num_passes = tfrd.passes.num_passes(FLAGS.step_size_mode,
+                                      step_size_table is not None)
   curve = tfrd.estimate_rd_curve(
       decoder, images, distortion, schedule, latent_dim=decoder.latent_dim,
       prior=priors.prior_from_spec(FLAGS.prior, decoder.latent_dim),
@@ -324,7 +325,8 @@ def _save_reconstructions(decoder, images, curve, output_dir, image_shape):
   for beta in wanted:
     point = int(np.argmin(np.abs(np.log(curve.betas) - np.log(beta))))
     latents = curve.latents[point].astype(np.float32)
-    decoded = np.asarray(decoder(latents, training=False))
+    decoded = np.asarray(
+        tfrd.decoders.call_in_inference_mode(decoder, latents))
     columns[f'beta={curve.betas[point]:.3g}\nR={curve.rate[point]:.1f}'] = (
         decoded.reshape(images.shape))
   return tfrd.plot_reconstructions(

@@ -205,7 +205,7 @@ class Study:
            'shared_step_size': shared_step_size,
            'step_size_mode': step_size_mode, 'points': {}}
     for beta in self.points:
-      result = bdmc_lib.bdmc(
+      result = bdmc_lib.run_bdmc(
           self.decoder, self.distortion,
           bdmc_lib.truncate_schedule(schedule, beta), seed=FLAGS.seed,
           simulated=self.simulated[beta], **kwargs)
@@ -225,9 +225,8 @@ class Study:
           'upper_per_image': result.upper.tolist(),
           'exact_log_z_per_image': exact.log_z[0].tolist(),
       }
-    row['curve_gradients_per_chain'] = int(
-        (2 if step_size_mode == 'two_pass' else 1) *
-        (1 + schedule.num_transitions * num_leapfrog_steps))
+    row['curve_gradients_per_chain'] = tfrd.passes.decoder_gradients_per_chain(
+        schedule.num_transitions, num_leapfrog_steps, step_size_mode)
     if real_curve:
       run = tfrd.run_ais(self.decoder, self.test_images, self.distortion,
                          schedule, seed=FLAGS.seed,

@@ -161,7 +161,8 @@ def test_linear_vae_reports_deviations_and_fails_outside_tolerance(tmp_path):
 def test_rd_curve_killed_and_resumed_gives_the_uninterrupted_curve(files,
                                                                     tmp_path):
   import signal  # pylint: disable=g-import-not-at-top
-  import time  # pylint: disable=g-import-not-at-top
+  # About 20 chunks a pass (a chunk ends at every RD point and every 32
+  # transitions), and two passes.
   common = [f'--model={files["model"]}', f'--dataset=npz:{files["data"]}',
             '--num_images=3', '--num_chains=4', '--num_intermediate=400',
             '--num_rd_points=6', '--beta_max=20', '--min_before_first=100',
@@ -177,15 +178,28 @@ def test_rd_curve_killed_and_resumed_gives_the_uninterrupted_curve(files,
        f'--output_dir={killed_dir}', '--checkpoint_interval_s=0'],
       cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
       text=True)
-  index = killed_dir / 'checkpoint' / 'checkpoint'
-  deadline = time.time() + 300
-  while time.time() < deadline and process.poll() is None:
-    if index.exists() and 'ckpt-3' in index.read_text():
-      break
-    time.sleep(0.05)
-  assert process.poll() is None, 'the run ended before it could be killed'
-  process.send_signal(signal.SIGKILL)
-  process.wait()
+  # The kill is driven by what the run reports, not by timing: with
+  # --checkpoint_interval_s=0 tfrd.ais checkpoints at the end of every chunk
+  # and only then reports it, so the first progress line (after the first
+  # chunk of about 40) says a checkpoint is on disk and nearly all the run is
+  # still ahead; it cannot finish between reading the line and the kill.
+  seen = []
+  try:
+    for line in process.stderr:
+      seen.append(line)
+      if line.startswith(('[preliminary ', '[reported ')):
+        break
+    else:
+      pytest.fail(f'the run printed no progress line:\n{"".join(seen)}')
+    assert process.poll() is None, 'the run ended before it could be killed'
+    process.send_signal(signal.SIGKILL)
+  finally:
+    if process.poll() is None:
+      process.kill()
+    returncode = process.wait()
+    process.stderr.close()
+  assert returncode == -signal.SIGKILL, (returncode, ''.join(seen)[-3000:])
+  assert (killed_dir / 'checkpoint').is_dir()
   assert not (killed_dir / 'curve.json').exists()
   refused = _run('apps.rd_curve', *common, f'--output_dir={killed_dir}')
   assert refused.returncode == 2 and '--resume' in refused.stderr

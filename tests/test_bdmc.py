@@ -134,9 +134,9 @@ def sandwiches(small_linear_problem, model):
                                  ('gaussian_nll', tfrd.GaussianNLL(0.5), 1.0)]:
     simulated = bdmc_lib.simulate_data(model, distortion, beta, 12,
                                        latent_dim=problem.latent_dim, seed=1)
-    result = bdmc_lib.bdmc(model, distortion, _geometric(beta, 150),
-                           num_chains=8, num_leapfrog_steps=4, seed=2,
-                           simulated=simulated, target_accept_prob=0.8)
+    result = bdmc_lib.run_bdmc(model, distortion, _geometric(beta, 150),
+                               num_chains=8, num_leapfrog_steps=4, seed=2,
+                               simulated=simulated, target_accept_prob=0.8)
     results[name, beta] = (result,
                            _exact_log_z(problem, simulated, distortion))
   return results
@@ -160,23 +160,23 @@ def test_forward_bound_is_the_forward_ais_run(small_linear_problem, model):
                                      seed=6)
   schedule = tfrd.build_schedule([0.5, 5.0], _geometric(5.0, 30), 5, 5)
   kwargs = dict(num_chains=4, num_leapfrog_steps=3, jit_compile=False)
-  result = bdmc_lib.bdmc(model, 'mse', schedule, seed=7, simulated=simulated,
-                         **kwargs)
+  result = bdmc_lib.run_bdmc(model, 'mse', schedule, seed=7,
+                             simulated=simulated, **kwargs)
   forward = tfrd.run_ais(model, simulated.x, tfrd.SquaredError(), schedule,
                          seed=7, latent_dim=problem.latent_dim, **kwargs)
   np.testing.assert_array_equal(result.lower, forward.estimates[-1].log_z)
   np.testing.assert_array_equal(result.forward.betas, [0.5, 5.0])
   # Same seed, same numbers; a subset of images keeps its own streams.
-  again = bdmc_lib.bdmc(model, 'mse', schedule, seed=7, simulated=simulated,
-                        **kwargs)
+  again = bdmc_lib.run_bdmc(model, 'mse', schedule, seed=7,
+                            simulated=simulated, **kwargs)
   np.testing.assert_array_equal(again.upper, result.upper)
   subset = bdmc_lib.SimulatedData(simulated.x[2:], simulated.z[2:], 5.0)
-  alone = bdmc_lib.bdmc(model, 'mse', schedule, seed=7, simulated=subset,
-                        image_indices=[2, 3], **kwargs)
+  alone = bdmc_lib.run_bdmc(model, 'mse', schedule, seed=7, simulated=subset,
+                            image_indices=[2, 3], **kwargs)
   np.testing.assert_allclose(alone.upper, result.upper[2:], rtol=1e-6)
   with pytest.raises(ValueError, match='simulated at beta = 5'):
-    bdmc_lib.bdmc(model, 'mse', _geometric(4.0, 10), seed=7,
-                  simulated=simulated, **kwargs)
+    bdmc_lib.run_bdmc(model, 'mse', _geometric(4.0, 10), seed=7,
+                      simulated=simulated, **kwargs)
 
 
 def test_gap_shrinks_as_the_schedule_lengthens(small_linear_problem, model):
@@ -186,10 +186,11 @@ def test_gap_shrinks_as_the_schedule_lengthens(small_linear_problem, model):
   exact = _exact_log_z(problem, simulated, tfrd.SquaredError())
   gaps = {}
   for num_transitions in (20, 400):
-    result = bdmc_lib.bdmc(model, 'mse', _geometric(10.0, num_transitions),
-                           num_chains=8, num_leapfrog_steps=3, seed=1,
-                           simulated=simulated, target_accept_prob=0.8,
-                           step_size_mode='adaptive')
+    result = bdmc_lib.run_bdmc(model, 'mse',
+                               _geometric(10.0, num_transitions),
+                               num_chains=8, num_leapfrog_steps=3, seed=1,
+                               simulated=simulated, target_accept_prob=0.8,
+                               step_size_mode='adaptive')
     gaps[num_transitions] = result.mean_gap
     _assert_sandwich(result, exact)
   assert gaps[400] < gaps[20], gaps
@@ -203,10 +204,10 @@ def test_reverse_weights_are_unbiased_for_one_over_z(small_linear_problem,
   problem = small_linear_problem
   simulated = bdmc_lib.simulate_data(model, 'mse', 1.0, 150, latent_dim=3,
                                      seed=11)
-  result = bdmc_lib.bdmc(model, 'mse', _geometric(1.0, 40, 0.02),
-                         num_chains=1, num_leapfrog_steps=3, seed=12,
-                         simulated=simulated, step_size_mode='fixed',
-                         initial_step_size=0.3, jit_compile=False)
+  result = bdmc_lib.run_bdmc(model, 'mse', _geometric(1.0, 40, 0.02),
+                             num_chains=1, num_leapfrog_steps=3, seed=12,
+                             simulated=simulated, step_size_mode='fixed',
+                             initial_step_size=0.3, jit_compile=False)
   exact = _exact_log_z(problem, simulated, tfrd.SquaredError())
   for ratios in (np.exp(result.reverse_log_weights[:, 0] + exact),  # w_rev·Z
                  np.exp(result.lower - exact)):  # Ẑ_fwd / Z

@@ -23,9 +23,18 @@ Main entry points:
   against it, with a Monte Carlo allowance);
   bidirectional Monte Carlo (§2.1, appendix D.3.2): `simulate_data`,
   `bdmc_at_points`, `BDMCResult`, `SimulatedData`, `truncate_schedule`, and
-  `tfrd.bdmc.bdmc` for one point on a given schedule
+  `run_bdmc` for one point on a given schedule
+- TFP's kernel protocol: `AnnealedHMC` (tfrd's HMC transition as a
+  `tfp.mcmc.TransitionKernel`, for `tfp.mcmc.sample_chain`),
+  `AnnealedHMCResults`
+- HMC settings as one value: `HMCSettings`; the passes a step-size mode
+  makes and their cost: `num_passes`, `decoder_gradients_per_chain`
+  (`tfrd.passes`)
 - lower level: `run_ais`, `hmc_transition`, `estimate_rate_distortion`,
-  `plot_curves`
+  `plot_curves`, `plot_reconstructions` (loaded on first use: `import tfrd`
+  leaves matplotlib's backend alone)
+- decoders: any callable latents [B, D] -> outputs; how tfrd calls them
+  (Keras models in inference mode) is `tfrd.decoders`
 """
 
 from tfrd.ais import AISRun
@@ -36,6 +45,7 @@ from tfrd.ais import run_ais
 from tfrd.ais import RunInterrupted
 from tfrd.bdmc import bdmc_at_points
 from tfrd.bdmc import BDMCResult
+from tfrd.bdmc import run_bdmc
 from tfrd.bdmc import simulate_data
 from tfrd.bdmc import SimulatedData
 from tfrd.bdmc import truncate_schedule
@@ -54,6 +64,9 @@ from tfrd.distortions import SSIMDistortion
 from tfrd.estimators import estimate_rate_distortion
 from tfrd.estimators import RDEstimate
 from tfrd.hmc import adapt_step_size
+from tfrd.hmc import HMCSettings
+from tfrd.kernel import AnnealedHMC
+from tfrd.kernel import AnnealedHMCResults
 from tfrd.hmc import hmc_transition
 from tfrd.hmc import leapfrog
 from tfrd.linear import compare_with_exact
@@ -62,8 +75,9 @@ from tfrd.linear import linear_distortion_variance
 from tfrd.linear import linear_rate_distortion
 from tfrd.linear import linear_rate_distortion_scale_mixture
 from tfrd.linear import LinearRDCurve
-from tfrd.plotting import plot_curves
-from tfrd.plotting import plot_reconstructions
+from tfrd import passes
+from tfrd.passes import decoder_gradients_per_chain
+from tfrd.passes import num_passes
 from tfrd.schedules import AnnealingSchedule
 from tfrd.schedules import build_schedule
 from tfrd.schedules import geometric_betas
@@ -77,10 +91,28 @@ from tfrd.target import TargetParts
 __version__ = '0.1.0'
 
 
+# Loaded on first use, by `__getattr__`: name -> (module, attribute or None
+# for the module itself).
+_LAZY = {
+    # The Keras callback imports Keras, so that `import tfrd` stays light
+    # inside jobs that never use it.
+    'RDCurveCallback': ('tfrd.callbacks', 'RDCurveCallback'),
+    # Plotting imports matplotlib, which most runs need only at the end, if
+    # at all.
+    'plot_curves': ('tfrd.plotting', 'plot_curves'),
+    'plot_reconstructions': ('tfrd.plotting', 'plot_reconstructions'),
+    'plotting': ('tfrd.plotting', None),
+}
+
+
 def __getattr__(name):
-  # The Keras callback imports Keras; load it only when asked for, so that
-  # `import tfrd` stays light inside jobs that never use it.
-  if name == 'RDCurveCallback':
-    from tfrd.callbacks import RDCurveCallback  # pylint: disable=g-import-not-at-top
-    return RDCurveCallback
+  if name in _LAZY:
+    import importlib  # pylint: disable=g-import-not-at-top
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    return module if attribute is None else getattr(module, attribute)
   raise AttributeError(f'module tfrd has no attribute {name!r}')
+
+
+def __dir__():
+  return sorted(set(globals()) | set(_LAZY))

@@ -11,6 +11,17 @@ Step sizes (appendix D.2): by default a preliminary run adapts per-chain step
 sizes toward 65% acceptance and records, for every chunk, the geometric mean
 step size of each chain; the reported run replays that table, frozen, with a
 fresh seed.
+
+`run_ais` is a short driver over named parts:
+
+- the pass plan (`tfrd.passes`): which passes the step-size mode makes,
+  their seeds, whether they adapt, which table they replay;
+- the resumable run state (`RunState`): the position, the chains, the
+  step-size tables and the recorded points, and the one checkpoint layout
+  they are saved in;
+- the pass loop (`_PassLoop`): starts or resumes the chains of a pass, runs
+  its chunks through the compiled `TransitionRunner`, records RD points,
+  checkpoints, reports progress and honours a stop request.
 """
 
 import collections
@@ -21,17 +32,15 @@ import tensorflow as tf
 
 from tfrd import estimators
 from tfrd import hmc
+from tfrd import passes as passes_lib
 from tfrd import randomness
 from tfrd import target as target_lib
 
 __all__ = ['ChainState', 'ProgressUpdate', 'AISRun', 'DecoderOutputError',
-           'RunInterrupted', 'STEP_SIZE_MODES', 'chunk_boundaries', 'TransitionRunner',
-           'run_ais']
+           'RunInterrupted', 'STEP_SIZE_MODES', 'chunk_boundaries',
+           'TransitionRunner', 'RunState', 'run_ais']
 
-STEP_SIZE_MODES = ('two_pass', 'adaptive', 'fixed')
-
-# Seed tags: the preliminary and the reported run draw independent numbers.
-_PRELIMINARY_RUN, _REPORTED_RUN = 1, 2
+STEP_SIZE_MODES = hmc.STEP_SIZE_MODES
 
 # Batches of at least this many images trace the prior's sampler once rather
 # than sample eagerly per image (smaller ones would only pay for the trace).
@@ -181,23 +190,15 @@ class TransitionRunner:
 
   Args:
     target: a `tfrd.target.AnnealedTarget`.
-    num_leapfrog_steps: L, leapfrog steps per transition.
-    target_accept_prob: target acceptance of step-size adaptation.
-    adaptation_rate: see `tfrd.hmc.adapt_step_size`.
+    hmc_settings: a `tfrd.hmc.HMCSettings` (its leapfrog steps, target
+      acceptance, adaptation rate and shared-step-size choice are used).
     jit_compile: True, False or 'auto'.
-    shared_step_size: adapt one step size per image (all its chains alike,
-      on their mean acceptance) instead of one per chain.
   """
 
-  def __init__(self, target, num_leapfrog_steps, target_accept_prob=0.65,
-               adaptation_rate=0.05, jit_compile='auto',
-               shared_step_size=False):
+  def __init__(self, target, hmc_settings, jit_compile='auto'):
     self.target = target
-    self.num_leapfrog_steps = num_leapfrog_steps
-    self.target_accept_prob = target_accept_prob
-    self.adaptation_rate = adaptation_rate
+    self.hmc = hmc_settings
     self.jit_compile = jit_compile
-    self.shared_step_size = bool(shared_step_size)
     self._use_jit = jit_compile is True or jit_compile == 'auto'
     self._compiled = {}
     self._noise = (None, None)  # (key, numbers) of the last random block
@@ -211,9 +212,9 @@ class TransitionRunner:
   def _chunk_fn(self, adapt):
     if adapt not in self._compiled:
       self._compiled[adapt] = _make_chunk_fn(
-          self.target, self.num_leapfrog_steps, adapt,
-          self.target_accept_prob, self.adaptation_rate, self._use_jit,
-          self.shared_step_size)
+          self.target, self.hmc.num_leapfrog_steps, adapt,
+          self.hmc.target_accept_prob, self.hmc.adaptation_rate,
+          self._use_jit, self.hmc.shared_step_size)
     return self._compiled[adapt]
 
   def _call(self, adapt, args):
@@ -289,38 +290,214 @@ def _initial_latents(prior, seed, image_indices, num_chains, latent_dim):
   return tf.reshape(tf.stack(latents), [-1, latent_dim])
 
 
-def run_ais(decoder, data, distortion, schedule, num_chains=16,
-            num_leapfrog_steps=2, seed=0, prior=None, latent_dim=None,
-            image_indices=None, step_size_mode='two_pass',
-            initial_step_size=0.1, target_accept_prob=0.65,
-            adaptation_rate=0.05, step_size_table=None, jit_compile='auto',
+class RunState:
+  """Everything a resumable run carries between chunks, in one layout.
+
+  A resumed run must continue exactly where the interrupted one was, so the
+  state is saved only at chunk ends, whole. This class is the one owner of
+  what a checkpoint holds (`to_checkpoint` / `from_checkpoint`, always the
+  same keys, shapes and dtypes for one run) and of the conversion to and
+  from the `ChainState` the compiled loop carries.
+
+  Attributes:
+    phase: index of the pass in progress.
+    next_chunk: index of the next chunk of that pass to run.
+    chain: the `ChainState` at the end of the last chunk run (None before
+      the pass started).
+    used_steps: [num_chunks, N·C] geometric-mean step size each chain used
+      in each chunk of the current pass.
+    preliminary_table: [num_chunks, N·C] the preliminary pass's table.
+    recorded: dict from `RDEstimate` field to [P, N] per-image estimates.
+    recorded_accept: [P] mean acceptance over the chunk ending at each point.
+    recorded_latents: [P, N, D] one latent per image and point, from q^AIS.
+    elapsed_s: [number of passes] wall time spent in each pass.
+  """
+
+  def __init__(self, num_rows, num_images, latent_dim, num_chunks,
+               num_points, num_passes):
+    self.num_rows = num_rows
+    self.latent_dim = latent_dim
+    self.phase = 0
+    self.next_chunk = 0
+    self.chain = None
+    self.used_steps = np.zeros([num_chunks, num_rows])
+    self.preliminary_table = np.zeros([num_chunks, num_rows])
+    self.recorded = {name: np.zeros([num_points, num_images])
+                     for name in estimators.RDEstimate._fields}
+    self.recorded_accept = np.zeros([num_points])
+    self.recorded_latents = np.zeros([num_points, num_images, latent_dim])
+    self.elapsed_s = np.zeros([num_passes])
+
+  def to_checkpoint(self):
+    """The state as a dict of arrays (the checkpoint layout)."""
+    rows, dim = self.num_rows, self.latent_dim
+    chain = self.chain
+    values = {
+        'phase': np.int64(self.phase), 'next_chunk': np.int64(self.next_chunk),
+        'latents': (np.zeros([rows, dim]) if chain is None
+                    else chain.latents.numpy()),
+        'log_weights': (np.zeros([rows]) if chain is None
+                        else chain.log_weights.numpy()),
+        'step_size': (np.zeros([rows]) if chain is None
+                      else chain.step_size.numpy()),
+        'beta': np.float64(0.0 if chain is None else chain.beta.numpy()),
+        'used_steps': self.used_steps, 'preliminary_table':
+        self.preliminary_table, 'recorded_accept': self.recorded_accept,
+        'recorded_latents': self.recorded_latents, 'elapsed_s': self.elapsed_s,
+    }
+    for name, shape in (('prior_log_prob', [rows]), ('distortion', [rows]),
+                        ('grad_prior_log_prob', [rows, dim]),
+                        ('grad_distortion', [rows, dim])):
+      values[name] = (np.zeros(shape) if chain is None
+                      else getattr(chain.parts, name).numpy())
+    for name, value in self.recorded.items():
+      values['recorded_' + name] = value
+    return values
+
+  def from_checkpoint(self, values):
+    """Takes over the values `to_checkpoint` gave (e.g. restored)."""
+    self.phase = int(values['phase'])
+    self.next_chunk = int(values['next_chunk'])
+    self.chain = None if self.next_chunk == 0 else ChainState(
+        tf.constant(values['latents']),
+        target_lib.TargetParts(*(tf.constant(values[name]) for name in
+                                 target_lib.TargetParts._fields)),
+        tf.constant(values['log_weights']), tf.constant(values['step_size']),
+        tf.constant(values['beta'], tf.float64))
+    self.used_steps = np.array(values['used_steps'])
+    self.preliminary_table = np.array(values['preliminary_table'])
+    self.recorded = {name: np.array(values['recorded_' + name])
+                     for name in self.recorded}
+    self.recorded_accept = np.array(values['recorded_accept'])
+    self.recorded_latents = np.array(values['recorded_latents'])
+    self.elapsed_s = np.array(values['elapsed_s'])
+
+  def estimates(self):
+    """The recorded points as a list of per-image `RDEstimate`s."""
+    num_points = self.recorded_accept.size
+    return [estimators.RDEstimate(*(self.recorded[name][point]
+                                    for name in estimators.RDEstimate._fields))
+            for point in range(num_points)]
+
+
+class _PassLoop:
+  """Runs the passes of one AIS run over its schedule, chunk by chunk."""
+
+  def __init__(self, runner, schedule, prior, seed, image_indices,
+               hmc_settings, step_size_table, checkpointing):
+    self.runner = runner
+    self.schedule = schedule
+    self.prior = prior
+    self.seed = seed
+    self.image_indices = image_indices
+    self.hmc = hmc_settings
+    self.step_size_table = step_size_table
+    # (checkpointer or None, least seconds between checkpoints)
+    self.checkpointer, self.checkpoint_interval_s = checkpointing
+    self.boundaries = chunk_boundaries(schedule)
+    self.rd_positions = {int(k): i for i, k in enumerate(schedule.rd_indices)}
+    self.last_save = time.time()
+
+  def save(self, state):
+    self.last_save = time.time()
+    return self.checkpointer.save(state.to_checkpoint())
+
+  def _start_chains(self, run_seed, table):
+    """z_0 ~ p(z) with zero log-weights and the pass's first step sizes."""
+    target = self.runner.target
+    num_rows = target.num_images * target.num_chains
+    latents = _initial_latents(self.prior, run_seed, self.image_indices,
+                               target.num_chains, int(self.prior.event_shape[-1]))
+    parts = self.runner.evaluate(latents)
+    bad = ~np.isfinite(parts.distortion.numpy())
+    if bad.any():
+      raise DecoderOutputError(
+          f'The decoder returned NaN or infinite outputs (or an infinite '
+          f'distortion) for {int(bad.sum())} of {bad.size} latent samples '
+          f'drawn from the prior. Check the model, its output range and the '
+          f'distortion.')
+    step_size = (np.full([num_rows], self.hmc.initial_step_size)
+                 if table is None else table[0])
+    return ChainState(latents, parts, tf.zeros([num_rows], tf.float64),
+                      tf.constant(step_size, tf.float64),
+                      tf.constant(0.0, tf.float64))
+
+  def run_pass(self, pass_index, ais_pass, state, progress, stop):
+    """Runs (or resumes) one pass; returns when its last chunk is done.
+
+    Raises:
+      RunInterrupted: when `stop` is set, after checkpointing.
+    """
+    schedule, boundaries = self.schedule, self.boundaries
+    start_time = time.time() - float(state.elapsed_s[pass_index])
+    run_seed = randomness.derive_seed(self.seed, ais_pass.seed_tag)
+    table = {'given': self.step_size_table,
+             'preliminary': state.preliminary_table,
+             None: None}[ais_pass.step_sizes]
+    if state.chain is None:
+      state.chain = self._start_chains(run_seed, table)
+    num_points = schedule.rd_indices.size
+    for chunk_index in range(state.next_chunk, boundaries.size):
+      end = int(boundaries[chunk_index])
+      first = int(boundaries[chunk_index - 1]) + 1 if chunk_index else 1
+      num_steps = end - first + 1
+      chain = state.chain
+      if table is not None:
+        chain = chain._replace(
+            step_size=tf.constant(table[chunk_index], tf.float64))
+      chain, accept_sum, log_step_sum = self.runner.run_chunk(
+          chain, schedule.betas[first:end + 1], run_seed, first,
+          self.image_indices, ais_pass.adapt)
+      state.chain = chain
+      state.used_steps[chunk_index] = np.exp(log_step_sum.numpy() / num_steps)
+      accept_rate = float(np.mean(accept_sum.numpy()) / num_steps)
+      point = self.rd_positions.get(end)
+      if point is not None:
+        _record_point(state, point, float(schedule.betas[end]), chain,
+                      accept_rate, run_seed, self.image_indices)
+      state.next_chunk = chunk_index + 1
+      state.elapsed_s[pass_index] = time.time() - start_time
+      if self.checkpointer is not None and (
+          time.time() - self.last_save >= self.checkpoint_interval_s or
+          chunk_index + 1 == boundaries.size):
+        self.save(state)
+      if progress is not None:
+        progress(ProgressUpdate(
+            ais_pass.phase, end, schedule.num_transitions,
+            int(np.sum(schedule.rd_indices <= end)), num_points,
+            float(schedule.betas[end]), accept_rate,
+            time.time() - start_time))
+      if stop is not None and stop.is_set():
+        raise RunInterrupted(
+            self.save(state) if self.checkpointer is not None else None)
+
+
+def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
+            prior=None, latent_dim=None, image_indices=None, hmc_settings=None,
+            step_size_table=None, jit_compile='auto',
             decoder_dtype=tf.float32, progress=None, checkpointer=None,
-            checkpoint_interval_s=60.0, shared_step_size=False, stop=None):
+            checkpoint_interval_s=60.0, stop=None, **hmc_overrides):
   """Runs forward AIS from the prior and estimates every RD point.
 
   Args:
-    decoder: callable latents [B, D] -> outputs [B, ...] (e.g. a Keras model).
+    decoder: a decoder (see `tfrd.target.AnnealedTarget`): a callable
+      latents [B, D] -> outputs [B, ...], e.g. a Keras model.
     data: [N, ...] images, with as many elements per image as the decoder
       outputs per latent.
     distortion: a `tfrd.distortions.Distortion`.
     schedule: a `tfrd.schedules.AnnealingSchedule`.
     num_chains: independent AIS chains per image (M).
-    num_leapfrog_steps: leapfrog steps per HMC transition (L); with the
-      default 2, give a schedule about five times longer than for the
-      paper's L = 10 (see `tfrd.estimate_rd_curve`).
     seed: integer seed; with the same seed, images and schedule, the result
       is identical.
     prior: TFP distribution with event shape [D]; standard normal if None.
     latent_dim: D; required when `prior` is None.
     image_indices: int [N], global indices of the images, which select each
       image's random streams; defaults to 0..N-1.
-    step_size_mode: 'two_pass' (preliminary adaptive run, then a frozen
-      replay with a fresh seed; appendix D.2), 'adaptive' (one run that adapts
-      as it goes: half the cost, but the adaptation makes the chain slightly
-      non-Markov) or 'fixed' (`initial_step_size` throughout).
-    initial_step_size: starting (or fixed) step size.
-    target_accept_prob: target acceptance of the adaptation.
-    adaptation_rate: see `tfrd.hmc.adapt_step_size`.
+    hmc_settings: a `tfrd.HMCSettings` (leapfrog steps, step-size mode,
+      initial step size, target acceptance, adaptation rate, shared step
+      size); the defaults if None. With the default L = 2, give a schedule
+      about five times longer than for the paper's L = 10 (see
+      `tfrd.estimate_rd_curve`).
     step_size_table: optional [num_chunks, N·C] table from an earlier run
       (`AISRun.step_size_table`); replayed frozen instead of adapting.
     jit_compile: True, False or 'auto' (XLA, falling back to graph mode if
@@ -332,14 +509,13 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
       yields exactly the result of an uninterrupted run.
     checkpoint_interval_s: least wall time between checkpoints (one is
       always written at the end of each pass).
-    shared_step_size: when adapting, give all chains of an image one step
-      size, adapted on their mean acceptance, instead of one per chain (the
-      per-chain default lets a chain stuck in a narrow mode take smaller
-      steps; see docs/bdmc.md for what each choice buys).
     stop: optional `threading.Event` (anything with `is_set()`); once set,
       the run checkpoints at the end of the current chunk and raises
       `RunInterrupted`. Apps set it from SIGTERM and Ctrl-C, so a batch
       scheduler's kill leaves a checkpoint of that moment.
+    **hmc_overrides: fields of `HMCSettings` given one by one
+      (`num_leapfrog_steps=3`, `step_size_mode='adaptive'`, ...); they
+      replace those of `hmc_settings`.
 
   Returns:
     An `AISRun`.
@@ -352,14 +528,9 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
       another model, data, schedule or settings.
     ValueError: for invalid arguments.
   """
-  if step_size_mode not in STEP_SIZE_MODES:
-    raise ValueError(f'step_size_mode must be one of {STEP_SIZE_MODES}, got '
-                     f'{step_size_mode!r}.')
-  if num_chains < 1 or num_leapfrog_steps < 1:
-    raise ValueError('num_chains and num_leapfrog_steps must be >= 1.')
-  if not initial_step_size > 0:
-    raise ValueError(f'initial_step_size must be positive, got '
-                     f'{initial_step_size!r}.')
+  hmc_settings = hmc.HMCSettings.make(hmc_settings, **hmc_overrides)
+  if num_chains < 1:
+    raise ValueError('num_chains must be >= 1.')
   if prior is None:
     if latent_dim is None:
       raise ValueError('Give latent_dim (or a prior).')
@@ -367,165 +538,59 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16,
   latent_dim = int(prior.event_shape[-1])
   data = np.asarray(data)
   num_images = data.shape[0]
-  if image_indices is None:
-    image_indices = np.arange(num_images)
-  image_indices = np.asarray(image_indices, dtype=np.int64)
-  if image_indices.shape != (num_images,):
-    raise ValueError(f'image_indices has shape {image_indices.shape}, '
-                     f'expected ({num_images},).')
+  image_indices = randomness.check_image_indices(image_indices, num_images)
+  num_rows = num_images * num_chains
+  num_chunks = chunk_boundaries(schedule).size
+  if step_size_table is not None:
+    step_size_table = np.asarray(step_size_table, dtype=np.float64)
+    if step_size_table.shape != (num_chunks, num_rows):
+      raise ValueError(
+          f'The step-size table has shape {step_size_table.shape}, but this '
+          f'run needs ({num_chunks}, {num_rows}) (chunks, images × '
+          f'chains): it was made for another schedule, batch or chain count.')
+  plan = passes_lib.plan_passes(hmc_settings.step_size_mode,
+                                step_size_table is not None)
 
   target = target_lib.AnnealedTarget(decoder, prior, distortion, data,
                                      num_chains, decoder_dtype)
-  boundaries = chunk_boundaries(schedule)
-  num_rows = num_images * num_chains
-  if step_size_table is not None:
-    step_size_table = np.asarray(step_size_table, dtype=np.float64)
-    if step_size_table.shape != (boundaries.size, num_rows):
-      raise ValueError(
-          f'The step-size table has shape {step_size_table.shape}, but this '
-          f'run needs ({boundaries.size}, {num_rows}) (chunks, images × '
-          f'chains): it was made for another schedule, batch or chain count.')
+  runner = TransitionRunner(target, hmc_settings, jit_compile)
+  loop = _PassLoop(runner, schedule, prior, seed, image_indices, hmc_settings,
+                   step_size_table, (checkpointer, checkpoint_interval_s))
+  state = RunState(num_rows, num_images, latent_dim, num_chunks,
+                   schedule.rd_indices.size, len(plan))
+  if checkpointer is not None:
+    restored = checkpointer.restore(state.to_checkpoint())
+    if restored is not None:
+      state.from_checkpoint(restored)
 
-  runner = TransitionRunner(target, num_leapfrog_steps, target_accept_prob,
-                            adaptation_rate, jit_compile, shared_step_size)
-  evaluate = runner.evaluate
-
-  # The passes this run makes: (phase, seed tag, adapt?, step-size table).
-  if step_size_table is not None:
-    passes = [('reported', _REPORTED_RUN, False, 'given')]
-  elif step_size_mode == 'two_pass':
-    passes = [('preliminary', _PRELIMINARY_RUN, True, None),
-              ('reported', _REPORTED_RUN, False, 'preliminary')]
-  else:
-    passes = [('reported', _REPORTED_RUN, step_size_mode == 'adaptive', None)]
-
-  num_points = schedule.rd_indices.size
-  num_chunks = boundaries.size
-  # Every value a resumed run needs, with fixed shapes (the checkpoint layout).
-  saved = {
-      'phase': np.int64(0), 'next_chunk': np.int64(0),
-      'latents': np.zeros([num_rows, latent_dim]),
-      'prior_log_prob': np.zeros([num_rows]),
-      'distortion': np.zeros([num_rows]),
-      'grad_prior_log_prob': np.zeros([num_rows, latent_dim]),
-      'grad_distortion': np.zeros([num_rows, latent_dim]),
-      'log_weights': np.zeros([num_rows]), 'step_size': np.zeros([num_rows]),
-      'beta': np.float64(0.0),
-      'used_steps': np.zeros([num_chunks, num_rows]),
-      'preliminary_table': np.zeros([num_chunks, num_rows]),
-      'recorded_accept': np.zeros([num_points]),
-      'recorded_latents': np.zeros([num_points, num_images, latent_dim]),
-      'elapsed_s': np.zeros([len(passes)]),
-  }
-  for name in estimators.RDEstimate._fields:
-    saved['recorded_' + name] = np.zeros([num_points, num_images])
-  resumed = checkpointer.restore(saved) if checkpointer is not None else None
-  if resumed is not None:
-    saved = resumed
-  last_save = time.time()
-  rd_positions = {int(k): i for i, k in enumerate(schedule.rd_indices)}
-
-  def save_checkpoint(state):
-    saved.update(
-        latents=state.latents.numpy(), log_weights=state.log_weights.numpy(),
-        step_size=state.step_size.numpy(), beta=state.beta.numpy(),
-        **{name: value.numpy()
-           for name, value in state.parts._asdict().items()})
-    return checkpointer.save(saved)
-
-  for phase_index, (phase, run_tag, adapt, table_kind) in enumerate(passes):
-    if phase_index < saved['phase']:
+  for pass_index, ais_pass in enumerate(plan):
+    if pass_index < state.phase:
       continue
-    start_time = time.time() - float(saved['elapsed_s'][phase_index])
-    run_seed = randomness.derive_seed(seed, run_tag)
-    table = {'given': step_size_table, 'preliminary': saved['preliminary_table'],
-             None: None}[table_kind]
-    if saved['next_chunk'] > 0:
-      # Resuming inside this pass: the chain state comes from the checkpoint.
-      state = ChainState(
-          tf.constant(saved['latents']),
-          target_lib.TargetParts(*(tf.constant(saved[name]) for name in
-                                   target_lib.TargetParts._fields)),
-          tf.constant(saved['log_weights']), tf.constant(saved['step_size']),
-          tf.constant(saved['beta'], tf.float64))
-    else:
-      latents = _initial_latents(prior, run_seed, image_indices, num_chains,
-                                 latent_dim)
-      parts = evaluate(latents)
-      bad = ~np.isfinite(parts.distortion.numpy())
-      if bad.any():
-        raise DecoderOutputError(
-            f'The decoder returned NaN or infinite outputs (or an infinite '
-            f'distortion) for {int(bad.sum())} of {bad.size} latent samples '
-            f'drawn from the prior. Check the model, its output range and the '
-            f'distortion.')
-      step_size = (np.full([num_rows], float(initial_step_size))
-                   if table is None else table[0])
-      state = ChainState(latents, parts, tf.zeros([num_rows], tf.float64),
-                         tf.constant(step_size, tf.float64),
-                         tf.constant(0.0, tf.float64))
-    for chunk_index in range(int(saved['next_chunk']), num_chunks):
-      end = int(boundaries[chunk_index])
-      first = int(boundaries[chunk_index - 1]) + 1 if chunk_index else 1
-      num_steps = end - first + 1
-      if table is not None:
-        state = state._replace(
-            step_size=tf.constant(table[chunk_index], tf.float64))
-      state, accept_sum, log_step_sum = runner.run_chunk(
-          state, schedule.betas[first:end + 1], run_seed, first,
-          image_indices, adapt)
-      saved['used_steps'][chunk_index] = np.exp(log_step_sum.numpy() /
-                                                num_steps)
-      accept_rate = float(np.mean(accept_sum.numpy()) / num_steps)
-      point = rd_positions.get(end)
-      if point is not None:
-        _record_point(saved, point, float(schedule.betas[end]), state,
-                      num_images, num_chains, latent_dim, accept_rate,
-                      run_seed, image_indices)
-      saved['next_chunk'] = np.int64(chunk_index + 1)
-      saved['elapsed_s'][phase_index] = time.time() - start_time
-      if checkpointer is not None and (
-          time.time() - last_save >= checkpoint_interval_s or
-          chunk_index + 1 == num_chunks):
-        save_checkpoint(state)
-        last_save = time.time()
-      if progress is not None:
-        progress(ProgressUpdate(
-            phase, end, schedule.num_transitions,
-            int(np.sum([rd <= end for rd in schedule.rd_indices])),
-            num_points, float(schedule.betas[end]), accept_rate,
-            time.time() - start_time))
-      if stop is not None and stop.is_set():
-        raise RunInterrupted(
-            save_checkpoint(state) if checkpointer is not None else None)
-    if phase == 'preliminary':
-      saved['preliminary_table'] = saved['used_steps'].copy()
-    if phase_index + 1 < len(passes):
-      saved['phase'] = np.int64(phase_index + 1)
-      saved['next_chunk'] = np.int64(0)
+    loop.run_pass(pass_index, ais_pass, state, progress, stop)
+    if ais_pass.phase == 'preliminary':
+      state.preliminary_table = state.used_steps.copy()
+    if pass_index + 1 < len(plan):
+      state.phase, state.next_chunk = pass_index + 1, 0
       if checkpointer is not None:
-        save_checkpoint(state)
-        last_save = time.time()
+        loop.save(state)
+      state.chain = None
 
-  estimates = [
-      estimators.RDEstimate(*(saved['recorded_' + name][point]
-                              for name in estimators.RDEstimate._fields))
-      for point in range(num_points)]
-  gradients_per_pass = 1 + schedule.num_transitions * num_leapfrog_steps
   return AISRun(
       betas=np.asarray(schedule.rd_betas),
-      estimates=estimates,
-      step_size_table=saved['used_steps'].copy(),
-      accept_rates=saved['recorded_accept'].copy(),
-      latents=saved['recorded_latents'].copy(),
-      num_decoder_gradients=len(passes) * gradients_per_pass,
+      estimates=state.estimates(),
+      step_size_table=state.used_steps.copy(),
+      accept_rates=state.recorded_accept.copy(),
+      latents=state.recorded_latents.copy(),
+      num_decoder_gradients=passes_lib.decoder_gradients_per_chain(
+          schedule.num_transitions, hmc_settings.num_leapfrog_steps,
+          hmc_settings.step_size_mode, step_size_table is not None),
       jit_compiled=runner.jit_compiled,
-      wall_time_s={phase: float(saved['elapsed_s'][i])
-                   for i, (phase, *_) in enumerate(passes)})
+      wall_time_s={ais_pass.phase: float(state.elapsed_s[i])
+                   for i, ais_pass in enumerate(plan)})
 
 
-def _record_point(saved, point, beta, state, num_images, num_chains,
-                  latent_dim, accept_rate, run_seed, image_indices):
+def _record_point(state, point, beta, chain, accept_rate, run_seed,
+                  image_indices):
   """Estimates eq. 14–15 at an RD point and keeps one latent per image.
 
   The kept latent is drawn from the AIS distribution q_k^AIS (eq. 12): one
@@ -533,20 +598,22 @@ def _record_point(saved, point, beta, state, num_images, num_chains,
   the image's own stateless stream. Decoding it shows what the rate buys
   (appendix D.4).
   """
-  log_weights = state.log_weights.numpy().reshape(num_images, num_chains)
-  distortions = state.parts.distortion.numpy().reshape(num_images, num_chains)
+  num_images = image_indices.size
+  log_weights = chain.log_weights.numpy().reshape(num_images, -1)
+  num_chains = log_weights.shape[1]
+  distortions = chain.parts.distortion.numpy().reshape(num_images, num_chains)
   try:
     estimate = estimators.estimate_rate_distortion(beta, log_weights,
                                                    distortions)
   except ValueError as error:
     raise DecoderOutputError(f'At beta = {beta:g}: {error}') from None
   for name, value in estimate._asdict().items():
-    saved['recorded_' + name][point] = value
-  saved['recorded_accept'][point] = accept_rate
+    state.recorded[name][point] = value
+  state.recorded_accept[point] = accept_rate
   uniforms = randomness.per_image_uniform(
       randomness.derive_seed(run_seed, randomness.PURPOSES['resampling'],
                              point), image_indices, num_chains).numpy()
   gumbel = -np.log(-np.log(np.clip(uniforms, 1e-300, 1.0)))
   chosen = np.argmax(log_weights + gumbel, axis=1)
-  latents = state.latents.numpy().reshape(num_images, num_chains, latent_dim)
-  saved['recorded_latents'][point] = latents[np.arange(num_images), chosen]
+  latents = chain.latents.numpy().reshape(num_images, num_chains, -1)
+  state.recorded_latents[point] = latents[np.arange(num_images), chosen]

@@ -7,6 +7,7 @@ from tfrd import ais
 from tfrd import checkpointing
 from tfrd import curve as curve_lib
 from tfrd import distortions as distortions_lib
+from tfrd import hmc as hmc_lib
 from tfrd import randomness
 from tfrd import schedules as schedules_lib
 
@@ -14,13 +15,12 @@ __all__ = ['estimate_rd_curve']
 
 
 def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
-                      latent_dim=None, prior=None, num_chains=16,
-                      num_leapfrog_steps=2, seed=0, image_indices=None,
-                      step_size_mode='two_pass', step_size_table=None,
-                      jit_compile='auto', decoder_dtype=tf.float32,
-                      progress=None, config=None, checkpoint_dir=None,
-                      resume=True, checkpoint_interval_s=60.0, stop=None,
-                      **ais_kwargs):
+                      latent_dim=None, prior=None, num_chains=16, seed=0,
+                      image_indices=None, hmc_settings=None,
+                      step_size_table=None, jit_compile='auto',
+                      decoder_dtype=tf.float32, progress=None, config=None,
+                      checkpoint_dir=None, resume=True,
+                      checkpoint_interval_s=60.0, stop=None, **hmc_overrides):
   """Estimates the rate-prior distortion curve of `decoder` on `data`.
 
   Runs AIS with HMC along q_β(z|x) ∝ p(z) exp(-β d(x, f(z))) and returns the
@@ -49,15 +49,14 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
     latent_dim: D, needed when `prior` is None (standard normal prior).
     prior: TFP distribution with event shape [D].
     num_chains: AIS chains per image.
-    num_leapfrog_steps: leapfrog steps per HMC transition (L). The default
-      2 wants a schedule about five times longer than the paper's L = 10
-      (e.g. 20000 geometric distributions where it used 4000): for the same
-      decoder gradients that was several times tighter in the README's
-      accuracy study and BDMC runs.
     seed: integer seed; results are a deterministic function of it.
     image_indices: global indices of the images (select their random
       streams); 0..N-1 by default.
-    step_size_mode: 'two_pass', 'adaptive' or 'fixed' (see `tfrd.run_ais`).
+    hmc_settings: a `tfrd.HMCSettings`; the defaults if None. Its default
+      L = 2 wants a schedule about five times longer than L = 10 (e.g. 20000
+      geometric distributions instead of 4000): for the same decoder
+      gradients that was several times tighter in the README's accuracy
+      study and BDMC runs.
     step_size_table: a table from an earlier run's config to replay.
     jit_compile: True, False or 'auto'.
     decoder_dtype: the decoder's dtype.
@@ -76,8 +75,10 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
     checkpoint_interval_s: least seconds between checkpoints.
     stop: optional `threading.Event`; once set, the run checkpoints at the
       end of the current chunk and raises `tfrd.RunInterrupted`.
-    **ais_kwargs: further `run_ais` arguments (initial_step_size,
-      target_accept_prob, adaptation_rate).
+    **hmc_overrides: fields of `HMCSettings` one by one
+      (`num_leapfrog_steps=3`, `step_size_mode='adaptive'`,
+      `initial_step_size`, `target_accept_prob`, `adaptation_rate`,
+      `shared_step_size`); they replace those of `hmc_settings`.
 
   Returns:
     An `RDCurve` (with `step_size_table` attached as an attribute).
@@ -92,6 +93,7 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
     ValueError: for invalid arguments.
   """
   distortion = distortions_lib.get_distortion(distortion)
+  hmc_settings = hmc_lib.HMCSettings.make(hmc_settings, **hmc_overrides)
   if schedule is None:
     schedule = schedules_lib.build_schedule(
         schedules_lib.rd_point_betas(10, 1000.0),
@@ -100,8 +102,7 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
   data = np.asarray(data)
   settings = {
       'seed': int(seed), 'num_chains': int(num_chains),
-      'num_leapfrog_steps': int(num_leapfrog_steps),
-      'step_size_mode': step_size_mode, 'jit_compile': str(jit_compile),
+      'hmc': hmc_settings._asdict(), 'jit_compile': str(jit_compile),
       'distortion': distortion.get_config(),
       'prior': None if prior is None else repr(prior),
       'latent_dim': latent_dim,
@@ -111,7 +112,6 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
                           checkpointing.fingerprint(
                               None, step_size_table, schedule, {})['data']),
       'model': (config or {}).get('model'),
-      **{key: float(value) for key, value in sorted(ais_kwargs.items())},
   }
   checkpointer = None
   if checkpoint_dir is not None:
@@ -124,25 +124,23 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
           f'{checkpoint_dir} already holds a checkpoint; resume it or choose '
           f'another directory.')
   run = ais.run_ais(decoder, data, distortion, schedule, num_chains=num_chains,
-                    num_leapfrog_steps=num_leapfrog_steps, seed=seed,
-                    prior=prior, latent_dim=latent_dim,
-                    image_indices=image_indices, step_size_mode=step_size_mode,
+                    seed=seed, prior=prior, latent_dim=latent_dim,
+                    image_indices=image_indices, hmc_settings=hmc_settings,
                     step_size_table=step_size_table, jit_compile=jit_compile,
                     decoder_dtype=decoder_dtype, progress=progress,
                     checkpointer=checkpointer,
-                    checkpoint_interval_s=checkpoint_interval_s, stop=stop,
-                    **ais_kwargs)
+                    checkpoint_interval_s=checkpoint_interval_s, stop=stop)
   stack = lambda name: np.stack([getattr(e, name) for e in run.estimates])
   full_config = {
       'distortion': distortion.get_config(),
       'num_images': int(data.shape[0]),
       'num_chains': int(num_chains),
-      'num_leapfrog_steps': int(num_leapfrog_steps),
+      'num_leapfrog_steps': hmc_settings.num_leapfrog_steps,
       'num_transitions': int(schedule.num_transitions),
       'num_rd_points': int(schedule.rd_indices.size),
       'seed': int(seed),
       'step_size_mode': ('table' if step_size_table is not None
-                         else step_size_mode),
+                         else hmc_settings.step_size_mode),
       'random_block_size': randomness.BLOCK_SIZE,
       'jit_compiled': bool(run.jit_compiled),
       'decoder_gradients_per_chain': int(run.num_decoder_gradients),

@@ -33,21 +33,17 @@ import numpy as np
 import tensorflow as tf
 
 from tfrd import ais
+from tfrd import decoders as decoders_lib
 from tfrd import distortions as distortions_lib
+from tfrd import hmc as hmc_lib
+from tfrd import passes as passes_lib
 from tfrd import randomness
 from tfrd import schedules as schedules_lib
 from tfrd import target as target_lib
 
-__all__ = ['SimulatedData', 'BDMCResult', 'simulate_data', 'bdmc',
+__all__ = ['SimulatedData', 'BDMCResult', 'simulate_data', 'run_bdmc',
            'bdmc_at_points', 'truncate_schedule', 'default_bdmc_betas']
 
-# Seed tags. run_ais derives its preliminary and reported runs from the seed
-# with tags 1 and 2; the reverse run must draw independent numbers.
-_REVERSE_RUN = 3
-# simulate_data: latents and channel noise.
-_SIMULATION_LATENTS, _SIMULATION_NOISE = 1, 2
-# bdmc_at_points: the simulation and the AIS runs of each point.
-_POINT_SIMULATION, _POINT_AIS = 11, 12
 
 
 class SimulatedData(
@@ -117,8 +113,7 @@ class BDMCResult(
 
 
 def _decode(decoder, latents, decoder_dtype):
-  outputs = (decoder(latents, training=False) if hasattr(decoder, 'layers')
-             else decoder(latents))
+  outputs = decoders_lib.call_in_inference_mode(decoder, latents)
   return tf.cast(tf.convert_to_tensor(outputs), decoder_dtype)
 
 
@@ -214,15 +209,12 @@ def simulate_data(decoder, distortion, beta, num_images, latent_dim=None,
     if latent_dim is None:
       raise ValueError('Give latent_dim (or a prior).')
     prior = target_lib.standard_normal_prior(int(latent_dim))
-  if image_indices is None:
-    image_indices = np.arange(num_images)
-  image_indices = np.asarray(image_indices, dtype=np.int64)
-  if image_indices.shape != (num_images,):
-    raise ValueError(f'image_indices has shape {image_indices.shape}, '
-                     f'expected ({num_images},).')
+  image_indices = randomness.check_image_indices(image_indices, num_images)
   decoder_dtype = tf.as_dtype(decoder_dtype)
-  latent_seed = randomness.derive_seed(seed, _SIMULATION_LATENTS)
-  noise_seed = randomness.derive_seed(seed, _SIMULATION_NOISE)
+  latent_seed = randomness.derive_seed(
+      seed, randomness.SIMULATION_SEED_TAGS['latents'])
+  noise_seed = randomness.derive_seed(
+      seed, randomness.SIMULATION_SEED_TAGS['noise'])
   latents = tf.cast(_per_image_draws(
       lambda key: prior.sample(seed=key), latent_seed, image_indices,
       trace=True), tf.float64)
@@ -267,7 +259,7 @@ def truncate_schedule(schedule, beta):
   """The part of `schedule` from 0 to `beta`, which must be one of its betas.
 
   RD points up to `beta` are kept and `beta` becomes the last one, so the
-  forward run of `bdmc` on the truncated schedule is exactly the stretch of
+  forward run of `run_bdmc` on the truncated schedule is exactly the stretch of
   the full run that ends at `beta`.
 
   Args:
@@ -327,12 +319,10 @@ def _log_mean_exp(values, axis):
           np.squeeze(peak, axis=axis))
 
 
-def bdmc(decoder, distortion, schedule_to_beta, num_chains, num_leapfrog_steps,
-         seed, simulated, prior=None, image_indices=None,
-         step_size_mode='two_pass', initial_step_size=0.1,
-         target_accept_prob=0.65, adaptation_rate=0.05, step_size_table=None,
-         jit_compile='auto', decoder_dtype=tf.float32, progress=None,
-         shared_step_size=False):
+def run_bdmc(decoder, distortion, schedule_to_beta, simulated, num_chains=16,
+             seed=0, prior=None, image_indices=None, hmc_settings=None,
+             step_size_table=None, jit_compile='auto',
+             decoder_dtype=tf.float32, progress=None, **hmc_overrides):
   """Sandwiches log Z_β(x) of simulated data between forward and reverse AIS.
 
   Forward AIS (`tfrd.run_ais`) from the prior along the schedule gives the
@@ -348,11 +338,11 @@ def bdmc(decoder, distortion, schedule_to_beta, num_chains, num_leapfrog_steps,
   forward reported pass costs.
 
   Step sizes: the forward run chooses them as `run_ais` does
-  (`step_size_mode`; two-pass by default); the reverse run replays the
-  forward run's per-chain step-size table, frozen and mirrored (the
-  transition at β_j uses the step size forward used at β_j). The reverse run
-  never adapts: adaptation would break the Markov property its unbiasedness
-  rests on. Its random numbers come from a seed tag of its own.
+  (`hmc_settings.step_size_mode`; two-pass by default); the reverse run
+  replays the forward run's per-chain step-size table, frozen and mirrored
+  (the transition at β_j uses the step size forward used at β_j). The
+  reverse run never adapts: adaptation would break the Markov property its
+  unbiasedness rests on. Its random numbers come from a seed tag of its own.
 
   Args:
     decoder: callable latents [B, D] -> outputs [B, ...].
@@ -361,24 +351,22 @@ def bdmc(decoder, distortion, schedule_to_beta, num_chains, num_leapfrog_steps,
     schedule_to_beta: an `AnnealingSchedule` or increasing betas from 0 to
       β_n = `simulated.beta`. With a schedule, forward estimates are recorded
       at its RD points too (`result.forward`).
-    num_chains: chains per image C, in each direction.
-    num_leapfrog_steps: L.
-    seed: integer seed; the result is a deterministic function of it.
     simulated: `SimulatedData` from `simulate_data` at β_n.
+    num_chains: chains per image C, in each direction.
+    seed: integer seed; the result is a deterministic function of it.
     prior: TFP prior with event shape [D]; standard normal if None.
     image_indices: global image indices selecting the random streams
       (0..N-1 by default).
-    step_size_mode: 'two_pass', 'adaptive' or 'fixed' (see `run_ais`).
-    initial_step_size: initial (or fixed) step size.
-    target_accept_prob: target acceptance of the forward adaptation.
-    adaptation_rate: see `tfrd.hmc.adapt_step_size`.
+    hmc_settings: a `tfrd.HMCSettings` for the forward run (the reverse run
+      uses its L and the forward run's step sizes); defaults if None.
     step_size_table: optional table for the forward schedule, replayed in
       both directions.
     jit_compile: True, False or 'auto'.
     decoder_dtype: the decoder's dtype.
     progress: optional callable receiving `ProgressUpdate`s (phases
       'preliminary', 'reported', 'reverse').
-    shared_step_size: see `run_ais`.
+    **hmc_overrides: `HMCSettings` fields one by one
+      (`num_leapfrog_steps=4`, ...), replacing those of `hmc_settings`.
 
   Returns:
     A `BDMCResult`.
@@ -389,6 +377,7 @@ def bdmc(decoder, distortion, schedule_to_beta, num_chains, num_leapfrog_steps,
     tfrd.DecoderOutputError: for non-finite decoder outputs or weights.
   """
   distortion = distortions_lib.get_distortion(distortion)
+  hmc_settings = hmc_lib.HMCSettings.make(hmc_settings, **hmc_overrides)
   schedule = _as_schedule(schedule_to_beta)
   beta = float(schedule.betas[-1])
   if not math.isclose(beta, float(simulated.beta), rel_tol=1e-9):
@@ -403,19 +392,14 @@ def bdmc(decoder, distortion, schedule_to_beta, num_chains, num_leapfrog_steps,
                      f'images but simulated.z {num_images}.')
   if prior is None:
     prior = target_lib.standard_normal_prior(latent_dim)
-  if image_indices is None:
-    image_indices = np.arange(num_images)
-  image_indices = np.asarray(image_indices, dtype=np.int64)
+  image_indices = randomness.check_image_indices(image_indices, num_images)
 
   forward = ais.run_ais(
       decoder, simulated.x, distortion, schedule, num_chains=num_chains,
-      num_leapfrog_steps=num_leapfrog_steps, seed=seed, prior=prior,
-      image_indices=image_indices, step_size_mode=step_size_mode,
-      initial_step_size=initial_step_size,
-      target_accept_prob=target_accept_prob, adaptation_rate=adaptation_rate,
-      step_size_table=step_size_table, jit_compile=jit_compile,
-      decoder_dtype=decoder_dtype, progress=progress,
-      shared_step_size=shared_step_size)
+      seed=seed, prior=prior, image_indices=image_indices,
+      hmc_settings=hmc_settings, step_size_table=step_size_table,
+      jit_compile=jit_compile, decoder_dtype=decoder_dtype,
+      progress=progress)
   lower = np.asarray(forward.estimates[-1].log_z, dtype=np.float64)
 
   start = time.time()
@@ -423,9 +407,8 @@ def bdmc(decoder, distortion, schedule_to_beta, num_chains, num_leapfrog_steps,
                                      num_chains, decoder_dtype)
   if jit_compile == 'auto' and not forward.jit_compiled:
     jit_compile = False  # XLA already failed on this decoder: don't retry.
-  runner = ais.TransitionRunner(target, num_leapfrog_steps,
-                                target_accept_prob, adaptation_rate,
-                                jit_compile)
+  # The reverse run replays frozen step sizes: only L matters here.
+  runner = ais.TransitionRunner(target, hmc_settings, jit_compile)
   table = np.asarray(forward.step_size_table, dtype=np.float64)
   initial = tf.constant(np.repeat(latents, num_chains, axis=0))
   parts = runner.evaluate(initial)
@@ -441,7 +424,8 @@ def bdmc(decoder, distortion, schedule_to_beta, num_chains, num_leapfrog_steps,
   state = ais.ChainState(initial, parts, tf.zeros([num_rows], tf.float64),
                          tf.constant(table[chunks[0][2]], tf.float64),
                          tf.constant(beta, tf.float64))
-  reverse_seed = randomness.derive_seed(seed, _REVERSE_RUN)
+  reverse_seed = randomness.derive_seed(
+      seed, randomness.RUN_SEED_TAGS['reverse'])
   accept_total = 0.0
   for first, last, forward_chunk in chunks:
     state = state._replace(
@@ -470,8 +454,10 @@ def bdmc(decoder, distortion, schedule_to_beta, num_chains, num_leapfrog_steps,
       reverse_log_weights=log_weights,
       reverse_accept_rate=accept_total / (num_rows * num_transitions),
       num_transitions=num_transitions,
-      num_decoder_gradients=(forward.num_decoder_gradients + 1 +
-                             num_transitions * num_leapfrog_steps),
+      # The reverse pass costs what one frozen forward pass costs.
+      num_decoder_gradients=(
+          forward.num_decoder_gradients + passes_lib.decoder_gradients_per_chain(
+              num_transitions, hmc_settings.num_leapfrog_steps, 'fixed')),
       wall_time_s=wall_time_s, simulated=simulated)
 
 
@@ -496,12 +482,12 @@ def default_bdmc_betas(distortion, beta_min=1.0 / 12.0, beta_max=1000.0):
 
 def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
                    latent_dim=None, schedule=None, num_intermediate=5000,
-                   num_chains=16, num_leapfrog_steps=2, seed=0, prior=None,
-                   progress=None, **bdmc_kwargs):
+                   num_chains=16, seed=0, prior=None, progress=None,
+                   **bdmc_kwargs):
   """BDMC gaps at chosen points of the curve, each on data simulated there.
 
   For every β in `rd_betas` this simulates `num_images` images at β
-  (`simulate_data`) and runs `bdmc` along `schedule` truncated at β: the
+  (`simulate_data`) and runs `run_bdmc` along `schedule` truncated at β: the
   same stretch of temperatures a full curve run would take to reach β, so
   the gap measures how tight that run's point is (appendix D.3.2).
 
@@ -518,15 +504,14 @@ def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
       largest point, with appendix D.2's fills.
     num_intermediate: size of the default schedule's geometric base.
     num_chains: C, chains per image in each direction.
-    num_leapfrog_steps: L.
     seed: integer seed; each point derives its simulation and AIS seeds
       from it and its β (not its position in `rd_betas`).
     prior: TFP prior with event shape [D].
     progress: optional callable receiving `ProgressUpdate`s, whose phase
       names the point ('point 2/3 reverse').
-    **bdmc_kwargs: further `bdmc` arguments (step_size_mode,
-      initial_step_size, target_accept_prob, jit_compile, decoder_dtype,
-      shared_step_size, ...).
+    **bdmc_kwargs: further `run_bdmc` arguments (hmc_settings or its fields
+      such as num_leapfrog_steps and step_size_mode, jit_compile,
+      decoder_dtype, ...).
 
   Returns:
     A list of `BDMCResult`s, one per β, in increasing β.
@@ -567,7 +552,8 @@ def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
     beta_bits = int(np.float64(beta).view(np.uint64))
     simulated = simulate_data(
         decoder, distortion, float(beta), num_images, seed=
-        randomness.derive_seed(seed, _POINT_SIMULATION, beta_bits),
+        randomness.derive_seed(
+            seed, randomness.POINT_SEED_TAGS['simulation'], beta_bits),
         prior=prior, decoder_dtype=bdmc_kwargs.get('decoder_dtype',
                                                    tf.float32))
     point_progress = None
@@ -575,8 +561,9 @@ def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
       label = f'point {point + 1}/{rd_betas.size}'
       point_progress = (lambda update, label=label: progress(
           update._replace(phase=f'{label} {update.phase}')))
-    results.append(bdmc(
-        decoder, distortion, point_schedule, num_chains, num_leapfrog_steps,
-        randomness.derive_seed(seed, _POINT_AIS, beta_bits), simulated,
+    results.append(run_bdmc(
+        decoder, distortion, point_schedule, simulated, num_chains=num_chains,
+        seed=randomness.derive_seed(
+            seed, randomness.POINT_SEED_TAGS['ais'], beta_bits),
         prior=prior, progress=point_progress, **bdmc_kwargs))
   return results

@@ -17,10 +17,11 @@ not a sum over pixels); deep features of the data are computed once in
 """
 
 import math
-import sys
 
 import numpy as np
 import tensorflow as tf
+
+from tfrd import decoders
 
 __all__ = [
     'Distortion',
@@ -208,19 +209,6 @@ def _image_shape(image_shape, owner):
   return shape
 
 
-def _is_keras_layer(obj):
-  """Whether `obj` is a Keras 3 layer/model or a tf_keras-style model.
-
-  Keras is looked up in `sys.modules` rather than imported: if the caller's
-  object is a Keras layer, Keras is already loaded, and tfrd itself stays free
-  of a Keras dependency.
-  """
-  keras = sys.modules.get('keras')
-  if keras is not None and isinstance(obj, keras.layers.Layer):
-    return True
-  return hasattr(obj, 'layers')  # tf_keras models, as in tfrd.target.
-
-
 def _callable_name(obj):
   """A Keras model's name, a function's name, or else the type's name."""
   for attribute in ('name', '__name__'):
@@ -256,9 +244,9 @@ class DeepFeatureDistortion(Distortion):
                                      latent_dim=10)
 
   Args:
-    feature_extractor: φ, a Keras model (called with `training=False`) or any
-      differentiable callable mapping images [B, *image_shape] to features
-      [B, ...] (flattened here to [B, F]).
+    feature_extractor: φ, a Keras model (called with `training=False`, see
+      `tfrd.decoders`) or any differentiable callable mapping images
+      [B, *image_shape] to features [B, ...] (flattened here to [B, F]).
     image_shape: shape of one image as φ expects it, e.g. (28, 28, 1); data
       and decoder outputs are reshaped to it.
     name: the distortion's name in `get_config` and `curve.json`.
@@ -280,12 +268,9 @@ class DeepFeatureDistortion(Distortion):
     """φ of flattened images [..., E] -> features [..., F] in their dtype."""
     leading = tf.shape(flat_images)[:-1]
     images = tf.reshape(flat_images, [-1, *self.image_shape])
-    if _is_keras_layer(self.feature_extractor):
-      # Inference mode: dropout off, batch-norm statistics frozen, so that φ
-      # is one fixed function for the whole AIS run.
-      features = self.feature_extractor(images, training=False)
-    else:
-      features = self.feature_extractor(images)
+    # Inference mode: dropout off, batch-norm statistics frozen, so that φ
+    # is one fixed function for the whole AIS run.
+    features = decoders.call_in_inference_mode(self.feature_extractor, images)
     features = tf.cast(features, flat_images.dtype)
     return tf.reshape(features, tf.concat([leading, [-1]], axis=0))
 

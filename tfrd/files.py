@@ -57,7 +57,21 @@ def atomic_write(path, mode='w', **open_kwargs):
 
 
 def save_figure(figure, path, dpi=110):
-  """`figure.savefig(path)`, atomically; the format follows the extension."""
+  """`figure.savefig(path)`, atomically; the format follows the extension.
+
+  Args:
+    figure: a matplotlib figure.
+    path: the file to write; or a writable binary stream (such as
+      `io.BytesIO`, for an image kept in memory), which gets PNG and is the
+      caller's to keep whole.
+    dpi: resolution.
+
+  Returns:
+    `path`.
+  """
+  if not isinstance(path, (str, bytes, os.PathLike)):
+    figure.savefig(path, format='png', dpi=dpi)
+    return path
   file_format = os.path.splitext(path)[1].lstrip('.').lower() or 'png'
   with atomic_write(path, 'wb') as stream:
     figure.savefig(stream, format=file_format, dpi=dpi)

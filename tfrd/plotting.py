@@ -1,14 +1,27 @@
-"""Matplotlib figures of rate-prior distortion curves (paper Fig. 3–4, 7)."""
+"""Matplotlib figures of rate-prior distortion curves (paper Fig. 3–4, 7).
 
-import matplotlib
+The figures are `matplotlib.figure.Figure`s drawn on their own Agg canvas,
+not pyplot figures: pyplot would need a backend chosen for the whole process
+(`matplotlib.use('Agg')`), and a library must not change the backend of the
+user's notebook or GUI. The figures are written to files only (with
+`tfrd.files.save_figure`), never shown, and nothing keeps them alive once
+written, so there is nothing to close.
+"""
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
-import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
+from matplotlib import figure as figure_lib
+from matplotlib.backends import backend_agg
+import numpy as np
 
-from tfrd import files  # pylint: disable=g-import-not-at-top,wrong-import-position
+from tfrd import files
 
 __all__ = ['plot_curves', 'plot_reconstructions', 'guess_image_shape']
+
+
+def _new_figure(figsize):
+  """A figure with an Agg canvas of its own, outside pyplot."""
+  figure = figure_lib.Figure(figsize=figsize)
+  backend_agg.FigureCanvasAgg(figure)
+  return figure
 
 
 def plot_curves(curves, path, title=None, log_distortion=None):
@@ -18,7 +31,8 @@ def plot_curves(curves, path, title=None, log_distortion=None):
     curves: dict label -> object with `rate` and `distortion` arrays (an
       `RDCurve`, a `tfrd.linear.LinearRDCurve` averaged over images, or any
       (distortion, rate) pair as a tuple).
-    path: PNG file to write.
+    path: image file to write (PNG, or the format its extension names), or
+      a binary stream that gets PNG (see `tfrd.files.save_figure`).
     title: optional title.
     log_distortion: log-scale the distortion axis; by default when the
       distortions span more than two decades.
@@ -26,7 +40,8 @@ def plot_curves(curves, path, title=None, log_distortion=None):
   Returns:
     `path`.
   """
-  figure, (rd_axis, beta_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+  figure = _new_figure((11, 4.2))
+  rd_axis, beta_axis = figure.subplots(1, 2)
   all_distortions = []
   for label, curve in curves.items():
     if isinstance(curve, tuple):
@@ -66,7 +81,6 @@ def plot_curves(curves, path, title=None, log_distortion=None):
     figure.suptitle(title)
   figure.tight_layout()
   files.save_figure(figure, path)
-  plt.close(figure)
   return path
 
 
@@ -107,9 +121,8 @@ def plot_reconstructions(data, reconstructions, path, image_shape=None,
                      f'give their (height, width, channels).')
   columns = [('data', data)] + list(reconstructions.items())
   rows = min(max_images, data.shape[0])
-  figure, axes = plt.subplots(rows, len(columns),
-                              figsize=(1.2 * len(columns), 1.2 * rows + 0.4),
-                              squeeze=False)
+  figure = _new_figure((1.2 * len(columns), 1.2 * rows + 0.4))
+  axes = figure.subplots(rows, len(columns), squeeze=False)
   for column, (title, images) in enumerate(columns):
     images = np.clip(np.asarray(images).reshape((-1,) + tuple(image_shape)),
                      0.0, 1.0)
@@ -124,5 +137,4 @@ def plot_reconstructions(data, reconstructions, path, image_shape=None,
         axis.set_title(title, fontsize=7)
   figure.tight_layout()
   files.save_figure(figure, path)
-  plt.close(figure)
   return path

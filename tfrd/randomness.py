@@ -8,10 +8,12 @@ grouped in fixed blocks of `BLOCK_SIZE` so that one vectorized draw serves a
 whole block; the block index, not the call structure, defines the numbers.
 """
 
+import numpy as np
 import tensorflow as tf
 
-__all__ = ['BLOCK_SIZE', 'derive_seed', 'int32_seed', 'image_keys',
-           'per_image_uniform', 'draw_block_noise']
+__all__ = ['BLOCK_SIZE', 'PURPOSES', 'RUN_SEED_TAGS', 'SIMULATION_SEED_TAGS',
+           'POINT_SEED_TAGS', 'derive_seed', 'int32_seed', 'image_keys',
+           'check_image_indices', 'per_image_uniform', 'draw_block_noise']
 
 # Transitions per random block. Part of what defines a run's random numbers:
 # changing it changes every curve, so it is recorded in each result's config.
@@ -21,6 +23,17 @@ _MASK64 = (1 << 64) - 1
 
 PURPOSES = {'initial_state': 1, 'momentum': 2, 'acceptance': 3,
             'resampling': 4}
+
+# Seed tags: derive_seed(seed, tag) gives each run made from one user seed
+# streams of its own. The AIS passes of one seed (`tfrd.passes`) and the
+# reverse run of BDMC must never share a tag, or a reverse chain would replay
+# its forward chain's numbers. Changing a value changes every curve.
+RUN_SEED_TAGS = {'preliminary': 1, 'reported': 2, 'reverse': 3}
+# `tfrd.bdmc.simulate_data` derives from its own seed: latents, channel noise.
+SIMULATION_SEED_TAGS = {'latents': 1, 'noise': 2}
+# `tfrd.bdmc_at_points` derives each point's simulation seed and AIS seed
+# from the user seed, kept apart from the run tags above.
+POINT_SEED_TAGS = {'simulation': 11, 'ais': 12}
 
 
 def derive_seed(*parts):
@@ -48,6 +61,25 @@ def int32_seed(*parts):
   mixed = derive_seed(*parts)
   return tf.constant([mixed & 0x7FFFFFFF, (mixed >> 32) & 0x7FFFFFFF],
                      tf.int32)
+
+
+def check_image_indices(image_indices, num_images):
+  """The images' global indices (their streams) as int64 [N].
+
+  Args:
+    image_indices: int array [N], or None for 0..N-1.
+    num_images: N.
+
+  Raises:
+    ValueError: if the shape is not [N].
+  """
+  if image_indices is None:
+    return np.arange(num_images, dtype=np.int64)
+  image_indices = np.asarray(image_indices, dtype=np.int64)
+  if image_indices.shape != (num_images,):
+    raise ValueError(f'image_indices has shape {image_indices.shape}, '
+                     f'expected ({num_images},).')
+  return image_indices
 
 
 def image_keys(seed, image_indices):

@@ -3,13 +3,19 @@
 The target is linear in β, so its two parts are evaluated and cached
 separately: moving the chain from β_{k-1} to β_k, and the log-weight update
 -(β_k - β_{k-1}) d(x, f(z_{k-1})), then need no decoder evaluation at all
-(DESIGN.md, "Cache").
+(README.md, "How it works, and how we know it is right", item "Estimator").
+
+The decoder is called as `tfrd.decoders` says: Keras models (and objects
+that declare `takes_training = True`) in inference mode, anything else with
+the latents alone.
 """
 
 import collections
 
 import tensorflow as tf
 import tensorflow_probability as tfp
+
+from tfrd import decoders
 
 __all__ = ['TargetParts', 'AnnealedTarget', 'standard_normal_prior']
 
@@ -54,8 +60,9 @@ class AnnealedTarget:
 
   Args:
     decoder: callable mapping latents [B, D] (in `decoder_dtype`) to outputs
-      [B, ...] with E elements per example; a Keras model is called with
-      `training=False`.
+      [B, ...] with E elements per example, called through
+      `tfrd.decoders.call_in_inference_mode` (a Keras model with
+      `training=False`).
     prior: a TFP distribution with event shape [D].
     distortion: a `tfrd.distortions.Distortion`.
     data: images [N, ...] with E elements each.
@@ -78,9 +85,7 @@ class AnnealedTarget:
     self.data = tf.expand_dims(distortion.prepare(flat), 1)
 
   def _decode(self, latents):
-    if hasattr(self.decoder, 'layers'):  # Keras: inference-mode layers.
-      return self.decoder(latents, training=False)
-    return self.decoder(latents)
+    return decoders.call_in_inference_mode(self.decoder, latents)
 
   def distortion_of(self, z):
     """d(x, f(z)) [N·C] float64, without gradients (for checks and tests)."""

@@ -61,6 +61,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfrd import decoders
 from zoo import base
 
 __all__ = ['DUAL_FORMS', 'EntropicGAN', 'critics_model', 'log_normalizer',
@@ -221,9 +222,10 @@ def surrogate_log_likelihood(decoder, critics, images, regularization,
   """The entropic GAN's surrogate log-likelihood of each image, and more.
 
   Args:
-    decoder: G, latents [B, D] -> images.
+    decoder: G, a Keras model latents [B, D] -> images.
     critics: images -> [B, 2] (D1, D2) as from `EntropicGAN.critics`, or a
-      callable returning D2 alone as [B] or [B, 1].
+      callable returning D2 alone as [B] or [B, 1]. Both are called as
+      `tfrd.decoders` says (Keras models in inference mode).
     images: [N, ...] data, as many values per image as G's outputs.
     regularization: λ.
     num_samples: K, prior samples shared by all images.
@@ -250,10 +252,9 @@ def surrogate_log_likelihood(decoder, critics, images, regularization,
       (num_samples, latent_dim)).astype(np.float32)
   samples, d2 = [], []
   for start in range(0, num_samples, batch_size):
-    batch = np.asarray(decoder(latents[start:start + batch_size],
-                               training=False))
-    scores = np.asarray(critics(batch, training=False)
-                        if hasattr(critics, 'layers') else critics(batch))
+    batch = np.asarray(decoders.call_in_inference_mode(
+        decoder, latents[start:start + batch_size]))
+    scores = np.asarray(decoders.call_in_inference_mode(critics, batch))
     scores = scores.reshape(batch.shape[0], -1)
     samples.append(batch.reshape(batch.shape[0], -1))
     d2.append(scores[:, -1])  # D2 is the last column (or the only one).

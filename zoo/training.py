@@ -28,8 +28,14 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfrd import durations
+
 __all__ = ['Trainer', 'TrainingCheckpointError', 'TrainingDivergedError',
            'format_seconds']
+
+# Kept under its old name; the format has one home, `tfrd.durations`, shared
+# with the AIS progress line of `apps.progress`.
+format_seconds = durations.format_seconds
 
 _CONFIG_NAME = 'training_config.json'
 
@@ -40,15 +46,6 @@ class TrainingCheckpointError(ValueError):
 
 class TrainingDivergedError(ValueError):
   """A loss became NaN or infinite."""
-
-
-def format_seconds(seconds):
-  seconds = int(round(seconds))
-  if seconds >= 3600:
-    return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
-  if seconds >= 60:
-    return f'{seconds // 60}m{seconds % 60:02d}s'
-  return f'{seconds}s'
 
 
 class Trainer:

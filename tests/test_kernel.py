@@ -1,0 +1,362 @@
+"""tfrd.kernel.AnnealedHMC: TFP's kernel protocol around tfrd's HMC transition.
+
+Oracles: the exact Gaussian posterior q_β(z|x) of a linear decoder with
+squared error (precision I + 2β·A·Aᵀ, mean P⁻¹·2β·A(x - b); tfrd/linear.py),
+and `tfp.mcmc.HamiltonianMonteCarlo` on the same target. Monte Carlo standard
+errors come from many independent chains: each chain's time average of a
+moment is one independent draw of that estimate, so their spread across
+chains is an honest standard error whatever the autocorrelation.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfrd
+from tfrd import randomness
+from tfrd.kernel import AnnealedHMC
+from tfrd.kernel import AnnealedHMCResults
+
+LATENT_DIM, DATA_DIM = 2, 6
+BETA = 2.0
+NUM_LEAPFROG_STEPS = 5
+# Per-chain step sizes are drawn around STEP_SIZE (see `_step_sizes`).
+STEP_SIZE = 0.15
+# Largest |estimate - truth| / standard error tolerated over all the moments
+# of one check (a dozen z-scores: a false alarm has probability ~1e-4).
+Z_TOLERANCE = 4.5
+
+
+class LinearGaussianProblem:
+  """x̂ = zA + b in float64, squared error: q_β(z|x) is exactly Gaussian."""
+
+  def __init__(self, num_images, seed=0):
+    # One decoder for all tests: at β = 2 the posterior precision has
+    # eigenvalues 1.86 and 6.09, which the step sizes below are made for.
+    rng = np.random.default_rng(0)
+    self.kernel = rng.normal(size=(LATENT_DIM, DATA_DIM)) * 0.5
+    self.bias = rng.uniform(0.2, 0.6, size=DATA_DIM)
+    rng = np.random.default_rng([seed, 1])
+    self.data = (rng.normal(size=(num_images, LATENT_DIM)) @ self.kernel +
+                 self.bias + 0.1 * rng.normal(size=(num_images, DATA_DIM)))
+
+  def decoder(self, z):
+    return tf.matmul(z, tf.constant(self.kernel)) + tf.constant(self.bias)
+
+  def target(self, num_chains, images=None):
+    data = self.data if images is None else self.data[list(images)]
+    return tfrd.AnnealedTarget(self.decoder,
+                               tfrd.standard_normal_prior(LATENT_DIM),
+                               tfrd.SquaredError(), data, num_chains,
+                               decoder_dtype=tf.float64)
+
+  def posterior(self, beta):
+    """Exact mean [N, D] and covariance [D, D] of q_β(z|x)."""
+    precision = (np.eye(LATENT_DIM) +
+                 2.0 * beta * self.kernel @ self.kernel.T)
+    covariance = np.linalg.inv(precision)
+    mean = (covariance @ (2.0 * beta * self.kernel @
+                          (self.data - self.bias).T)).T
+    return mean, covariance
+
+
+def _prior_draws(num_rows, seed):
+  return tf.constant(np.random.default_rng(seed).normal(
+      size=(num_rows, LATENT_DIM)))
+
+
+def _step_sizes(num_rows, seed, scale=STEP_SIZE, spread=0.3):
+  """Per-chain step sizes, uniform in scale·[1 - spread, 1 + spread].
+
+  On a Gaussian, leapfrog rotates each eigendirection (frequency ω) by θ with
+  cos θ = 1 - (εω)²/2 per step; a chain whose L·θ is near a multiple of π
+  barely decorrelates (z ↦ ±z). The defaults keep L·θ within (1.2, 2.6) in
+  the stiff (ω = 2.47 at β = 2) and (0.7, 1.4) in the soft direction (ω =
+  1.36), and varying ε spreads the trajectories across chains.
+  """
+  return scale * np.random.default_rng(seed).uniform(1 - spread, 1 + spread,
+                                                     size=num_rows)
+
+
+def _sample(kernel, init, num_results, num_burnin_steps, seed):
+  """Draws [T, B, D] and acceptance probabilities [T, B] from sample_chain."""
+
+  @tf.function
+  def run():
+    return tfp.mcmc.sample_chain(
+        num_results, init, kernel=kernel, num_burnin_steps=num_burnin_steps,
+        trace_fn=lambda _, results: tf.exp(
+            tf.minimum(results.log_accept_ratio, 0.0)),
+        seed=tf.constant(seed, tf.int32))
+
+  samples, accept_prob = run()
+  return samples.numpy(), accept_prob.numpy()
+
+
+def _chain_moments(samples, num_images, center):
+  """Per-chain time averages of z and of (z - c)(z - c)ᵀ.
+
+  Args:
+    samples: [T, N·C, D] draws, image-major rows.
+    num_images: N.
+    center: [N, D] fixed centres of the second moments.
+
+  Returns:
+    (first [N, C, D], second [N, C, D, D]).
+  """
+  num_steps = samples.shape[0]
+  samples = samples.reshape(num_steps, num_images, -1, LATENT_DIM)
+  deviation = samples - center[None, :, None, :]
+  first = samples.mean(axis=0)
+  second = np.einsum('tncd,tnce->ncde', deviation, deviation) / num_steps
+  return first, second
+
+
+def _estimate(per_chain):
+  """Mean over the chain axis (1) and its standard error."""
+  num_chains = per_chain.shape[1]
+  return (per_chain.mean(axis=1),
+          per_chain.std(axis=1, ddof=1) / np.sqrt(num_chains))
+
+
+def _max_z_against_exact(samples, mean, covariance):
+  """Largest z-score of the chains' mean and covariance against the truth."""
+  first, second = _chain_moments(samples, mean.shape[0], mean)
+  mean_estimate, mean_se = _estimate(first)
+  cov_estimate, cov_se = _estimate(second)
+  z_mean = np.abs(mean_estimate - mean) / mean_se
+  z_cov = np.abs(cov_estimate - covariance[None]) / cov_se
+  return max(z_mean.max(), z_cov.max()), cov_se
+
+
+def test_sample_chain_matches_the_exact_gaussian_posterior():
+  problem = LinearGaussianProblem(num_images=2)
+  num_chains = 400
+  target = problem.target(num_chains)
+  init = _prior_draws(2 * num_chains, seed=1)
+  mean, covariance = problem.posterior(BETA)
+
+  step_size = _step_sizes(2 * num_chains, seed=1)
+  kernel = AnnealedHMC(target, BETA, step_size, NUM_LEAPFROG_STEPS)
+  samples, accept_prob = _sample(kernel, init, 150, 100, seed=[4, 2])
+  max_z, cov_se = _max_z_against_exact(samples, mean, covariance)
+  assert max_z < Z_TOLERANCE
+  # The check is sharp: a 4.5-SE band is a few percent of each variance.
+  assert np.all(Z_TOLERANCE * np.diagonal(cov_se, axis1=-2, axis2=-1) <
+                0.06 * np.diag(covariance))
+  assert accept_prob.mean() > 0.9
+
+  # Control: chains at a 30% larger β must fail the same check.
+  wrong = AnnealedHMC(target, 1.3 * BETA, step_size, NUM_LEAPFROG_STEPS)
+  wrong_samples, _ = _sample(wrong, init, 150, 100, seed=[4, 2])
+  wrong_z, _ = _max_z_against_exact(wrong_samples, mean, covariance)
+  assert wrong_z > 3 * Z_TOLERANCE
+
+
+def test_plain_callable_target_draws_batch_noise_and_samples_correctly():
+  # Without image structure the noise is drawn for the whole batch at once.
+  precision = np.array([[3.0, 0.8], [0.8, 2.0]])
+  covariance = np.linalg.inv(np.eye(2) + BETA * precision)
+
+  def quadratic(z):  # d(z) = ½ zᵀAz: q_β = N(0, (I + βA)⁻¹).
+    a = tf.constant(precision)
+    return tfrd.TargetParts(
+        prior_log_prob=-0.5 * tf.reduce_sum(z**2, -1),
+        distortion=0.5 * tf.reduce_sum(z * tf.linalg.matvec(a, z), -1),
+        grad_prior_log_prob=-z, grad_distortion=tf.linalg.matvec(a, z))
+
+  kernel = AnnealedHMC(quadratic, BETA, _step_sizes(500, seed=2),
+                       NUM_LEAPFROG_STEPS)
+  assert kernel.image_indices is None
+  init = _prior_draws(500, seed=2)
+  samples, _ = _sample(kernel, init, 100, 50, seed=[1, 5])
+  max_z, _ = _max_z_against_exact(samples, np.zeros([1, 2]), covariance)
+  assert max_z < Z_TOLERANCE
+  again, _ = _sample(kernel, init, 100, 50, seed=[1, 5])
+  np.testing.assert_array_equal(samples, again)
+
+
+def test_agrees_with_tfp_hamiltonian_monte_carlo():
+  problem = LinearGaussianProblem(num_images=2, seed=3)
+  num_chains = 400
+  target = problem.target(num_chains)
+  init = _prior_draws(2 * num_chains, seed=4)
+  # Large steps, so that about 44% of the proposals are rejected: that rate
+  # is what to compare. With L = 2 (a full leapfrog step in the loop) the
+  # stiff direction turns by 2θ in (3.8, 5.0) and the soft one by 2θ in
+  # (1.9, 2.2), away from multiples of π (see `_step_sizes`).
+  num_leapfrog_steps = 2
+  step_size = _step_sizes(2 * num_chains, seed=4, scale=0.715, spread=0.075)
+
+  def target_log_prob(z):  # TFP differentiates this itself.
+    return target.prior.log_prob(z) - BETA * target.distortion_of(z)
+
+  tfp_kernel = tfp.mcmc.HamiltonianMonteCarlo(
+      target_log_prob, tf.constant(step_size[:, None]), num_leapfrog_steps)
+  ours = AnnealedHMC(target, BETA, step_size, num_leapfrog_steps)
+  samples, accept = _sample(ours, init, 150, 50, seed=[8, 1])
+  tfp_samples, tfp_accept = _sample(tfp_kernel, init, 150, 50, seed=[8, 2])
+
+  # Chain c of both runs has the same start and step size, and the pairs are
+  # independent across c: the per-chain differences of each statistic are
+  # i.i.d., so their mean and its standard error give a paired two-sample
+  # test (sharper than comparing two unpaired means, since the step size
+  # drives much of each chain's acceptance rate).
+  center = problem.posterior(BETA)[0]
+  ours_stats = _chain_moments(samples, 2, center) + (
+      accept.mean(axis=0).reshape(2, num_chains),)
+  tfp_stats = _chain_moments(tfp_samples, 2, center) + (
+      tfp_accept.mean(axis=0).reshape(2, num_chains),)
+  for ours_stat, tfp_stat in zip(ours_stats, tfp_stats):
+    difference, standard_error = _estimate(ours_stat - tfp_stat)
+    assert np.max(np.abs(difference) / standard_error) < Z_TOLERANCE
+  accept_rate = ours_stats[-1].mean()
+  assert 0.4 < accept_rate < 0.75  # many rejections: the rate is informative
+  # Sharp: 4.5 SE of the acceptance-rate difference is under 0.015.
+  assert np.all(Z_TOLERANCE * _estimate(ours_stats[-1] - tfp_stats[-1])[1] <
+                0.015)
+
+
+def test_an_images_draws_do_not_depend_on_its_batch():
+  problem = LinearGaussianProblem(num_images=3, seed=5)
+  num_chains = 4
+  init = _prior_draws(3 * num_chains, seed=6).numpy().reshape(
+      3, num_chains, LATENT_DIM)
+
+  def run(images):
+    kernel = AnnealedHMC(problem.target(num_chains, images), BETA, STEP_SIZE,
+                         NUM_LEAPFROG_STEPS, image_indices=images)
+    samples, _ = _sample(kernel, init[list(images)].reshape(-1, LATENT_DIM),
+                         6, 0, seed=[7, 11])
+    return samples.reshape(6, len(images), num_chains, LATENT_DIM)
+
+  batch = run([0, 1, 2])
+  reordered = run([2, 0])
+  alone = run([1])
+  np.testing.assert_allclose(reordered[:, 0], batch[:, 2], rtol=1e-12)
+  np.testing.assert_allclose(reordered[:, 1], batch[:, 0], rtol=1e-12)
+  np.testing.assert_allclose(alone[:, 0], batch[:, 1], rtol=1e-12)
+  # The chains moved, so equal draws mean equal noise, not stuck chains.
+  assert np.all(np.abs(batch[-1] - init) > 0)
+
+
+def test_images_and_seeds_get_their_own_noise():
+  problem = LinearGaussianProblem(num_images=1, seed=7)
+  same_image_twice = np.concatenate([problem.data] * 2)
+  target = tfrd.AnnealedTarget(problem.decoder,
+                               tfrd.standard_normal_prior(LATENT_DIM),
+                               tfrd.SquaredError(), same_image_twice, 3,
+                               decoder_dtype=tf.float64)
+  init = np.tile(_prior_draws(3, seed=8).numpy(), [2, 1])
+  kernel = AnnealedHMC(target, BETA, STEP_SIZE, NUM_LEAPFROG_STEPS,
+                       image_indices=[10, 11])
+  samples, _ = _sample(kernel, init, 3, 0, seed=[1, 2])
+  other_seed, _ = _sample(kernel, init, 3, 0, seed=[1, 3])
+  assert not np.allclose(samples[:, :3], samples[:, 3:])  # other image
+  assert not np.allclose(samples, other_seed)
+
+  # The documented derivation: image i's momenta come from the stateless key
+  # fold_in(fold_in(seed, PURPOSES['momentum']), i), its uniforms likewise.
+  fold_in = tf.random.experimental.stateless_fold_in
+  seed = tf.constant([5, 6], tf.int32)
+  # pylint: disable-next=protected-access
+  momentum, log_uniform = kernel._draw_noise(seed, tf.constant(init))
+  for row, index in enumerate([10, 11]):
+    purpose_seed = fold_in(seed, randomness.PURPOSES['momentum'])
+    np.testing.assert_array_equal(
+        momentum[3 * row:3 * row + 3],
+        tf.random.stateless_normal([3, LATENT_DIM],
+                                   fold_in(purpose_seed, tf.constant(
+                                       index, tf.int64)), dtype=tf.float64))
+    purpose_seed = fold_in(seed, randomness.PURPOSES['acceptance'])
+    np.testing.assert_allclose(
+        log_uniform[3 * row:3 * row + 3],
+        tf.math.log(tf.random.stateless_uniform(
+            [3], fold_in(purpose_seed, tf.constant(index, tf.int64)),
+            dtype=tf.float64)), rtol=1e-14)
+
+
+@pytest.mark.parametrize('per_image', [True, False])
+@pytest.mark.parametrize('num_leapfrog_steps', [1, 3])
+def test_one_step_costs_exactly_l_target_evaluations(per_image,
+                                                     num_leapfrog_steps):
+  problem = LinearGaussianProblem(num_images=2)
+  target = problem.target(num_chains=3)
+  calls = []
+
+  def counting_target(z):
+    calls.append(1)
+    return target(z)
+
+  kernel = AnnealedHMC(counting_target, BETA, STEP_SIZE, num_leapfrog_steps,
+                       image_indices=[0, 1] if per_image else None)
+  state = _prior_draws(6, seed=9)
+  results = kernel.bootstrap_results(state)
+  assert len(calls) == 1
+  for step in range(3):
+    del calls[:]
+    # Eagerly the leapfrog's while_loop runs its body once per step.
+    state, results = kernel.one_step(state, results, seed=[step, 1])
+    assert len(calls) == num_leapfrog_steps
+  # The cache the results carry is the target at the new state.
+  np.testing.assert_allclose(results.target_parts.distortion,
+                             target(state).distortion, rtol=1e-12)
+
+
+def test_kernel_protocol():
+  problem = LinearGaussianProblem(num_images=2)
+  target = problem.target(num_chains=3)
+  kernel = AnnealedHMC(target, BETA, np.full(6, 0.2), NUM_LEAPFROG_STEPS)
+  assert isinstance(kernel, tfp.mcmc.TransitionKernel)
+  assert kernel.is_calibrated
+  np.testing.assert_array_equal(kernel.image_indices, [0, 1])
+  assert kernel.num_chains == 3
+  state = _prior_draws(6, seed=10)
+  results = kernel.bootstrap_results(state)
+  assert isinstance(results, AnnealedHMCResults)
+  assert isinstance(results.target_parts, tfrd.TargetParts)
+  np.testing.assert_allclose(results.target_parts.distortion,
+                             target(state).distortion)
+  assert results.step_size.dtype == tf.float64
+  assert results.step_size.shape == (6,)
+  np.testing.assert_array_equal(results.is_accepted, True)
+  np.testing.assert_array_equal(results.log_accept_ratio, 0.0)
+  new_state, new_results = kernel.one_step(state, results, seed=[0, 1])
+  assert new_state.dtype == tf.float64 and new_state.shape == (6, LATENT_DIM)
+  assert isinstance(new_results, AnnealedHMCResults)
+  assert kernel.copy(beta=3.0).beta == 3.0
+
+  with pytest.raises(TypeError, match='float64'):
+    kernel.bootstrap_results(tf.cast(state, tf.float32))
+  with pytest.raises(ValueError, match='rows'):
+    kernel.one_step(state[:5], results, seed=[0, 1])
+  with pytest.raises(ValueError, match='num_leapfrog_steps'):
+    AnnealedHMC(target, BETA, 0.1, 0)
+  with pytest.raises(ValueError, match='step_size'):
+    AnnealedHMC(target, BETA, -0.1, 2)
+  with pytest.raises(ValueError, match='image_indices'):
+    AnnealedHMC(target, BETA, 0.1, 2, image_indices=[0, 1, 2])
+
+
+def test_step_size_adapts_through_tfp_simple_step_size_adaptation():
+  problem = LinearGaussianProblem(num_images=2)
+  target = problem.target(num_chains=50)
+  kernel = tfp.mcmc.SimpleStepSizeAdaptation(
+      AnnealedHMC(target, 20.0, 1.0, NUM_LEAPFROG_STEPS),
+      num_adaptation_steps=80, target_accept_prob=0.75, adaptation_rate=0.05)
+
+  @tf.function
+  def run():
+    return tfp.mcmc.sample_chain(
+        100, _prior_draws(100, seed=11), kernel=kernel, seed=[2, 3],
+        trace_fn=lambda _, results: (
+            results.inner_results.step_size,
+            tf.exp(tf.minimum(results.inner_results.log_accept_ratio, 0.0))))
+
+  _, (step_size, accept_prob) = run()
+  # Step 1.0 is far too large at β = 20 (nothing is accepted); adaptation
+  # shrinks it until about 75% of the proposals are accepted.
+  assert np.mean(accept_prob[:5]) < 0.05
+  assert step_size[-1] < 0.4
+  assert 0.6 < np.mean(accept_prob[-20:]) < 0.9
