@@ -34,6 +34,7 @@ from tfrd import estimators
 from tfrd import hmc
 from tfrd import passes as passes_lib
 from tfrd import randomness
+from tfrd import step_sizes as step_sizes_lib
 from tfrd import target as target_lib
 
 __all__ = ['ChainState', 'ProgressUpdate', 'AISRun', 'DecoderOutputError',
@@ -100,12 +101,14 @@ class AISRun(
   Attributes:
     betas: [P] inverse temperatures of the RD points.
     estimates: list of P `RDEstimate`s (per image).
-    step_size_table: [num_chunks, N·C] float64 step sizes the reported run
-      used, reusable by a later run on the same images and schedule.
+    step_size_table: [segments, N·C] float64 step sizes the reported run
+      used (`tfrd.step_sizes`: one row per chunk, or per group of chunks on
+      schedules of more than `MAX_SEGMENTS` chunks), reusable by a later run
+      on the same images and schedule.
     accept_rates: [P] mean acceptance probability over the chunk that ended
       at each RD point (of the reported run).
-    latents: [P, N, D] one latent per image and RD point, drawn from the AIS
-      distribution q_k^AIS (eq. 12), for reconstructions.
+    latents: [P, N, D] float32, one latent per image and RD point, drawn
+      from the AIS distribution q_k^AIS (eq. 12), for reconstructions.
     num_decoder_gradients: decoder gradient evaluations per chain, both runs.
     jit_compiled: whether the loop ran under XLA.
     wall_time_s: dict of wall times by phase.
@@ -299,33 +302,40 @@ class RunState:
   same keys, shapes and dtypes for one run) and of the conversion to and
   from the `ChainState` the compiled loop carries.
 
+  Its size does not grow with the schedule: the step-size tables have at
+  most `tfrd.step_sizes.MAX_SEGMENTS` rows, everything else is per chain or
+  per RD point (`tests/test_step_sizes.py` checks the bound).
+
   Attributes:
     phase: index of the pass in progress.
     next_chunk: index of the next chunk of that pass to run.
     chain: the `ChainState` at the end of the last chunk run (None before
       the pass started).
-    used_steps: [num_chunks, N·C] geometric-mean step size each chain used
-      in each chunk of the current pass.
-    preliminary_table: [num_chunks, N·C] the preliminary pass's table.
+    used_steps: a `tfrd.step_sizes.StepSizeRecorder` of the step sizes the
+      current pass used ([segments, N·C] geometric means).
+    preliminary_table: [segments, N·C] the preliminary pass's table.
     recorded: dict from `RDEstimate` field to [P, N] per-image estimates.
     recorded_accept: [P] mean acceptance over the chunk ending at each point.
-    recorded_latents: [P, N, D] one latent per image and point, from q^AIS.
+    recorded_latents: [P, N, D] float32 one latent per image and point, from
+      q^AIS (for decoding; float32 halves the largest per-point record).
     elapsed_s: [number of passes] wall time spent in each pass.
   """
 
-  def __init__(self, num_rows, num_images, latent_dim, num_chunks,
-               num_points, num_passes):
+  def __init__(self, num_rows, num_images, latent_dim, segments, num_points,
+               num_passes):
     self.num_rows = num_rows
     self.latent_dim = latent_dim
     self.phase = 0
     self.next_chunk = 0
     self.chain = None
-    self.used_steps = np.zeros([num_chunks, num_rows])
-    self.preliminary_table = np.zeros([num_chunks, num_rows])
+    self.used_steps = step_sizes_lib.StepSizeRecorder(segments, num_rows)
+    self.preliminary_table = np.zeros([self.used_steps.num_segments,
+                                       num_rows])
     self.recorded = {name: np.zeros([num_points, num_images])
                      for name in estimators.RDEstimate._fields}
     self.recorded_accept = np.zeros([num_points])
-    self.recorded_latents = np.zeros([num_points, num_images, latent_dim])
+    self.recorded_latents = np.zeros([num_points, num_images, latent_dim],
+                                     np.float32)
     self.elapsed_s = np.zeros([num_passes])
 
   def to_checkpoint(self):
@@ -341,8 +351,10 @@ class RunState:
         'step_size': (np.zeros([rows]) if chain is None
                       else chain.step_size.numpy()),
         'beta': np.float64(0.0 if chain is None else chain.beta.numpy()),
-        'used_steps': self.used_steps, 'preliminary_table':
-        self.preliminary_table, 'recorded_accept': self.recorded_accept,
+        'used_log_step_sums': self.used_steps.log_step_sums,
+        'used_num_steps': self.used_steps.num_steps,
+        'preliminary_table': self.preliminary_table,
+        'recorded_accept': self.recorded_accept,
         'recorded_latents': self.recorded_latents, 'elapsed_s': self.elapsed_s,
     }
     for name, shape in (('prior_log_prob', [rows]), ('distortion', [rows]),
@@ -364,7 +376,8 @@ class RunState:
                                  target_lib.TargetParts._fields)),
         tf.constant(values['log_weights']), tf.constant(values['step_size']),
         tf.constant(values['beta'], tf.float64))
-    self.used_steps = np.array(values['used_steps'])
+    self.used_steps.log_step_sums = np.array(values['used_log_step_sums'])
+    self.used_steps.num_steps = np.array(values['used_num_steps'])
     self.preliminary_table = np.array(values['preliminary_table'])
     self.recorded = {name: np.array(values['recorded_' + name])
                      for name in self.recorded}
@@ -395,6 +408,7 @@ class _PassLoop:
     # (checkpointer or None, least seconds between checkpoints)
     self.checkpointer, self.checkpoint_interval_s = checkpointing
     self.boundaries = chunk_boundaries(schedule)
+    self.segments = step_sizes_lib.chunk_segments(self.boundaries.size)
     self.rd_positions = {int(k): i for i, k in enumerate(schedule.rd_indices)}
     self.last_save = time.time()
 
@@ -417,7 +431,7 @@ class _PassLoop:
           f'drawn from the prior. Check the model, its output range and the '
           f'distortion.')
     step_size = (np.full([num_rows], self.hmc.initial_step_size)
-                 if table is None else table[0])
+                 if table is None else table[self.segments[0]])
     return ChainState(latents, parts, tf.zeros([num_rows], tf.float64),
                       tf.constant(step_size, tf.float64),
                       tf.constant(0.0, tf.float64))
@@ -443,13 +457,13 @@ class _PassLoop:
       num_steps = end - first + 1
       chain = state.chain
       if table is not None:
-        chain = chain._replace(
-            step_size=tf.constant(table[chunk_index], tf.float64))
+        chain = chain._replace(step_size=tf.constant(
+            table[self.segments[chunk_index]], tf.float64))
       chain, accept_sum, log_step_sum = self.runner.run_chunk(
           chain, schedule.betas[first:end + 1], run_seed, first,
           self.image_indices, ais_pass.adapt)
       state.chain = chain
-      state.used_steps[chunk_index] = np.exp(log_step_sum.numpy() / num_steps)
+      state.used_steps.add(chunk_index, log_step_sum.numpy(), num_steps)
       accept_rate = float(np.mean(accept_sum.numpy()) / num_steps)
       point = self.rd_positions.get(end)
       if point is not None:
@@ -498,8 +512,9 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
       size); the defaults if None. With the default L = 2, give a schedule
       about five times longer than for the paper's L = 10 (see
       `tfrd.estimate_rd_curve`).
-    step_size_table: optional [num_chunks, N·C] table from an earlier run
-      (`AISRun.step_size_table`); replayed frozen instead of adapting.
+    step_size_table: optional [segments, N·C] table from an earlier run on
+      the same schedule (`AISRun.step_size_table`); replayed frozen instead
+      of adapting.
     jit_compile: True, False or 'auto' (XLA, falling back to graph mode if
       the decoder does not compile).
     decoder_dtype: the decoder's input and computation dtype.
@@ -540,14 +555,16 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
   num_images = data.shape[0]
   image_indices = randomness.check_image_indices(image_indices, num_images)
   num_rows = num_images * num_chains
-  num_chunks = chunk_boundaries(schedule).size
+  segments = step_sizes_lib.chunk_segments(chunk_boundaries(schedule).size)
+  num_segments = int(segments[-1]) + 1
   if step_size_table is not None:
     step_size_table = np.asarray(step_size_table, dtype=np.float64)
-    if step_size_table.shape != (num_chunks, num_rows):
+    if step_size_table.shape != (num_segments, num_rows):
       raise ValueError(
           f'The step-size table has shape {step_size_table.shape}, but this '
-          f'run needs ({num_chunks}, {num_rows}) (chunks, images × '
-          f'chains): it was made for another schedule, batch or chain count.')
+          f'run needs ({num_segments}, {num_rows}) (segments of the '
+          f'schedule, images × chains): it was made for another schedule, '
+          f'batch or chain count.')
   plan = passes_lib.plan_passes(hmc_settings.step_size_mode,
                                 step_size_table is not None)
 
@@ -556,7 +573,7 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
   runner = TransitionRunner(target, hmc_settings, jit_compile)
   loop = _PassLoop(runner, schedule, prior, seed, image_indices, hmc_settings,
                    step_size_table, (checkpointer, checkpoint_interval_s))
-  state = RunState(num_rows, num_images, latent_dim, num_chunks,
+  state = RunState(num_rows, num_images, latent_dim, segments,
                    schedule.rd_indices.size, len(plan))
   if checkpointer is not None:
     restored = checkpointer.restore(state.to_checkpoint())
@@ -567,9 +584,10 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
     if pass_index < state.phase:
       continue
     loop.run_pass(pass_index, ais_pass, state, progress, stop)
-    if ais_pass.phase == 'preliminary':
-      state.preliminary_table = state.used_steps.copy()
     if pass_index + 1 < len(plan):
+      if ais_pass.phase == 'preliminary':
+        state.preliminary_table = state.used_steps.table()
+      state.used_steps.reset()
       state.phase, state.next_chunk = pass_index + 1, 0
       if checkpointer is not None:
         loop.save(state)
@@ -578,7 +596,7 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
   return AISRun(
       betas=np.asarray(schedule.rd_betas),
       estimates=state.estimates(),
-      step_size_table=state.used_steps.copy(),
+      step_size_table=state.used_steps.table(),
       accept_rates=state.recorded_accept.copy(),
       latents=state.recorded_latents.copy(),
       num_decoder_gradients=passes_lib.decoder_gradients_per_chain(

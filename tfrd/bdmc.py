@@ -39,6 +39,7 @@ from tfrd import hmc as hmc_lib
 from tfrd import passes as passes_lib
 from tfrd import randomness
 from tfrd import schedules as schedules_lib
+from tfrd import step_sizes as step_sizes_lib
 from tfrd import target as target_lib
 
 __all__ = ['SimulatedData', 'BDMCResult', 'simulate_data', 'run_bdmc',
@@ -420,16 +421,20 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, num_chains=16,
         f'the simulated latents.')
   num_rows = num_images * num_chains
   num_transitions = schedule.num_transitions
-  chunks = _reverse_chunks(ais.chunk_boundaries(schedule), num_transitions)
+  forward_ends = ais.chunk_boundaries(schedule)
+  chunks = _reverse_chunks(forward_ends, num_transitions)
+  # The table row each forward chunk used (tfrd.step_sizes).
+  segments = step_sizes_lib.chunk_segments(forward_ends.size)
   state = ais.ChainState(initial, parts, tf.zeros([num_rows], tf.float64),
-                         tf.constant(table[chunks[0][2]], tf.float64),
+                         tf.constant(table[segments[chunks[0][2]]],
+                                     tf.float64),
                          tf.constant(beta, tf.float64))
   reverse_seed = randomness.derive_seed(
       seed, randomness.RUN_SEED_TAGS['reverse'])
   accept_total = 0.0
   for first, last, forward_chunk in chunks:
     state = state._replace(
-        step_size=tf.constant(table[forward_chunk], tf.float64))
+        step_size=tf.constant(table[segments[forward_chunk]], tf.float64))
     # β_{n-first}, β_{n-first-1}, ..., β_{n-last}: downhill.
     betas = schedule.betas[num_transitions - last:
                            num_transitions - first + 1][::-1]
