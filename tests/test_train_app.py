@@ -106,8 +106,10 @@ def test_same_seed_same_decoder_and_exact_resume(tmp_path):
   for expected, actual in zip(_weights(straight), _weights(resumed)):
     np.testing.assert_array_equal(expected, actual)
 
-  # The checkpoint belongs to this configuration only.
-  result = _run('apps.train', '--epochs=2', f'--output={resumed}',
+  # The checkpoint belongs to this configuration only (a new output: the
+  # finished one is refused before the checkpoint is even looked at).
+  result = _run('apps.train', '--epochs=2',
+                f'--output={tmp_path / "other_seed.keras"}',
                 f'--checkpoint_dir={checkpoint_dir}',
                 *[flag for flag in common if flag != '--seed=5'], '--seed=6')
   assert result.returncode == 2
