@@ -1,0 +1,735 @@
+r"""How fast does tfrd's AIS loop run on the paper's MNIST decoders?
+
+    TFRD_DATA_DIR=../shared/data python -m benchmarks.throughput \
+        --decoders=tiny,shallow,deep --json=runs/throughput.json
+    TFRD_DATA_DIR=../shared/data python -m benchmarks.throughput \
+        --decoders= --paper_setting            # the paper's run, projected
+
+Why it exists: the cost of a curve is (transitions) × (passes) × (seconds per
+transition), and a transition costs L decoder gradient evaluations at batch
+K·B (chains × images). This benchmark measures the last factor on the real
+production path, `tfrd.ais.TransitionRunner.run_chunk` with jit 'auto', so
+the figure includes what a run pays besides the decoder: the per-block draw
+of momenta and acceptance uniforms (one block of 32 transitions per chunk),
+the float64 chain arithmetic, and the host round trip after every chunk. It
+then puts that figure next to what the hardware can do: the same process's
+best fp32 2048×2048 `tf.matmul` throughput.
+
+How to read it (one row per decoder):
+
+- `s/transition`: steady-state wall time of one HMC transition of all K·B
+  chains, compile excluded: the best of --repetitions passes over a fixed
+  geometric schedule of T inverse temperatures, divided by T (best, not
+  median, because other processes can only slow a repetition down; the
+  JSON has the median too). T is --num_transitions unless a probe
+  transition says a repetition would exceed --max_repetition_s: then T is
+  cut to whole random blocks of 32 (column T shows it). `compile_s` is the
+  wall time of the warm-up chunk (one transition) that traced and compiled
+  the loop.
+- `useful GFLOP/s`: the decoder's dense FLOPs per transition divided by the
+  seconds per transition. A dense m×n layer counts 2mn per row forward and
+  2mn per row backward to its input (HMC needs ∂d/∂z, never weight
+  gradients); a transition makes L such forward + backward passes over K·B
+  rows. Activations, the distortion and the chain update are not counted:
+  they are the overhead the ratio exposes.
+- `ratio`: useful GFLOP/s over matmul GFLOP/s, the fraction of this
+  machine's reachable fp32 peak the AIS loop turns into decoder work. Small
+  decoders (tiny) are dominated by overhead; large ones (deep) come closer
+  to 1. Above 1 means the reference was slowed down by load (both figures
+  are best-of, but measured at different moments) or the decoder's GEMMs
+  beat a square matmul here.
+- `peak MB`: the process's peak resident memory so far (ru_maxrss); it
+  only grows, so a row includes every decoder measured before it.
+
+--paper_setting adds the projected wall time of the paper's MNIST run
+(appendix D.2: deep decoder, code size 10, 40 chains × 50 images, L = 20,
+two passes) on this machine, from a short measured run at exactly those
+sizes, and, labelled as a PROJECTION, on a GPU of the given fp32 / TF32
+throughput, from the counted FLOPs and the ratio measured here.
+"""
+
+import datetime
+import gzip
+import json
+import math
+import os
+import platform
+import resource
+import struct
+import sys
+import textwrap
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+
+from apps import ais_flags
+from apps import cli
+import tfrd
+from tfrd import ais
+from tfrd import files
+from tfrd import randomness
+
+FLAGS = flags.FLAGS
+
+_PROGRAM = 'throughput'
+
+# The MLP decoders of Huang et al. (2020)'s MNIST experiments: (code size,
+# hidden widths); tanh hidden layers and a sigmoid output of 784 pixels.
+DECODERS = {
+    'tiny': (2, (128,)),
+    'shallow': (10, (1024,)),
+    'deep': (10, (1024, 1024, 1024)),
+    # The deep decoder of the paper's 100-dimensional models (GAN100, ...),
+    # whose curves take 1.6 million distributions (benchmarks/paper_scale).
+    'deep100': (100, (1024, 1024, 1024)),
+}
+# The three the issue's comparison with the paper authors' code used.
+_DEFAULT_DECODERS = ['tiny', 'shallow', 'deep']
+_IMAGE_SIZE = 784
+_MNIST_TEST_IMAGES = 't10k-images-idx3-ubyte.gz'
+_IDX3_MAGIC = 2051
+
+# What the paper states for its MNIST setting: the length of its schedule
+# (tfrd's reading of appendix D.2 builds 52,713; README, --preset=paper) and
+# its wall time on one P100; and what this project aims at.
+_PAPER_TRANSITIONS = 60292
+_PAPER_HOURS_P100 = (4, 7)
+_GOAL_MINUTES_H100 = 15
+
+flags.DEFINE_list('decoders', _DEFAULT_DECODERS,
+                  f'Decoders to measure, from {list(DECODERS)}; may be empty '
+                  'with --paper_setting.')
+flags.DEFINE_integer('num_chains', 16, 'AIS chains per image (K).')
+flags.DEFINE_integer('num_images', 50, 'MNIST test images (B), the first ones.')
+flags.DEFINE_integer('leapfrog_steps', 20,
+                     'Leapfrog steps per transition (L), each one decoder '
+                     'gradient.')
+flags.DEFINE_integer(
+    'num_transitions', 256,
+    'Timed transitions per repetition (T); a multiple of 32 (one random '
+    'block) keeps every chunk full, as in a long run.')
+flags.DEFINE_float(
+    'max_repetition_s', 20.0,
+    'Time budget of one repetition: when a probe transition says T would '
+    'take longer, T is cut to the largest multiple of 32 that fits (at least '
+    '32; the table shows the T used). Keeps the deep decoder to minutes on a '
+    'CPU; 0 never cuts.')
+flags.DEFINE_integer('repetitions', 3,
+                     'Timed repetitions per decoder; the best one is reported.')
+flags.DEFINE_float('step_size', 0.05,
+                   'The frozen HMC step size of every chain (no adaptation; '
+                   'the cost does not depend on it).')
+flags.DEFINE_integer('seed', 0, 'Seed of the decoder weights and the chains.')
+flags.DEFINE_string('data_dir', None,
+                    f'Directory holding mnist/{_MNIST_TEST_IMAGES} (default: '
+                    '$TFRD_DATA_DIR).')
+flags.DEFINE_string('json', None, 'Also write the results to this JSON file.')
+flags.DEFINE_integer('matmul_size', 2048,
+                     'n of the n×n fp32 matmul that measures reachable peak.')
+flags.DEFINE_integer('matmul_repetitions', 5,
+                     'Timed calls of the matmul loop per mode (graph, XLA) '
+                     'and session (before and after the decoders); the best '
+                     'call counts.')
+flags.DEFINE_bool(
+    'paper_setting', False,
+    'Also project the wall time of the paper\'s MNIST run (--preset=paper: '
+    'deep decoder, 40 chains x 50 images, L = 20, two passes) on this '
+    'machine and, as a PROJECTION, on the GPU the --device_* flags describe.')
+flags.DEFINE_integer(
+    'paper_transitions', 32,
+    'Timed transitions of the short run at the paper\'s sizes (32 = one '
+    'random block; minutes on a CPU).')
+flags.DEFINE_integer('paper_repetitions', 1,
+                     'Timed repetitions of that short run (best reported).')
+flags.DEFINE_float(
+    'device_tflops_fp32', 67.0,
+    'Dense fp32 TFLOP/s of the projected GPU. Default: the published figure '
+    'of an NVIDIA H100 SXM (67 TFLOP/s FP32).')
+flags.DEFINE_float(
+    'device_tflops_tf32', 495.0,
+    'Dense TF32 tensor-core TFLOP/s of the projected GPU. Default: the '
+    'published figure of an NVIDIA H100 SXM without sparsity (495 TFLOP/s; '
+    '989 is the figure with sparsity).')
+flags.DEFINE_float(
+    'chunk_overhead_us', 50.0,
+    'Assumed host round trip plus kernel-launch overhead per chunk (<= 32 '
+    'transitions) on the GPU, in microseconds, added to the projection.')
+
+
+class UsageError(Exception):
+  """Bad flags or missing data: reported as one line, exit status 2."""
+
+
+def _check_flags():
+  """Refuses bad input before any work is done."""
+  unknown = [name for name in FLAGS.decoders if name not in DECODERS]
+  if unknown:
+    raise UsageError(f'unknown decoder(s) {unknown}; choose from '
+                      f'{list(DECODERS)}.')
+  if not FLAGS.decoders and not FLAGS.paper_setting:
+    raise UsageError('--decoders is empty (allowed only with '
+                      '--paper_setting).')
+  for name in ('num_chains', 'num_images', 'leapfrog_steps', 'num_transitions',
+               'repetitions', 'matmul_size', 'matmul_repetitions',
+               'paper_transitions', 'paper_repetitions'):
+    if FLAGS[name].value < 1:
+      raise UsageError(f'--{name} must be a positive integer, got '
+                        f'{FLAGS[name].value}.')
+  for name in ('max_repetition_s', 'chunk_overhead_us'):
+    if not (math.isfinite(FLAGS[name].value) and FLAGS[name].value >= 0):
+      raise UsageError(f'--{name} must be >= 0, got {FLAGS[name].value}.')
+  for name in ('step_size', 'device_tflops_fp32', 'device_tflops_tf32'):
+    value = FLAGS[name].value
+    if not (math.isfinite(value) and value > 0):
+      raise UsageError(f'--{name} must be positive, got {value}.')
+
+
+def _progress(message):
+  sys.stderr.write(f'{_PROGRAM}: {message}\n')
+  sys.stderr.flush()
+
+
+def load_mnist_test_images(num_images, data_dir=None):
+  """The first `num_images` MNIST test images: [B, 784] float32 in [0, 1].
+
+  Read straight from the original gzip file, so the benchmark needs neither
+  TFDS nor a network (TFDS would also reorder the split).
+
+  Raises:
+    UsageError: if the file is missing, malformed or too short.
+  """
+  data_dir = data_dir or os.environ.get('TFRD_DATA_DIR')
+  if not data_dir:
+    raise UsageError(f'no MNIST directory: give --data_dir or set '
+                      f'TFRD_DATA_DIR to a directory holding '
+                      f'mnist/{_MNIST_TEST_IMAGES}.')
+  path = os.path.join(data_dir, 'mnist', _MNIST_TEST_IMAGES)
+  if not os.path.isfile(path):
+    raise UsageError(f'MNIST test images not found: {path} (give --data_dir '
+                      'or set TFRD_DATA_DIR).')
+  try:
+    with gzip.open(path, 'rb') as stream:
+      magic, count, rows, cols = struct.unpack('>IIII', stream.read(16))
+      if magic != _IDX3_MAGIC or rows * cols != _IMAGE_SIZE:
+        raise UsageError(f'{path} is not an MNIST IDX3 image file (magic '
+                          f'{magic}, {rows}x{cols} images).')
+      if num_images > count:
+        raise UsageError(f'{path} holds {count} images; --num_images='
+                          f'{num_images} asks for more.')
+      pixels = stream.read(num_images * _IMAGE_SIZE)
+  except (OSError, EOFError, struct.error) as error:
+    raise UsageError(f'cannot read {path}: {error}') from None
+  if len(pixels) != num_images * _IMAGE_SIZE:
+    raise UsageError(f'{path} is truncated.')
+  images = np.frombuffer(pixels, dtype=np.uint8).reshape(num_images,
+                                                         _IMAGE_SIZE)
+  return images.astype(np.float32) / 255.0
+
+
+def build_decoder(name, seed=0):
+  """The named MLP as a Keras 3 model with fixed (untrained) weights."""
+  import keras  # pylint: disable=g-import-not-at-top
+  latent_dim, hidden = DECODERS[name]
+  layers = [keras.Input((latent_dim,))]
+  for i, width in enumerate(hidden + (_IMAGE_SIZE,)):
+    layers.append(keras.layers.Dense(
+        width, activation='tanh' if i < len(hidden) else 'sigmoid',
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i)))
+  return keras.Sequential(layers, name=name)
+
+
+def layer_shapes(name):
+  """(inputs, outputs) of each dense layer of the named decoder."""
+  latent_dim, hidden = DECODERS[name]
+  widths = (latent_dim,) + hidden + (_IMAGE_SIZE,)
+  return list(zip(widths[:-1], widths[1:]))
+
+
+def flops_per_transition(name, num_rows, num_leapfrog_steps):
+  """Useful dense FLOPs of one transition: L × (forward + backward to input).
+
+  Each m×n layer costs 2mn per row forward and 2mn per row for the gradient
+  with respect to its input; no weight gradients are needed.
+  """
+  per_row = sum(4 * m * n for m, n in layer_shapes(name))
+  return num_leapfrog_steps * num_rows * per_row
+
+
+class MatmulBenchmark:
+  """Best fp32 size×size `tf.matmul` throughput of this process, in GFLOP/s.
+
+  A traced loop of dependent matmuls (so none can be skipped or overlapped
+  with the host), reduced to a scalar that is fetched to the host, so the
+  time covers the whole computation but not a large copy. It runs both as a
+  graph and XLA-compiled (the AIS loop runs under XLA, whose CPU matmul is
+  not the graph's), and the best call of either counts. `measure` may be
+  called more than once (before and after the decoders): the best call of
+  all sessions counts, so a burst of load from other processes during one
+  session does not lower the reference and inflate the ratios.
+  """
+
+  def __init__(self, size, per_call=4):
+    self.size = size
+    self.per_call = per_call
+    rng = np.random.default_rng(0)
+    self._a = tf.constant(rng.standard_normal((size, size)), tf.float32)
+    # Scaled so repeated products keep their magnitude (no inf, no denormals).
+    self._b = tf.constant(rng.standard_normal((size, size)) / math.sqrt(size),
+                          tf.float32)
+
+    def products(a, b):
+      for _ in range(per_call):
+        a = tf.matmul(a, b)
+      return tf.reduce_sum(a)
+
+    self._functions = {'graph': tf.function(products, jit_compile=False),
+                       'xla': tf.function(products, jit_compile=True)}
+    for function in self._functions.values():
+      function(self._a, self._b).numpy()  # traces and compiles
+    self.seconds = {mode: [] for mode in self._functions}
+
+  def measure(self, repetitions):
+    """Times `repetitions` more calls of each mode; returns the best GFLOP/s."""
+    for _ in range(repetitions):
+      for mode, function in self._functions.items():
+        start = time.perf_counter()
+        function(self._a, self._b).numpy()
+        self.seconds[mode].append(time.perf_counter() - start)
+    return self.gflops
+
+  def _gflops(self, seconds):
+    return 2.0 * self.size ** 3 * self.per_call / seconds / 1e9
+
+  @property
+  def gflops(self):
+    return self._gflops(min(min(times) for times in self.seconds.values()))
+
+  def to_json(self):
+    return {'size': self.size, 'matmuls_per_call': self.per_call,
+            'flops_per_call': 2 * self.size ** 3 * self.per_call,
+            'seconds': self.seconds,
+            'gflops_by_mode': {mode: self._gflops(min(times))
+                               for mode, times in self.seconds.items()},
+            'gflops': self.gflops}
+
+
+def _peak_memory_mb():
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  # Linux reports kilobytes, macOS bytes.
+  return peak / (2.0 ** 20 if sys.platform == 'darwin' else 1024.0)
+
+
+def _run_chunks(runner, chain, schedule, run_seed, image_indices, step_sizes):
+  """One frozen-step-size pass over `schedule`, as `tfrd.ais` runs it.
+
+  Like the reported pass of a run: the step sizes are set before every
+  chunk, and after it the acceptance and step sizes come back to the host.
+  """
+  boundaries = ais.chunk_boundaries(schedule)
+  accept = []
+  for index, end in enumerate(boundaries):
+    first = int(boundaries[index - 1]) + 1 if index else 1
+    num_steps = int(end) - first + 1
+    chain = chain._replace(step_size=tf.constant(step_sizes, tf.float64))
+    chain, accept_sum, log_step_sum = runner.run_chunk(
+        chain, schedule.betas[first:end + 1], run_seed, first, image_indices)
+    # Both come to the host after every chunk in a run (the step-size table
+    # and the progress line), so the chunk's work is finished here too.
+    log_step_sum.numpy()
+    accept.append(float(np.mean(accept_sum.numpy())) / num_steps)
+  return chain, float(np.mean(accept))
+
+
+def _probe_transitions(requested, probe_s, max_repetition_s):
+  """Transitions per repetition: `requested`, cut to fit the time budget.
+
+  A cut keeps whole random blocks (a multiple of 32, at least one block),
+  so every chunk still draws its noise for 32 transitions, as in a run.
+  """
+  if not max_repetition_s or requested * probe_s <= max_repetition_s:
+    return requested
+  block = randomness.BLOCK_SIZE
+  fitting = int(max_repetition_s / probe_s) // block * block
+  return min(requested, max(block, fitting))
+
+
+def time_decoder(name, images, num_chains, num_leapfrog_steps,
+                 num_transitions, repetitions, step_size=0.05, seed=0,
+                 max_repetition_s=None):
+  """Measures steady-state seconds per transition of one decoder.
+
+  Args:
+    name: a key of `DECODERS`.
+    images: [B, 784] float32 data.
+    num_chains: chains per image K.
+    num_leapfrog_steps: L.
+    num_transitions: transitions per timed repetition T.
+    repetitions: timed repetitions; the best counts.
+    step_size: the frozen step size of every chain.
+    seed: seed of the weights, the initial states and the noise.
+    max_repetition_s: if given, T is cut (see `_probe_transitions`) when a
+      probe transition says a repetition would take longer.
+
+  Returns:
+    A dict of the measurement (see the module docstring).
+  """
+  latent_dim = DECODERS[name][0]
+  num_images = images.shape[0]
+  num_rows = num_images * num_chains
+  decoder = build_decoder(name, seed)
+  target = tfrd.AnnealedTarget(decoder, tfrd.standard_normal_prior(latent_dim),
+                               tfrd.SquaredError(), images, num_chains,
+                               tf.float32)
+  settings = tfrd.HMCSettings(num_leapfrog_steps=num_leapfrog_steps,
+                              step_size_mode='fixed',
+                              initial_step_size=step_size)
+  runner = ais.TransitionRunner(target, settings, jit_compile='auto')
+  image_indices = np.arange(num_images, dtype=np.int64)
+  step_sizes = np.full([num_rows], step_size)
+  latents = tf.constant(np.random.default_rng(seed).standard_normal(
+      [num_rows, latent_dim]))
+  start_chain = ais.ChainState(
+      latents, runner.evaluate(latents), tf.zeros([num_rows], tf.float64),
+      tf.constant(step_sizes), tf.constant(0.0, tf.float64))
+
+  def one_transition(seed_tag):
+    # Each with its own seed, so it draws a random block afresh, and so
+    # does the first timed chunk after it.
+    start = time.perf_counter()
+    _, accept_sum, _ = runner.run_chunk(
+        start_chain, np.array([1.0]), randomness.derive_seed(seed, seed_tag),
+        1, image_indices)
+    accept_sum.numpy()
+    return time.perf_counter() - start
+
+  _progress(f'{name}: compiling (warm-up chunk of one transition, '
+            f'{num_rows} chains)')
+  compile_s = one_transition(1000)
+  probe_s = one_transition(1001)
+  requested = num_transitions
+  num_transitions = _probe_transitions(requested, probe_s, max_repetition_s)
+  if num_transitions != requested:
+    _progress(f'{name}: {requested} transitions would take about '
+              f'{requested * probe_s:.0f} s a repetition; timing '
+              f'{num_transitions} (--max_repetition_s={max_repetition_s:g})')
+  # The betas do not change the cost (both HMC branches are computed); a
+  # geometric sweep over the paper's range keeps the chains realistic.
+  schedule = tfrd.AnnealingSchedule(
+      tfrd.geometric_betas(num_transitions,
+                           ais_flags.PRESETS['paper']['beta_max'], 1.0 / 12.0),
+      [num_transitions])
+
+  times = []
+  for repetition in range(repetitions):
+    # A fresh seed per repetition: every chunk draws its block's noise, as
+    # in a run (`TransitionRunner` reuses the last block's numbers).
+    run_seed = randomness.derive_seed(seed, repetition)
+    start = time.perf_counter()
+    _, accept_rate = _run_chunks(runner, start_chain, schedule, run_seed,
+                                 image_indices, step_sizes)
+    times.append(time.perf_counter() - start)
+    _progress(f'{name}: repetition {repetition + 1}/{repetitions}: '
+              f'{times[-1]:.3f} s for {num_transitions} transitions '
+              f'(accept {accept_rate:.2f})')
+  seconds_per_transition = min(times) / num_transitions
+  flops = flops_per_transition(name, num_rows, num_leapfrog_steps)
+  return {
+      'decoder': name,
+      'latent_dim': latent_dim,
+      'layers': [list(shape) for shape in layer_shapes(name)],
+      'num_chains': num_chains,
+      'num_images': num_images,
+      'batch_rows': num_rows,
+      'leapfrog_steps': num_leapfrog_steps,
+      'num_transitions': num_transitions,
+      'num_transitions_requested': requested,
+      'probe_transition_s': probe_s,
+      'num_chunks': int(ais.chunk_boundaries(schedule).size),
+      'seconds_per_transition': seconds_per_transition,
+      'median_seconds_per_transition': float(np.median(times)) /
+                                       num_transitions,
+      'repetition_seconds': times,
+      'compile_s': compile_s,
+      'decoder_gradients_per_transition': settings.num_leapfrog_steps,
+      'flops_per_transition': flops,
+      'useful_gflops': flops / seconds_per_transition / 1e9,
+      'accept_rate': accept_rate,
+      'jit_compiled': runner.jit_compiled,
+      'peak_memory_mb': _peak_memory_mb(),
+  }
+
+
+_COLUMNS = (
+    # (header, width, format of the value)
+    ('decoder', 8, lambda r: r['decoder']),
+    ('K·B', 6, lambda r: str(r['batch_rows'])),
+    ('L', 3, lambda r: str(r['leapfrog_steps'])),
+    ('T', 5, lambda r: str(r['num_transitions'])),
+    ('s/transition', 12, lambda r: f'{r["seconds_per_transition"]:.4g}'),
+    ('compile_s', 9, lambda r: f'{r["compile_s"]:.2f}'),
+    ('grads/trans', 11, lambda r: str(r['decoder_gradients_per_transition'])),
+    ('useful GFLOP/s', 14, lambda r: f'{r["useful_gflops"]:.2f}'),
+    ('matmul GFLOP/s', 14, lambda r: f'{r["matmul_gflops"]:.2f}'),
+    ('ratio', 6, lambda r: f'{r["ratio_of_matmul"]:.3f}'),
+    ('peak MB', 8, lambda r: f'{r["peak_memory_mb"]:.0f}'),
+    ('xla', 3, lambda r: 'yes' if r['jit_compiled'] else 'no'),
+)
+
+
+def format_table(rows):
+  """Rows as a text table with right-aligned columns (decoder left)."""
+  def line(cells):
+    return '  '.join(cell.ljust(width) if i == 0 else cell.rjust(width)
+                     for i, (cell, (_, width, _)) in
+                     enumerate(zip(cells, _COLUMNS))).rstrip()
+  lines = [line([header for header, _, _ in _COLUMNS])]
+  lines.append(line(['-' * width for _, width, _ in _COLUMNS]))
+  lines.extend(line([value(row) for _, _, value in _COLUMNS]) for row in rows)
+  return '\n'.join(lines)
+
+
+def paper_schedule():
+  """The schedule tfrd builds for --preset=paper (appendix D.2)."""
+  preset = ais_flags.PRESETS['paper']
+  rd_betas = tfrd.rd_point_betas(
+      preset['num_rd_points'], preset['beta_max'], beta_min=preset['beta_min'],
+      spacing=preset['rd_spacing'])
+  return tfrd.build_schedule(
+      rd_betas, tfrd.sigmoid_betas(preset['num_intermediate'],
+                                   preset['beta_max']),
+      preset['min_before_first'], preset['min_between'])
+
+
+def _hours(seconds):
+  return f'{seconds / 3600:.2f} h ({seconds / 60:.1f} min)'
+
+
+def paper_projection(row, matmul_gflops, device_tflops, chunk_overhead_us):
+  """Projected wall times of the paper's MNIST run.
+
+  Args:
+    row: the `time_decoder` measurement of the deep decoder at the paper's
+      sizes (40 chains × 50 images, L = 20).
+    matmul_gflops: this process's matmul throughput.
+    device_tflops: {'fp32': TFLOP/s, 'tf32': TFLOP/s} of the projected GPU.
+    chunk_overhead_us: assumed per-chunk overhead on that GPU.
+
+  Returns:
+    A dict: per schedule length, the time here and on the device.
+  """
+  preset = ais_flags.PRESETS['paper']
+  schedule = paper_schedule()
+  num_passes = tfrd.num_passes(preset['step_size_mode'])
+  ratio = row['useful_gflops'] / matmul_gflops
+  # Above 1 the reference was slowed by load (or the decoder's GEMMs beat a
+  # square matmul); no device runs above its peak, so project at most at it.
+  projected_ratio = min(ratio, 1.0)
+  tfrd_chunks = int(ais.chunk_boundaries(schedule).size)
+  num_rd_points = int(schedule.rd_indices.size)
+  schedules = {
+      'tfrd': (schedule.num_transitions, tfrd_chunks,
+               'tfrd --preset=paper schedule (chunks counted exactly)'),
+      'paper': (_PAPER_TRANSITIONS,
+                math.ceil(_PAPER_TRANSITIONS / randomness.BLOCK_SIZE) +
+                num_rd_points,
+                'length the paper states (chunks: one per block of 32 '
+                'plus one per RD point, an upper bound)'),
+  }
+  result = {
+      'decoder': row['decoder'], 'num_chains': row['num_chains'],
+      'num_images': row['num_images'], 'leapfrog_steps': row['leapfrog_steps'],
+      'num_passes': num_passes, 'num_rd_points': num_rd_points,
+      'measured_seconds_per_transition': row['seconds_per_transition'],
+      'measured_transitions': row['num_transitions'],
+      'flops_per_transition': row['flops_per_transition'],
+      'ratio_of_matmul': ratio, 'projected_fraction_of_peak': projected_ratio,
+      'device_tflops': dict(device_tflops),
+      'chunk_overhead_us': chunk_overhead_us, 'schedules': {},
+  }
+  for key, (num_transitions, chunks, label) in schedules.items():
+    total_transitions = num_transitions * num_passes
+    total_flops = row['flops_per_transition'] * total_transitions
+    overhead_s = chunks * num_passes * chunk_overhead_us * 1e-6
+    device = {}
+    for precision, tflops in device_tflops.items():
+      compute_s = total_flops / (tflops * 1e12 * projected_ratio)
+      device[precision] = {'compute_s': compute_s, 'overhead_s': overhead_s,
+                           'total_s': compute_s + overhead_s}
+    result['schedules'][key] = {
+        'label': label, 'num_transitions': num_transitions,
+        'num_chunks_per_pass': chunks, 'total_flops': total_flops,
+        'this_machine_s': row['seconds_per_transition'] * total_transitions,
+        'device_projection': device,
+    }
+  return result
+
+
+def format_paper_projection(projection):
+  """The projection as text, saying what it rests on."""
+  p = projection
+  fp32, tf32 = p['device_tflops']['fp32'], p['device_tflops']['tf32']
+  header = [
+      f"Paper's MNIST setting: {p['decoder']} decoder (code size 10), "
+      f"{p['num_chains']} chains x {p['num_images']} images, "
+      f"L = {p['leapfrog_steps']}, {p['num_passes']} passes "
+      f"(preliminary + reported), {p['num_rd_points']} RD points.",
+      f"Measured here: {p['measured_seconds_per_transition']:.4g} s per "
+      f"transition (best of a short run of {p['measured_transitions']} "
+      f"transition(s) at exactly these sizes); ratio_of_matmul "
+      f"{p['ratio_of_matmul']:.3f}; "
+      f"{p['flops_per_transition'] / 1e9:.1f} useful GFLOP per transition.",
+  ]
+  lines = ['']
+  for paragraph in header:
+    lines += textwrap.wrap(paragraph, 79)
+  if p['ratio_of_matmul'] > 1:
+    lines += textwrap.wrap(
+        'ratio_of_matmul > 1: the matmul reference was slowed down (load '
+        'from other processes?) or the decoder\'s GEMMs beat a square '
+        'matmul; the GPU projection uses a fraction of peak of 1.', 79)
+  for entry in p['schedules'].values():
+    lines += [''] + textwrap.wrap(
+        f"{entry['num_transitions']:,} transitions per pass: "
+        f"{entry['label']}.", 79)
+    lines.append(
+        f"  this machine (measured s/transition x {entry['num_transitions']:,}"
+        f" x {p['num_passes']}): {_hours(entry['this_machine_s'])}")
+    for precision, tflops in (('fp32', fp32), ('tf32', tf32)):
+      device = entry['device_projection'][precision]
+      goal = device['total_s'] / (60.0 * _GOAL_MINUTES_H100)
+      lines += [
+          f'  PROJECTION, GPU at {tflops:g} TFLOP/s {precision.upper()}: '
+          f"{_hours(device['total_s'])}, {goal:.2f}x the "
+          f'{_GOAL_MINUTES_H100}-minute goal',
+          f"    = compute {device['compute_s']:.0f} s + per-chunk overhead "
+          f"{device['overhead_s']:.1f} s ({entry['num_chunks_per_pass']:,} "
+          f"chunks x {p['num_passes']} passes x "
+          f"{p['chunk_overhead_us']:g} us)"]
+    implied = [entry['total_flops'] / (hours * 3600) / 1e12
+               for hours in _PAPER_HOURS_P100]
+    lines += textwrap.wrap(
+        f'the paper\'s {_PAPER_HOURS_P100[0]}-{_PAPER_HOURS_P100[1]} h on '
+        f'one P100 would mean {implied[1]:.1f}-{implied[0]:.1f} TFLOP/s of '
+        'useful decoder work at this count', 79, initial_indent='  ',
+        subsequent_indent='    ')
+  notes = (
+      'The GPU PROJECTION rests on: (1) the decoder\'s dense FLOPs only '
+      '(forward + backward to the input, L per transition at batch 40 x 50; '
+      'activations, distortion and chain arithmetic not counted); (2) the '
+      'GPU reaching the same fraction of its peak as this machine reaches '
+      'of its own matmul throughput (ratio_of_matmul, at most 1), and for '
+      'TF32 the decoder\'s matmuls running in TF32; (3) per-chunk host '
+      'round trips and launches costing --chunk_overhead_us each (a chunk '
+      'holds at most 32 transitions); nothing else. The device figures are '
+      'the ones given by --device_tflops_fp32 / --device_tflops_tf32 '
+      '(defaults: published dense H100 SXM figures), not a measurement.',
+      f'For comparison: the paper reports {_PAPER_HOURS_P100[0]}-'
+      f'{_PAPER_HOURS_P100[1]} hours on one P100 for this setting; the '
+      f'project goal is {_GOAL_MINUTES_H100} minutes on one H100.',
+  )
+  for note in notes:
+    lines += [''] + textwrap.wrap(note, 79)
+  return '\n'.join(lines)
+
+
+def _machine():
+  return {'cpu_count': os.cpu_count(), 'platform': platform.platform(),
+          'machine': platform.machine(), 'processor': platform.processor(),
+          'python': platform.python_version(),
+          'gpus': [device.name for device in
+                   tf.config.list_physical_devices('GPU')]}
+
+
+def _benchmark():
+  _check_flags()
+  paper = ais_flags.PRESETS['paper']
+  num_images = FLAGS.num_images
+  if FLAGS.paper_setting:
+    num_images = max(num_images, paper['num_images'])
+  images = load_mnist_test_images(num_images, FLAGS.data_dir)
+
+  _progress(f'matmul: {FLAGS.matmul_size}x{FLAGS.matmul_size} fp32, graph '
+            f'and XLA, {FLAGS.matmul_repetitions} timed call(s) each')
+  matmul = MatmulBenchmark(FLAGS.matmul_size)
+  _progress(f'matmul: {matmul.measure(FLAGS.matmul_repetitions):.2f} GFLOP/s')
+
+  rows = [time_decoder(name, images[:FLAGS.num_images], FLAGS.num_chains,
+                       FLAGS.leapfrog_steps, FLAGS.num_transitions,
+                       FLAGS.repetitions, FLAGS.step_size, FLAGS.seed,
+                       FLAGS.max_repetition_s)
+          for name in FLAGS.decoders]
+  deep = None
+  if FLAGS.paper_setting:
+    sizes = (paper['num_chains'], paper['num_images'], paper['leapfrog_steps'])
+    reusable = [row for row in rows if row['decoder'] == 'deep' and (
+        row['num_chains'], row['num_images'], row['leapfrog_steps']) == sizes]
+    if reusable:
+      deep = reusable[0]
+    else:
+      _progress(f'paper setting: deep decoder, {sizes[0]} chains x '
+                f'{sizes[1]} images, L = {sizes[2]}, '
+                f'{FLAGS.paper_transitions} timed transition(s)')
+      deep = time_decoder('deep', images[:paper['num_images']], sizes[0],
+                          sizes[2], FLAGS.paper_transitions,
+                          FLAGS.paper_repetitions, FLAGS.step_size,
+                          FLAGS.seed)
+
+  # Again after the decoders, so that the reference is the best of two
+  # sessions far apart in time.
+  _progress(f'matmul: {matmul.measure(FLAGS.matmul_repetitions):.2f} GFLOP/s '
+            '(best of both sessions)')
+  for row in rows + ([deep] if deep is not None else []):
+    row['matmul_gflops'] = matmul.gflops
+    row['ratio_of_matmul'] = row['useful_gflops'] / matmul.gflops
+
+  timing = (f'best of {FLAGS.repetitions} repetitions of T transitions '
+            f'(T = {FLAGS.num_transitions} unless --max_repetition_s cut it); '
+            'compile (warm-up chunk) excluded')
+  if rows:
+    print(f'AIS throughput, {timing}; squared error, first '
+          f'{FLAGS.num_images} MNIST test images, {FLAGS.num_chains} chains '
+          'each.')
+    print(format_table(rows))
+  document = {
+      'benchmark': _PROGRAM,
+      'timestamp': datetime.datetime.now(datetime.timezone.utc).isoformat(),
+      'tensorflow': tf.__version__,
+      'machine': _machine(),
+      'settings': {name: FLAGS[name].value for name in (
+          'decoders', 'num_chains', 'num_images', 'leapfrog_steps',
+          'num_transitions', 'max_repetition_s', 'repetitions', 'step_size',
+          'seed', 'matmul_size', 'matmul_repetitions', 'paper_setting')},
+      'timing': timing,
+      'matmul': matmul.to_json(),
+      'results': rows,
+  }
+  if deep is not None:
+    projection = paper_projection(
+        deep, matmul.gflops,
+        {'fp32': FLAGS.device_tflops_fp32, 'tf32': FLAGS.device_tflops_tf32},
+        FLAGS.chunk_overhead_us)
+    print(format_paper_projection(projection))
+    document['paper_setting'] = projection
+    document['paper_measurement'] = deep
+    document['settings'].update({name: FLAGS[name].value for name in (
+        'paper_transitions', 'paper_repetitions', 'device_tflops_fp32',
+        'device_tflops_tf32', 'chunk_overhead_us')})
+
+  if FLAGS.json:
+    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json)), exist_ok=True)
+    with files.atomic_write(FLAGS.json) as stream:
+      json.dump(document, stream, indent=1)
+    _progress(f'wrote {FLAGS.json}')
+  return document
+
+
+def main(argv):
+  cli.start(argv)
+  return cli.run_job(_PROGRAM, _benchmark, (UsageError,))
+
+
+if __name__ == '__main__':
+  app.run(main)
