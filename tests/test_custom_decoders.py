@@ -9,7 +9,6 @@ safe_mode=False; without them the error names the option.
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
@@ -19,10 +18,10 @@ import pytest
 from adapters import models
 from adapters import python_objects
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_AIS_FLAGS = ['--num_chains=4', '--num_intermediate=60',
-                  '--num_rd_points=4', '--beta_max=10', '--min_before_first=20',
-                  '--min_between=3', '--leapfrog_steps=3']
+import app_runner  # pylint: disable=g-bad-import-order
+
+REPO = app_runner.REPO
+TINY_AIS_FLAGS = list(app_runner.TINY_AIS_FLAGS)
 LATENT_DIM = 3
 OUTPUT_DIM = 24
 # Its own name, so that it cannot be imported already in the test process.
@@ -53,12 +52,7 @@ _USER_MODULE_SOURCE = textwrap.dedent('''\
     ''')
 
 
-def _run(module, *args, env=None):
-  full_env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
-  full_env.update(env or {})
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
-                        env=full_env, capture_output=True, text=True,
-                        timeout=600, check=False)
+_run = app_runner.run_app
 
 
 def _forget_user_module():

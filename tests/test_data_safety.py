@@ -16,10 +16,10 @@ import tfrd
 from tfrd import checkpointing
 from tfrd import files
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_AIS_FLAGS = ['--num_chains=4', '--num_intermediate=60',
-                  '--num_rd_points=4', '--beta_max=10', '--min_before_first=20',
-                  '--min_between=3', '--leapfrog_steps=3']
+import app_runner  # pylint: disable=g-bad-import-order
+
+REPO = app_runner.REPO
+TINY_AIS_FLAGS = list(app_runner.TINY_AIS_FLAGS)
 USER_TEXT = 'the user\'s own notes\n'
 
 
@@ -27,10 +27,7 @@ def _env():
   return dict(os.environ, PYTHONPATH=REPO)
 
 
-def _run(module, *args):
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
-                        env=_env(), capture_output=True, text=True,
-                        timeout=600, check=False)
+_run = app_runner.run_app
 
 
 def _error_lines(result):

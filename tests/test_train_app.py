@@ -1,16 +1,15 @@
 """apps.train and apps.entropic_gan end to end, as a user runs them."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import zoo
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import app_runner  # pylint: disable=g-bad-import-order
+
+REPO = app_runner.REPO
 TINY = ['--code_size=3', '--width=16', '--num_train=64', '--batch_size=32',
         '--log_interval_s=0']
 TINY_AIS_FLAGS = ['--num_chains=2', '--num_intermediate=20',
@@ -20,12 +19,7 @@ TINY_AIS_FLAGS = ['--num_chains=2', '--num_intermediate=20',
                   '--num_images=2']
 
 
-def _run(module, *args, env=None):
-  full_env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
-  full_env.update(env or {})
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
-                        env=full_env, capture_output=True, text=True,
-                        timeout=600, check=False)
+_run = app_runner.run_app
 
 
 def _weights(path):

@@ -1,0 +1,26 @@
+"""Running an app as a user does: `python -m apps.NAME ...` in a subprocess.
+
+Shared by the end-to-end tests, so every one of them runs the apps the same
+way (from the repository root, with it on PYTHONPATH).
+"""
+
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A schedule of a few dozen transitions: enough to exercise every part of a
+# run (both passes, RD points, checkpoints) in seconds.
+TINY_AIS_FLAGS = ('--num_chains=4', '--num_intermediate=60',
+                  '--num_rd_points=4', '--beta_max=10', '--min_before_first=20',
+                  '--min_between=3', '--leapfrog_steps=3')
+
+
+def run_app(module, *args, env=None):
+  """Runs `python -m module args...`; returns the `CompletedProcess`."""
+  full_env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL='2')
+  full_env.update(env or {})
+  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
+                        env=full_env, capture_output=True, text=True,
+                        timeout=600, check=False)
