@@ -266,6 +266,7 @@ def run(model_path, output_dir):
           'simulation': ('z ~ p(z); x from exp(-beta d(x, f(z))) normalized '
                          '(tfrd.bdmc.simulate_data), per point'),
           'random_block_size': randomness.BLOCK_SIZE,
+          'noise_generator': randomness.NOISE_GENERATOR,
       },
       'timing': {'wall_time_s': time.time() - start},
   }

@@ -4,13 +4,17 @@ One forward AIS run along q_k(z|x) ∝ p(z) exp(-β_k d(x, f(z))) (eq. 10) with
 HMC transitions visits every point of the curve (§4). The loop over
 temperatures is a `tf.function` (XLA-compiled where possible) that runs one
 *chunk* of transitions per call: the stretch up to the next RD point or the
-end of a random block, whichever comes first. Python touches the chain only
-between chunks, to record RD points and report progress.
+end of a block of 32 transitions, whichever comes first. The random numbers
+are drawn inside that computation (`tfrd.randomness`), so a chunk is one
+XLA computation and one host round trip, whose only results are the new
+chain state and two per-chain sums (`tests/test_gpu_readiness.py` inspects
+the HLO and counts the round trips). Python touches the chain only between
+chunks, to record RD points, checkpoint and report progress.
 
 Step sizes (appendix D.2): by default a preliminary run adapts per-chain step
-sizes toward 65% acceptance and records, for every chunk, the geometric mean
-step size of each chain; the reported run replays that table, frozen, with a
-fresh seed.
+sizes toward 65% acceptance and records the geometric mean step size of each
+chain per segment of the schedule (`tfrd.step_sizes`); the reported run
+replays that table, frozen, with a fresh seed.
 
 `run_ais` is a short driver over named parts:
 
@@ -119,8 +123,11 @@ class AISRun(
 def chunk_boundaries(schedule):
   """Ends (inclusive transition indices) of the chunks the loop runs.
 
-  A chunk ends at every RD point, at the end of every random block and at
-  the last transition, so that each chunk uses one block of random numbers.
+  A chunk ends at every RD point, at the end of every block of
+  `randomness.BLOCK_SIZE` transitions and at the last transition: the block
+  caps how long the host waits between progress reports, checkpoints and
+  stop requests (the random numbers are a function of the transition index,
+  not of the chunking).
   """
   num_transitions = schedule.num_transitions
   block_ends = np.arange(randomness.BLOCK_SIZE, num_transitions + 1,
@@ -132,22 +139,46 @@ def chunk_boundaries(schedule):
 
 def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
                    adaptation_rate, jit_compile, shared_step_size=False):
-  """Builds the compiled function that runs transitions of one chunk."""
+  """Builds the compiled function that runs transitions of one chunk.
+
+  The function takes the chain state, the chunk's inverse temperatures
+  (padded to `randomness.BLOCK_SIZE`), the run's noise keys int64 [2], the
+  0-based index of the chunk's first transition, the image indices int64 [N]
+  and the number of transitions, and returns (state, accept_sum,
+  log_step_sum). The noise is drawn inside the function (`tfrd.randomness`),
+  so a chunk is one computation with no host round trip, and no noise tensor
+  enters or leaves it. Under XLA each transition draws its own, fused into
+  the loop, with memory independent of the chunk length; in graph mode,
+  where every op is a kernel launch, the chunk's noise is drawn at once
+  before the loop. The numbers are the same either way.
+  """
   num_rows = target.num_images * target.num_chains
 
-  def run_chunk(state, betas, momentum, log_uniform, first_offset, num_steps):
-    latent_dim = tf.shape(state.latents)[-1]
+  def run_chunk(state, betas, noise_keys, first_transition, image_indices,
+                num_steps):
+    latent_dim = state.latents.shape[-1]
+    if latent_dim is None:
+      raise ValueError('The latents need a static last dimension.')
+    draw = lambda transitions: randomness.transition_noise(
+        noise_keys, image_indices, transitions, target.num_chains,
+        int(latent_dim))
+    if jit_compile:
+      noise_at = lambda step: draw(first_transition + tf.cast(step, tf.int64))
+    else:
+      momenta, log_uniforms = draw(
+          first_transition + tf.range(tf.cast(num_steps, tf.int64)))
+      noise_at = lambda step: (momenta[:, step], log_uniforms[:, step])
 
     def body(step, state, accept_sum, log_step_sum):
       beta = betas[step]
       # log w_k = log w_{k-1} - (β_k - β_{k-1}) d(x, f(z_{k-1})): the cached
       # distortion of the current state, no decoder call.
       log_weights = state.log_weights - (beta - state.beta) * state.parts.distortion
-      offset = first_offset + step
+      momentum, log_uniform = noise_at(step)
       result = hmc.hmc_transition(
           target, beta, state.latents, state.parts,
-          tf.reshape(momentum[:, offset], [num_rows, latent_dim]),
-          tf.reshape(log_uniform[:, offset], [num_rows]),
+          tf.reshape(momentum, [num_rows, latent_dim]),
+          tf.reshape(log_uniform, [num_rows]),
           state.step_size, num_leapfrog_steps)
       accept_prob = tf.exp(tf.minimum(result.log_accept_ratio, 0.0))
       log_step_sum += tf.math.log(state.step_size)
@@ -188,8 +219,12 @@ class TransitionRunner:
   temperatures (increasing for forward AIS, decreasing for reverse AIS) with
   the log-weight update log w += -(β_new - β_old)·d(x, f(z)) before every
   transition, drawing its momenta and acceptance uniforms from the per-image
-  stateless streams of `tfrd.randomness`. The loop is XLA-compiled where the
-  decoder allows, falling back to graph mode under `jit_compile='auto'`.
+  stateless streams of `tfrd.randomness`. A chunk is one call of one
+  compiled function: the noise is drawn inside it, transition by
+  transition, from a few scalars and the image indices, and only the chunk's
+  results come back. The loop is XLA-compiled where the decoder allows,
+  falling back to graph mode under `jit_compile='auto'`, with the same random
+  numbers either way.
 
   Args:
     target: a `tfrd.target.AnnealedTarget`.
@@ -204,7 +239,6 @@ class TransitionRunner:
     self.jit_compile = jit_compile
     self._use_jit = jit_compile is True or jit_compile == 'auto'
     self._compiled = {}
-    self._noise = (None, None)  # (key, numbers) of the last random block
     self.evaluate = tf.function(target)
 
   @property
@@ -245,8 +279,9 @@ class TransitionRunner:
         `randomness.BLOCK_SIZE`).
       run_seed: the seed of this run's random streams.
       first_transition: 1-based index of the first transition in the run;
-        it selects the random block and the offset in it, so every transition
-        of the chunk must fall in the same block of `randomness.BLOCK_SIZE`.
+        transition k draws the noise of position k - 1 of the run's streams.
+        Every transition of the chunk must fall in the same block of
+        `randomness.BLOCK_SIZE` (the compiled loop runs at most a block).
       image_indices: int [N], the images' global indices (their streams).
       adapt: whether the step sizes adapt during the chunk.
 
@@ -258,25 +293,55 @@ class TransitionRunner:
     Raises:
       ValueError: if the chunk crosses a random block.
     """
+    return self._call(adapt, self._arguments(state, betas, run_seed,
+                                             first_transition, image_indices))
+
+  def compiler_ir(self, state, betas, run_seed, first_transition,
+                  image_indices, adapt=False, stage='hlo'):
+    """The XLA computation of the chunk `run_chunk` would run, as text.
+
+    For inspecting what a device runs per chunk (`tests/test_gpu_readiness.py`
+    checks that the whole transition loop, its decoder calls and its random
+    draws are one computation with no host callbacks).
+
+    Args:
+      state, betas, run_seed, first_transition, image_indices, adapt: as for
+        `run_chunk`.
+      stage: 'hlo', 'optimized_hlo', ... (see
+        `tf.function.experimental_get_compiler_ir`).
+
+    Returns:
+      The computation as a string.
+
+    Raises:
+      ValueError: if the runner does not compile with XLA, or the chunk
+        crosses a random block.
+    """
+    if not self._use_jit:
+      raise ValueError('This runner does not compile its chunks with XLA.')
+    arguments = self._arguments(state, betas, run_seed, first_transition,
+                                image_indices)
+    return self._chunk_fn(adapt).experimental_get_compiler_ir(*arguments)(
+        stage=stage)
+
+  def _arguments(self, state, betas, run_seed, first_transition,
+                 image_indices):
+    """The compiled chunk function's arguments: the state and a few scalars."""
     num_steps = len(betas)
-    block, first_offset = divmod(first_transition - 1, randomness.BLOCK_SIZE)
+    first_offset = (first_transition - 1) % randomness.BLOCK_SIZE
     if num_steps < 1 or first_offset + num_steps > randomness.BLOCK_SIZE:
       raise ValueError(
           f'A chunk must hold 1 to {randomness.BLOCK_SIZE - first_offset} '
           f'transitions from transition {first_transition}, got {num_steps}.')
-    # Chunks that split a block (at RD points, or where reverse AIS changes
-    # step sizes) reuse its numbers instead of drawing them again.
-    key = (run_seed, block, np.asarray(image_indices).tobytes())
-    if self._noise[0] != key:
-      self._noise = (key, randomness.draw_block_noise(
-          run_seed, block, image_indices, self.target.num_chains,
-          int(state.latents.shape[-1])))
-    momentum, log_uniform = self._noise[1]
+    # One fixed betas shape (a whole block, padded) and tensors, not Python
+    # numbers, for everything else: the chunk function is traced once.
     padded = np.zeros([randomness.BLOCK_SIZE])
     padded[:num_steps] = betas
-    return self._call(adapt, (state, tf.constant(padded), momentum,
-                              log_uniform, tf.constant(first_offset),
-                              tf.constant(num_steps)))
+    return (state, tf.constant(padded),
+            tf.constant(randomness.noise_keys(run_seed)),
+            tf.constant(first_transition - 1, tf.int64),
+            tf.constant(np.asarray(image_indices, np.int64)),
+            tf.constant(num_steps))
 
 
 def _initial_latents(prior, seed, image_indices, num_chains, latent_dim):

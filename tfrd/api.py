@@ -103,6 +103,8 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
   settings = {
       'seed': int(seed), 'num_chains': int(num_chains),
       'hmc': hmc_settings._asdict(), 'jit_compile': str(jit_compile),
+      # A checkpoint resumes only with the numbers it was drawn with.
+      'noise_generator': randomness.NOISE_GENERATOR,
       'distortion': distortion.get_config(),
       'prior': None if prior is None else repr(prior),
       'latent_dim': latent_dim,
@@ -142,6 +144,7 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
       'step_size_mode': ('table' if step_size_table is not None
                          else hmc_settings.step_size_mode),
       'random_block_size': randomness.BLOCK_SIZE,
+      'noise_generator': randomness.NOISE_GENERATOR,
       'jit_compiled': bool(run.jit_compiled),
       'decoder_gradients_per_chain': int(run.num_decoder_gradients),
       'mean_step_size': float(np.exp(np.mean(np.log(run.step_size_table)))),
