@@ -28,6 +28,7 @@ from apps import ais_flags
 from apps import cli
 from apps import output_files
 from apps import model_flags
+from apps import precision_flags
 from apps import progress as progress_lib
 import tfrd
 
@@ -123,9 +124,12 @@ flags.DEFINE_list(
     'if present, and the highest.')
 ais_flags.define_ais_flags()
 model_flags.define_model_loading_flags()
-# Show the AIS and model loading flags in --help, not only under --helpfull.
+precision_flags.define_precision_flags()
+# Show the AIS, model loading and precision flags in --help, not only under
+# --helpfull.
 flags.adopt_module_key_flags(ais_flags)
 flags.adopt_module_key_flags(model_flags)
+flags.adopt_module_key_flags(precision_flags)
 
 
 # What a run writes into --output_dir; curve.json, first, marks it finished.
@@ -280,6 +284,9 @@ def load_model_from_flags(model_path):
       latent_dim=FLAGS.latent_dim,
       allow_multiple_outputs=FLAGS.output_kind == 'mean_logvar',
       **model_flags.loading_kwargs_from_flags('rd_curve'))
+  # Before the output conventions wrap it: the Keras model is rebuilt.
+  decoder, precision_config = precision_flags.apply_precision_flags(
+      decoder, 'rd_curve')
   image_shape = (None if not FLAGS.output_image_shape else
                  tuple(int(d) for d in FLAGS.output_image_shape))
   convention = dict(layout=FLAGS.output_layout, value_range=FLAGS.output_range,
@@ -292,6 +299,7 @@ def load_model_from_flags(model_path):
       'prior': priors.describe_prior_spec(FLAGS.prior),
       'blur_sigma': FLAGS.blur_sigma,
       **model_flags.describe_loading_flags(),
+      **precision_config,
   }
   return decoder, config
 
@@ -382,7 +390,8 @@ def main(argv):
   else:
     ais_flags.apply_preset()
   return cli.run_job(
-      'rd_curve', lambda: run(model_path, FLAGS.output_dir),
+      'rd_curve', lambda: precision_flags.run_on_device_from_flags(
+          lambda: run(model_path, FLAGS.output_dir)),
       (keras_decoder.ModelError, datasets.DatasetError,
        tfrd.DecoderOutputError, ValueError, OSError),
       interrupted_message='interrupted; continue with the same flags and '
