@@ -228,6 +228,11 @@ def load_keras_model(path, custom_objects=None, safe_mode=True,
     raise ModelError(f'{path} is not a .keras file; Keras 3 loads only '
                      f'.keras archives (try model format tf_keras or '
                      f'saved_model).')
+  if not zipfile.is_zipfile(path):
+    # Keras says "File not found" for a file that is there but no archive.
+    raise ModelError(f'{path} is not a Keras .keras archive (a .keras file '
+                     f'is the zip that model.save writes); it may be '
+                     f'truncated or another kind of file.')
   import keras  # pylint: disable=g-import-not-at-top
   try:
     return keras.saving.load_model(path, custom_objects=custom_objects,

@@ -5,7 +5,7 @@ from absl import flags
 import tfrd
 
 __all__ = ['define_ais_flags', 'PRESETS', 'apply_preset',
-           'schedule_from_flags', 'distortion_from_flags',
+           'check_flags', 'schedule_from_flags', 'distortion_from_flags',
            'hmc_settings_from_flags', 'ais_kwargs_from_flags']
 
 FLAGS = flags.FLAGS
@@ -153,6 +153,28 @@ def define_ais_flags(num_chains=16, num_intermediate=20000, num_rd_points=40,
       'With --distortion=features: a Keras 3 .keras model mapping images '
       '(shaped like the data) to features, e.g. a hidden layer of an MNIST '
       'classifier.')
+
+
+def check_flags():
+  """Refuses impossible AIS flag values before any work.
+
+  Raises:
+    ValueError: naming the first flag whose value cannot work.
+  """
+  at_least = {'num_chains': 1, 'num_intermediate': 1, 'num_rd_points': 1,
+              'leapfrog_steps': 1, 'min_before_first': 0, 'min_between': 0,
+              'seed': 0}
+  for name, least in at_least.items():
+    if FLAGS[name].value < least:
+      raise ValueError(f'--{name} must be at least {least}, got '
+                       f'{FLAGS[name].value}.')
+  for name in ('beta_max', 'beta_min', 'initial_step_size'):
+    value = FLAGS[name].value
+    if not (value > 0 and value < float('inf')):
+      raise ValueError(f'--{name} must be positive and finite, got {value}.')
+  if not 0 < FLAGS.target_accept < 1:
+    raise ValueError(f'--target_accept is an acceptance probability in (0, '
+                     f'1), got {FLAGS.target_accept}.')
 
 
 def schedule_from_flags():

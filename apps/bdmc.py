@@ -209,6 +209,7 @@ def run(model_path, output_dir):
   """Loads, simulates, runs BDMC at every point and writes; returns the
   `bdmc.json` document."""
   start = time.time()
+  ais_flags.check_flags()
   if FLAGS.num_images < 1:
     raise ValueError(f'--num_images must be positive, got {FLAGS.num_images}.')
   outputs = output_files.OutputFiles(

@@ -116,6 +116,7 @@ def compare(curve, exact, distortion_variance):
 def run():
   """Fits, estimates, compares; returns the summary dict."""
   start = time.time()
+  ais_flags.check_flags()
   outputs = output_files.OutputFiles(
       'linear_vae', FLAGS.output_dir,
       ['linear_vae.json', 'linear_decoder.keras', 'test_images.npz'] +

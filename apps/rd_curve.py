@@ -140,6 +140,8 @@ _RESULT_FILES = ('curve.json', 'curve.csv', 'curve.npz', 'curve.png',
 def run(model_path, output_dir):
   """Loads, estimates and writes; returns the `RDCurve` (None if finished)."""
   start = time.time()
+  _check_flags()
+  schedule = ais_flags.schedule_from_flags()
   checkpoint_dir = FLAGS.checkpoint_dir or os.path.join(output_dir,
                                                         'checkpoint')
   outputs = output_files.OutputFiles(
@@ -172,7 +174,6 @@ def run(model_path, output_dir):
     model_config['decoder'] = decoder.describe()
   images, reshaped = keras_decoder.match_data_to_decoder(
       images, decoder.output_shape)
-  schedule = ais_flags.schedule_from_flags()
   distortion = ais_flags.distortion_from_flags(image_shape)
   sys.stderr.write(
       f'rd_curve: {model_path} (latent {decoder.latent_dim}, output '
@@ -230,6 +231,32 @@ def run(model_path, output_dir):
   tfrd.checkpointing.remove_checkpoint(checkpoint_dir)
   _print_summary(curve, paths)
   return curve
+
+
+def _check_flags():
+  """Refuses impossible flag values before any work (one line, status 2)."""
+  ais_flags.check_flags()
+  if FLAGS.checkpoint_interval_s < 0:
+    raise ValueError(f'--checkpoint_interval_s must be 0 or more, got '
+                     f'{FLAGS.checkpoint_interval_s}.')
+  if FLAGS.blur_sigma < 0:
+    raise ValueError(f'--blur_sigma must be 0 (off) or more, got '
+                     f'{FLAGS.blur_sigma}.')
+  _reconstruction_betas()
+
+
+def _reconstruction_betas():
+  """--reconstruction_betas as floats (None for the default choice)."""
+  if not FLAGS.reconstruction_betas:
+    return None
+  try:
+    betas = [float(beta) for beta in FLAGS.reconstruction_betas]
+  except ValueError:
+    raise ValueError(f'--reconstruction_betas must be numbers, got '
+                     f'{",".join(FLAGS.reconstruction_betas)}.') from None
+  if not all(beta > 0 for beta in betas):
+    raise ValueError(f'--reconstruction_betas must be positive, got {betas}.')
+  return betas
 
 
 def _prepare_checkpoint_dir(checkpoint_dir):
@@ -324,9 +351,8 @@ def _load_step_sizes(path):
 
 def _save_reconstructions(decoder, images, curve, output_dir, image_shape):
   """Decodes the AIS-distribution latents kept at a few RD points."""
-  if FLAGS.reconstruction_betas:
-    wanted = [float(beta) for beta in FLAGS.reconstruction_betas]
-  else:
+  wanted = _reconstruction_betas()
+  if wanted is None:
     wanted = [curve.betas[0]] + ([1.0] if 1.0 in curve.betas else []) + [
         curve.betas[-1]]
   columns = {}

@@ -40,10 +40,13 @@ def files(tmp_path_factory):
                                 np.full((3, 24), np.nan), bias),
       'data': str(root / 'images.npz'),
       'wrong_data': str(root / 'wrong.npz'),
+      'not_a_zip': str(root / 'truncated.keras'),
       'root': root,
   }
   np.savez(paths['data'], x=images.astype(np.float32))
   np.savez(paths['wrong_data'], x=np.zeros((3, 25), np.float32))
+  with open(paths['not_a_zip'], 'w') as stream:
+    stream.write('not a zip archive')
   return paths
 
 
@@ -80,6 +83,10 @@ def test_rd_curve_end_to_end(files, tmp_path):
     ('schedule', 'strictly increasing'),
     ('prior', 'mixture'),
     ('kind', '--gaussian_scale=decoder'),
+    ('step_size', '--initial_step_size must be positive'),
+    ('accept', '--target_accept is an acceptance probability'),
+    ('reconstruction_betas', '--reconstruction_betas must be numbers'),
+    ('not_a_zip', 'is not a Keras .keras archive'),
 ])
 def test_rd_curve_bad_input_fails_cleanly(files, tmp_path, case, message):
   args = {
@@ -95,6 +102,15 @@ def test_rd_curve_bad_input_fails_cleanly(files, tmp_path, case, message):
                 '--prior=mixture:1.5'],
       'kind': [f'--model={files["model"]}', f'--dataset=npz:{files["data"]}',
                '--output_kind=mean_logvar'],
+      'step_size': [f'--model={files["model"]}',
+                    f'--dataset=npz:{files["data"]}', '--initial_step_size=0'],
+      'accept': [f'--model={files["model"]}',
+                 f'--dataset=npz:{files["data"]}', '--target_accept=1.5'],
+      'reconstruction_betas': [
+          f'--model={files["model"]}', f'--dataset=npz:{files["data"]}',
+          '--save_reconstructions', '--reconstruction_betas=one'],
+      'not_a_zip': [f'--model={files["not_a_zip"]}',
+                    f'--dataset=npz:{files["data"]}'],
   }[case]
   output_dir = tmp_path / 'out'
   result = _run('apps.rd_curve', *args, '--num_images=3',
