@@ -113,7 +113,9 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
       'step_size_table': (None if step_size_table is None else
                           checkpointing.fingerprint(
                               None, step_size_table, schedule, {})['data']),
-      'model': (config or {}).get('model'),
+      # Everything the caller recorded about the run (model, conventions,
+      # decoder precision, ...): a checkpoint resumes only the same run.
+      'config': config or {},
   }
   checkpointer = None
   if checkpoint_dir is not None:
