@@ -38,11 +38,10 @@ flags.DEFINE_string('checkpoint_dir', 'paper_scale_checkpoint',
                     'A new or empty directory for the checkpoint.')
 flags.DEFINE_bool('keep_checkpoint', False,
                   'Leave the checkpoint in place (it is removed otherwise).')
-flags.DEFINE_string('data_dir', None,
-                    'Directory holding mnist/ (default: $TFRD_DATA_DIR).')
-flags.DEFINE_string('json', None, 'Also write the figures here.')
-flags.DEFINE_integer('num_images', 50, 'Images (the paper: 50).')
-flags.DEFINE_integer('num_chains', 40, 'Chains per image (the paper: 40).')
+# --data_dir and --json are benchmarks.throughput's flags.
+flags.DEFINE_integer('paper_num_images', 50, 'Images (the paper: 50).')
+flags.DEFINE_integer('paper_num_chains', 40,
+                     'Chains per image (the paper: 40).')
 flags.DEFINE_integer('num_intermediate', 1_600_000,
                      'Sigmoid base N (the paper: 1,600,000).')
 
@@ -59,16 +58,17 @@ def _directory_bytes(directory):
 
 def _measure():
   """Builds the setting, runs to the first checkpoint, returns the figures."""
-  images = throughput.load_mnist_test_images(FLAGS.num_images, FLAGS.data_dir)
+  images = throughput.load_mnist_test_images(FLAGS.paper_num_images,
+                                             FLAGS.data_dir)
   decoder = throughput.build_decoder('deep100')
   schedule = tfrd.build_schedule(
       tfrd.rd_point_betas(_NUM_RD_POINTS, _BETA_MAX, spacing='paper'),
       tfrd.sigmoid_betas(FLAGS.num_intermediate, _BETA_MAX), 800, 10)
   sys.stderr.write(
       f'paper_scale: {schedule.num_transitions} transitions, '
-      f'{schedule.rd_indices.size} RD points, {FLAGS.num_images} images x '
-      f'{FLAGS.num_chains} chains, L={_LEAPFROG_STEPS}; running to the first '
-      f'checkpoint\n')
+      f'{schedule.rd_indices.size} RD points, {FLAGS.paper_num_images} '
+      f'images x {FLAGS.paper_num_chains} chains, L={_LEAPFROG_STEPS}; '
+      f'running to the first checkpoint\n')
   stop = threading.Event()
   chunks = []
 
@@ -80,7 +80,7 @@ def _measure():
   try:
     tfrd.estimate_rd_curve(
         decoder, images, 'mse', schedule, latent_dim=100,
-        num_chains=FLAGS.num_chains, num_leapfrog_steps=_LEAPFROG_STEPS,
+        num_chains=FLAGS.paper_num_chains, num_leapfrog_steps=_LEAPFROG_STEPS,
         checkpoint_dir=FLAGS.checkpoint_dir, resume=False,
         checkpoint_interval_s=3600.0, progress=progress, stop=stop)
     raise RuntimeError('the run finished instead of stopping')
@@ -90,7 +90,7 @@ def _measure():
   figures = {
       'num_transitions': int(schedule.num_transitions),
       'num_rd_points': int(schedule.rd_indices.size),
-      'num_chains_total': FLAGS.num_images * FLAGS.num_chains,
+      'num_chains_total': FLAGS.paper_num_images * FLAGS.paper_num_chains,
       'latent_dim': 100,
       'checkpoint': checkpoint_path,
       'checkpoint_mb': _directory_bytes(FLAGS.checkpoint_dir) / 1e6,
