@@ -65,14 +65,16 @@ def test_coarse_replay_is_exact_on_resume_and_accurate(
   schedule = tfrd.build_schedule(tfrd.rd_point_betas(4, 50.0),
                                  tfrd.geometric_betas(300, 50.0, 1 / 12), 60,
                                  5)
-  kwargs = dict(latent_dim=problem.latent_dim, num_chains=16, seed=4,
+  # 64 chains: a Monte Carlo error well inside the tolerance (16 left one
+  # seed in three at its edge, with either table).
+  kwargs = dict(latent_dim=problem.latent_dim, num_chains=64, seed=4,
                 num_leapfrog_steps=3)
   model = problem.keras_model()
   curve = tfrd.estimate_rd_curve(model, problem.data, 'mse', schedule,
                                  **kwargs)
   num_chunks = ais.chunk_boundaries(schedule).size
   assert curve.step_size_table.shape == (
-      min(num_chunks, step_sizes.MAX_SEGMENTS), problem.data.shape[0] * 16)
+      min(num_chunks, step_sizes.MAX_SEGMENTS), problem.data.shape[0] * 64)
   exact = tfrd.linear_rate_distortion(
       problem.kernel.astype(np.float64), problem.bias.astype(np.float64),
       problem.data, curve.betas, tfrd.SquaredError())
