@@ -38,6 +38,15 @@ How to read it (one row per decoder):
   to 1. Above 1 means the reference was slowed down by load (both figures
   are best-of, but measured at different moments) or the decoder's GEMMs
   beat a square matmul here.
+- `bare GFLOP/s` and `of bare`: the same FLOPs through the decoder's bare
+  gradient, ∂/∂z Σ‖x − f(z)‖² in one XLA loop of T·L dependent calls and
+  nothing else (`time_bare_gradient`), and tfrd's s/transition as a
+  fraction of it. The bare figure is the ceiling this decoder, TensorFlow
+  and XLA allow here (its own ratio to the matmul shows how well XLA runs
+  the decoder's GEMM shapes: tiny's 800×128·128×784 forward product reaches
+  less of the square reference than a 2048³ product); `of bare` is what is
+  left to tfrd's chain machinery (float64 state, prior, random draws,
+  accept test, host round trips).
 - `peak MB`: the process's peak resident memory so far (ru_maxrss); it
   only grows, so a row includes every decoder measured before it.
 
@@ -69,6 +78,7 @@ from apps import ais_flags
 from apps import cli
 import tfrd
 from tfrd import ais
+from tfrd import decoders
 from tfrd import files
 from tfrd import randomness
 
@@ -356,9 +366,55 @@ def _probe_transitions(requested, probe_s, max_repetition_s):
   return min(requested, max(block, fitting))
 
 
+def time_bare_gradient(decoder, images, num_chains, num_leapfrog_steps,
+                       num_transitions, repetitions, seed=0):
+  """Seconds per L bare decoder gradients at batch K·B: tfrd's ceiling.
+
+  The decoder's own ∂/∂z Σ‖x − f(z)‖² (float32, inference mode) in one
+  XLA-compiled loop of T·L dependent evaluations, each moving z a little
+  along its gradient (as a leapfrog step does), and nothing else: no prior,
+  no float64 chain state, no random draws, no accept test, no host round
+  trip. It is the most any HMC transition of L gradients could reach with
+  this decoder, TensorFlow and XLA on this machine, so tfrd's seconds per
+  transition over this figure is what tfrd's own machinery costs, apart
+  from how well XLA runs the decoder's matmuls at these shapes (which the
+  2048×2048 reference does not show).
+
+  Returns:
+    The best of `repetitions` timed calls, divided by T.
+  """
+  num_rows = images.shape[0] * num_chains
+  latent_dim = int(decoder.inputs[0].shape[-1])
+  data = tf.repeat(tf.constant(images, tf.float32), num_chains, axis=0)
+  count = tf.constant(num_transitions * num_leapfrog_steps)
+
+  @tf.function(jit_compile=True)
+  def gradients(latents, count):
+    def body(step, latents):
+      with tf.GradientTape() as tape:
+        tape.watch(latents)
+        outputs = tf.reshape(
+            decoders.call_in_inference_mode(decoder, latents),
+            [num_rows, -1])
+        distortion = tf.reduce_sum(tf.square(outputs - data))
+      return step + 1, latents - 1e-4 * tape.gradient(distortion, latents)
+    return tf.reduce_sum(
+        tf.while_loop(lambda step, _: step < count, body, (0, latents))[1])
+
+  latents = tf.constant(np.random.default_rng(seed).standard_normal(
+      [num_rows, latent_dim]), tf.float32)
+  gradients(latents, tf.constant(1)).numpy()  # traces and compiles
+  times = []
+  for _ in range(repetitions):
+    start = time.perf_counter()
+    gradients(latents, count).numpy()
+    times.append(time.perf_counter() - start)
+  return min(times) / num_transitions
+
+
 def time_decoder(name, images, num_chains, num_leapfrog_steps,
                  num_transitions, repetitions, step_size=0.05, seed=0,
-                 max_repetition_s=None):
+                 max_repetition_s=None, bare_gradient=True):
   """Measures steady-state seconds per transition of one decoder.
 
   Args:
@@ -372,6 +428,8 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps,
     seed: seed of the weights, the initial states and the noise.
     max_repetition_s: if given, T is cut (see `_probe_transitions`) when a
       probe transition says a repetition would take longer.
+    bare_gradient: also time the bare decoder gradient at the same T
+      (`time_bare_gradient`).
 
   Returns:
     A dict of the measurement (see the module docstring).
@@ -436,6 +494,13 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps,
               f'(accept {accept_rate:.2f})')
   seconds_per_transition = min(times) / num_transitions
   flops = flops_per_transition(name, num_rows, num_leapfrog_steps)
+  bare_s = None
+  if bare_gradient:
+    _progress(f'{name}: the bare decoder gradient, {num_transitions} x '
+              f'{num_leapfrog_steps} in one XLA loop')
+    bare_s = time_bare_gradient(decoder, images, num_chains,
+                                num_leapfrog_steps, num_transitions,
+                                repetitions, seed)
   return {
       'decoder': name,
       'latent_dim': latent_dim,
@@ -456,6 +521,9 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps,
       'decoder_gradients_per_transition': settings.num_leapfrog_steps,
       'flops_per_transition': flops,
       'useful_gflops': flops / seconds_per_transition / 1e9,
+      'bare_seconds_per_transition': bare_s,
+      'bare_gflops': flops / bare_s / 1e9 if bare_s else None,
+      'ratio_of_bare': bare_s / seconds_per_transition if bare_s else None,
       'accept_rate': accept_rate,
       'jit_compiled': runner.jit_compiled,
       'peak_memory_mb': _peak_memory_mb(),
@@ -474,6 +542,10 @@ _COLUMNS = (
     ('useful GFLOP/s', 14, lambda r: f'{r["useful_gflops"]:.2f}'),
     ('matmul GFLOP/s', 14, lambda r: f'{r["matmul_gflops"]:.2f}'),
     ('ratio', 6, lambda r: f'{r["ratio_of_matmul"]:.3f}'),
+    ('bare GFLOP/s', 12,
+     lambda r: f'{r["bare_gflops"]:.2f}' if r.get('bare_gflops') else '-'),
+    ('of bare', 7,
+     lambda r: f'{r["ratio_of_bare"]:.3f}' if r.get('ratio_of_bare') else '-'),
     ('peak MB', 8, lambda r: f'{r["peak_memory_mb"]:.0f}'),
     ('xla', 3, lambda r: 'yes' if r['jit_compiled'] else 'no'),
 )
@@ -675,7 +747,7 @@ def _benchmark():
       deep = time_decoder('deep', images[:paper['num_images']], sizes[0],
                           sizes[2], FLAGS.paper_transitions,
                           FLAGS.paper_repetitions, FLAGS.step_size,
-                          FLAGS.seed)
+                          FLAGS.seed, bare_gradient=False)
 
   # Again after the decoders, so that the reference is the best of two
   # sessions far apart in time.

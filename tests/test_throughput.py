@@ -88,6 +88,12 @@ def test_tiny_decoder_reports_consistent_figures(tmp_path):
   # The best repetition is the one reported.
   assert entry['seconds_per_transition'] == pytest.approx(
       min(entry['repetition_seconds']) / transitions)
+  # The bare decoder gradient: the same FLOPs, its own time.
+  assert entry['bare_seconds_per_transition'] > 0
+  assert entry['bare_gflops'] == pytest.approx(
+      flops / entry['bare_seconds_per_transition'] / 1e9)
+  assert entry['ratio_of_bare'] == pytest.approx(
+      entry['bare_seconds_per_transition'] / entry['seconds_per_transition'])
   assert 'paper_setting' not in document
 
 
