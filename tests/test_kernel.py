@@ -14,6 +14,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfrd
+from tfrd import kernel as kernel_lib
 from tfrd import randomness
 from tfrd.kernel import AnnealedHMC
 from tfrd.kernel import AnnealedHMCResults
@@ -256,25 +257,119 @@ def test_images_and_seeds_get_their_own_noise():
   assert not np.allclose(samples[:, :3], samples[:, 3:])  # other image
   assert not np.allclose(samples, other_seed)
 
-  # The documented derivation: image i's momenta come from the stateless key
-  # fold_in(fold_in(seed, PURPOSES['momentum']), i), its uniforms likewise.
-  fold_in = tf.random.experimental.stateless_fold_in
-  seed = tf.constant([5, 6], tf.int32)
-  # pylint: disable-next=protected-access
-  momentum, log_uniform = kernel._draw_noise(seed, tf.constant(init))
-  for row, index in enumerate([10, 11]):
-    purpose_seed = fold_in(seed, randomness.PURPOSES['momentum'])
+  # The documented derivation: tfrd's counter-based generator with the
+  # kernel's keys, at the position whose bits are the seed's two words.
+  for seed, position in [([5, 6], (5 << 32) | 6),
+                         ([-1, 7], -(1 << 32) | 7),  # bit pattern 0xffffffff…
+                         ([3, -2], (3 << 32) | 0xFFFFFFFE)]:
+    # pylint: disable-next=protected-access
+    momentum, log_uniform = kernel._draw_noise(tf.constant(seed, tf.int32),
+                                               tf.constant(init))
+    expected_momentum, expected_log_uniform = randomness.transition_noise(
+        kernel_lib.KERNEL_NOISE_KEYS, np.array([10, 11]),
+        tf.constant(position, tf.int64), 3, LATENT_DIM)
     np.testing.assert_array_equal(
-        momentum[3 * row:3 * row + 3],
-        tf.random.stateless_normal([3, LATENT_DIM],
-                                   fold_in(purpose_seed, tf.constant(
-                                       index, tf.int64)), dtype=tf.float64))
-    purpose_seed = fold_in(seed, randomness.PURPOSES['acceptance'])
-    np.testing.assert_allclose(
-        log_uniform[3 * row:3 * row + 3],
-        tf.math.log(tf.random.stateless_uniform(
-            [3], fold_in(purpose_seed, tf.constant(index, tf.int64)),
-            dtype=tf.float64)), rtol=1e-14)
+        momentum, tf.reshape(expected_momentum, [6, LATENT_DIM]))
+    np.testing.assert_array_equal(log_uniform,
+                                  tf.reshape(expected_log_uniform, [6]))
+
+
+def _noise(images, seed, num_chains=3, jit_compile=None):
+  """The kernel's momenta [N, C, D] and log-uniforms [N, C] for `images`."""
+  problem = LinearGaussianProblem(num_images=len(images), seed=12)
+  kernel = AnnealedHMC(problem.target(num_chains), BETA, STEP_SIZE,
+                       NUM_LEAPFROG_STEPS, image_indices=images)
+  state = tf.zeros([len(images) * num_chains, LATENT_DIM], tf.float64)
+  # pylint: disable-next=protected-access
+  draw = kernel._draw_noise
+  if jit_compile is not None:
+    draw = tf.function(draw, jit_compile=jit_compile)
+  momentum, log_uniform = draw(tf.constant(seed, tf.int32), state)
+  return (momentum.numpy().reshape(len(images), num_chains, LATENT_DIM),
+          log_uniform.numpy().reshape(len(images), num_chains))
+
+
+def test_an_images_noise_is_a_function_of_seed_and_index_only():
+  batch = _noise([4, 9, 2], seed=[3, 1])
+  # Each other batch's images, and the row of `batch` they are (-1: none).
+  for images, rows in [([2, 4], [2, 0]), ([9], [1]),
+                       ([7, 9, 5, 4], [-1, 1, -1, 0])]:
+    momentum, log_uniform = _noise(images, seed=[3, 1])
+    for position, row in enumerate(rows):
+      if row >= 0:
+        np.testing.assert_array_equal(momentum[position], batch[0][row])
+        np.testing.assert_array_equal(log_uniform[position], batch[1][row])
+  # Other images, chains and seeds get other numbers.
+  momentum, log_uniform = batch
+  assert len(np.unique(momentum)) == momentum.size
+  assert len(np.unique(log_uniform)) == log_uniform.size
+  other_seed = _noise([4, 9, 2], seed=[3, 2])
+  assert not np.any(other_seed[0] == momentum)
+  assert np.all(log_uniform <= 0)
+
+
+@pytest.mark.parametrize('jit_compile', [False, True])
+def test_noise_is_deterministic_eagerly_in_graph_mode_and_under_xla(
+    jit_compile):
+  eager = _noise([0, 5], seed=[8, -3])
+  np.testing.assert_array_equal(eager[0], _noise([0, 5], seed=[8, -3])[0])
+  compiled = _noise([0, 5], seed=[8, -3], jit_compile=jit_compile)
+  for eager_part, compiled_part in zip(eager, compiled):
+    np.testing.assert_array_equal(compiled_part, eager_part)
+
+
+def _graph_ops(function, *args):
+  graph = tf.function(function).get_concrete_function(*args).graph
+  return graph.get_operations()
+
+
+def _loops(operations):
+  return [op for op in operations
+          if op.type in ('While', 'StatelessWhile') or 'map' in op.name]
+
+
+def test_one_step_draws_all_images_at_once():
+  """No loop over images: the graph is the same size for 1 and 5 images."""
+  sizes, loops = {}, {}
+  for num_images in (1, 5):
+    problem = LinearGaussianProblem(num_images=num_images)
+    target = problem.target(num_chains=2)
+    state = _prior_draws(2 * num_images, seed=13)
+    for per_image in (True, False):
+      kernel = AnnealedHMC(target if per_image else target.__call__, BETA,
+                           STEP_SIZE, NUM_LEAPFROG_STEPS)
+      assert (kernel.image_indices is not None) == per_image
+      results = kernel.bootstrap_results(state)
+      seed = tf.constant([1, 2], tf.int32)
+      step_ops = _graph_ops(kernel.one_step, state, results, seed)
+      loops[num_images, per_image] = [op.name for op in _loops(step_ops)]
+      # pylint: disable-next=protected-access
+      noise_ops = _graph_ops(kernel._draw_noise, seed, state)
+      assert not _loops(noise_ops)
+      sizes[num_images, per_image] = len(noise_ops)
+  # The only loop in one_step is the leapfrog's, as without image structure.
+  assert len(loops[5, True]) == 1, loops
+  assert loops[5, True] == loops[5, False] == loops[1, True]
+  assert sizes[1, True] == sizes[5, True]
+
+
+@pytest.mark.parametrize('chains_known', [True, False])
+def test_noise_with_unknown_static_shapes(chains_known):
+  problem = LinearGaussianProblem(num_images=2)
+  target = problem.target(num_chains=3)
+  # A plain callable with image_indices: C comes from the state's rows.
+  kernel = AnnealedHMC(target if chains_known else target.__call__, BETA,
+                       STEP_SIZE, NUM_LEAPFROG_STEPS, image_indices=[0, 1])
+  assert (kernel.num_chains is not None) == chains_known
+  # pylint: disable-next=protected-access
+  draw = tf.function(kernel._draw_noise, input_signature=[
+      tf.TensorSpec([2], tf.int32), tf.TensorSpec([None, None], tf.float64)])
+  seed = tf.constant([4, 4], tf.int32)
+  state = tf.zeros([6, LATENT_DIM], tf.float64)
+  # pylint: disable-next=protected-access
+  for dynamic, static in zip(draw(seed, state), kernel._draw_noise(seed,
+                                                                    state)):
+    np.testing.assert_array_equal(dynamic, static)
 
 
 @pytest.mark.parametrize('per_image', [True, False])

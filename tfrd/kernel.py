@@ -10,10 +10,14 @@ without giving up either property:
 
 - per-image noise: `one_step` takes the stateless seed TFP's protocol passes
   in (an int32 [2] tensor; `sample_chain` splits a new one per step) and
-  derives each image's momenta and acceptance uniforms from (seed, purpose,
-  image index) alone, so an image's chains get the same numbers whichever
-  other images share its batch. A plain callable target without image
-  structure falls back to one draw for the whole batch from the seed, like
+  draws each image's momenta and acceptance uniforms with tfrd's
+  counter-based generator (`tfrd.randomness.transition_noise`, as the AIS
+  loop does) at a position given by the seed: a function of (seed, image
+  index) alone, so an image's chains get the same numbers whichever other
+  images share its batch, and all images' numbers are one vectorized
+  computation (no loop over images, one set of kernels on a GPU whatever the
+  batch). A plain callable target without image structure falls back to one
+  draw for the whole batch from the seed, like
   `tfp.mcmc.HamiltonianMonteCarlo`;
 - the cache: the kernel results carry the `TargetParts` at the current state,
   so the first half step of the leapfrog and the rejected branch reuse them.
@@ -29,8 +33,9 @@ linear decoder (with a wrong-β control the check must reject) and of a
 quadratic callable target (the whole-batch fallback), agreement with
 `tfp.mcmc.HamiltonianMonteCarlo` on the same target (moments and acceptance
 rate), the batch-independence of each image's draws and their documented
-derivation from the seed, the L-evaluation count of `one_step`, and step-size
-adaptation by `tfp.mcmc.SimpleStepSizeAdaptation`.
+derivation from the seed, that the draw is one vectorized computation (no
+loop over images in the graph), the L-evaluation count of `one_step`, and
+step-size adaptation by `tfp.mcmc.SimpleStepSizeAdaptation`.
 """
 
 import collections
@@ -42,7 +47,14 @@ import tensorflow_probability as tfp
 from tfrd import hmc
 from tfrd import randomness
 
-__all__ = ['AnnealedHMCResults', 'AnnealedHMC']
+__all__ = ['AnnealedHMCResults', 'AnnealedHMC', 'KERNEL_NOISE_KEYS',
+           'seed_position']
+
+# The kernel's own momentum and acceptance keys: `noise_keys` of a seed
+# derived from the kernel's name, so that no small run seed of `tfrd.ais`
+# shares them. Changing it changes every chain the kernel draws.
+KERNEL_NOISE_KEYS = randomness.noise_keys(
+    randomness.derive_seed(*b'tfrd.kernel.AnnealedHMC'))
 
 
 class AnnealedHMCResults(
@@ -71,19 +83,35 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
   structure (an `AnnealedTarget`, or `image_indices` given) B = N·C, image-major
   (the C chains of the first image, then of the second, ...), as in
   `tfrd.ais`; image `image_indices[n]` then draws its momenta [C, D] and
-  acceptance uniforms [C] from the stateless keys
-  `stateless_fold_in(stateless_fold_in(seed, purpose), image_index)`, where
-  purpose is `tfrd.randomness.PURPOSES['momentum']` or `['acceptance']`. The
-  same (seed, image index, C, D) always gives the same numbers, alone or in any
-  batch. Without image structure (a plain callable target and no
-  `image_indices`), momenta [B, D] and uniforms [B] are drawn for the whole
-  batch with `tf.random.stateless_normal` / `stateless_uniform` from
-  `stateless_fold_in(seed, purpose)`; a row's numbers then depend on B.
+  acceptance log-uniforms [C] as
+
+      transition_noise(KERNEL_NOISE_KEYS, image_indices, position(seed), C, D)
+
+  (`tfrd.randomness.transition_noise`, all images at once), where
+  `position(seed)` reads the int32 pair (s0, s1) of the step's seed as one
+  64-bit Philox position, the bits of s0 then those of s1
+  (`seed_position`), and `KERNEL_NOISE_KEYS` are the momentum and acceptance
+  keys `tfrd.randomness.noise_keys` gives a fixed seed of the kernel's own.
+  The seed goes into the position rather than the keys because it is a
+  tensor inside `sample_chain`'s loop, while the keys come from host-side
+  `derive_seed`; placing its bits is a bijection (distinct seeds, distinct
+  counters: Philox's numbers are independent across them), and the
+  momentum and acceptance streams stay apart by their keys. The kernel's
+  positions, spread over 2**64 by TFP's seed splitting, and the fixed keys
+  keep its numbers apart from those of `tfrd.ais` runs. So the same
+  (seed, image index, C, D) always gives the same numbers, alone or in any
+  batch, eagerly, in graph mode and under XLA alike.
+
+  Without image structure (a plain callable target and no `image_indices`),
+  momenta [B, D] and uniforms [B] are drawn for the whole batch with
+  `tf.random.stateless_normal` / `stateless_uniform` from
+  `stateless_fold_in(seed, purpose)` (purpose
+  `tfrd.randomness.PURPOSES['momentum']` or `['acceptance']`); a row's numbers
+  then depend on B, and under XLA these generators give other (equally
+  valid) numbers than without it.
 
   `sample_chain` without a seed passes none; the kernel then draws a seed
   statefully (`tfp.random.sanitize_seed`) and the run is not reproducible.
-  Under XLA the stateless generators give other (equally valid) numbers than
-  without it.
 
   Example:
 
@@ -249,40 +277,82 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
           step_size=step_size)
 
   def _draw_noise(self, seed, state):
-    """Momenta [B, D] and acceptance log-uniforms [B] for one transition."""
-    momentum_seed = tf.random.experimental.stateless_fold_in(
-        seed, randomness.PURPOSES['momentum'])
-    acceptance_seed = tf.random.experimental.stateless_fold_in(
-        seed, randomness.PURPOSES['acceptance'])
+    """Momenta [B, D] and acceptance log-uniforms [B] for one transition.
+
+    Args:
+      seed: the step's sanitized stateless seed, int32 [2].
+      state: latents [B, D].
+
+    Returns:
+      (momentum float64 [B, D], log_uniform float64 [B]).
+
+    Raises:
+      ValueError: with image structure, if B is not N·C.
+    """
     image_indices = self.image_indices
     if image_indices is None:
-      momentum = tf.random.stateless_normal(tf.shape(state), momentum_seed,
-                                            dtype=tf.float64)
-      uniform = tf.random.stateless_uniform(tf.shape(state)[:1],
-                                            acceptance_seed, dtype=tf.float64)
-    else:
-      num_images = image_indices.size
-      num_chains = self.num_chains
-      rows, latent_dim = state.shape[0], state.shape[-1]
-      if rows is not None:
-        if num_chains is None and rows % num_images == 0:
-          num_chains = rows // num_images
-        if num_chains is None or rows != num_images * num_chains:
-          raise ValueError(
-              f'The state has {rows} rows; with {num_images} images it needs '
-              f'num_images × num_chains rows, image-major'
-              + (f' ({num_images * num_chains}).' if num_chains else '.'))
-      elif num_chains is None:
-        num_chains = tf.shape(state)[0] // num_images
-      if latent_dim is None:
-        latent_dim = tf.shape(state)[-1]
-      momentum, uniform = _per_image_draws(
-          _image_keys(momentum_seed, image_indices),
-          _image_keys(acceptance_seed, image_indices), num_chains, latent_dim)
-      momentum = tf.reshape(momentum, tf.shape(state))
-      uniform = tf.reshape(uniform, tf.shape(state)[:1])
-    # Uniforms in [0, 1) can be exactly 0; log(0) = -inf still means "accept".
-    return momentum, tf.math.log(uniform)
+      momentum = tf.random.stateless_normal(
+          tf.shape(state), tf.random.experimental.stateless_fold_in(
+              seed, randomness.PURPOSES['momentum']), dtype=tf.float64)
+      uniform = tf.random.stateless_uniform(
+          tf.shape(state)[:1], tf.random.experimental.stateless_fold_in(
+              seed, randomness.PURPOSES['acceptance']), dtype=tf.float64)
+      # Uniforms in [0, 1) can be exactly 0; log(0) = -inf still means
+      # "accept".
+      return momentum, tf.math.log(uniform)
+    num_chains, latent_dim = _noise_shape(state, image_indices.size,
+                                          self.num_chains)
+    momentum, log_uniform = randomness.transition_noise(
+        tf.constant(KERNEL_NOISE_KEYS), tf.constant(image_indices),
+        seed_position(seed), num_chains, latent_dim)
+    return (tf.reshape(momentum, tf.shape(state)),
+            tf.reshape(log_uniform, tf.shape(state)[:1]))
+
+
+def seed_position(seed):
+  """The 64-bit Philox position of a stateless seed (see `AnnealedHMC`).
+
+  Args:
+    seed: int32 [2] tensor (s0, s1), as `tfp.random.sanitize_seed` gives.
+
+  Returns:
+    int64 scalar whose bits are those of s0 (high word) then of s1 (low
+    word): negative when s0 < 0. `tfrd.randomness.transition_noise` takes
+    it bit for bit.
+  """
+  # Built in uint64, where shifts into the top bit are defined, then
+  # reinterpreted.
+  words = tf.cast(tf.bitcast(tf.cast(seed, tf.int32), tf.uint32), tf.uint64)
+  position = tf.bitwise.bitwise_or(
+      tf.bitwise.left_shift(words[0], tf.constant(32, tf.uint64)), words[1])
+  return tf.bitcast(position, tf.int64)
+
+
+def _noise_shape(state, num_images, num_chains):
+  """(C, D) of the noise for latents [B, D] of `num_images` images.
+
+  Static where the state's shape is known, else int64 scalar tensors (the
+  counters' type in `tfrd.randomness`).
+
+  Raises:
+    ValueError: if a static B is not num_images × num_chains (or, without
+      `num_chains`, not a multiple of num_images).
+  """
+  rows, latent_dim = state.shape[0], state.shape[-1]
+  if rows is None:
+    if num_chains is None:
+      num_chains = tf.shape(state, out_type=tf.int64)[0] // num_images
+  else:
+    if num_chains is None and rows % num_images == 0:
+      num_chains = rows // num_images
+    if num_chains is None or rows != num_images * num_chains:
+      raise ValueError(
+          f'The state has {rows} rows; with {num_images} images it needs '
+          f'num_images × num_chains rows, image-major'
+          + (f' ({num_images * num_chains}).' if num_chains else '.'))
+  if latent_dim is None:
+    latent_dim = tf.shape(state, out_type=tf.int64)[-1]
+  return num_chains, latent_dim
 
 
 def _has_image_structure(target):
@@ -299,30 +369,3 @@ def _as_latents(state):
                     f'{state.dtype.name}. Cast them with tf.cast(z, '
                     f'tf.float64).')
   return state
-
-
-def _image_keys(purpose_seed, image_indices):
-  """int64 [N, 2] keys: stateless_fold_in(purpose_seed, index) per image.
-
-  `stateless_fold_in(seed, data)` is [stateless full-range integer of seed,
-  data]; its first half is shared by all images, so it is drawn once.
-  """
-  mixed = tf.random.stateless_uniform([], seed=purpose_seed, minval=None,
-                                      maxval=None, dtype=tf.int64)
-  indices = tf.constant(image_indices, tf.int64)
-  return tf.stack([tf.fill(tf.shape(indices), mixed), indices], axis=1)
-
-
-def _per_image_draws(momentum_keys, acceptance_keys, num_chains, latent_dim):
-  """(normal [N, C, D], uniform [N, C]) float64, one stateless draw per key."""
-  # As in tfrd.randomness: pfor has no batched converter for these ops, so
-  # map_fn (a loop in the graph) is what vectorized_map would become.
-  def draw(keys):
-    momentum_key, acceptance_key = keys
-    return (tf.random.stateless_normal([num_chains, latent_dim], momentum_key,
-                                       dtype=tf.float64),
-            tf.random.stateless_uniform([num_chains], acceptance_key,
-                                        dtype=tf.float64))
-
-  return tf.map_fn(draw, (momentum_keys, acceptance_keys),
-                   fn_output_signature=(tf.float64, tf.float64))
