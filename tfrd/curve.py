@@ -8,6 +8,11 @@ On disk (README.md, "Outputs (in `--output_dir`)"), in one directory:
 - `curve.csv`: the same points as a table;
 - `curve.npz`: the per-image estimates, so a curve reloads exactly;
 - `curve.png`: the plotted curve (written by `tfrd.plotting`).
+
+`curve.json` may carry a `bdmc` field: a list of BDMC gaps measured at
+points of the curve (`RDCurve.bdmc`; written by `apps.rd_curve
+--bdmc_points`), one dict per point with at least `beta` and `mean_gap`.
+Files without it load with `bdmc` None.
 """
 
 import csv
@@ -46,12 +51,16 @@ class RDCurve:
       case the β = 1 point gives log p(x) = log Z_1 = -(R_1 + D_1) (Prop. 2c).
     config: JSON-serializable run configuration.
     timing: JSON-serializable wall times.
+    bdmc: optional list of JSON-serializable dicts, one per BDMC point, each
+      with at least `beta` (the inverse temperature the data were simulated
+      at) and `mean_gap` (upper - lower bound on log Z_β in nats, averaged
+      over the simulated images); None when no BDMC was run.
   """
 
   def __init__(self, betas, rate_per_image, distortion_per_image,
                log_z_per_image, effective_sample_size_per_image=None,
                accept_rate=None, image_indices=None, is_nll=False,
-               config=None, timing=None):
+               config=None, timing=None, bdmc=None):
     self.betas = np.asarray(betas, dtype=np.float64).reshape(-1)
     self.rate_per_image = self._per_image(rate_per_image)
     self.distortion_per_image = self._per_image(distortion_per_image)
@@ -69,6 +78,7 @@ class RDCurve:
     self.is_nll = bool(is_nll)
     self.config = dict(config or {})
     self.timing = dict(timing or {})
+    self.bdmc = None if bdmc is None else [dict(point) for point in bdmc]
 
   def _per_image(self, values):
     values = np.asarray(values, dtype=np.float64)
@@ -143,6 +153,8 @@ class RDCurve:
     }
     if self.log_likelihood is not None:
       document['log_likelihood'] = self.log_likelihood
+    if self.bdmc is not None:
+      document['bdmc'] = self.bdmc
     return document
 
   def save(self, output_dir, plot=True):
@@ -197,7 +209,8 @@ class RDCurve:
     betas = [point['beta'] for point in points]
     npz_path = os.path.join(os.path.dirname(json_path), 'curve.npz')
     common = dict(is_nll=document.get('is_nll', False),
-                  config=document.get('config'), timing=document.get('timing'))
+                  config=document.get('config'), timing=document.get('timing'),
+                  bdmc=document.get('bdmc'))
     if os.path.exists(npz_path):
       with np.load(npz_path) as arrays:
         return cls(arrays['betas'], *(arrays[name] for name in _PER_IMAGE),

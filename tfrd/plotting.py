@@ -14,7 +14,8 @@ import numpy as np
 
 from tfrd import files
 
-__all__ = ['plot_curves', 'plot_reconstructions', 'guess_image_shape']
+__all__ = ['plot_curves', 'curves_figure', 'value_at_beta',
+           'plot_reconstructions', 'guess_image_shape']
 
 
 def _new_figure(figsize):
@@ -24,22 +25,55 @@ def _new_figure(figsize):
   return figure
 
 
-def plot_curves(curves, path, title=None, log_distortion=None):
+def plot_curves(curves, path, title=None, log_distortion=None,
+                annotate_gaps=None):
   """Plots rate against distortion for several curves in one figure.
 
   Args:
     curves: dict label -> object with `rate` and `distortion` arrays (an
       `RDCurve`, a `tfrd.linear.LinearRDCurve` averaged over images, or any
-      (distortion, rate) pair as a tuple).
+      (distortion, rate) pair as a tuple). A curve with a `bdmc` list (see
+      `curves_figure`) gets its BDMC gaps drawn as error bars.
     path: image file to write (PNG, or the format its extension names), or
       a binary stream that gets PNG (see `tfrd.files.save_figure`).
     title: optional title.
     log_distortion: log-scale the distortion axis; by default when the
       distortions span more than two decades.
+    annotate_gaps: write each BDMC gap beside its error bar; by default
+      when there is a single curve (several would overlap).
 
   Returns:
     `path`.
   """
+  figure = curves_figure(curves, title=title, log_distortion=log_distortion,
+                         annotate_gaps=annotate_gaps)
+  files.save_figure(figure, path)
+  return path
+
+
+def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None):
+  """The figure `plot_curves` writes: rate against distortion and against β.
+
+  BDMC gaps: a curve with a `bdmc` attribute (a list of dicts with `beta`
+  and `mean_gap`, as `RDCurve.bdmc` holds) gets, at each such β, an error
+  bar reaching `mean_gap` nats below its rate, in both panels. The AIS rate
+  is an upper bound in expectation (eq. 15) and the gap bounds the error of
+  its log Ẑ, so the bar spans where the true rate may lie (paper §2.1,
+  Fig. 9). The point at β is interpolated between recorded points (linearly
+  in log β) when β is not one of them; gaps at β outside the curve are not
+  drawn.
+
+  Args:
+    curves: as for `plot_curves`.
+    title: optional title.
+    log_distortion: as for `plot_curves`.
+    annotate_gaps: as for `plot_curves`.
+
+  Returns:
+    A `matplotlib.figure.Figure` with two axes (rate-distortion, rate-β).
+  """
+  if annotate_gaps is None:
+    annotate_gaps = len(curves) == 1
   figure = _new_figure((11, 4.2))
   rd_axis, beta_axis = figure.subplots(1, 2)
   all_distortions = []
@@ -53,10 +87,14 @@ def plot_curves(curves, path, title=None, log_distortion=None):
     if distortion.ndim == 2:  # per-image [P, N] arrays
       distortion, rate = distortion.mean(1), rate.mean(1)
     style = '-' if 'AIS' not in label and 'ais' not in label else '.-'
-    rd_axis.plot(distortion, rate, style, label=label, markersize=4)
+    line, = rd_axis.plot(distortion, rate, style, label=label, markersize=4)
     if betas is not None:
       beta_axis.plot(np.asarray(betas), rate, style, label=f'{label}: rate',
-                     markersize=4)
+                     markersize=4, color=line.get_color())
+      gaps = getattr(curve, 'bdmc', None)
+      if gaps:
+        _draw_gaps(rd_axis, beta_axis, np.asarray(betas), distortion, rate,
+                   gaps, line.get_color(), annotate_gaps)
     all_distortions.append(distortion[np.isfinite(distortion)])
   joined = np.concatenate(all_distortions) if all_distortions else np.ones(1)
   positive = joined[joined > 0]
@@ -80,8 +118,64 @@ def plot_curves(curves, path, title=None, log_distortion=None):
   if title:
     figure.suptitle(title)
   figure.tight_layout()
-  files.save_figure(figure, path)
-  return path
+  return figure
+
+
+def value_at_beta(betas, values, beta):
+  """`values` (recorded at increasing `betas`) interpolated at `beta`.
+
+  Linear in log β between positive betas, where the schedules are dense;
+  linear in β between a β = 0 point and the first positive one.
+
+  Returns:
+    A float, or None if `beta` lies outside the recorded betas.
+  """
+  betas = np.asarray(betas, dtype=np.float64)
+  values = np.asarray(values, dtype=np.float64)
+  keep = np.isfinite(values)
+  betas, values = betas[keep], values[keep]
+  positive = betas > 0
+  if not positive.any() or beta > betas.max() * (1 + 1e-12) or beta <= 0:
+    return None
+  smallest = betas[positive].min()
+  if beta >= smallest:
+    return float(np.interp(np.log(beta), np.log(betas[positive]),
+                           values[positive]))
+  zero = np.nonzero(betas == 0)[0]
+  if zero.size == 0:
+    return None
+  start, end = values[zero[0]], values[positive][np.argmin(betas[positive])]
+  return float(start + (end - start) * beta / smallest)
+
+
+def _draw_gaps(rd_axis, beta_axis, betas, distortion, rate, gaps, color,
+               annotate):
+  """Error bars of BDMC gaps below the curve's rate at their betas."""
+  where = []
+  for gap in gaps:
+    beta = float(gap['beta'])
+    point_rate = value_at_beta(betas, rate, beta)
+    point_distortion = value_at_beta(betas, distortion, beta)
+    if point_rate is None or point_distortion is None or gap.get(
+        'mean_gap') is None:
+      continue
+    where.append((beta, point_distortion, point_rate, float(gap['mean_gap'])))
+  if not where:
+    return
+  beta, point_distortion, point_rate, size = (np.array(c) for c in zip(*where))
+  # Only downward: the AIS rate is the upper end of what the gap allows.
+  yerr = np.stack([np.maximum(size, 0.0), np.zeros_like(size)])
+  rd_axis.errorbar(point_distortion, point_rate, yerr=yerr, fmt='o',
+                   color=color, capsize=4, markersize=4)
+  beta_axis.errorbar(beta, point_rate, yerr=yerr, fmt='o', color=color,
+                     capsize=4, markersize=4)
+  if annotate:
+    for b, d, r, g in where:
+      rd_axis.annotate(f'BDMC gap {g:.3g}\n(β = {b:.3g})', (d, r),
+                       textcoords='offset points', xytext=(6, 4), fontsize=7,
+                       color=color)
+      beta_axis.annotate(f'{g:.3g}', (b, r), textcoords='offset points',
+                         xytext=(6, 4), fontsize=7, color=color)
 
 
 def guess_image_shape(num_values):
