@@ -34,6 +34,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfrd import distribute
 from tfrd import estimators
 from tfrd import hmc
 from tfrd import passes as passes_lib
@@ -245,6 +246,14 @@ class TransitionRunner:
   def jit_compiled(self):
     """Whether the chunks run (so far) under XLA."""
     return self._use_jit
+
+  @property
+  def num_images(self):
+    return self.target.num_images
+
+  @property
+  def num_chains(self):
+    return self.target.num_chains
 
   def _chunk_fn(self, adapt):
     if adapt not in self._compiled:
@@ -483,10 +492,10 @@ class _PassLoop:
 
   def _start_chains(self, run_seed, table):
     """z_0 ~ p(z) with zero log-weights and the pass's first step sizes."""
-    target = self.runner.target
-    num_rows = target.num_images * target.num_chains
+    runner = self.runner
+    num_rows = runner.num_images * runner.num_chains
     latents = _initial_latents(self.prior, run_seed, self.image_indices,
-                               target.num_chains, int(self.prior.event_shape[-1]))
+                               runner.num_chains, int(self.prior.event_shape[-1]))
     parts = self.runner.evaluate(latents)
     bad = ~np.isfinite(parts.distortion.numpy())
     if bad.any():
@@ -555,7 +564,8 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
             prior=None, latent_dim=None, image_indices=None, hmc_settings=None,
             step_size_table=None, jit_compile='auto',
             decoder_dtype=tf.float32, progress=None, checkpointer=None,
-            checkpoint_interval_s=60.0, stop=None, **hmc_overrides):
+            checkpoint_interval_s=60.0, stop=None, strategy=None,
+            shard_plan=None, **hmc_overrides):
   """Runs forward AIS from the prior and estimates every RD point.
 
   Args:
@@ -593,6 +603,13 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
       the run checkpoints at the end of the current chunk and raises
       `RunInterrupted`. Apps set it from SIGTERM and Ctrl-C, so a batch
       scheduler's kill leaves a checkpoint of that moment.
+    strategy: optional `tf.distribute.Strategy` whose local replicas share
+      the images (`tfrd.distribute.ReplicatedRunner`); with it, `data` are
+      this worker's images, `shard_plan.local_images` of the run's image
+      list (`tfrd.estimate_rd_curve(strategy=...)` does the split and the
+      merge across workers).
+    shard_plan: the `tfrd.distribute.ShardPlan` of `strategy` (planned over
+      this worker's images if None).
     **hmc_overrides: fields of `HMCSettings` given one by one
       (`num_leapfrog_steps=3`, `step_size_mode='adaptive'`, ...); they
       replace those of `hmc_settings`.
@@ -633,9 +650,22 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
   plan = passes_lib.plan_passes(hmc_settings.step_size_mode,
                                 step_size_table is not None)
 
-  target = target_lib.AnnealedTarget(decoder, prior, distortion, data,
-                                     num_chains, decoder_dtype)
-  runner = TransitionRunner(target, hmc_settings, jit_compile)
+  def make_runner(first, stop):
+    target = target_lib.AnnealedTarget(decoder, prior, distortion,
+                                       data[first:stop], num_chains,
+                                       decoder_dtype)
+    return TransitionRunner(target, hmc_settings, jit_compile)
+
+  if strategy is None:
+    runner = make_runner(0, num_images)
+  else:
+    if shard_plan is None:
+      shard_plan = distribute.plan_shards(strategy, num_images)
+    if sum(shard_plan.local_sizes) != num_images:
+      raise ValueError(
+          f'The shard plan gives this worker {sum(shard_plan.local_sizes)} '
+          f'images, but {num_images} were given.')
+    runner = distribute.ReplicatedRunner(strategy, shard_plan, make_runner)
   loop = _PassLoop(runner, schedule, prior, seed, image_indices, hmc_settings,
                    step_size_table, (checkpointer, checkpoint_interval_s))
   state = RunState(num_rows, num_images, latent_dim, segments,

@@ -6,6 +6,7 @@ import tensorflow as tf
 from tfrd import ais
 from tfrd import checkpointing
 from tfrd import curve as curve_lib
+from tfrd import distribute
 from tfrd import distortions as distortions_lib
 from tfrd import hmc as hmc_lib
 from tfrd import randomness
@@ -20,7 +21,8 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
                       step_size_table=None, jit_compile='auto',
                       decoder_dtype=tf.float32, progress=None, config=None,
                       checkpoint_dir=None, resume=True,
-                      checkpoint_interval_s=60.0, stop=None, **hmc_overrides):
+                      checkpoint_interval_s=60.0, stop=None, strategy=None,
+                      **hmc_overrides):
   """Estimates the rate-prior distortion curve of `decoder` on `data`.
 
   Runs AIS with HMC along q_β(z|x) ∝ p(z) exp(-β d(x, f(z))) and returns the
@@ -75,6 +77,15 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
     checkpoint_interval_s: least seconds between checkpoints.
     stop: optional `threading.Event`; once set, the run checkpoints at the
       end of the current chunk and raises `tfrd.RunInterrupted`.
+    strategy: optional `tf.distribute.Strategy` (`MirroredStrategy` for the
+      devices of one machine, `MultiWorkerMirroredStrategy` for several
+      machines; see `tfrd.distribute`). The images are split among its
+      replicas and the curve is the single-process curve of the same seed.
+      Every worker calls this with the same arguments and gets the whole
+      curve; with several workers each checkpoints its own images in
+      `checkpoint_dir/worker-K-of-N`. With several replicas in one process,
+      build or load the decoder under `strategy.scope()`, so that each
+      replica reads its own copy of the weights.
     **hmc_overrides: fields of `HMCSettings` one by one
       (`num_leapfrog_steps=3`, `step_size_mode='adaptive'`,
       `initial_step_size`, `target_accept_prob`, `adaptation_rate`,
@@ -100,6 +111,17 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
         schedules_lib.geometric_betas(5000, 1000.0, 1.0 / 12.0),
         min_before_first=500)
   data = np.asarray(data)
+  # As given, for the fingerprint (a checkpoint of 0..N-1 by default resumes).
+  given_image_indices = image_indices
+  image_indices = randomness.check_image_indices(image_indices, data.shape[0])
+  plan = None
+  if strategy is not None:
+    plan = distribute.plan_shards(strategy, data.shape[0])
+    _check_decoder_weights(decoder, strategy, plan)
+    checkpoint_dir = distribute.shard_checkpoint_dir(checkpoint_dir, plan)
+  all_data, all_image_indices = data, image_indices
+  data, image_indices, step_size_table = _this_workers_part(
+      plan, num_chains, data, image_indices, step_size_table)
   settings = {
       'seed': int(seed), 'num_chains': int(num_chains),
       'hmc': hmc_settings._asdict(), 'jit_compile': str(jit_compile),
@@ -108,8 +130,9 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
       'distortion': distortion.get_config(),
       'prior': None if prior is None else repr(prior),
       'latent_dim': latent_dim,
-      'image_indices': (None if image_indices is None
-                        else np.asarray(image_indices).tolist()),
+      'image_indices': (None if given_image_indices is None and
+                        len(image_indices) == len(all_image_indices)
+                        else image_indices.tolist()),
       'step_size_table': (None if step_size_table is None else
                           checkpointing.fingerprint(
                               None, step_size_table, schedule, {})['data']),
@@ -117,6 +140,8 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
       # decoder precision, ...): a checkpoint resumes only the same run.
       'config': config or {},
   }
+  if plan is not None and plan.num_workers > 1:
+    settings['worker'] = [plan.worker_index, plan.num_workers]
   checkpointer = None
   if checkpoint_dir is not None:
     checkpointer = checkpointing.AISCheckpointer(
@@ -133,7 +158,11 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
                     step_size_table=step_size_table, jit_compile=jit_compile,
                     decoder_dtype=decoder_dtype, progress=progress,
                     checkpointer=checkpointer,
-                    checkpoint_interval_s=checkpoint_interval_s, stop=stop)
+                    checkpoint_interval_s=checkpoint_interval_s, stop=stop,
+                    strategy=strategy, shard_plan=plan)
+  if plan is not None and plan.num_workers > 1:
+    run = _merge_workers(strategy, plan, run, num_chains)
+  data, image_indices = all_data, all_image_indices
   stack = lambda name: np.stack([getattr(e, name) for e in run.estimates])
   full_config = {
       'distortion': distortion.get_config(),
@@ -157,9 +186,81 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
   result = curve_lib.RDCurve(
       run.betas, stack('rate'), stack('distortion'), stack('log_z'),
       stack('effective_sample_size'), accept_rate=run.accept_rates,
-      image_indices=(np.arange(data.shape[0]) if image_indices is None
-                     else image_indices),
+      image_indices=image_indices,
       is_nll=distortion.is_nll, config=full_config, timing=timing)
   result.step_size_table = run.step_size_table
   result.latents = run.latents
   return result
+
+
+def _check_decoder_weights(decoder, strategy, plan):
+  """Refuses weights one device holds for replicas on several devices.
+
+  XLA cannot read a variable placed on another device (the AIS loop would
+  fall back to a slow graph), so with several local replicas every weight
+  must have a copy per device: a variable created under `strategy.scope()`.
+  """
+  if len(plan.local_replicas) < 2:
+    return
+  weights = getattr(decoder, 'weights', None)
+  if weights is None and hasattr(decoder, 'model'):
+    weights = getattr(decoder.model, 'weights', None)
+  variables = [w if isinstance(w, tf.Variable) else getattr(w, 'value', None)
+               for w in weights or ()]
+  outside = [v for v in variables if isinstance(v, tf.Variable) and
+             not strategy.extended.variable_created_in_scope(v)]
+  if outside:
+    raise ValueError(
+        f'The decoder\'s weights live on one device, but this process runs '
+        f'{len(plan.local_replicas)} replicas: build or load the decoder '
+        f'under `with strategy.scope():` so that each replica has its own '
+        f'copy.')
+
+
+def _this_workers_part(plan, num_chains, data, image_indices,
+                       step_size_table):
+  """The images (and step-size table columns) this worker runs."""
+  if plan is None or plan.num_workers == 1:
+    return data, image_indices, step_size_table
+  images = plan.local_images
+  if step_size_table is not None:
+    step_size_table = np.asarray(step_size_table)[
+        :, images.start * num_chains:images.stop * num_chains]
+  return data[images], image_indices[images], step_size_table
+
+
+def _merge_workers(strategy, plan, run, num_chains):
+  """Every worker's `AISRun` put together, in image order (a collective)."""
+  num_points = len(run.estimates)
+  local = {
+      name: np.stack([getattr(e, name) for e in run.estimates], axis=1)
+      for name in run.estimates[0]._fields}
+  num_images = next(iter(local.values())).shape[0]
+  num_segments = run.step_size_table.shape[0]
+  local['latents'] = np.swapaxes(run.latents, 0, 1)
+  local['step_size_table'] = np.swapaxes(
+      run.step_size_table.reshape(num_segments, num_images, num_chains), 0, 1)
+  # Per-image copies of this worker's figures, so that the merge is one
+  # gather along images: the mean acceptance over all chains is then the
+  # mean over images (every image has the same number of chains).
+  local['accept_rates'] = np.broadcast_to(run.accept_rates,
+                                          (num_images, num_points))
+  phases = sorted(run.wall_time_s)
+  local['wall_time_s'] = np.broadcast_to(
+      [run.wall_time_s[phase] for phase in phases],
+      (num_images, len(phases)))
+  local['jit_compiled'] = np.full([num_images], int(run.jit_compiled), np.int32)
+  merged = distribute.gather_images(strategy, plan, local)
+  total_images = merged['latents'].shape[0]
+  return run._replace(
+      estimates=[type(run.estimates[0])(*(
+          merged[name][:, point] for name in run.estimates[0]._fields))
+                 for point in range(num_points)],
+      latents=np.swapaxes(merged['latents'], 0, 1),
+      step_size_table=np.swapaxes(merged['step_size_table'], 0, 1).reshape(
+          num_segments, total_images * num_chains),
+      accept_rates=np.mean(merged['accept_rates'], axis=0),
+      jit_compiled=bool(np.all(merged['jit_compiled'])),
+      # The slowest worker's time is the run's.
+      wall_time_s={phase: float(np.max(merged['wall_time_s'][:, index]))
+                   for index, phase in enumerate(phases)})
