@@ -25,6 +25,7 @@ from adapters import manipulations
 from adapters import models
 from adapters import priors
 from apps import ais_flags
+from apps import bdmc_points
 from apps import cli
 from apps import output_files
 from apps import model_flags
@@ -125,11 +126,13 @@ flags.DEFINE_list(
 ais_flags.define_ais_flags()
 model_flags.define_model_loading_flags()
 precision_flags.define_precision_flags()
+bdmc_points.define_flags()
 # Show the AIS, model loading and precision flags in --help, not only under
 # --helpfull.
 flags.adopt_module_key_flags(ais_flags)
 flags.adopt_module_key_flags(model_flags)
 flags.adopt_module_key_flags(precision_flags)
+flags.adopt_module_key_flags(bdmc_points)
 
 
 # What a run writes into --output_dir; curve.json, first, marks it finished.
@@ -142,6 +145,7 @@ def run(model_path, output_dir):
   start = time.time()
   _check_flags()
   schedule = ais_flags.schedule_from_flags()
+  bdmc_betas = bdmc_points.points_from_flags(schedule)
   checkpoint_dir = FLAGS.checkpoint_dir or os.path.join(output_dir,
                                                         'checkpoint')
   outputs = output_files.OutputFiles(
@@ -230,6 +234,9 @@ def run(model_path, output_dir):
   # The curve is safe on disk: the checkpoint has done its work.
   tfrd.checkpointing.remove_checkpoint(checkpoint_dir)
   _print_summary(curve, paths)
+  # After the curve is safe on disk: BDMC only adds its gaps to it.
+  bdmc_points.run_from_flags(curve, decoder, distortion, output_dir,
+                             bdmc_betas, schedule)
   return curve
 
 

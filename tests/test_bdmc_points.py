@@ -1,0 +1,185 @@
+"""apps.rd_curve --bdmc_points: BDMC gaps recorded with the curve."""
+
+import json
+import math
+import os
+
+from absl import flags
+from absl.testing import flagsaver
+from matplotlib import container
+import numpy as np
+import pytest
+
+from apps import ais_flags
+from apps import bdmc_points
+from apps import compare
+from apps import rd_curve  # pylint: disable=unused-import  (defines the flags)
+import tfrd
+
+import app_runner  # pylint: disable=g-bad-import-order
+
+FLAGS = flags.FLAGS
+TINY_AIS_FLAGS = list(app_runner.TINY_AIS_FLAGS)
+
+
+def _parse(*args):
+  FLAGS.unparse_flags()
+  FLAGS(['rd_curve', *args])
+
+
+@pytest.fixture()
+def restore_flags():
+  with flagsaver.flagsaver():
+    yield
+  FLAGS.unparse_flags()
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+  """One tiny rd_curve run of a linear decoder with two BDMC points."""
+  import keras  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('bdmc_points')
+  rng = np.random.default_rng(0)
+  kernel = rng.normal(size=(3, 24)) * 0.3
+  model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(24)])
+  model.layers[-1].set_weights([kernel.astype(np.float32),
+                                np.full(24, 0.4, np.float32)])
+  model.save(str(root / 'linear.keras'))
+  np.savez(root / 'images.npz', x=(rng.normal(size=(3, 3)) @ kernel +
+                                   0.4).astype(np.float32))
+  output_dir = root / 'out'
+  # 0.37 is not among the tiny schedule's temperatures; 1 is an RD point.
+  result = app_runner.run_app(
+      'apps.rd_curve', f'--model={root / "linear.keras"}',
+      f'--dataset=npz:{root / "images.npz"}', '--num_images=3',
+      '--distortion=gaussian_nll', '--gaussian_scale=0.5', '--seed=1',
+      f'--output_dir={output_dir}', '--bdmc_points=1,0.37',
+      '--bdmc_num_images=2', *TINY_AIS_FLAGS)
+  return result, output_dir
+
+
+@pytest.mark.slow
+def test_rd_curve_records_finite_gaps_and_their_settings(tiny_run):
+  result, output_dir = tiny_run
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert sorted(os.listdir(output_dir)) == ['curve.csv', 'curve.json',
+                                            'curve.npz', 'curve.png',
+                                            'step_sizes.npz']
+  with open(output_dir / 'curve.json') as stream:
+    document = json.load(stream)
+  points = document['bdmc']
+  assert [point['beta'] for point in points] == [0.37, 1.0]
+  betas = [point['beta'] for point in document['points']]
+  for point in points:
+    for key in ('mean_gap', 'max_gap', 'gap_stderr', 'mean_lower',
+                'mean_upper', 'forward_rate', 'forward_distortion'):
+      assert math.isfinite(point[key]), (key, point)
+    assert point['mean_gap'] == pytest.approx(
+        point['mean_upper'] - point['mean_lower'])
+    assert point['max_gap'] >= point['mean_gap']
+    # A 3-d linear Gaussian model on a schedule of some 50 transitions with
+    # 4 chains: the bounds sandwich log Z within about a nat (0.2 and 0.8
+    # measured); a broken reverse run is off by tens of nats.
+    assert -1.0 < point['mean_gap'] < 3.0
+    assert point['num_images'] == 2
+    settings = point['settings']
+    assert (settings['num_chains'], settings['num_leapfrog_steps'],
+            settings['seed'], settings['step_size_mode']) == (
+                4, 3, 1, 'two_pass')
+    assert settings['beta_in_curve_schedule'] == (point['beta'] in betas)
+    # Forward and reverse runs of the schedule up to beta, no more.
+    assert point['num_transitions'] < document['config']['num_transitions']
+  assert 'BDMC beta' in result.stdout
+  assert 'BDMC at beta = 0.37, 1' in result.stderr
+  # The curve itself is the one a run without BDMC writes: it is saved first.
+  curve = tfrd.RDCurve.load(str(output_dir))
+  assert curve.bdmc == points and curve.num_images == 3
+
+
+@pytest.mark.slow
+def test_compare_draws_error_bars_from_the_bdmc_field(tiny_run):
+  result, output_dir = tiny_run
+  assert result.returncode == 0, result.stderr[-3000:]
+  (run,) = compare.load_runs([str(output_dir)])
+  assert [point['beta'] for point in run.bdmc] == [0.37, 1.0]
+  figure = compare.draw([run])
+  bars = [c for c in figure.axes[0].containers
+          if isinstance(c, container.ErrorbarContainer)]
+  (bar,) = bars
+  _, _, (segments,) = bar
+  lengths = [s[1][1] - s[0][1] for s in segments.get_segments()]
+  assert lengths == pytest.approx([max(p['mean_gap'], 0) for p in run.bdmc])
+
+
+def _schedule():
+  return ais_flags.schedule_from_flags()
+
+
+@pytest.mark.parametrize('value, message', [
+    ('one', '--bdmc_points must be numbers'),
+    ('0', 'must be positive and at most 10'),
+    ('-1', 'must be positive and at most 10'),
+    ('inf', 'must be positive and at most 10'),
+    ('nan', 'must be positive and at most 10'),
+    ('10.5', 'must be positive and at most 10'),
+])
+def test_bad_points_are_refused(restore_flags, value, message):
+  del restore_flags
+  _parse(*TINY_AIS_FLAGS, f'--bdmc_points={value}')
+  with pytest.raises(ValueError, match=message):
+    bdmc_points.points_from_flags(_schedule())
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--distortion=bernoulli_nll', '--bdmc_points=0.5'],
+     r'--bdmc_points=0\.5: BernoulliNLL defines a normalized channel only at '
+     r'beta = 1'),
+    (['--distortion=ssim', '--bdmc_points=1'],
+     '--distortion=ssim does not define'),
+    (['--bdmc_points=1', '--bdmc_num_images=0'],
+     '--bdmc_num_images must be positive'),
+])
+def test_points_the_distortion_cannot_simulate_are_refused(
+    restore_flags, args, message):
+  del restore_flags
+  _parse(*TINY_AIS_FLAGS, *args)
+  with pytest.raises(ValueError, match=message):
+    bdmc_points.points_from_flags(_schedule())
+
+
+def test_points_snap_to_the_schedule_and_truncate_to_its_prefix(
+    restore_flags):
+  del restore_flags
+  _parse(*TINY_AIS_FLAGS)
+  schedule = _schedule()
+  near = schedule.betas[20] * (1 + 1e-12)
+  FLAGS.bdmc_points = [repr(float(near)), '0.37', '1', '10']
+  points = bdmc_points.points_from_flags(schedule)
+  assert points.tolist() == sorted([schedule.betas[20], 0.37, 1.0, 10.0])
+  assert points[0] == schedule.betas[20]  # the schedule's own value
+  full = bdmc_points.bdmc_schedule(schedule, points)
+  assert set(schedule.betas) <= set(full.betas)
+  assert set(full.betas) - set(schedule.betas) == {0.37}
+  # Truncated at a point of the curve's schedule: exactly its prefix.
+  index = int(np.nonzero(schedule.betas == 1.0)[0][0])
+  truncated = tfrd.truncate_schedule(full, 1.0)
+  assert truncated.betas.tolist() == sorted(
+      schedule.betas[:index + 1].tolist() + [0.37])
+  assert tfrd.truncate_schedule(full, schedule.betas[20]).betas.tolist() == (
+      schedule.betas[:21].tolist())
+  _parse(*TINY_AIS_FLAGS)
+  assert bdmc_points.points_from_flags(schedule).size == 0  # off by default
+
+
+def test_refusal_is_one_line_before_any_work(tmp_path):
+  output_dir = tmp_path / 'out'
+  result = app_runner.run_app(
+      'apps.rd_curve', f'--model={tmp_path / "missing.keras"}',
+      '--dataset=npz:nothing.npz', f'--output_dir={output_dir}',
+      '--bdmc_points=1,20', *TINY_AIS_FLAGS)
+  assert result.returncode == 2, result.stderr[-3000:]
+  errors = [line for line in result.stderr.splitlines() if line.strip()]
+  assert errors == ['rd_curve: error: --bdmc_points must be positive and at '
+                    'most 10 (the largest beta of the curve\'s schedule), got '
+                    '1,20.']
+  assert not output_dir.exists()
