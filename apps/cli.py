@@ -71,7 +71,8 @@ def start(argv):
 
 
 def run_job(program, job, expected_errors,
-            interrupted_message='interrupted.', exit_status=None):
+            interrupted_message='interrupted.', exit_status=None,
+            failures=()):
   """Runs `job()` and turns its outcome into an exit status.
 
   Args:
@@ -83,6 +84,8 @@ def run_job(program, job, expected_errors,
       stopped the job (status 130 or 143).
     exit_status: optional callable from the job's result to the exit
       status of a finished job (e.g. 1 for a failed validation); 0 if None.
+    failures: exception classes that mean the job failed through no fault
+      of its input (e.g. a lost worker): `program: error: message`, status 1.
 
   Returns:
     The exit status.
@@ -97,6 +100,9 @@ def run_job(program, job, expected_errors,
   except tuple(expected_errors) as error:
     sys.stderr.write(f'{program}: error: {error}\n')
     return 2
+  except tuple(failures) as error:
+    sys.stderr.write(f'{program}: error: {error}\n')
+    return 1
   except tfrd.RunInterrupted as interruption:
     sys.stderr.write(
         f'{program}: {_signal_name(_request.signal_number)} received; '

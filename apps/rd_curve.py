@@ -30,6 +30,8 @@ from apps import cli
 from apps import output_files
 from apps import model_flags
 from apps import precision_flags
+from apps import distributed_run
+from apps import strategy_flags
 from apps import progress as progress_lib
 import tfrd
 
@@ -126,12 +128,14 @@ flags.DEFINE_list(
 ais_flags.define_ais_flags()
 model_flags.define_model_loading_flags()
 precision_flags.define_precision_flags()
+strategy_flags.define_strategy_flags()
 bdmc_points.define_flags()
 # Show the AIS, model loading and precision flags in --help, not only under
 # --helpfull.
 flags.adopt_module_key_flags(ais_flags)
 flags.adopt_module_key_flags(model_flags)
 flags.adopt_module_key_flags(precision_flags)
+flags.adopt_module_key_flags(strategy_flags)
 flags.adopt_module_key_flags(bdmc_points)
 
 
@@ -140,25 +144,35 @@ _RESULT_FILES = ('curve.json', 'curve.csv', 'curve.npz', 'curve.png',
                  'step_sizes.npz')
 
 
-def run(model_path, output_dir):
-  """Loads, estimates and writes; returns the `RDCurve` (None if finished)."""
+def run(model_path, output_dir, strategy=None):
+  """Loads, estimates and writes; returns the `RDCurve` (None if finished).
+
+  With a `strategy` (--strategy), the images are spread over its replicas;
+  with several workers only the chief writes into `output_dir`.
+  """
   start = time.time()
   _check_flags()
   schedule = ais_flags.schedule_from_flags()
   bdmc_betas = bdmc_points.points_from_flags(schedule)
   checkpoint_dir = FLAGS.checkpoint_dir or os.path.join(output_dir,
                                                         'checkpoint')
+  workers = distributed_run.DistributedRun('rd_curve', strategy,
+                                           FLAGS.num_images, checkpoint_dir)
+  own_checkpoint_dir = workers.own_checkpoint_dir
   outputs = output_files.OutputFiles(
       'rd_curve', output_dir, _RESULT_FILES + (
           ('reconstructions.png',) if FLAGS.save_reconstructions else ()),
       overwrite=FLAGS.overwrite)
-  tfrd.checkpointing.check_directory(checkpoint_dir)
-  if outputs.prepare(resume=FLAGS.resume and
-                     not tfrd.checkpointing.has_checkpoint(checkpoint_dir)):
-    outputs.say_finished()
+  tfrd.checkpointing.check_directory(own_checkpoint_dir)
+  if workers.chief_decides(lambda: outputs.prepare(
+      resume=FLAGS.resume and
+      not tfrd.checkpointing.has_checkpoint(own_checkpoint_dir))):
+    if workers.is_chief:
+      outputs.say_finished()
     return None
-  _prepare_checkpoint_dir(checkpoint_dir)
-  decoder, model_config = load_model_from_flags(model_path)
+  _prepare_checkpoint_dir(own_checkpoint_dir)
+  with workers.scope():
+    decoder, model_config = load_model_from_flags(model_path)
   images = datasets.load_dataset(FLAGS.dataset, FLAGS.num_images,
                                  split=FLAGS.split, data_dir=FLAGS.data_dir,
                                  tfds_data_dir=FLAGS.tfds_data_dir,
@@ -214,25 +228,22 @@ def run(model_path, output_dir):
   if FLAGS.step_sizes:
     step_size_table = _load_step_sizes(FLAGS.step_sizes)
     config['step_sizes_from'] = os.path.abspath(FLAGS.step_sizes)
-  num_passes = tfrd.passes.num_passes(FLAGS.step_size_mode,
-                                      step_size_table is not None)
-  curve = tfrd.estimate_rd_curve(
-      decoder, images, distortion, schedule, latent_dim=decoder.latent_dim,
-      prior=priors.prior_from_spec(FLAGS.prior, decoder.latent_dim),
-      decoder_dtype=decoder.dtype,
-      image_indices=FLAGS.image_offset + np.arange(images.shape[0]),
-      progress=progress_lib.ProgressPrinter(num_passes), config=config,
-      step_size_table=step_size_table, checkpoint_dir=checkpoint_dir,
-      checkpoint_interval_s=FLAGS.checkpoint_interval_s,
-      stop=cli.stop_event(), **ais_flags.ais_kwargs_from_flags())
+  with workers.collectives():
+    curve = _estimate(decoder, images, distortion, schedule, config,
+                      step_size_table, checkpoint_dir, strategy)
   curve.timing['wall_time_s'] = time.time() - start
+  curve.config['strategy'] = workers.describe()
+  if not workers.is_chief:
+    workers.finish()
+    workers.say('done; the chief (worker 0) wrote the curve.')
+    return curve
   paths = curve.save(output_dir)
   paths['step_sizes'] = _save_step_sizes(curve, outputs)
   if FLAGS.save_reconstructions:
     paths['reconstructions'] = _save_reconstructions(
         decoder, images, curve, output_dir, image_shape)
-  # The curve is safe on disk: the checkpoint has done its work.
-  tfrd.checkpointing.remove_checkpoint(checkpoint_dir)
+  # The curve is safe on disk: the checkpoints have done their work.
+  workers.finish()
   _print_summary(curve, paths)
   # After the curve is safe on disk: BDMC only adds its gaps to it.
   bdmc_points.run_from_flags(curve, decoder, distortion, output_dir,
@@ -240,9 +251,27 @@ def run(model_path, output_dir):
   return curve
 
 
+def _estimate(decoder, images, distortion, schedule, config, step_size_table,
+              checkpoint_dir, strategy):
+  """`tfrd.estimate_rd_curve` with the AIS flags (resumes a checkpoint)."""
+  num_passes = tfrd.passes.num_passes(FLAGS.step_size_mode,
+                                      step_size_table is not None)
+  return tfrd.estimate_rd_curve(
+      decoder, images, distortion, schedule, latent_dim=decoder.latent_dim,
+      prior=priors.prior_from_spec(FLAGS.prior, decoder.latent_dim),
+      decoder_dtype=decoder.dtype,
+      image_indices=FLAGS.image_offset + np.arange(images.shape[0]),
+      progress=progress_lib.ProgressPrinter(num_passes), config=config,
+      step_size_table=step_size_table, checkpoint_dir=checkpoint_dir,
+      checkpoint_interval_s=FLAGS.checkpoint_interval_s,
+      stop=cli.stop_event(), strategy=strategy,
+      **ais_flags.ais_kwargs_from_flags())
+
+
 def _check_flags():
   """Refuses impossible flag values before any work (one line, status 2)."""
   ais_flags.check_flags()
+  strategy_flags.check_strategy_flags()
   if FLAGS.checkpoint_interval_s < 0:
     raise ValueError(f'--checkpoint_interval_s must be 0 or more, got '
                      f'{FLAGS.checkpoint_interval_s}.')
@@ -423,12 +452,21 @@ def main(argv):
   else:
     ais_flags.apply_preset()
   return cli.run_job(
-      'rd_curve', lambda: precision_flags.run_on_device_from_flags(
-          lambda: run(model_path, FLAGS.output_dir)),
+      'rd_curve', lambda: _job(model_path),
       (keras_decoder.ModelError, datasets.DatasetError,
        tfrd.DecoderOutputError, ValueError, OSError),
       interrupted_message='interrupted; continue with the same flags and '
-      '--resume.')
+      '--resume.', failures=(distributed_run.WorkerLost,))
+
+
+def _job(model_path):
+  """Checks the flags, sets up the strategy and the device, and runs."""
+  _check_flags()
+  # First: --cpu_devices must split the CPU before TensorFlow initializes
+  # its devices, which --device's check does.
+  strategy = strategy_flags.strategy_from_flags()
+  return precision_flags.run_on_device_from_flags(
+      lambda: run(model_path, FLAGS.output_dir, strategy))
 
 
 def console_main():

@@ -249,7 +249,7 @@ def _merge_workers(strategy, plan, run, num_chains):
   local['wall_time_s'] = np.broadcast_to(
       [run.wall_time_s[phase] for phase in phases],
       (num_images, len(phases)))
-  local['jit_compiled'] = np.full([num_images], int(run.jit_compiled), np.int32)
+  local['jit_compiled'] = np.full([num_images], run.jit_compiled)
   merged = distribute.gather_images(strategy, plan, local)
   total_images = merged['latents'].shape[0]
   return run._replace(

@@ -54,7 +54,7 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = ['ShardPlan', 'plan_shards', 'ReplicatedRunner', 'gather_images',
-           'barrier', 'shard_checkpoint_dir', 'configure_cpu_devices']
+           'barrier', 'from_chief', 'shard_checkpoint_dir', 'configure_cpu_devices']
 
 
 class ShardPlan(
@@ -252,31 +252,55 @@ class ReplicatedRunner:
 
 
 def gather_images(strategy, plan, arrays):
-  """Puts together per-image arrays from every worker (a collective).
+  """Puts together per-image arrays from every worker (one collective).
 
   Args:
     strategy: the `tf.distribute.Strategy`.
     plan: the `ShardPlan`.
-    arrays: dict of arrays whose first axis is this worker's images
-      (float16/32/64, int32 or int64: what collectives carry).
+    arrays: dict of numeric arrays whose first axis is this worker's
+      images. They travel as one float64 matrix (one gather, not one per
+      array), which holds float32, float64 and integers below 2**53 exactly.
 
   Returns:
-    Dict of NumPy arrays whose first axis is all images, in order; the same
-    on every worker.
+    Dict of NumPy arrays (dtypes kept) whose first axis is all images, in
+    order; the same on every worker.
   """
   if plan.num_workers == 1:
     return dict(arrays)
+  arrays = {name: np.asarray(array) for name, array in arrays.items()}
+  num_images = sum(plan.local_sizes)
+  columns = [array.reshape(num_images, -1).astype(np.float64)
+             for array in arrays.values()]
+  matrix = np.concatenate(columns, axis=1)
   offsets = np.concatenate([[0], np.cumsum(plan.local_sizes)])
   first = plan.local_replicas[0]
-  gathered = {}
-  for name, array in arrays.items():
-    array = np.asarray(array)
-    value = strategy.experimental_distribute_values_from_function(
-        lambda context, array=array: tf.constant(array[
-            offsets[context.replica_id_in_sync_group - first]:
-            offsets[context.replica_id_in_sync_group - first + 1]]))
-    gathered[name] = strategy.gather(value, axis=0).numpy()
-  return gathered
+  value = strategy.experimental_distribute_values_from_function(
+      lambda context: tf.constant(matrix[
+          offsets[context.replica_id_in_sync_group - first]:
+          offsets[context.replica_id_in_sync_group - first + 1]]))
+  gathered = strategy.gather(value, axis=0).numpy()
+  ends = np.cumsum([column.shape[1] for column in columns])
+  return {name: part.reshape((-1,) + array.shape[1:]).astype(array.dtype)
+          for (name, array), part in zip(
+              arrays.items(), np.split(gathered, ends[:-1], axis=1))}
+
+
+def from_chief(strategy, plan, value):
+  """The chief's integer `value`, on every worker (a collective).
+
+  Lets every worker follow a decision only the chief can make (e.g. whether
+  the curve in its output directory is already finished) before any work.
+  """
+  if plan.num_workers == 1:
+    return int(value)
+  contribution = tf.constant([int(value)], tf.int64)
+  first = plan.local_replicas[0]
+  gathered = strategy.gather(
+      strategy.experimental_distribute_values_from_function(
+          lambda context: contribution if
+          context.replica_id_in_sync_group == first else
+          tf.zeros([1], tf.int64)), axis=0).numpy()
+  return int(gathered[0])
 
 
 def barrier(strategy, plan):
