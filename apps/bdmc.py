@@ -12,6 +12,15 @@ schedule an `apps.rd_curve` run with the same flags would take to β. The
 difference, the BDMC gap (paper §2.1, appendix D.3.2, Fig. 9), bounds the
 error of that run's log Ẑ, hence of its rate, at β.
 
+--decoder_precision and --device are those of `apps.rd_curve`
+(`apps.precision_flags`): the decoder computes in float32 with TF32 off
+unless asked otherwise, and the choice is recorded in bdmc.json. The data
+are simulated by an eager decoder call and XLA computes a bfloat16 decoder
+differently (`adapters.precision`), so with --decoder_precision=bfloat16 the
+chains run without XLA (--jit=auto) or the run is refused (--jit=true):
+otherwise they would sample another function than the one the data came
+from, and the upper bound would not be guaranteed.
+
 Writes into --output_dir: bdmc.json (per point: beta, lower, upper, gap mean
 and max, per-image values, the forward rate and distortion; settings and
 timing), bdmc.png (the forward curve of each point's simulated data with its
@@ -34,6 +43,7 @@ from apps import ais_flags
 from apps import cli
 from apps import model_flags
 from apps import output_files
+from apps import precision_flags
 from apps import progress as progress_lib
 import tfrd
 from tfrd import bdmc as bdmc_lib
@@ -58,9 +68,12 @@ flags.DEFINE_string('output_dir', 'bdmc_output',
 output_files.define_overwrite_flag()
 ais_flags.define_ais_flags()
 model_flags.define_model_loading_flags()
-# Show the AIS and model loading flags in --help, not only under --helpfull.
+precision_flags.define_precision_flags()
+# Show the AIS, model loading and precision flags in --help, not only under
+# --helpfull.
 flags.adopt_module_key_flags(ais_flags)
 flags.adopt_module_key_flags(model_flags)
+flags.adopt_module_key_flags(precision_flags)
 
 
 def _curve_rd_betas():
@@ -114,6 +127,34 @@ def _schedule(points):
     return ais_flags.schedule_from_flags()
   finally:
     FLAGS.rd_betas = saved
+
+
+def _jit_compile(ais_kwargs):
+  """The AIS runs' `jit_compile` under --decoder_precision.
+
+  Args:
+    ais_kwargs: `ais_flags.ais_kwargs_from_flags()`.
+
+  Returns:
+    Its `jit_compile`, False for a bfloat16 decoder under --jit=auto (see the
+    module docstring; said on stderr).
+
+  Raises:
+    ValueError: for --decoder_precision=bfloat16 with --jit=true.
+  """
+  jit_compile = ais_kwargs['jit_compile']
+  if FLAGS.decoder_precision != 'bfloat16' or jit_compile is False:
+    return jit_compile
+  if jit_compile is True:
+    raise ValueError(
+        '--decoder_precision=bfloat16 needs --jit=false or auto: the data are '
+        'simulated by an eager decoder call, XLA computes bfloat16 '
+        'differently, and the chains would sample another function than the '
+        'one the data came from (no guaranteed upper bound).')
+  sys.stderr.write('bdmc: --decoder_precision=bfloat16: the AIS runs go '
+                   'without XLA, computing the decoder as the eager call that '
+                   'simulates the data does.\n')
+  return False
 
 
 def _point_record(result):
@@ -212,18 +253,21 @@ def run(model_path, output_dir):
   ais_flags.check_flags()
   if FLAGS.num_images < 1:
     raise ValueError(f'--num_images must be positive, got {FLAGS.num_images}.')
+  ais_kwargs = ais_flags.ais_kwargs_from_flags()
+  ais_kwargs['jit_compile'] = _jit_compile(ais_kwargs)
   outputs = output_files.OutputFiles(
       'bdmc', output_dir, ('bdmc.json', 'simulated.npz', 'bdmc.png'),
       overwrite=FLAGS.overwrite)
   outputs.prepare()
   decoder = models.load_decoder(
       model_path, **model_flags.loading_kwargs_from_flags('bdmc'))
+  decoder, precision_config = precision_flags.apply_precision_flags(decoder,
+                                                                    'bdmc')
   distortion = ais_flags.distortion_from_flags(decoder.output_shape)
   beta_max = float(_curve_rd_betas()[-1]) if FLAGS.rd_betas else (
       FLAGS.beta_max)
   points = _points(distortion, beta_max)
   schedule = _schedule(points)
-  ais_kwargs = ais_flags.ais_kwargs_from_flags()
   # Each point: the forward passes, then one reverse pass.
   passes = tfrd.passes.num_passes(FLAGS.step_size_mode) + 1
   sys.stderr.write(
@@ -247,6 +291,7 @@ def run(model_path, output_dir):
           'model': os.path.abspath(model_path),
           'latent_dim': decoder.latent_dim,
           'decoder_output_shape': list(decoder.output_shape),
+          **precision_config,
           'distortion': distortion.get_config(),
           'num_images': FLAGS.num_images,
           'num_chains': FLAGS.num_chains,
@@ -306,7 +351,8 @@ def main(argv):
   if not FLAGS.model:
     raise app.UsageError('--model is required: a Keras 3 .keras decoder.')
   return cli.run_job(
-      'bdmc', lambda: run(FLAGS.model, FLAGS.output_dir),
+      'bdmc', lambda: precision_flags.run_on_device_from_flags(
+          lambda: run(FLAGS.model, FLAGS.output_dir)),
       (keras_decoder.ModelError, tfrd.DecoderOutputError, ValueError,
        OSError))
 

@@ -19,6 +19,14 @@ and 16 chains cannot pin D to 3%. It comes from the exact posterior
 variance of the distortion, Var_q(d) = -∂D/∂β (the closed form,
 differentiated numerically), over the effective number of chains.
 
+--decoder_precision and --device are those of `apps.rd_curve`
+(`apps.precision_flags`), recorded in linear_vae.json and each curve.json.
+The linear decoder (one Keras Dense layer) runs in any of them; bfloat16 and
+tf32_emulated store its weights rounded, and the exact curve is that of the
+weights the decoder holds, so what is left of a deviation is the rounding
+of the arithmetic, which is not linear: expect bfloat16 to fall outside the
+tolerance at large β (`benchmarks/precision_study.py` measures it).
+
 Writes, into --output_dir: the decoder (`linear_decoder.keras`), the test
 images (`test_images.npz`, so `apps.rd_curve` can be run on the same
 problem), for each distortion a subdirectory with the AIS curve files and
@@ -39,6 +47,7 @@ from adapters import keras_decoder
 from apps import ais_flags
 from apps import cli
 from apps import output_files
+from apps import precision_flags
 from apps import progress as progress_lib
 import tfrd
 from zoo import linear_gaussian
@@ -71,8 +80,10 @@ flags.DEFINE_float(
     'distortion and the effective sample size of the chains.')
 ais_flags.define_ais_flags(num_intermediate=10000, num_rd_points=20,
                            distortion_flags=False)
-# Show the AIS flags in --help, not only under --helpfull.
+precision_flags.define_precision_flags()
+# Show the AIS and precision flags in --help, not only under --helpfull.
 flags.adopt_module_key_flags(ais_flags)
+flags.adopt_module_key_flags(precision_flags)
 
 
 def compare(curve, exact, distortion_variance):
@@ -135,8 +146,12 @@ def run():
       train, FLAGS.latent_dim)
   decoder = linear_gaussian.make_linear_decoder(kernel, bias)
   decoder_path = outputs.save_keras_model('linear_decoder.keras', decoder)
-  # The comparison uses the float32 weights the decoder actually holds.
-  kernel32, bias32 = (w.astype(np.float64) for w in decoder.get_weights())
+  decoder, precision_config = precision_flags.apply_precision_flags(
+      decoder, 'linear_vae')
+  # The comparison uses the weights the decoder actually holds: float32, or
+  # rounded to bfloat16 / TF32 by --decoder_precision.
+  kernel32, bias32 = (np.asarray(w).astype(np.float64)
+                      for w in decoder.get_weights())
   test = test.reshape(test.shape[0], -1)
   with outputs.open('test_images.npz', 'wb') as f:
     np.savez(f, x=test)
@@ -146,7 +161,8 @@ def run():
   summary = {'latent_dim': FLAGS.latent_dim, 'num_train': FLAGS.num_train,
              'num_images': int(test.shape[0]),
              'noise_scale_ml': ml_scale, 'decoder': decoder_path,
-             'num_transitions': schedule.num_transitions, 'results': {}}
+             'num_transitions': schedule.num_transitions,
+             **precision_config, 'results': {}}
   sys.stderr.write(
       f'linear_vae: fitted latent {FLAGS.latent_dim} decoder on '
       f'{train.shape[0]} images (ML noise scale {ml_scale:.4f}); '
@@ -164,7 +180,8 @@ def run():
         decoder, test, distortion, schedule, latent_dim=FLAGS.latent_dim,
         progress=progress_lib.ProgressPrinter(
             tfrd.passes.num_passes(FLAGS.step_size_mode)),
-        config={'title': f'linear VAE ({name})', 'label': 'AIS'},
+        config={'title': f'linear VAE ({name})', 'label': 'AIS',
+                **precision_config},
         **ais_flags.ais_kwargs_from_flags())
     exact = tfrd.linear_rate_distortion(kernel32, bias32, test, curve.betas,
                                         distortion)
@@ -226,7 +243,8 @@ def main(argv):
   cli.start(argv)
   ais_flags.apply_preset()
   return cli.run_job(
-      'linear_vae', _validate,
+      'linear_vae',
+      lambda: precision_flags.run_on_device_from_flags(_validate),
       (keras_decoder.ModelError, datasets.DatasetError,
        tfrd.DecoderOutputError, ValueError, OSError),
       exit_status=lambda summary: 0 if summary['within_tolerance'] else 1)
