@@ -36,6 +36,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+from benchmarks import study_flags
 import tfrd
 from tfrd import bdmc as bdmc_lib
 
@@ -43,19 +44,14 @@ FLAGS = flags.FLAGS
 
 STUDIES = ('schedule', 'chains', 'leapfrog', 'accept', 'step_sizes')
 
-flags.DEFINE_string('output_dir', 'accuracy_study_output',
-                    'Directory for accuracy_study.json and .png.')
-flags.DEFINE_bool('quick', False,
-                  'A smoke-sized study (about a minute and a half): 8 images, '
-                  '4 chains, short schedules.')
-flags.DEFINE_enum('data', 'auto', ['auto', 'mnist', 'synthetic'],
-                  "The linear decoder: fitted to MNIST ('auto': if MNIST "
-                  'can be loaded) or synthetic.')
-flags.DEFINE_string('data_dir', None,
-                    'Directory with mnist/ raw files (default: '
-                    '$TFRD_DATA_DIR).')
-flags.DEFINE_integer('latent_dim', 10, 'Latent size of the linear decoder.')
-flags.DEFINE_integer('num_train', 10000, 'MNIST images to fit the decoder.')
+study_flags.define_output_flags(
+    'accuracy_study', 'accuracy_study.json and .png',
+    'A smoke-sized study (about a minute and a half): 8 images, 4 chains, '
+    'short schedules.')
+study_flags.define_linear_decoder_flags(10000,
+                                        'MNIST images to fit the decoder.')
+# Show the shared flags in --help, not only under --helpfull.
+flags.adopt_module_key_flags(study_flags)
 flags.DEFINE_integer('num_images', None,
                      'Images per point (default 32; 8 with --quick).')
 flags.DEFINE_integer('num_chains', None,
@@ -98,44 +94,19 @@ def _settings():
 
 def _linear_decoder():
   """(keras decoder, kernel, bias, test images, description)."""
-  from zoo import linear_gaussian  # pylint: disable=g-import-not-at-top
-  if FLAGS.data in ('auto', 'mnist'):
-    from adapters import datasets  # pylint: disable=g-import-not-at-top
-    try:
-      train = datasets.load_dataset('mnist', FLAGS.num_train, split='train',
-                                    data_dir=FLAGS.data_dir)
-      test = datasets.load_dataset('mnist', 64, split='test',
-                                   data_dir=FLAGS.data_dir)
-    except datasets.DatasetError as error:
-      if FLAGS.data == 'mnist':
-        raise
-      sys.stderr.write(f'accuracy_study: MNIST unavailable ({error}); '
-                       'using a synthetic linear decoder.\n')
-    else:
-      kernel, bias, scale = linear_gaussian.fit_linear_gaussian(
-          train, FLAGS.latent_dim)
-      description = (f'linear Gaussian decoder (latent {FLAGS.latent_dim}) '
-                     f'fitted to {FLAGS.num_train} MNIST training images '
-                     f'(ML noise scale {scale:.4f})')
-      return _finish(linear_gaussian, kernel, bias,
-                     test.reshape(test.shape[0], -1), description)
-  rng = np.random.default_rng(1234)
-  # MNIST-like scale: 784 pixels, principal directions of decreasing size.
-  kernel = (rng.normal(size=(FLAGS.latent_dim, 784)) / np.sqrt(784) *
-            np.linspace(6.0, 1.5, FLAGS.latent_dim)[:, None])
-  bias = rng.uniform(0.0, 0.3, size=784)
-  test = (rng.normal(size=(64, FLAGS.latent_dim)) @ kernel + bias +
-          0.2 * rng.normal(size=(64, 784)))
-  return _finish(linear_gaussian, kernel, bias, test,
-                 f'synthetic linear decoder (latent {FLAGS.latent_dim}, 784 '
-                 f'outputs)')
-
-
-def _finish(linear_gaussian, kernel, bias, test, description):
-  decoder = linear_gaussian.make_linear_decoder(kernel, bias)
+  # 64 test images: the most any setting uses.
+  problem = study_flags.linear_problem('accuracy_study', FLAGS.num_train, 64)
+  if problem.num_fitted is None:
+    description = (f'synthetic linear decoder (latent {FLAGS.latent_dim}, 784 '
+                   f'outputs)')
+  else:
+    description = (f'linear Gaussian decoder (latent {FLAGS.latent_dim}) '
+                   f'fitted to {FLAGS.num_train} MNIST training images '
+                   f'(ML noise scale {problem.noise_scale:.4f})')
   # The exact values use the float32 weights the decoder actually holds.
-  kernel32, bias32 = (w.astype(np.float64) for w in decoder.get_weights())
-  return decoder, kernel32, bias32, test.astype(np.float32), description
+  kernel32, bias32 = (w.astype(np.float64)
+                      for w in problem.decoder.get_weights())
+  return problem.decoder, kernel32, bias32, problem.test, description
 
 
 def _schedule(num_intermediate, points):

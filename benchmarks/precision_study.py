@@ -50,16 +50,16 @@ import numpy as np
 # apps first: it keeps TensorFlow's C++ start-up notices off stderr.
 import apps  # pylint: disable=unused-import
 from adapters import precision as precision_lib
+from benchmarks import study_flags
 import tfrd
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string('output_dir', 'precision_study_output',
-                    'Directory for precision_study.json.')
-flags.DEFINE_bool('quick', False,
-                  'A smoke-sized study (under a minute on 2 idle cores, '
-                  'without XLA): 3 images, 3 chains, short schedules; its '
-                  'figures say only that the study runs.')
+study_flags.define_output_flags(
+    'precision_study', 'precision_study.json',
+    'A smoke-sized study (under a minute on 2 idle cores, without XLA): 3 '
+    'images, 3 chains, short schedules; its figures say only that the study '
+    'runs.')
 flags.DEFINE_list('precisions', ['float32', 'bfloat16', 'tf32_emulated'],
                   f'Decoder precisions to compare, of '
                   f'{list(precision_lib.PRECISIONS)} (tf32 acts on Ampere+ '
@@ -67,16 +67,9 @@ flags.DEFINE_list('precisions', ['float32', 'bfloat16', 'tf32_emulated'],
 flags.DEFINE_list('parts', ['linear', 'bdmc'],
                   "Parts to run: 'linear' (closed form) and/or 'bdmc' "
                   '(pretrained GAN).')
-flags.DEFINE_enum('data', 'auto', ['auto', 'mnist', 'synthetic'],
-                  "The linear decoder: fitted to MNIST ('auto': if MNIST "
-                  'can be loaded) or synthetic.')
-flags.DEFINE_string('data_dir', None,
-                    'Directory with mnist/ raw files (default: '
-                    '$TFRD_DATA_DIR).')
-flags.DEFINE_integer('latent_dim', 10, 'Latent size of the linear decoder.')
-flags.DEFINE_integer('num_train', None,
-                     'MNIST images to fit the linear decoder (default 10000; '
-                     '2000 with --quick).')
+study_flags.define_linear_decoder_flags(
+    None, 'MNIST images to fit the linear decoder (default 10000; 2000 with '
+    '--quick).')
 flags.DEFINE_integer('num_images', None,
                      'Test images of the linear curves (default 10; 3 with '
                      '--quick).')
@@ -112,6 +105,8 @@ flags.DEFINE_enum(
     'one the data came from and the upper bound would not be guaranteed (on '
     "an earlier version of tfrd's random streams one image's gap came out "
     'at -3.5 nats).')
+# Show the shared flags in --help, not only under --helpfull.
+flags.adopt_module_key_flags(study_flags)
 
 _BDMC_BETA = 1000.0
 _PROGRAM = 'precision_study'
@@ -156,36 +151,15 @@ def _xla_discrepancy(model, latent_dim, seed):
 
 def _linear_problem(settings):
   """(keras decoder, test images [N, E], ML noise scale, description)."""
-  from zoo import linear_gaussian  # pylint: disable=g-import-not-at-top
-  num_images = settings['num_images']
-  if FLAGS.data in ('auto', 'mnist'):
-    from adapters import datasets  # pylint: disable=g-import-not-at-top
-    try:
-      train = datasets.load_dataset('mnist', settings['num_train'],
-                                    split='train', data_dir=FLAGS.data_dir)
-      test = datasets.load_dataset('mnist', num_images, split='test',
-                                   data_dir=FLAGS.data_dir)
-    except datasets.DatasetError as error:
-      if FLAGS.data == 'mnist':
-        raise
-      sys.stderr.write(f'{_PROGRAM}: MNIST unavailable ({error}); using a '
-                       f'synthetic linear decoder.\n')
-    else:
-      kernel, bias, scale = linear_gaussian.fit_linear_gaussian(
-          train, FLAGS.latent_dim)
-      return (linear_gaussian.make_linear_decoder(kernel, bias),
-              test.reshape(num_images, -1), scale,
-              f'linear Gaussian decoder (latent {FLAGS.latent_dim}) fitted '
-              f'to {train.shape[0]} MNIST training images')
-  rng = np.random.default_rng(1234)
-  # MNIST-like scale: 784 pixels, principal directions of decreasing size.
-  kernel = (rng.normal(size=(FLAGS.latent_dim, 784)) / np.sqrt(784) *
-            np.linspace(6.0, 1.5, FLAGS.latent_dim)[:, None])
-  bias = rng.uniform(0.0, 0.3, size=784)
-  test = (rng.normal(size=(num_images, FLAGS.latent_dim)) @ kernel + bias +
-          0.2 * rng.normal(size=(num_images, 784))).astype(np.float32)
-  return (linear_gaussian.make_linear_decoder(kernel, bias), test, 0.2,
-          f'synthetic linear decoder (latent {FLAGS.latent_dim}, 784 outputs)')
+  problem = study_flags.linear_problem(_PROGRAM, settings['num_train'],
+                                       settings['num_images'])
+  if problem.num_fitted is None:
+    description = (f'synthetic linear decoder (latent {FLAGS.latent_dim}, '
+                   f'784 outputs)')
+  else:
+    description = (f'linear Gaussian decoder (latent {FLAGS.latent_dim}) '
+                   f'fitted to {problem.num_fitted} MNIST training images')
+  return problem.decoder, problem.test, problem.noise_scale, description
 
 
 def _held_weights(model):
