@@ -11,15 +11,14 @@ holds those rules so the app's run reads as a single-process run:
   be merged, and none waits forever for a chief that refused to start.
 - `finish`: every worker deletes its own checkpoint only after the chief has
   written the curve (a barrier), so a chief that dies while writing leaves
-  every shard resumable. Directories are removed only if this run created
-  them and they are empty.
+  every shard resumable. Directories go only if tfrd created them for the
+  checkpoint (its manifest says so) and they are empty.
 
 Without a strategy (or with one process) it is the plain single-process
 behaviour: one checkpoint directory, deleted once the curve is written.
 """
 
 import contextlib
-import os
 import sys
 
 import tensorflow as tf
@@ -59,14 +58,6 @@ class DistributedRun:
     self.own_checkpoint_dir = (
         checkpoint_dir if self.plan is None else
         tfrd.distribute.shard_checkpoint_dir(checkpoint_dir, self.plan))
-    # The parents of this worker's checkpoint directory that this run will
-    # create (e.g. --output_dir on a worker that writes no results): removed
-    # at the end if they are empty, deepest first.
-    self._new_directories = []
-    parent = os.path.dirname(os.path.abspath(self.own_checkpoint_dir))
-    while parent and not os.path.isdir(parent):
-      self._new_directories.append(parent)
-      parent = os.path.dirname(parent)
     if self.plan is not None:
       images = self.plan.local_images
       self.say(f'images {images.start} to {images.stop - 1} of '
@@ -134,7 +125,7 @@ class DistributedRun:
         raise
       raise WorkerLost(
           f'another worker stopped before the curve was merged '
-          f'({str(error).splitlines()[0]}); this worker\'s images are '
+          f'({type(error).__name__}); this worker\'s images are '
           f'checkpointed in {self.own_checkpoint_dir}: start every worker '
           f'again with the same flags and --resume.') from None
 
@@ -161,7 +152,6 @@ class DistributedRun:
     if self.num_workers > 1:
       with self.collectives():
         tfrd.distribute.barrier(self.strategy, self.plan)
+    # With the directories tfrd made for it (e.g. --output_dir on a worker
+    # that writes no results), if they are empty.
     tfrd.checkpointing.remove_checkpoint(self.own_checkpoint_dir)
-    for directory in self._new_directories:
-      if os.path.isdir(directory) and not os.listdir(directory):
-        os.rmdir(directory)

@@ -130,6 +130,23 @@ def test_remove_checkpoint_deletes_only_tfrd_files(tmp_path):
   assert os.path.isdir(existing) and not os.listdir(existing)
 
 
+def test_remove_checkpoint_removes_only_the_empty_parents_it_made(tmp_path):
+  # tmp/made/by/tfrd/ckpt: 'made', 'by' and 'tfrd' did not exist.
+  deep = tmp_path / 'made' / 'by' / 'tfrd' / 'ckpt'
+  _checkpointer(deep).save({'latents': np.zeros([2])})
+  user_file = _user_file(str(tmp_path / 'made' / 'notes.txt'))
+  checkpointing.remove_checkpoint(str(deep))
+  # 'tfrd' and 'by' were empty and tfrd's; 'made' holds the user's file.
+  assert os.listdir(tmp_path / 'made') == ['notes.txt']
+  assert _unchanged(user_file)
+  # A parent the user had made stays, even when empty.
+  os.mkdir(tmp_path / 'users')
+  inner = tmp_path / 'users' / 'new' / 'ckpt'
+  _checkpointer(inner).save({'latents': np.zeros([2])})
+  checkpointing.remove_checkpoint(str(inner))
+  assert os.listdir(tmp_path / 'users') == []
+
+
 def test_remove_checkpoint_leaves_a_users_tensorflow_checkpoint(tmp_path):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   manager = tf.train.CheckpointManager(

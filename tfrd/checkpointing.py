@@ -19,8 +19,8 @@ the files `CHECKPOINT_PREFIX-N.index` / `.data-*` and TensorFlow's
 work, a directory that holds other files and no tfrd checkpoint (the index
 file of someone else's TensorFlow checkpoint would be overwritten);
 `remove_checkpoint` deletes tfrd's files and nothing else, and the directory
-itself only if tfrd created it and it is then empty (the manifest records
-which). `tests/test_checkpointing.py` puts a user's file beside a checkpoint
+itself (and the parents it had to make for it) only if tfrd created it and
+it is then empty (the manifest records which). `tests/test_checkpointing.py` puts a user's file beside a checkpoint
 and checks it survives.
 """
 
@@ -131,7 +131,8 @@ def remove_checkpoint(directory):
   """
   if not os.path.isdir(directory) or _read_manifest(directory) is None:
     return []
-  created = bool(_read_manifest(directory).get('created_directory'))
+  manifest = _read_manifest(directory)
+  created = bool(manifest.get('created_directory'))
   names = sorted(name for name in os.listdir(directory)
                  if name != MANIFEST_NAME and _is_tfrd_file(directory, name))
   # The manifest goes last: while it is there, a half-removed checkpoint is
@@ -140,6 +141,12 @@ def remove_checkpoint(directory):
     os.remove(os.path.join(directory, name))
   if created and not os.listdir(directory):
     os.rmdir(directory)
+    # The parents made for it (e.g. OUTPUT_DIR/checkpoint above a worker's
+    # own directory), deepest first, while they are empty.
+    for parent in manifest.get('created_parents', ()):
+      if not os.path.isdir(parent) or os.listdir(parent):
+        break
+      os.rmdir(parent)
   return names + [MANIFEST_NAME]
 
 
@@ -211,10 +218,16 @@ class AISCheckpointer:
     if _read_manifest(self.directory) is not None:
       return
     created = not os.path.isdir(self.directory)
+    created_parents = []
+    parent = os.path.dirname(os.path.abspath(self.directory))
+    while created and parent and not os.path.isdir(parent):
+      created_parents.append(parent)
+      parent = os.path.dirname(parent)
     os.makedirs(self.directory, exist_ok=True)
     with files.atomic_write(os.path.join(self.directory,
                                          MANIFEST_NAME)) as stream:
       json.dump({'format': _MANIFEST_FORMAT, 'created_directory': created,
+                 'created_parents': created_parents,
                  'written_by': 'tfrd.run_ais'}, stream, indent=1)
 
   def _ensure(self, values):
