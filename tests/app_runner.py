@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A schedule of a few dozen transitions: enough to exercise every part of a
@@ -24,3 +26,19 @@ def run_app(module, *args, env=None):
   return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO,
                         env=full_env, capture_output=True, text=True,
                         timeout=600, check=False)
+
+
+def save_linear_decoder(path, kernel, bias):
+  """Saves the Keras 3 decoder z -> z·kernel + bias at `path`; returns it.
+
+  The end-to-end tests' model: its curve has a closed form, it loads in the
+  apps like any user's .keras file, and it runs in seconds.
+  """
+  import keras  # pylint: disable=g-import-not-at-top
+  model = keras.Sequential([keras.Input((kernel.shape[0],)),
+                            keras.layers.Dense(kernel.shape[1])])
+  model.layers[-1].set_weights([np.asarray(kernel, np.float32),
+                                np.broadcast_to(bias, kernel.shape[1:]).astype(
+                                    np.float32)])
+  model.save(path)
+  return path

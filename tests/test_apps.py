@@ -17,16 +17,6 @@ TINY_AIS_FLAGS = list(app_runner.TINY_AIS_FLAGS)
 _run = app_runner.run_app
 
 
-def _save_linear(path, kernel, bias):
-  import keras  # pylint: disable=g-import-not-at-top
-  model = keras.Sequential([keras.Input((kernel.shape[0],)),
-                            keras.layers.Dense(kernel.shape[1])])
-  model.layers[-1].set_weights([kernel.astype(np.float32),
-                                bias.astype(np.float32)])
-  model.save(path)
-  return path
-
-
 @pytest.fixture(scope='module')
 def files(tmp_path_factory):
   root = tmp_path_factory.mktemp('apps')
@@ -35,9 +25,10 @@ def files(tmp_path_factory):
   bias = np.full(24, 0.4)
   images = (rng.normal(size=(3, 3)) @ kernel + bias).reshape(3, 4, 6)
   paths = {
-      'model': _save_linear(str(root / 'linear.keras'), kernel, bias),
-      'nan_model': _save_linear(str(root / 'nan.keras'),
-                                np.full((3, 24), np.nan), bias),
+      'model': app_runner.save_linear_decoder(str(root / 'linear.keras'),
+                                              kernel, bias),
+      'nan_model': app_runner.save_linear_decoder(
+          str(root / 'nan.keras'), np.full((3, 24), np.nan), bias),
       'data': str(root / 'images.npz'),
       'wrong_data': str(root / 'wrong.npz'),
       'not_a_zip': str(root / 'truncated.keras'),

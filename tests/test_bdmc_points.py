@@ -37,14 +37,10 @@ def restore_flags():
 @pytest.fixture(scope='module')
 def tiny_run(tmp_path_factory):
   """One tiny rd_curve run of a linear decoder with two BDMC points."""
-  import keras  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp('bdmc_points')
   rng = np.random.default_rng(0)
   kernel = rng.normal(size=(3, 24)) * 0.3
-  model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(24)])
-  model.layers[-1].set_weights([kernel.astype(np.float32),
-                                np.full(24, 0.4, np.float32)])
-  model.save(str(root / 'linear.keras'))
+  app_runner.save_linear_decoder(str(root / 'linear.keras'), kernel, 0.4)
   np.savez(root / 'images.npz', x=(rng.normal(size=(3, 3)) @ kernel +
                                    0.4).astype(np.float32))
   output_dir = root / 'out'

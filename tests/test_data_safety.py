@@ -57,15 +57,11 @@ def _unchanged(path):
 
 @pytest.fixture(scope='module')
 def decoder_and_data(tmp_path_factory):
-  import keras  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp('safety')
   rng = np.random.default_rng(0)
   kernel = rng.normal(size=(3, 24)) * 0.3
-  model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(24)])
-  model.layers[-1].set_weights([kernel.astype(np.float32),
-                                np.full(24, 0.4, np.float32)])
-  model_path = str(root / 'linear.keras')
-  model.save(model_path)
+  model_path = app_runner.save_linear_decoder(str(root / 'linear.keras'),
+                                              kernel, 0.4)
   data_path = str(root / 'images.npz')
   np.savez(data_path, x=(rng.normal(size=(3, 3)) @ kernel + 0.4).astype(
       np.float32))

@@ -20,9 +20,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from tests.app_runner import REPO
-from tests.app_runner import run_app
 from tfrd import distribute
+
+import app_runner  # pylint: disable=g-bad-import-order
+from app_runner import REPO
+from app_runner import run_app
 
 _RUN_FLAGS = ('--dataset=npz:{data}', '--num_images=5', '--num_chains=4',
               '--distortion=gaussian_nll', '--gaussian_scale=0.5',
@@ -36,16 +38,11 @@ _LONG_FLAGS = ('--num_intermediate=400', '--num_rd_points=6', '--beta_max=20',
 
 @pytest.fixture(scope='module')
 def files(tmp_path_factory):
-  import keras  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp('distribute')
   rng = np.random.default_rng(0)
   kernel = rng.normal(size=(3, 24)) * 0.3
-  bias = np.full(24, 0.4)
-  images = rng.normal(size=(5, 3)) @ kernel + bias
-  model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(24)])
-  model.layers[-1].set_weights([kernel.astype(np.float32),
-                                bias.astype(np.float32)])
-  model.save(str(root / 'linear.keras'))
+  images = rng.normal(size=(5, 3)) @ kernel + 0.4
+  app_runner.save_linear_decoder(str(root / 'linear.keras'), kernel, 0.4)
   np.savez(root / 'images.npz', x=images.astype(np.float32))
   return {'model': str(root / 'linear.keras'),
           'data': str(root / 'images.npz'), 'root': root}
