@@ -1,0 +1,656 @@
+"""The figures of `apps.reproduce`: budgets, models, curves, and the steps
+they share (train or reuse a model, compute or reuse a curve).
+
+Layout of --output_dir (every file listed in `reproduce_manifest.json`, the
+record of what apps.reproduce wrote; nothing else is ever replaced unless
+--overwrite, and nothing is deleted but tfrd's own AIS checkpoints):
+
+    models/NAME.keras, NAME.json      zoo decoders (shared by the figures)
+    models/NAME_training/             their training checkpoints
+    FIGURE/curves/CURVE/curve.*       each curve (apps.rd_curve's files)
+    FIGURE/curves/CURVE/checkpoint/   AIS checkpoint while it runs
+    FIGURE/results.json, figure.png   the figure's settings, points, plot
+
+A model whose .keras file the manifest lists is reused; a curve whose
+curve.json it lists is reused; an interrupted training or AIS run resumes
+from its checkpoint.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from apps import ais_flags
+from apps import output_files
+
+FORMAT = 'tfrd.reproduce/1'
+MANIFEST = 'reproduce_manifest.json'
+MANIFEST_FORMAT = 'tfrd.reproduce_manifest/1'
+
+_PAPER = ais_flags.PRESETS['paper']
+
+# Every budget's settings, in one table. Training: images, epochs, batch and
+# hidden width of the MLPs (None: appendix D.1's 1024); AIS: images, chains,
+# schedule, L, step sizes; figure extras (fig8 seeds, fig9 BDMC betas).
+BUDGETS = {
+    # A figure in well under two minutes on 2 cores: checks the pipeline,
+    # says nothing about the models.
+    'smoke': {
+        'num_train': 256, 'epochs': 1, 'batch_size': 64, 'width': 32,
+        'num_images': 4, 'num_chains': 4, 'schedule': 'geometric',
+        'num_intermediate': 60, 'num_rd_points': 5, 'rd_spacing': 'log',
+        'beta_min': 1.0 / 12.0, 'beta_max': 100.0, 'min_before_first': 20,
+        'min_between': 3, 'leapfrog_steps': 3, 'step_size_mode': 'adaptive',
+        'target_accept': 0.65, 'jit': False, 'linear_num_train': 1000,
+        'fig8_seeds': [1, 2], 'bdmc_betas': [1.0, 100.0],
+        'bdmc_num_images': 2, 'large_code': {},
+        'expected_hours': 'about 1 minute per figure',
+    },
+    # What a report on 2 CPU cores uses: a few epochs on 10,000 images,
+    # appendix D.1's widths, 20 images, 16 chains, 5000 geometric
+    # distributions (L = 2, two passes). Estimated, not measured: fig7
+    # ~0.5 h, fig4 ~4 h, fig3a ~5 h, fig8 ~2 h, fig9 ~3 h.
+    'cpu': {
+        'num_train': 10000, 'epochs': 5, 'batch_size': 64, 'width': None,
+        'num_images': 20, 'num_chains': 16, 'schedule': 'geometric',
+        'num_intermediate': 5000, 'num_rd_points': 30, 'rd_spacing': 'log',
+        'beta_min': 1.0 / 12.0, 'beta_max': 1000.0, 'min_before_first': 1000,
+        'min_between': 10, 'leapfrog_steps': 2, 'step_size_mode': 'two_pass',
+        'target_accept': 0.65, 'jit': 'auto', 'linear_num_train': 10000,
+        'fig8_seeds': [1, 2, 3], 'bdmc_betas': [1.0, 100.0, 1000.0],
+        'bdmc_num_images': 8, 'large_code': {},
+        'expected_hours': 'fig7 ~0.5, fig4 ~4, fig3a ~5, fig8 ~2, fig9 ~3',
+    },
+    # The paper's settings (appendix D.1-D.2, ais_flags.PRESETS['paper']) for
+    # a GPU machine. D.1 gives 1000 epochs (Adam 1e-4) for the VAE and no
+    # epochs for the GANs and AAEs; all use 1000 here, on all 60,000 images.
+    'paper': {
+        'num_train': 60000, 'epochs': 1000, 'batch_size': 64, 'width': None,
+        **{key: _PAPER[key] for key in (
+            'num_images', 'num_chains', 'schedule', 'num_intermediate',
+            'num_rd_points', 'rd_spacing', 'beta_min', 'beta_max',
+            'min_before_first', 'min_between', 'leapfrog_steps',
+            'step_size_mode', 'target_accept')},
+        'jit': 'auto', 'linear_num_train': 60000, 'fig8_seeds': [1, 2, 3, 4],
+        'bdmc_betas': [1.0, 100.0, 1000.0], 'bdmc_num_images': 50,
+        # D.2: 100-dimensional codes get N = 1,600,000 and beta_max = 3333.3.
+        'large_code': {'num_intermediate': 1600000, 'beta_max': 1.0 / 0.0003},
+        'expected_hours': '4-7 h per curve on a P100 (D.2), ~7 days for '
+                          'code size 100',
+    },
+}
+_LARGE_CODE = 100
+
+
+class ReproduceError(ValueError):
+  """Input apps.reproduce refuses (one line, exit status 2)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """A zoo model (or the linear VAE: family 'linear')."""
+  family: str
+  code_size: int
+  depth: str = 'shallow'
+  seed: int = 0
+
+  @property
+  def name(self):
+    if self.family == 'linear':
+      return f'linear_{self.code_size}'
+    return f'{self.family}_{self.depth}_{self.code_size}_seed{self.seed}'
+
+  def settings(self, budget):
+    """Everything that defines the trained model."""
+    if self.family == 'linear':
+      return {'family': 'linear', 'code_size': self.code_size,
+              'fit': 'probabilistic PCA (zoo.linear_gaussian), maximum '
+                     'likelihood', 'num_train': budget['linear_num_train'],
+              'dataset': 'mnist train'}
+    return {'family': self.family, 'code_size': self.code_size,
+            'architecture': 'mlp', 'depth': self.depth,
+            'width': budget['width'] or 1024, 'dataset': 'mnist train',
+            'num_train': budget['num_train'], 'epochs': budget['epochs'],
+            'batch_size': budget['batch_size'], 'seed': self.seed}
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveSpec:
+  """One curve of a figure."""
+  name: str
+  label: str
+  model: ModelSpec
+  distortion: str = 'mse'
+  seed: int = 0
+  step_sizes_from: str = None  # another curve of the figure (fig8)
+  bdmc: bool = False
+  step_size_mode: str = None  # the budget's if None
+
+
+def _label(model):
+  names = {'vae': 'VAE', 'wgan_gp': 'GAN-GP', 'aae': 'AAE', 'linear': 'linear'}
+  return f'{names.get(model.family, model.family)}{model.code_size}'
+
+
+def _fig7(unused_budget):
+  model = ModelSpec('linear', 10)
+  return [CurveSpec('mse', 'AIS, squared error', model),
+          CurveSpec('gaussian_nll', 'AIS, Gaussian NLL', model,
+                    distortion='gaussian_nll')]
+
+
+def _fig4(unused_budget):
+  return [CurveSpec(f'{family}{size}', _label(ModelSpec(family, size)),
+                    ModelSpec(family, size))
+          for family in ('vae', 'wgan_gp', 'aae') for size in (2, 10, 100)]
+
+
+def _fig3a(unused_budget):
+  return [CurveSpec(f'{depth}_gan{size}',
+                    f'{depth} GAN-GP{size}',
+                    ModelSpec('wgan_gp', size, depth))
+          for depth in ('shallow', 'deep') for size in (2, 5, 10, 100)]
+
+
+def _fig8(budget):
+  model = ModelSpec('wgan_gp', 10)
+  return [CurveSpec('preliminary', 'preliminary (adaptive), rs0', model,
+                    step_size_mode='adaptive')] + [
+      CurveSpec(f'rs{seed}', f'frozen step sizes, rs{seed}', model,
+                seed=seed, step_sizes_from='preliminary')
+      for seed in budget['fig8_seeds']]
+
+
+def _fig9(unused_budget):
+  return [CurveSpec(f'{family}10', _label(ModelSpec(family, 10)),
+                    ModelSpec(family, 10), bdmc=True)
+          for family in ('vae', 'wgan_gp', 'aae')]
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+  name: str
+  description: str
+  curves: object  # budget -> [CurveSpec]
+
+
+FIGURES = {figure.name: figure for figure in (
+    Figure('fig7', 'Analytic vs AIS curves of a linear VAE (probabilistic '
+           'PCA fit) on MNIST, squared error and Gaussian NLL (Fig. 7)',
+           _fig7),
+    Figure('fig4', 'VAE, GAN-GP (WGAN-GP) and AAE with the same shallow MLP '
+           'decoder, code sizes 2, 10, 100, squared error (Fig. 4)', _fig4),
+    Figure('fig3a', 'Shallow and deep GAN-GP (WGAN-GP) decoders, code sizes '
+           '2, 5, 10, 100, squared error (Fig. 3a)', _fig3a),
+    Figure('fig8', 'Seed study: a preliminary adaptive run, then runs with '
+           'its step sizes frozen and fresh seeds, GAN-GP10 (Fig. 8)', _fig8),
+    Figure('fig9', 'BDMC gaps at a few betas on the VAE10, GAN-GP10 and '
+           'AAE10 curves (Fig. 9)', _fig9),
+)}
+
+
+# Paths and the manifest.
+
+
+class Run:
+  """One invocation: the output directory, the budget, the manifest."""
+
+  def __init__(self, output_dir, budget_name, overwrite=False, data_dir=None,
+               tfds_data_dir=None):
+    self.output_dir = output_dir
+    self.budget_name = budget_name
+    self.budget = BUDGETS[budget_name]
+    self.overwrite = overwrite
+    self.data_dir = data_dir
+    self.tfds_data_dir = tfds_data_dir
+    self._images = {}
+    self.manifest = self._read_manifest()
+
+  def path(self, *parts):
+    return os.path.join(self.output_dir, *parts)
+
+  def _read_manifest(self):
+    path = self.path(MANIFEST)
+    if not os.path.exists(path):
+      return {'format': MANIFEST_FORMAT, 'budget': self.budget_name,
+              'files': []}
+    try:
+      with open(path) as stream:
+        manifest = json.load(stream)
+    except (OSError, ValueError) as error:
+      raise ReproduceError(f'{path} is not readable ({error}); it is not a '
+                           f'manifest apps.reproduce wrote.') from None
+    if manifest.get('format') != MANIFEST_FORMAT:
+      raise ReproduceError(f'{path} is not a manifest apps.reproduce wrote; '
+                           f'choose another --output_dir.')
+    if manifest.get('budget') != self.budget_name:
+      raise ReproduceError(
+          f'{self.output_dir} holds a --budget={manifest.get("budget")} run; '
+          f'give that budget or another --output_dir.')
+    return manifest
+
+  def owns(self, relative):
+    return relative in self.manifest['files']
+
+  def finished(self, relative):
+    """Whether apps.reproduce wrote this file and it is there."""
+    return self.owns(relative) and os.path.isfile(self.path(relative))
+
+  def record(self, *relatives):
+    """Adds files (or directories, ending in /) to the manifest."""
+    new = [r for r in relatives if r not in self.manifest['files']]
+    if not new:
+      return
+    self.manifest['files'].extend(new)
+    from tfrd import files  # pylint: disable=g-import-not-at-top
+    os.makedirs(self.output_dir, exist_ok=True)
+    with files.atomic_write(self.path(MANIFEST)) as stream:
+      json.dump(self.manifest, stream, indent=1)
+
+  def check(self, figure_names):
+    """Refuses, before any work, what the run may not write.
+
+    Raises:
+      ReproduceError: for an output_dir that is a file, or files the run
+        would write that apps.reproduce did not write (unless overwrite).
+    """
+    if os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
+      raise ReproduceError(f'--output_dir={self.output_dir} is a file, not a '
+                           f'directory; give a directory for the results.')
+    planned = []
+    for name in figure_names:
+      planned += planned_paths(FIGURES[name], self.budget)
+    foreign = [p for p in dict.fromkeys(planned)
+               if os.path.lexists(self.path(p.rstrip('/')))
+               and not self.owns(p)]
+    if foreign and not self.overwrite:
+      shown = ', '.join(foreign[:3]) + (', ...' if len(foreign) > 3 else '')
+      raise ReproduceError(
+          f'{self.output_dir} already holds {shown}, not written by '
+          f'apps.reproduce; pass --overwrite to replace '
+          f'{"it" if len(foreign) == 1 else "them"}, or choose another '
+          f'--output_dir.')
+    try:
+      os.makedirs(self.output_dir, exist_ok=True)
+    except OSError as error:
+      raise ReproduceError(f'Cannot create --output_dir={self.output_dir}: '
+                           f'{error.strerror or error}.') from None
+
+  def images(self, split, count):
+    """MNIST images [N, 28, 28, 1] in [0, 1] (cached)."""
+    key = (split, count)
+    if key not in self._images:
+      from adapters import datasets  # pylint: disable=g-import-not-at-top
+      images = datasets.load_dataset('mnist', count, split=split,
+                                     data_dir=self.data_dir,
+                                     tfds_data_dir=self.tfds_data_dir)
+      self._images[key] = images.reshape((count, 28, 28, 1))
+    return self._images[key]
+
+
+def _model_files(model):
+  stem = os.path.join('models', model.name)
+  files = [stem + '.keras', stem + '.json']
+  return files + ([] if model.family == 'linear' else [stem + '_training/'])
+
+
+def _curve_files(figure_name, curve):
+  base = os.path.join(figure_name, 'curves', curve.name)
+  return [os.path.join(base, name) for name in (
+      'curve.json', 'curve.csv', 'curve.npz', 'curve.png', 'step_sizes.npz',
+      'checkpoint/')]
+
+
+def planned_paths(figure, budget):
+  """Every path (relative; directories end in /) a figure writes."""
+  paths = [os.path.join(figure.name, 'results.json'),
+           os.path.join(figure.name, 'figure.png')]
+  for curve in figure.curves(budget):
+    paths += _model_files(curve.model) + _curve_files(figure.name, curve)
+  return paths
+
+
+def say(message):
+  sys.stderr.write(f'reproduce: {message}\n')
+  sys.stderr.flush()
+
+
+# Shared step 1: train or reuse a model.
+
+
+def model_or_reuse(run, model):
+  """The decoder of `model` (keras) and its recorded settings.
+
+  Reused when the manifest lists its .keras file; otherwise trained (or,
+  for the linear VAE, fitted), resuming a training checkpoint if any.
+  """
+  import keras  # pylint: disable=g-import-not-at-top
+  keras_name, json_name = _model_files(model)[:2]
+  settings = model.settings(run.budget)
+  if run.finished(keras_name) and run.finished(json_name):
+    with open(run.path(json_name)) as stream:
+      document = json.load(stream)
+    if document['settings'] == json.loads(json.dumps(settings)):
+      say(f'reusing model {run.path(keras_name)}')
+      return keras.saving.load_model(run.path(keras_name),
+                                     compile=False), document
+  start = time.time()
+  if model.family == 'linear':
+    decoder, extra = _fit_linear(run, model)
+  else:
+    decoder, extra = _train_zoo_model(run, model, settings)
+  outputs = output_files.OutputFiles('reproduce', run.path('models'),
+                                     [os.path.basename(keras_name)],
+                                     overwrite=True)
+  outputs.save_keras_model(os.path.basename(keras_name), decoder)
+  document = {'format': FORMAT, 'settings': settings,
+              'wall_time_s': round(time.time() - start, 2), **extra}
+  from tfrd import files  # pylint: disable=g-import-not-at-top
+  with files.atomic_write(run.path(json_name)) as stream:
+    json.dump(document, stream, indent=1)
+  run.record(keras_name, json_name)
+  say(f'wrote model {run.path(keras_name)} in {document["wall_time_s"]:.0f} s')
+  return decoder, document
+
+
+def _fit_linear(run, model):
+  from zoo import linear_gaussian  # pylint: disable=g-import-not-at-top
+  train = run.images('train', run.budget['linear_num_train'])
+  say(f'fitting the linear VAE (latent {model.code_size}) on '
+      f'{train.shape[0]} images')
+  kernel, bias, scale = linear_gaussian.fit_linear_gaussian(
+      train, model.code_size)
+  return (linear_gaussian.make_linear_decoder(kernel, bias),
+          {'noise_scale_ml': float(scale)})
+
+
+def _train_zoo_model(run, model, settings):
+  """zoo.build_model + zoo.training.Trainer, as apps.train runs them."""
+  import keras  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import zoo  # pylint: disable=g-import-not-at-top
+  images = run.images('train', settings['num_train'])
+  keras.utils.set_random_seed(model.seed)
+  tf.config.experimental.enable_op_determinism()
+  built = zoo.build_model(model.family, images.shape[1:], model.code_size,
+                          architecture='mlp', depth=model.depth,
+                          width=settings['width'], seed=model.seed)
+  built.compile()
+  checkpoint_dir = _model_files(model)[2]
+  run.record(checkpoint_dir)
+  trainer = zoo.training.Trainer(
+      built, images, settings['batch_size'], seed=model.seed,
+      checkpoint_dir=run.path(checkpoint_dir.rstrip('/')),
+      config=dict(settings, hyperparameters=built.hyperparameters()))
+  if trainer.restore():
+    say(f'{model.name}: resuming training after {trainer.position[0]} '
+        f'epochs')
+  say(f'training {model.name} ({zoo.DESCRIPTIONS[model.family]}) on '
+      f'{images.shape[0]} images, {settings["epochs"]} epochs')
+  trainer.fit(settings['epochs'])
+  extra = {'description': zoo.DESCRIPTIONS[model.family],
+           'hyperparameters': built.hyperparameters(),
+           'steps': int(built.train_steps.numpy()),
+           'epoch_mean_losses': [{k: round(float(v), 6) for k, v in h.items()}
+                                 for h in trainer.history],
+           **built.export_metadata()}
+  return built.decoder, json.loads(json.dumps(extra, default=float))
+
+
+# Shared step 2: compute or reuse a curve.
+
+
+def schedule_for(budget, code_size):
+  """The AIS schedule of the budget (D.2's large-code one for code 100)."""
+  import tfrd  # pylint: disable=g-import-not-at-top
+  settings = dict(budget, **(budget['large_code']
+                             if code_size >= _LARGE_CODE else {}))
+  beta_max = settings['beta_max']
+  rd_betas = tfrd.rd_point_betas(settings['num_rd_points'], beta_max,
+                                 beta_min=settings['beta_min'],
+                                 include_beta_one=True,
+                                 spacing=settings['rd_spacing'])
+  if settings['schedule'] == 'geometric':
+    base = tfrd.geometric_betas(settings['num_intermediate'], beta_max,
+                                min(rd_betas[0], beta_max / 2))
+  else:
+    base = tfrd.sigmoid_betas(settings['num_intermediate'], beta_max)
+  schedule = tfrd.build_schedule(rd_betas, base, settings['min_before_first'],
+                                 settings['min_between'])
+  return schedule, {key: settings[key] for key in (
+      'schedule', 'num_intermediate', 'num_rd_points', 'rd_spacing',
+      'beta_min', 'beta_max', 'min_before_first', 'min_between')}
+
+
+def _distortion(curve, model_document):
+  import tfrd  # pylint: disable=g-import-not-at-top
+  if curve.distortion == 'mse':
+    return tfrd.SquaredError()
+  return tfrd.GaussianNLL(model_document['noise_scale_ml'])
+
+
+def curve_or_reuse(run, figure_name, curve, decoder, model_document):
+  """The `tfrd.RDCurve` of `curve`: reused from its curve.json when the
+  manifest lists it (and its BDMC gaps are there if asked), else computed,
+  resuming its AIS checkpoint."""
+  import tfrd  # pylint: disable=g-import-not-at-top
+  files = _curve_files(figure_name, curve)
+  directory = os.path.dirname(run.path(files[0]))
+  if run.finished(files[0]):
+    result = tfrd.RDCurve.load(directory)
+    if not curve.bdmc or result.bdmc:
+      say(f'reusing curve {directory}')
+      return result
+  else:
+    result = _estimate(run, figure_name, curve, decoder, model_document,
+                       directory, files)
+  if curve.bdmc:
+    _add_bdmc(run, curve, result, decoder, model_document, directory)
+  return result
+
+
+def _hmc_settings(budget, curve):
+  import tfrd  # pylint: disable=g-import-not-at-top
+  return tfrd.HMCSettings(num_leapfrog_steps=budget['leapfrog_steps'],
+                          step_size_mode=(curve.step_size_mode or
+                                          budget['step_size_mode']),
+                          target_accept_prob=budget['target_accept'])
+
+
+def _estimate(run, figure_name, curve, decoder, model_document, directory,
+              files):
+  """Runs AIS (resumably) and writes the curve's files."""
+  import tfrd  # pylint: disable=g-import-not-at-top
+  from apps import cli  # pylint: disable=g-import-not-at-top
+  from apps import progress as progress_lib  # pylint: disable=g-import-not-at-top
+  start = time.time()
+  budget = run.budget
+  schedule, schedule_settings = schedule_for(budget, curve.model.code_size)
+  images = run.images('test', budget['num_images'])
+  images = images.reshape((images.shape[0],) +
+                          tuple(decoder.output_shape[1:]))
+  table = None
+  if curve.step_sizes_from:
+    source = os.path.join(run.output_dir, figure_name, 'curves',
+                          curve.step_sizes_from, 'step_sizes.npz')
+    with np.load(source) as arrays:
+      table = arrays['step_sizes']
+  checkpoint = files[-1]
+  run.record(checkpoint)
+  say(f'curve {figure_name}/{curve.name}: {schedule.num_transitions} '
+      f'transitions, {schedule.rd_indices.size} RD points, '
+      f'{budget["num_chains"]} chains, {images.shape[0]} images, seed '
+      f'{curve.seed}' + (f', step sizes of {curve.step_sizes_from}'
+                         if table is not None else ''))
+  hmc = _hmc_settings(budget, curve)
+  result = tfrd.estimate_rd_curve(
+      decoder, images, _distortion(curve, model_document), schedule,
+      latent_dim=curve.model.code_size, num_chains=budget['num_chains'],
+      seed=curve.seed, hmc_settings=hmc, step_size_table=table,
+      jit_compile=budget['jit'],
+      progress=progress_lib.ProgressPrinter(tfrd.passes.num_passes(
+          hmc.step_size_mode, table is not None)),
+      config={'title': f'{figure_name}: {curve.label}', 'label': curve.label,
+              'model': model_document['settings'],
+              'schedule_settings': schedule_settings,
+              'step_sizes_from': curve.step_sizes_from},
+      checkpoint_dir=run.path(checkpoint.rstrip('/')),
+      stop=cli.stop_event())
+  result.timing['wall_time_s'] = time.time() - start
+  from tfrd import files as files_lib  # pylint: disable=g-import-not-at-top
+  os.makedirs(directory, exist_ok=True)
+  with files_lib.atomic_write(run.path(files[4]), 'wb') as stream:
+    np.savez(stream, step_sizes=result.step_size_table,
+             image_indices=result.image_indices)
+  run.record(*files[:5])
+  result.save(directory)
+  tfrd.checkpointing.remove_checkpoint(run.path(checkpoint.rstrip('/')))
+  say(f'wrote curve {directory} in {result.timing["wall_time_s"]:.0f} s')
+  return result
+
+
+def _add_bdmc(run, curve, result, decoder, model_document, directory):
+  """BDMC gaps at the budget's betas, on the curve's schedule (fig9)."""
+  from apps import bdmc_points  # pylint: disable=g-import-not-at-top
+  from tfrd import bdmc as bdmc_lib  # pylint: disable=g-import-not-at-top
+  budget = run.budget
+  schedule, _ = schedule_for(budget, curve.model.code_size)
+  betas = [b for b in budget['bdmc_betas'] if b <= schedule.betas[-1]]
+  full = bdmc_points.bdmc_schedule(schedule, np.asarray(betas))
+  hmc = _hmc_settings(budget, curve)
+  say(f'BDMC of {directory} at beta = {", ".join(f"{b:g}" for b in betas)}')
+  records = []
+  for beta in betas:
+    start = time.time()
+    (gap,) = bdmc_lib.bdmc_at_points(
+        decoder, _distortion(curve, model_document), [beta],
+        num_images=budget['bdmc_num_images'],
+        latent_dim=curve.model.code_size, schedule=full,
+        num_chains=budget['num_chains'], seed=curve.seed,
+        hmc_settings=hmc, jit_compile=budget['jit'])
+    record = bdmc_points.point_record(gap, budget['num_chains'], curve.seed,
+                                      hmc, beta in schedule.betas)
+    record['wall_time_s'] = time.time() - start
+    records.append(record)
+  result.bdmc = records
+  result.save(directory)
+
+
+# The figure: results.json and figure.png.
+
+
+def _curve_record(curve, result):
+  config = result.config or {}
+  return {
+      'name': curve.name, 'label': curve.label,
+      'model': config.get('model'),
+      'distortion': config.get('distortion'),
+      'seed': curve.seed, 'step_sizes_from': curve.step_sizes_from,
+      'num_images': int(result.num_images),
+      'num_chains': config.get('num_chains'),
+      'num_transitions': config.get('num_transitions'),
+      'schedule': config.get('schedule_settings'),
+      'hmc': {key: config.get(key) for key in (
+          'num_leapfrog_steps', 'step_size_mode', 'mean_step_size',
+          'decoder_gradients_per_chain', 'jit_compiled')},
+      'wall_time_s': (result.timing or {}).get('wall_time_s'),
+      'log_likelihood': result.log_likelihood,
+      'points': result.points(),
+      'bdmc': result.bdmc,
+  }
+
+
+def run_figure(run, figure):
+  """Trains or reuses the models, computes or reuses the curves, writes
+  results.json and figure.png; returns the results document."""
+  start = time.time()
+  results_name = os.path.join(figure.name, 'results.json')
+  if run.finished(results_name):
+    say(f'{figure.name} is finished: {run.path(results_name)}')
+    with open(run.path(results_name)) as stream:
+      return json.load(stream)
+  say(f'{figure.name}: {figure.description}; budget {run.budget_name}')
+  specs = figure.curves(run.budget)
+  models, curves = {}, {}
+  for spec in specs:
+    if spec.model not in models:
+      models[spec.model] = model_or_reuse(run, spec.model)
+    decoder, document = models[spec.model]
+    curves[spec.name] = curve_or_reuse(run, figure.name, spec, decoder,
+                                       document)
+  extra = (_linear_comparison(run, specs, curves, models)
+           if figure.name == 'fig7' else {})
+  document = {
+      'format': FORMAT, 'figure': figure.name,
+      'description': figure.description, 'budget': run.budget_name,
+      'budget_settings': run.budget,
+      'models': {m.name: d for m, (unused, d) in models.items()},
+      'curves': [_curve_record(s, curves[s.name]) for s in specs],
+      **extra,
+      'wall_time_s': round(time.time() - start, 2),
+  }
+  _draw(run, figure, specs, curves, extra)
+  from tfrd import files  # pylint: disable=g-import-not-at-top
+  with files.atomic_write(run.path(results_name)) as stream:
+    json.dump(document, stream, indent=1, default=float)
+  run.record(results_name)
+  say(f'{figure.name}: wrote {run.path(results_name)} and figure.png in '
+      f'{document["wall_time_s"]:.0f} s')
+  return document
+
+
+def _linear_comparison(run, specs, curves, models):
+  """fig7: the exact curve of the fitted decoder at every AIS beta."""
+  import tfrd  # pylint: disable=g-import-not-at-top
+  comparison = {}
+  for spec in specs:
+    decoder, document = models[spec.model]
+    kernel, bias = (np.asarray(w, np.float64) for w in decoder.get_weights())
+    images = run.images('test', run.budget['num_images']).reshape(
+        (run.budget['num_images'], -1))
+    curve = curves[spec.name]
+    distortion = _distortion(spec, document)
+    exact = tfrd.linear_rate_distortion(kernel, bias, images, curve.betas,
+                                        distortion)
+    check = tfrd.compare_with_exact(curve, exact, tfrd.linear_distortion_variance(
+        kernel, bias, images, curve.betas, distortion))
+    comparison[spec.name] = {
+        'beta': curve.betas.tolist(),
+        'rate_exact': exact.rate.mean(1).tolist(),
+        'distortion_exact': exact.distortion.mean(1).tolist(),
+        'max_rate_error_nats': float(np.max(np.abs(check.rate_error))),
+        'max_distortion_relative_error': float(np.max(
+            np.abs(check.distortion_error) / np.abs(check.distortion_exact))),
+        'within_tolerance': bool(check.within_tolerance),
+        'tolerance': 'tfrd.compare_with_exact defaults (those of '
+                     'apps.linear_vae)'}
+  return {'exact': comparison}
+
+
+def _draw(run, figure, specs, curves, extra):
+  """figure.png: apps.compare's figure of the curves (fig7: tfrd.plotting's,
+  AIS beside the closed form, one figure per distortion)."""
+  from apps import compare  # pylint: disable=g-import-not-at-top
+  from tfrd import files  # pylint: disable=g-import-not-at-top
+  from tfrd import plotting  # pylint: disable=g-import-not-at-top
+  name = os.path.join(figure.name, 'figure.png')
+  title = f'{figure.description} [{run.budget_name} budget]'
+  if figure.name == 'fig7':
+    drawn = {}
+    for spec in specs:
+      exact = extra['exact'][spec.name]
+      drawn[f'exact ({spec.distortion})'] = (
+          exact['distortion_exact'], exact['rate_exact'], exact['beta'])
+      drawn[spec.label] = curves[spec.name]
+    image = plotting.curves_figure(drawn, title=title, log_distortion=True)
+  else:
+    runs = compare.load_runs(
+        [run.path(figure.name, 'curves', spec.name) for spec in specs],
+        [spec.label for spec in specs])
+    image = compare.draw(runs, title=title)
+  files.save_figure(image, run.path(name))
+  run.record(name)

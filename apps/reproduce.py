@@ -1,0 +1,113 @@
+r"""Reproduces a figure of Huang et al. (2020)'s MNIST experiments end to end.
+
+    python -m apps.reproduce --figure=fig4 --budget=smoke --output_dir=runs/repro
+
+Trains the figure's zoo models (zoo.build_model + zoo.training.Trainer),
+computes its rate-prior distortion curves (tfrd.estimate_rd_curve) and
+writes OUTPUT_DIR/FIGURE/results.json (every curve's points and the exact
+settings: models, images, chains, schedule, L, seeds, wall times) and
+OUTPUT_DIR/FIGURE/figure.png (apps.compare's figure). --figure=all runs every
+figure below, skipping finished ones.
+
+Figures: fig7 (linear VAE, AIS vs closed form), fig4 (VAE, GAN-GP, AAE,
+code sizes 2, 10, 100), fig3a (shallow and deep GAN-GP, code sizes 2, 5, 10,
+100), fig8 (seed study with frozen step sizes), fig9 (BDMC gaps). Budgets
+(apps/figures.py, BUDGETS): smoke (a minute per figure), cpu (hours on 2
+cores), paper (appendix D.1-D.2, for a GPU).
+
+Everything is resumable: the same command reuses the models and curves
+already in OUTPUT_DIR (apps.reproduce lists what it wrote in
+reproduce_manifest.json) and continues an interrupted training or AIS run
+from its checkpoint. Files there that apps.reproduce did not write are
+refused before any work unless --overwrite.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from apps import cli
+from apps import figures
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('figure', None,
+                    f'The figure to reproduce: {", ".join(figures.FIGURES)} '
+                    f'or all.')
+flags.DEFINE_string('budget', None,
+                    f'Settings: {", ".join(figures.BUDGETS)} (see '
+                    f'apps/figures.py).')
+flags.DEFINE_string('output_dir', None, 'Directory of the results.')
+flags.DEFINE_bool(
+    'overwrite', False,
+    'Replace files under the names the run writes that apps.reproduce did '
+    'not write itself (they are refused otherwise). Work apps.reproduce '
+    'recorded as its own is reused either way.')
+flags.DEFINE_string('data_dir', None,
+                    'Directory with mnist/ raw files (default: '
+                    '$TFRD_DATA_DIR).')
+flags.DEFINE_string('tfds_data_dir', None, 'TFDS data directory.')
+
+
+def figure_names(figure):
+  """The figures --figure names.
+
+  Raises:
+    figures.ReproduceError: for an unknown name.
+  """
+  if figure == 'all':
+    return list(figures.FIGURES)
+  if figure not in figures.FIGURES:
+    raise figures.ReproduceError(
+        f'--figure must be one of {", ".join(figures.FIGURES)} or all, got '
+        f'{figure!r}.')
+  return [figure]
+
+
+def prepare():
+  """Checks every flag and the output directory; returns the `Run` and the
+  figures to make. Raises figures.ReproduceError before any work."""
+  names = figure_names(FLAGS.figure)
+  if FLAGS.budget not in figures.BUDGETS:
+    raise figures.ReproduceError(
+        f'--budget must be one of {", ".join(figures.BUDGETS)}, got '
+        f'{FLAGS.budget!r}.')
+  if not FLAGS.output_dir:
+    raise figures.ReproduceError('--output_dir is required.')
+  run = figures.Run(FLAGS.output_dir, FLAGS.budget, overwrite=FLAGS.overwrite,
+                    data_dir=FLAGS.data_dir, tfds_data_dir=FLAGS.tfds_data_dir)
+  run.check(names)
+  return run, names
+
+
+def main(argv):
+  cli.start(argv)
+  try:
+    # Before TensorFlow is imported: bad input costs no start-up time.
+    run, names = prepare()
+  except figures.ReproduceError as error:
+    sys.stderr.write(f'reproduce: error: {error}\n')
+    return 2
+  # pylint: disable=g-import-not-at-top
+  from adapters import datasets
+  import tfrd
+  from zoo import training
+  # pylint: enable=g-import-not-at-top
+  return cli.run_job(
+      'reproduce',
+      lambda: [figures.run_figure(run, figures.FIGURES[name])
+               for name in names],
+      (figures.ReproduceError, datasets.DatasetError, tfrd.DecoderOutputError,
+       training.TrainingCheckpointError, training.TrainingDivergedError,
+       ValueError, OSError),
+      interrupted_message='interrupted; the same command continues from the '
+      'last checkpoints.')
+
+
+def console_main():
+  app.run(main)
+
+
+if __name__ == '__main__':
+  app.run(main)

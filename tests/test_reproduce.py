@@ -1,0 +1,174 @@
+"""apps.reproduce end to end: every figure at --budget=smoke, reuse on a
+second invocation, and bad input refused before any work."""
+
+import json
+import math
+import os
+import time
+
+import pytest
+
+from apps import ais_flags
+from apps import figures
+
+import app_runner  # pylint: disable=g-bad-import-order
+
+_FIGURES = list(figures.FIGURES)
+
+
+def _run(*args):
+  return app_runner.run_app('apps.reproduce', *args)
+
+
+def _refused(result, message):
+  assert result.returncode == 2, result.stderr[-3000:]
+  errors = [line for line in result.stderr.splitlines() if 'error' in line]
+  assert len(errors) == 1, result.stderr[-3000:]
+  assert errors[0].startswith('reproduce: error: ')
+  assert message in errors[0]
+
+
+def _results(directory, figure):
+  with open(os.path.join(directory, figure, 'results.json')) as stream:
+    return json.load(stream)
+
+
+def _check_results(document, figure):
+  assert document['format'] == figures.FORMAT
+  assert document['figure'] == figure
+  assert document['budget'] == 'smoke'
+  assert document['budget_settings'] == json.loads(
+      json.dumps(figures.BUDGETS['smoke']))
+  assert document['wall_time_s'] > 0
+  specs = figures.FIGURES[figure].curves(figures.BUDGETS['smoke'])
+  assert [curve['name'] for curve in document['curves']] == [
+      spec.name for spec in specs]
+  for spec, curve in zip(specs, document['curves']):
+    assert curve['num_images'] == 4 and curve['num_chains'] == 4
+    assert curve['seed'] == spec.seed
+    assert curve['hmc']['num_leapfrog_steps'] == 3
+    assert curve['schedule']['num_intermediate'] == 60
+    assert curve['wall_time_s'] > 0
+    assert curve['model']['family'] == spec.model.family
+    assert curve['model']['code_size'] == spec.model.code_size
+    assert curve['model'] == document['models'][spec.model.name]['settings']
+    if spec.model.family != 'linear':
+      assert curve['model']['depth'] == spec.model.depth
+      assert curve['model']['epochs'] == 1
+      assert curve['model']['num_train'] == 256
+      assert curve['model']['width'] == 32
+    assert len(curve['points']) == 5
+    for point in curve['points']:
+      assert math.isfinite(point['rate']) and math.isfinite(
+          point['distortion']), (spec.name, point)
+    assert curve['points'][-1]['beta'] == 100.0
+  return specs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('figure', _FIGURES)
+def test_figure_smoke_then_reused(figure, tmp_path):
+  output_dir = str(tmp_path / 'out')
+  start = time.time()
+  result = _run(f'--figure={figure}', '--budget=smoke',
+                f'--output_dir={output_dir}')
+  first = time.time() - start
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert first < 120, first
+  assert os.path.getsize(os.path.join(output_dir, figure, 'figure.png')) > 0
+  document = _results(output_dir, figure)
+  specs = _check_results(document, figure)
+  if figure == 'fig7':
+    for name in ('mse', 'gaussian_nll'):
+      exact = document['exact'][name]
+      assert all(math.isfinite(v) for v in exact['rate_exact'])
+      assert len(exact['rate_exact']) == 5
+  else:
+    assert 'train: epoch 1/1 done' in result.stderr
+  if figure == 'fig8':
+    assert [c['step_sizes_from'] for c in document['curves']] == [
+        None] + ['preliminary'] * (len(specs) - 1)
+    assert document['curves'][0]['hmc']['step_size_mode'] == 'adaptive'
+    assert {c['hmc']['step_size_mode']
+            for c in document['curves'][1:]} == {'table'}
+  if figure == 'fig9':
+    for curve in document['curves']:
+      assert [b['beta'] for b in curve['bdmc']] == [1.0, 100.0]
+      assert all(math.isfinite(b['mean_gap']) for b in curve['bdmc'])
+  # No AIS checkpoint is left behind.
+  for spec in specs:
+    assert not os.path.exists(os.path.join(
+        output_dir, figure, 'curves', spec.name, 'checkpoint'))
+
+  result = _run(f'--figure={figure}', '--budget=smoke',
+                f'--output_dir={output_dir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f'reproduce: {figure} is finished' in result.stderr
+  assert 'train:' not in result.stderr
+  assert 'reproduce: curve' not in result.stderr
+  assert _results(output_dir, figure) == document
+
+
+@pytest.mark.slow
+def test_figures_share_models_and_all_skips_finished(tmp_path):
+  """fig8 after fig4 reuses fig4's GAN-GP10; --figure=all then runs only
+  the others."""
+  output_dir = str(tmp_path / 'out')
+  result = _run('--figure=fig4', '--budget=smoke',
+                f'--output_dir={output_dir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  result = _run('--figure=fig8', '--budget=smoke',
+                f'--output_dir={output_dir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'reproduce: reusing model' in result.stderr
+  assert 'train:' not in result.stderr
+  _check_results(_results(output_dir, 'fig8'), 'fig8')
+
+
+def test_budgets_table():
+  keys = set(figures.BUDGETS['smoke'])
+  for name, budget in figures.BUDGETS.items():
+    assert set(budget) == keys, name
+  for key, value in ais_flags.PRESETS['paper'].items():
+    assert figures.BUDGETS['paper'][key] == value, key
+
+
+@pytest.mark.parametrize('args, message', [
+    (('--figure=fig1', '--budget=smoke'), '--figure must be one of'),
+    (('--figure=fig7', '--budget=huge'), '--budget must be one of'),
+    (('--budget=smoke',), '--figure must be one of'),
+])
+def test_bad_flags_refused(args, message, tmp_path):
+  output_dir = tmp_path / 'out'
+  _refused(_run(*args, f'--output_dir={output_dir}'), message)
+  assert not output_dir.exists()
+
+
+def test_output_dir_file_refused(tmp_path):
+  path = tmp_path / 'file'
+  path.write_text('mine')
+  _refused(_run('--figure=fig7', '--budget=smoke', f'--output_dir={path}'),
+           'is a file')
+  assert path.read_text() == 'mine'
+
+
+def test_files_not_written_by_reproduce_refused(tmp_path):
+  output_dir = tmp_path / 'out'
+  (output_dir / 'fig7').mkdir(parents=True)
+  mine = output_dir / 'fig7' / 'results.json'
+  mine.write_text('{"mine": 1}')
+  _refused(_run('--figure=fig7', '--budget=smoke',
+                f'--output_dir={output_dir}'), '--overwrite')
+  _refused(_run('--figure=all', '--budget=smoke',
+                f'--output_dir={output_dir}'), 'fig7/results.json')
+  assert mine.read_text() == '{"mine": 1}'
+  assert sorted(os.listdir(output_dir)) == ['fig7']
+
+
+def test_other_budget_refused(tmp_path):
+  output_dir = tmp_path / 'out'
+  output_dir.mkdir()
+  (output_dir / figures.MANIFEST).write_text(json.dumps(
+      {'format': figures.MANIFEST_FORMAT, 'budget': 'cpu', 'files': []}))
+  _refused(_run('--figure=fig7', '--budget=smoke',
+                f'--output_dir={output_dir}'), '--budget=cpu run')
