@@ -48,6 +48,7 @@ BUDGETS = {
         'target_accept': 0.65, 'jit': False, 'linear_num_train': 1000,
         'fig8_seeds': [1, 2], 'bdmc_betas': [1.0, 100.0],
         'bdmc_num_images': 2, 'large_code': {},
+        'fig5a_alphas': [0.5, 0.99], 'fig5b_sigmas': [1.0, 2.0],
         'expected_hours': 'about 1 minute per figure',
     },
     # What a report on 2 CPU cores uses: a few epochs on 10,000 images,
@@ -63,6 +64,7 @@ BUDGETS = {
         'target_accept': 0.65, 'jit': 'auto', 'linear_num_train': 10000,
         'fig8_seeds': [1, 2, 3], 'bdmc_betas': [1.0, 100.0, 1000.0],
         'bdmc_num_images': 8, 'large_code': {},
+        'fig5a_alphas': [0.5, 0.9, 0.99], 'fig5b_sigmas': [0.5, 1.0, 2.0],
         'expected_hours': 'fig7 ~0.5, fig4 ~4, fig3a ~5, fig8 ~2, fig9 ~3',
     },
     # The paper's settings (appendix D.1-D.2, ais_flags.PRESETS['paper']) for
@@ -77,6 +79,7 @@ BUDGETS = {
             'step_size_mode', 'target_accept')},
         'jit': 'auto', 'linear_num_train': 60000, 'fig8_seeds': [1, 2, 3, 4],
         'bdmc_betas': [1.0, 100.0, 1000.0], 'bdmc_num_images': 50,
+        'fig5a_alphas': [0.5, 0.9, 0.99], 'fig5b_sigmas': [0.5, 1.0, 2.0],
         # D.2: 100-dimensional codes get N = 1,600,000 and beta_max = 3333.3.
         'large_code': {'num_intermediate': 1600000, 'beta_max': 1.0 / 0.0003},
         'expected_hours': '4-7 h per curve on a P100 (D.2), ~7 days for '
@@ -129,6 +132,8 @@ class CurveSpec:
   step_sizes_from: str = None  # another curve of the figure (fig8)
   bdmc: bool = False
   step_size_mode: str = None  # the budget's if None
+  prior: str = 'normal'  # adapters.priors.prior_from_spec (fig5a)
+  blur_sigma: float = 0.0  # adapters.manipulations.gaussian_blur (fig5b)
 
 
 def _label(model):
@@ -171,6 +176,22 @@ def _fig9(unused_budget):
           for family in ('vae', 'wgan_gp', 'aae')]
 
 
+def _fig5a(budget):
+  model = ModelSpec('vae', 10)
+  return [CurveSpec('alpha0', 'VAE10, prior N(0, I)', model,
+                    distortion='gaussian_nll')] + [
+      CurveSpec(f'alpha{alpha:g}', f'VAE10, mixture alpha = {alpha:g}', model,
+                distortion='gaussian_nll', prior=f'mixture:{alpha:g}')
+      for alpha in budget['fig5a_alphas']]
+
+
+def _fig5b(budget):
+  model = ModelSpec('vae', 10)
+  return [CurveSpec(f'sigma{sigma:g}', f'VAE10, blur sigma = {sigma:g}', model,
+                    blur_sigma=sigma)
+          for sigma in [0.0] + list(budget['fig5b_sigmas'])]
+
+
 @dataclasses.dataclass(frozen=True)
 class Figure:
   name: str
@@ -190,6 +211,11 @@ FIGURES = {figure.name: figure for figure in (
            'its step sizes frozen and fresh seeds, GAN-GP10 (Fig. 8)', _fig8),
     Figure('fig9', 'BDMC gaps at a few betas on the VAE10, GAN-GP10 and '
            'AAE10 curves (Fig. 9)', _fig9),
+    Figure('fig5a', 'VAE10 with its prior damaged to (1 - alpha) N(0, I) + '
+           'alpha N(0, 10 I), Gaussian NLL with its learned scale; '
+           'log-likelihoods at beta = 1 (Fig. 5a)', _fig5a),
+    Figure('fig5b', 'VAE10 with its outputs blurred by a Gaussian of sigma '
+           'pixels, squared error (Fig. 5b)', _fig5b),
 )}
 
 
@@ -430,7 +456,9 @@ def _distortion(curve, model_document):
   import tfrd  # pylint: disable=g-import-not-at-top
   if curve.distortion == 'mse':
     return tfrd.SquaredError()
-  return tfrd.GaussianNLL(model_document['noise_scale_ml'])
+  # The VAE's learned observation scale; the linear VAE's ML fit.
+  return tfrd.GaussianNLL(model_document.get('observation_scale') or
+                          model_document['noise_scale_ml'])
 
 
 def curve_or_reuse(run, figure_name, curve, decoder, model_document):
@@ -453,6 +481,23 @@ def curve_or_reuse(run, figure_name, curve, decoder, model_document):
   return result
 
 
+def _prior(curve):
+  from adapters import priors  # pylint: disable=g-import-not-at-top
+  return priors.prior_from_spec(curve.prior, curve.model.code_size)
+
+
+def _manipulated(decoder, curve):
+  """The decoder with the curve's blur (adapters.manipulations)."""
+  if not curve.blur_sigma:
+    return decoder
+  # pylint: disable=g-import-not-at-top
+  from adapters import manipulations
+  from adapters import models
+  # pylint: enable=g-import-not-at-top
+  return manipulations.gaussian_blur(models.load_decoder(decoder),
+                                     curve.blur_sigma)
+
+
 def _hmc_settings(budget, curve):
   import tfrd  # pylint: disable=g-import-not-at-top
   return tfrd.HMCSettings(num_leapfrog_steps=budget['leapfrog_steps'],
@@ -473,6 +518,7 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
   images = run.images('test', budget['num_images'])
   images = images.reshape((images.shape[0],) +
                           tuple(decoder.output_shape[1:]))
+  decoder = _manipulated(decoder, curve)
   table = None
   if curve.step_sizes_from:
     source = os.path.join(run.output_dir, figure_name, 'curves',
@@ -490,14 +536,16 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
   result = tfrd.estimate_rd_curve(
       decoder, images, _distortion(curve, model_document), schedule,
       latent_dim=curve.model.code_size, num_chains=budget['num_chains'],
-      seed=curve.seed, hmc_settings=hmc, step_size_table=table,
+      prior=_prior(curve), seed=curve.seed, hmc_settings=hmc,
+      step_size_table=table,
       jit_compile=budget['jit'],
       progress=progress_lib.ProgressPrinter(tfrd.passes.num_passes(
           hmc.step_size_mode, table is not None)),
       config={'title': f'{figure_name}: {curve.label}', 'label': curve.label,
               'model': model_document['settings'],
               'schedule_settings': schedule_settings,
-              'step_sizes_from': curve.step_sizes_from},
+              'step_sizes_from': curve.step_sizes_from,
+              'prior': curve.prior, 'blur_sigma': curve.blur_sigma},
       checkpoint_dir=run.path(checkpoint.rstrip('/')),
       stop=cli.stop_event())
   result.timing['wall_time_s'] = time.time() - start
@@ -527,7 +575,8 @@ def _add_bdmc(run, curve, result, decoder, model_document, directory):
   for beta in betas:
     start = time.time()
     (gap,) = bdmc_lib.bdmc_at_points(
-        decoder, _distortion(curve, model_document), [beta],
+        _manipulated(decoder, curve), _distortion(curve, model_document),
+        [beta], prior=_prior(curve),
         num_images=budget['bdmc_num_images'],
         latent_dim=curve.model.code_size, schedule=full,
         num_chains=budget['num_chains'], seed=curve.seed,
@@ -550,6 +599,7 @@ def _curve_record(curve, result):
       'model': config.get('model'),
       'distortion': config.get('distortion'),
       'seed': curve.seed, 'step_sizes_from': curve.step_sizes_from,
+      'prior': curve.prior, 'blur_sigma': curve.blur_sigma,
       'num_images': int(result.num_images),
       'num_chains': config.get('num_chains'),
       'num_transitions': config.get('num_transitions'),

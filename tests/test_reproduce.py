@@ -91,6 +91,18 @@ def test_figure_smoke_then_reused(figure, tmp_path):
     assert document['curves'][0]['hmc']['step_size_mode'] == 'adaptive'
     assert {c['hmc']['step_size_mode']
             for c in document['curves'][1:]} == {'table'}
+  if figure == 'fig5a':
+    assert [c['prior'] for c in document['curves']] == ['normal'] + [
+        f'mixture:{alpha:g}' for alpha in figures.BUDGETS['smoke'][
+            'fig5a_alphas']]
+    for curve in document['curves']:
+      assert curve['distortion']['name'] == 'gaussian_nll'
+      assert curve['distortion']['scale'] == pytest.approx(document[
+          'models']['vae_shallow_10_seed0']['observation_scale'])
+      assert math.isfinite(curve['log_likelihood'])
+  if figure == 'fig5b':
+    assert [c['blur_sigma'] for c in document['curves']] == [0.0] + list(
+        figures.BUDGETS['smoke']['fig5b_sigmas'])
   if figure == 'fig9':
     for curve in document['curves']:
       assert [b['beta'] for b in curve['bdmc']] == [1.0, 100.0]
