@@ -134,6 +134,7 @@ class CurveSpec:
   step_size_mode: str = None  # the budget's if None
   prior: str = 'normal'  # adapters.priors.prior_from_spec (fig5a)
   blur_sigma: float = 0.0  # adapters.manipulations.gaussian_blur (fig5b)
+  reconstructions: bool = False  # decodings at low/mid/high beta (d4)
 
 
 def _label(model):
@@ -192,6 +193,12 @@ def _fig5b(budget):
           for sigma in [0.0] + list(budget['fig5b_sigmas'])]
 
 
+def _d4(unused_budget):
+  return [CurveSpec(f'{family}10', _label(ModelSpec(family, 10)),
+                    ModelSpec(family, 10), reconstructions=True)
+          for family in ('vae', 'wgan_gp')]
+
+
 @dataclasses.dataclass(frozen=True)
 class Figure:
   name: str
@@ -216,6 +223,9 @@ FIGURES = {figure.name: figure for figure in (
            'log-likelihoods at beta = 1 (Fig. 5a)', _fig5a),
     Figure('fig5b', 'VAE10 with its outputs blurred by a Gaussian of sigma '
            'pixels, squared error (Fig. 5b)', _fig5b),
+    Figure('d4', 'Reconstructions of VAE10 and GAN-GP10 from latents drawn '
+           'from the AIS distribution at low, beta = 1 and high rate '
+           '(appendix D.4), squared error', _d4),
 )}
 
 
@@ -328,7 +338,7 @@ def _curve_files(figure_name, curve):
   base = os.path.join(figure_name, 'curves', curve.name)
   return [os.path.join(base, name) for name in (
       'curve.json', 'curve.csv', 'curve.npz', 'curve.png', 'step_sizes.npz',
-      'checkpoint/')]
+      'reconstructions.npz', 'checkpoint/')]
 
 
 def planned_paths(figure, budget):
@@ -554,11 +564,28 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
   with files_lib.atomic_write(run.path(files[4]), 'wb') as stream:
     np.savez(stream, step_sizes=result.step_size_table,
              image_indices=result.image_indices)
+  if curve.reconstructions:
+    _save_reconstructions(run, files[5], decoder, result)
   run.record(*files[:5])
   result.save(directory)
   tfrd.checkpointing.remove_checkpoint(run.path(checkpoint.rstrip('/')))
   say(f'wrote curve {directory} in {result.timing["wall_time_s"]:.0f} s')
   return result
+
+
+def _save_reconstructions(run, name, decoder, result):
+  """Decodings of the AIS latents kept at the lowest beta, beta = 1 and the
+  highest (as apps.rd_curve --save_reconstructions), into an npz."""
+  import tfrd  # pylint: disable=g-import-not-at-top
+  from tfrd import files  # pylint: disable=g-import-not-at-top
+  betas = result.betas
+  points = sorted({0, int(np.argmin(np.abs(np.log(betas)))), betas.size - 1})
+  decoded = [np.asarray(tfrd.decoders.call_in_inference_mode(
+      decoder, result.latents[point].astype(np.float32))) for point in points]
+  with files.atomic_write(run.path(name), 'wb') as stream:
+    np.savez(stream, betas=betas[points], rates=result.rate[points],
+             decoded=np.stack(decoded))
+  run.record(name)
 
 
 def _add_bdmc(run, curve, result, decoder, model_document, directory):
@@ -689,6 +716,17 @@ def _draw(run, figure, specs, curves, extra):
   from tfrd import plotting  # pylint: disable=g-import-not-at-top
   name = os.path.join(figure.name, 'figure.png')
   title = f'{figure.description} [{run.budget_name} budget]'
+  if figure.name == 'd4':
+    columns = {}
+    for spec in specs:
+      with np.load(run.path(_curve_files(figure.name, spec)[5])) as arrays:
+        for beta, rate, decoded in zip(arrays['betas'], arrays['rates'],
+                                       arrays['decoded']):
+          columns[f'{spec.label}\nbeta={beta:.3g}\nR={rate:.1f}'] = decoded
+    plotting.plot_reconstructions(run.images('test', run.budget['num_images']),
+                                  columns, run.path(name))
+    run.record(name)
+    return
   if figure.name == 'fig7':
     drawn = {}
     for spec in specs:

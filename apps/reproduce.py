@@ -13,7 +13,7 @@ Figures: fig7 (linear VAE, AIS vs closed form), fig4 (VAE, GAN-GP, AAE,
 code sizes 2, 10, 100), fig3a (shallow and deep GAN-GP, code sizes 2, 5, 10,
 100), fig8 (seed study with frozen step sizes), fig9 (BDMC gaps), fig5a
 (VAE10 with a damaged mixture prior: curves and log-likelihoods), fig5b
-(VAE10 with blurred outputs). Budgets
+(VAE10 with blurred outputs), d4 (low- and high-rate reconstructions). Budgets
 (apps/figures.py, BUDGETS): smoke (a minute per figure), cpu (hours on 2
 cores), paper (appendix D.1-D.2, for a GPU).
 

@@ -103,6 +103,13 @@ def test_figure_smoke_then_reused(figure, tmp_path):
   if figure == 'fig5b':
     assert [c['blur_sigma'] for c in document['curves']] == [0.0] + list(
         figures.BUDGETS['smoke']['fig5b_sigmas'])
+  if figure == 'd4':
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    for spec in specs:
+      with np.load(os.path.join(output_dir, figure, 'curves', spec.name,
+                                'reconstructions.npz')) as arrays:
+        assert arrays['decoded'].shape == (3, 4, 28, 28, 1)
+        assert list(arrays['betas']) == [1 / 12, 1.0, 100.0]
   if figure == 'fig9':
     for curve in document['curves']:
       assert [b['beta'] for b in curve['bdmc']] == [1.0, 100.0]
