@@ -191,3 +191,36 @@ def test_other_budget_refused(tmp_path):
       {'format': figures.MANIFEST_FORMAT, 'budget': 'cpu', 'files': []}))
   _refused(_run('--figure=fig7', '--budget=smoke',
                 f'--output_dir={output_dir}'), '--budget=cpu run')
+
+
+@pytest.mark.slow
+def test_interrupted_curve_resumes_to_the_uninterrupted_curve(tmp_path):
+  """A curve stopped mid-run (SIGTERM sets the stop event) is resumed from
+  its checkpoint by the next invocation and equals an uninterrupted run."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tfrd  # pylint: disable=g-import-not-at-top
+  from apps import cli  # pylint: disable=g-import-not-at-top
+  budget = figures.BUDGETS['smoke']
+  spec = figures.FIGURES['fig8'].curves(budget)[0]
+  run = figures.Run(str(tmp_path / 'out'), 'smoke')
+  run.check(['fig8'])
+  decoder, document = figures.model_or_reuse(run, spec.model)
+  stop = cli.stop_event()
+  stop.set()
+  try:
+    with pytest.raises(tfrd.RunInterrupted):
+      figures.curve_or_reuse(run, 'fig8', spec, decoder, document)
+  finally:
+    stop.clear()
+  checkpoint = tmp_path / 'out' / 'fig8' / 'curves' / spec.name / 'checkpoint'
+  assert tfrd.checkpointing.has_checkpoint(str(checkpoint))
+  assert not (checkpoint.parent / 'curve.json').exists()
+  # The next invocation reads the manifest afresh and resumes.
+  resumed = figures.curve_or_reuse(figures.Run(str(tmp_path / 'out'),
+                                               'smoke'),
+                                   'fig8', spec, decoder, document)
+  assert not checkpoint.exists()
+  fresh_run = figures.Run(str(tmp_path / 'fresh'), 'smoke')
+  fresh = figures.curve_or_reuse(fresh_run, 'fig8', spec, decoder, document)
+  np.testing.assert_array_equal(resumed.rate, fresh.rate)
+  np.testing.assert_array_equal(resumed.distortion, fresh.distortion)
