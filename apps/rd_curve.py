@@ -169,6 +169,9 @@ def run(model_path, output_dir, strategy=None):
       not tfrd.checkpointing.has_checkpoint(own_checkpoint_dir))):
     if workers.is_chief:
       outputs.say_finished()
+    else:
+      workers.say('the chief says the curve is already written; nothing '
+                  'to do.')
     return None
   _prepare_checkpoint_dir(own_checkpoint_dir)
   with workers.scope():

@@ -4,7 +4,9 @@ Shared by the end-to-end tests, so every one of them runs the apps the same
 way (from the repository root, with it on PYTHONPATH).
 """
 
+import gzip
 import os
+import struct
 import subprocess
 import sys
 
@@ -42,3 +44,19 @@ def save_linear_decoder(path, kernel, bias):
                                     np.float32)])
   model.save(path)
   return path
+
+
+def write_mnist_test_images(data_dir, num_images):
+  """Writes mnist/t10k-images-idx3-ubyte.gz of random 28x28 images.
+
+  The raw file the benchmarks read, so their tests need neither the real
+  MNIST nor a network. Returns `data_dir`.
+  """
+  os.makedirs(os.path.join(data_dir, 'mnist'), exist_ok=True)
+  pixels = np.random.default_rng(0).integers(
+      0, 256, size=(num_images, 28, 28), dtype=np.uint8)
+  with gzip.open(os.path.join(data_dir, 'mnist',
+                              't10k-images-idx3-ubyte.gz'), 'wb') as stream:
+    stream.write(struct.pack('>IIII', 2051, num_images, 28, 28) +
+                 pixels.tobytes())
+  return data_dir

@@ -330,3 +330,19 @@ def test_bad_strategy_flags_are_refused_before_any_work(files, tmp_path,
             if line.startswith('rd_curve: error:')]
   assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
   assert not (tmp_path / 'out').exists()
+
+
+def test_replication_benchmark_runs_the_same_chains(tmp_path):
+  data_dir = app_runner.write_mnist_test_images(str(tmp_path), 4)
+  result = run_app('benchmarks.replication', f'--data_dir={data_dir}',
+                   '--num_images=4',
+                   '--num_chains=2', '--leapfrog_steps=2',
+                   '--num_transitions=32', '--repetitions=1',
+                   '--cpu_devices=2')
+  assert result.returncode == 0, result.stderr[-3000:]
+  rows = [line.split() for line in result.stdout.splitlines()
+          if line.startswith(('plain', 'mirrored'))]
+  assert [' '.join(row[:-3]) for row in rows] == ['plain', 'mirrored x1',
+                                                 'mirrored x2']
+  assert all(row[-1] == 'yes' for row in rows)
+  assert rows[0][-2] == '1.000'

@@ -6,15 +6,14 @@ are never compared with numbers: only their positivity and the relations
 between the reported fields, recomputed here from the layer sizes.
 """
 
-import gzip
 import json
 import os
-import struct
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+
+import app_runner  # pylint: disable=g-bad-import-order
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,16 +29,6 @@ def _useful_flops(layers, num_rows, num_leapfrog_steps):
   return num_leapfrog_steps * num_rows * sum(4 * m * n for m, n in layers)
 
 
-def _write_mnist(data_dir, num_images):
-  """A t10k-images-idx3-ubyte.gz of `num_images` random 28x28 images."""
-  os.makedirs(data_dir / 'mnist', exist_ok=True)
-  pixels = np.random.default_rng(0).integers(
-      0, 256, size=(num_images, 28, 28), dtype=np.uint8)
-  with gzip.open(data_dir / 'mnist' / 't10k-images-idx3-ubyte.gz', 'wb') as f:
-    f.write(struct.pack('>IIII', 2051, num_images, 28, 28) + pixels.tobytes())
-  return data_dir
-
-
 def _run(*args):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
   env.pop('TFRD_DATA_DIR', None)
@@ -49,7 +38,7 @@ def _run(*args):
 
 
 def test_tiny_decoder_reports_consistent_figures(tmp_path):
-  data_dir = _write_mnist(tmp_path / 'data', 4)
+  data_dir = app_runner.write_mnist_test_images(tmp_path / 'data', 4)
   output = tmp_path / 'out' / 'throughput.json'
   chains, images, leapfrog, transitions = 2, 2, 2, 64
   result = _run('--decoders=tiny', f'--num_chains={chains}',
@@ -103,7 +92,8 @@ def test_tiny_decoder_reports_consistent_figures(tmp_path):
     (['--num_transitions=-32'], '--num_transitions must be a positive'),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
-  result = _run(*args, f'--data_dir={_write_mnist(tmp_path, 2)}')
+  data_dir = app_runner.write_mnist_test_images(tmp_path, 2)
+  result = _run(*args, f'--data_dir={data_dir}')
   assert result.returncode == 2, result.stderr[-3000:]
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('throughput: error: '), lines
@@ -121,7 +111,7 @@ def test_missing_mnist_file_is_one_line_and_exit_2(tmp_path):
 
 @pytest.mark.slow
 def test_paper_setting_prints_the_labelled_projection(tmp_path):
-  data_dir = _write_mnist(tmp_path / 'data', 50)
+  data_dir = app_runner.write_mnist_test_images(tmp_path / 'data', 50)
   output = tmp_path / 'throughput.json'
   result = _run('--decoders=', '--paper_setting', '--paper_transitions=1',
                 '--matmul_size=512', '--matmul_repetitions=1',
