@@ -81,10 +81,12 @@ def define_ais_flags(num_chains=16, num_intermediate=20000, num_rd_points=40,
                        'RD points from --beta_min to --beta_max, spaced as '
                        '--rd_spacing says.')
   flags.DEFINE_enum(
-      'rd_spacing', 'log', ['log', 'paper'],
+      'rd_spacing', 'log', ['log', 'paper', 'paper_temperature'],
       "'log': log-spaced RD points (a short run still covers every regime); "
       "'paper': appendix D.2's grid, linear from --beta_min to 1 and from 1 "
-      'to --beta_max, half the points on each side.')
+      "to --beta_max, half the points on each side; 'paper_temperature': "
+      'the same but linear in 1/beta above 1 (its schedule length comes '
+      "closest to the paper's stated counts; see tfrd.rd_point_betas).")
   flags.DEFINE_float('beta_max', beta_max, 'Largest inverse temperature.')
   flags.DEFINE_float('beta_min', 1.0 / 12.0,
                      'Smallest recorded inverse temperature (paper: 1/12).')

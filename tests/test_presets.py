@@ -38,6 +38,27 @@ def test_paper_grid_is_appendix_d2():
     tfrd.rd_point_betas(11, 0.5, spacing='paper')
 
 
+@pytest.mark.parametrize('spacing, beta_max, base, expected', [
+    ('paper', 1 / 0.0002770224, 40000, 52713),
+    ('paper_temperature', 1 / 0.0002770224, 40000, 61114),
+    ('paper', 1 / 0.0003, 1600000, 1609539),
+    ('paper_temperature', 1 / 0.0003, 1600000, 1611419),
+])
+def test_paper_schedule_lengths_of_both_readings(spacing, beta_max, base,
+                                                 expected):
+  # D.2 states 60,292 distributions for N = 40,000 and 1,611,463 for
+  # N = 1,600,000; neither reading of "spaced linearly" above beta = 1 gives
+  # them exactly (tfrd.rd_point_betas).
+  betas = tfrd.rd_point_betas(1999, beta_max, spacing=spacing)
+  assert betas.size == 1999 and 1.0 in betas
+  above = betas[betas > 1]
+  steps = np.diff(above if spacing == 'paper' else 1 / above)
+  np.testing.assert_allclose(steps, steps[0])
+  schedule = tfrd.build_schedule(betas, tfrd.sigmoid_betas(base, beta_max),
+                                 800, 10)
+  assert schedule.num_transitions == expected
+
+
 def test_paper_preset_sets_appendix_d2_and_explicit_flags_win():
   _parse('--preset=paper', '--num_chains=3')
   assert ais_flags.apply_preset() == 'paper'
