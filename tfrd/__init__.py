@@ -17,6 +17,9 @@ Main entry points:
   `RunInterrupted`, `CheckpointMismatchError`, `CheckpointExistsError`,
   `CheckpointDirectoryError`; `tfrd.checkpointing.remove_checkpoint`;
   `tfrd.files.atomic_write` (results written whole or not at all)
+- several devices and machines: `estimate_rd_curve(..., strategy=...)` with
+  a `tf.distribute` strategy; how the images are split and merged is
+  `tfrd.distribute`
 - inside training jobs: `RDCurveCallback` (Keras 3, writes tf.summary)
 - validation: `linear_rate_distortion` (closed form for linear decoders),
   `compare_with_exact` with `linear_distortion_variance` (an AIS curve
@@ -53,6 +56,7 @@ from tfrd.checkpointing import CheckpointDirectoryError
 from tfrd.checkpointing import CheckpointExistsError
 from tfrd.checkpointing import CheckpointMismatchError
 from tfrd.api import estimate_rd_curve
+from tfrd import distribute
 from tfrd.curve import RDCurve
 from tfrd.distortions import BernoulliNLL
 from tfrd.distortions import DeepFeatureDistortion
