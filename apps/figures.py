@@ -53,8 +53,10 @@ BUDGETS = {
     },
     # What a report on 2 CPU cores uses: a few epochs on 10,000 images,
     # appendix D.1's widths, 20 images, 16 chains, 5000 geometric
-    # distributions (L = 2, two passes). Estimated, not measured: fig7
-    # ~0.5 h, fig4 ~4 h, fig3a ~5 h, fig8 ~2 h, fig9 ~3 h.
+    # distributions (about 6000 with the fills; L = 2, two passes: ~24,000
+    # gradients of a 320-latent batch per curve). Estimated from those
+    # counts at 20-40 GFLOP/s, not measured: a shallow curve 15-30 min, a
+    # deep one 1-2 h, a GAN-GP's training ~10 min.
     'cpu': {
         'num_train': 10000, 'epochs': 5, 'batch_size': 64, 'width': None,
         'num_images': 20, 'num_chains': 16, 'schedule': 'geometric',
@@ -65,7 +67,9 @@ BUDGETS = {
         'fig8_seeds': [1, 2, 3], 'bdmc_betas': [1.0, 100.0, 1000.0],
         'bdmc_num_images': 8, 'large_code': {},
         'fig5a_alphas': [0.5, 0.9, 0.99], 'fig5b_sigmas': [0.5, 1.0, 2.0],
-        'expected_hours': 'fig7 ~0.5, fig4 ~4, fig3a ~5, fig8 ~2, fig9 ~3',
+        'expected_hours': 'estimated: fig7 0.2, fig4 3-6, fig3a 6-10, '
+                          'fig8 0.5-1, fig9 2-3, fig5a 1-2, fig5b 1-2, '
+                          'd4 0.5-1',
     },
     # The paper's settings (appendix D.1-D.2, ais_flags.PRESETS['paper']) for
     # a GPU machine. D.1 gives 1000 epochs (Adam 1e-4) for the VAE and no
