@@ -697,8 +697,9 @@ def _linear_comparison(run, specs, curves, models):
     distortion = _distortion(spec, document)
     exact = tfrd.linear_rate_distortion(kernel, bias, images, curve.betas,
                                         distortion)
-    check = tfrd.compare_with_exact(curve, exact, tfrd.linear_distortion_variance(
-        kernel, bias, images, curve.betas, distortion))
+    variance = tfrd.linear_distortion_variance(kernel, bias, images,
+                                               curve.betas, distortion)
+    check = tfrd.compare_with_exact(curve, exact, variance)
     comparison[spec.name] = {
         'beta': curve.betas.tolist(),
         'rate_exact': exact.rate.mean(1).tolist(),
