@@ -163,24 +163,16 @@ def rd_point_betas(num_rd_points, beta_max, beta_min=1.0 / 12.0,
     points = np.geomspace(beta_min, beta_max, num_rd_points)
   elif spacing == 'linear':
     points = np.linspace(beta_min, beta_max, num_rd_points)
-  elif spacing == 'paper':
+  elif spacing in ('paper', 'paper_temperature'):
     if not beta_min < 1.0 < beta_max or num_rd_points < 3:
       raise ValueError(
-          f"spacing='paper' needs beta_min < 1 < beta_max and at least 3 "
+          f'spacing={spacing!r} needs beta_min < 1 < beta_max and at least 3 '
           f'points, got beta_min={beta_min}, beta_max={beta_max}, '
           f'{num_rd_points} points.')
     side = (num_rd_points - 1) // 2
-    points = np.union1d(np.linspace(beta_min, 1.0, side + 1),
-                        np.linspace(1.0, beta_max, side + 1))
-  elif spacing == 'paper_temperature':
-    if not beta_min < 1.0 < beta_max or num_rd_points < 3:
-      raise ValueError(
-          f"spacing='paper_temperature' needs beta_min < 1 < beta_max and at "
-          f'least 3 points, got beta_min={beta_min}, beta_max={beta_max}, '
-          f'{num_rd_points} points.')
-    side = (num_rd_points - 1) // 2
-    points = np.union1d(np.linspace(beta_min, 1.0, side + 1),
-                        1.0 / np.linspace(1.0, 1.0 / beta_max, side + 1))
+    above = (np.linspace(1.0, beta_max, side + 1) if spacing == 'paper' else
+             1.0 / np.linspace(1.0, 1.0 / beta_max, side + 1))
+    points = np.union1d(np.linspace(beta_min, 1.0, side + 1), above)
   else:
     raise ValueError(f"spacing must be 'log', 'linear', 'paper' or "
                      f"'paper_temperature', got {spacing!r}.")
