@@ -16,7 +16,9 @@ curve.json it lists is reused; an interrupted training or AIS run resumes
 from its checkpoint.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import sys
@@ -54,9 +56,8 @@ BUDGETS = {
     # What a report on 2 CPU cores uses: a few epochs on 10,000 images,
     # appendix D.1's widths, 20 images, 16 chains, 5000 geometric
     # distributions (about 6000 with the fills; L = 2, two passes: ~24,000
-    # gradients of a 320-latent batch per curve). Estimated from those
-    # counts at 20-40 GFLOP/s, not measured: a shallow curve 15-30 min, a
-    # deep one 1-2 h, a GAN-GP's training ~10 min.
+    # gradients of a 320-latent batch per curve). Measured (report/cpu/):
+    # a shallow curve about 3 min, 5 epochs of a shallow model 1-2 min.
     'cpu': {
         'num_train': 10000, 'epochs': 5, 'batch_size': 64, 'width': None,
         'num_images': 20, 'num_chains': 16, 'schedule': 'geometric',
@@ -67,9 +68,9 @@ BUDGETS = {
         'fig8_seeds': [1, 2, 3], 'bdmc_betas': [1.0, 100.0, 1000.0],
         'bdmc_num_images': 8, 'large_code': {},
         'fig5a_alphas': [0.5, 0.9, 0.99], 'fig5b_sigmas': [0.5, 1.0, 2.0],
-        'expected_hours': 'estimated: fig7 0.2, fig4 3-6, fig3a 6-10, '
-                          'fig8 0.5-1, fig9 2-3, fig5a 1-2, fig5b 1-2, '
-                          'd4 0.5-1',
+        'expected_hours': 'measured on 2 cores: fig7 0.01, fig4 0.6, '
+                          'fig9 0.4; estimated from those: fig3a 1-1.5, '
+                          'fig8, fig5a, fig5b 0.2-0.3 each, d4 0.1-0.2',
     },
     # The paper's settings (appendix D.1-D.2, ais_flags.PRESETS['paper']) for
     # a GPU machine. D.1 gives 1000 epochs (Adam 1e-4) for the VAE and no
@@ -285,11 +286,17 @@ class Run:
     new = [r for r in relatives if r not in self.manifest['files']]
     if not new:
       return
-    self.manifest['files'].extend(new)
     from tfrd import files  # pylint: disable=g-import-not-at-top
     os.makedirs(self.output_dir, exist_ok=True)
-    with files.atomic_write(self.path(MANIFEST)) as stream:
-      json.dump(self.manifest, stream, indent=1)
+    # Two apps.reproduce runs may share an output directory (one figure
+    # each): merge with what the other recorded since we read the manifest,
+    # under a lock, or one run's files would later be refused as foreign.
+    with _locked(self.output_dir):
+      on_disk = self._read_manifest()['files']
+      self.manifest['files'] = list(dict.fromkeys(
+          on_disk + self.manifest['files'] + new))
+      with files.atomic_write(self.path(MANIFEST)) as stream:
+        json.dump(self.manifest, stream, indent=1)
 
   def check(self, figure_names):
     """Refuses, before any work, what the run may not write.
@@ -330,6 +337,18 @@ class Run:
                                      tfds_data_dir=self.tfds_data_dir)
       self._images[key] = images.reshape((count, 28, 28, 1))
     return self._images[key]
+
+
+@contextlib.contextmanager
+def _locked(directory):
+  """An exclusive advisory lock on `directory` (flock on its descriptor:
+  no lock file is left in the user's directory)."""
+  descriptor = os.open(directory, os.O_RDONLY)
+  try:
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(descriptor)  # releases the lock
 
 
 def _model_files(model):
@@ -641,6 +660,13 @@ def _curve_record(curve, result):
       'wall_time_s': (result.timing or {}).get('wall_time_s'),
       'log_likelihood': result.log_likelihood,
       'points': result.points(),
+      # Per image, so that curves of the same test images can be compared
+      # image by image (apps.findings' paired standard errors).
+      'per_image': {
+          'image_indices': np.asarray(result.image_indices).tolist(),
+          'rate': result.rate_per_image.tolist(),
+          'distortion': result.distortion_per_image.tolist(),
+          'log_z': result.log_z_per_image.tolist()},
       'bdmc': result.bdmc,
   }
 
@@ -673,6 +699,7 @@ def run_figure(run, figure):
       'curves': [_curve_record(s, curves[s.name]) for s in specs],
       **extra,
       'wall_time_s': round(time.time() - start, 2),
+      'work_time_s': _work_time(models, specs, curves),
   }
   _draw(run, figure, specs, curves, extra)
   from tfrd import files  # pylint: disable=g-import-not-at-top
@@ -682,6 +709,20 @@ def run_figure(run, figure):
   say(f'{figure.name}: wrote {run.path(results_name)} and figure.png in '
       f'{document["wall_time_s"]:.0f} s')
   return document
+
+
+def _work_time(models, specs, curves):
+  """What the figure cost, from the times its parts recorded when they were
+  made (training, AIS, BDMC), whichever invocation made them: wall_time_s
+  is only this invocation's, a few seconds when everything is reused."""
+  total = sum(document.get('wall_time_s') or 0.0
+              for unused, document in models.values())
+  for spec in specs:
+    result = curves[spec.name]
+    total += (result.timing or {}).get('wall_time_s') or 0.0
+    total += sum(point.get('wall_time_s') or 0.0
+                 for point in result.bdmc or [])
+  return round(total, 2)
 
 
 def _linear_comparison(run, specs, curves, models):

@@ -1,0 +1,587 @@
+r"""The paper's findings, judged from the numbers apps.reproduce recorded.
+
+    python -m apps.findings --results_dir=runs/reproduce_cpu
+
+reads every FIGURE/results.json under --results_dir and prints one markdown
+table row per claim of Huang et al. (2020) listed in issue 13: the claim, the
+verdict and the numbers behind it. REPORT.md's findings table is this
+command's output on report/cpu (tests/test_findings.py checks that it still
+is), so the table cannot drift from the committed results.
+
+How a claim becomes numbers. A curve is compared with another where the
+paper's figures compare them, in three regimes read along the rate axis:
+
+  low rate    the distortion at a rate of `LOW_RATE` nats, interpolated
+              between the curve's points;
+  mid rate    the distortion at `MID_RATE` nats, or at the highest rate both
+              curves reach if one stops below it;
+  high rate   the lowest distortion the curve reaches (its point at the
+              largest beta): how far left the curve extends.
+
+Each comparison carries the standard errors over images that the curves
+recorded, and is decided only beyond `SIGNIFICANCE` combined standard errors:
+'A lower than B' holds when D_A + k*se < D_B, fails when D_A - k*se > D_B, and
+is unresolved in between; 'A same as B' holds when |D_A - D_B| is within
+k*se or `SAME_FRACTION` of D_B. Every curve of a figure runs on the same test
+images, so se is the standard error of the per-image differences (paired);
+a value read at a rate includes, by the delta method, the uncertainty of
+where the curve crosses that rate. These are standard errors over images:
+AIS's own bias (its rate is an upper bound) is not in them; BDMC (fig9)
+measures it. A claim is *reproduced* when every comparison holds, *not reproduced*
+when one fails, *inconclusive at this budget* otherwise, and *not tested*
+when its figure is absent.
+"""
+
+import collections
+import json
+import math
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+import numpy as np
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('results_dir', None,
+                    'An apps.reproduce --output_dir (or a copy of its '
+                    'FIGURE/results.json files, as report/cpu).')
+
+# A rate in the low-rate regime every curve of the paper's MNIST figures
+# passes through (the budgets start at beta = 1/12, where rates are < 1 nat).
+LOW_RATE = 1.0
+# A rate in the mid regime: beyond the low-rate bend of every curve, below
+# where the 2-dimensional codes saturate.
+MID_RATE = 10.0
+# Differences smaller than this many combined standard errors are not
+# claimed either way (about a 95% two-sided interval).
+SIGNIFICANCE = 2.0
+# Two curves count as the same at a point when they differ by less than
+# this fraction of the distortion (a line's width on the paper's axes) or
+# by less than the margin: a sameness claim cannot ask for exact equality,
+# which paired standard errors of a few hundredths would otherwise demand.
+SAME_FRACTION = 0.05
+# The paper's largest BDMC gaps (Fig. 9, appendix D.3.2), in nats.
+PAPER_BDMC_GAP = {'vae': 0.127, 'aae': 0.127, 'wgan_gp': 1.649}
+
+REPRODUCED = 'reproduced'
+NOT_REPRODUCED = 'not reproduced'
+INCONCLUSIVE = 'inconclusive at this budget'
+NOT_TESTED = 'not tested'
+
+Finding = collections.namedtuple(
+    'Finding', ['number', 'claim', 'verdict', 'evidence', 'checks'])
+Finding.__doc__ = """One claim of the paper and what the results say.
+
+Fields:
+  number: its number in issue 13's list (1-11).
+  claim: the claim, in a line.
+  verdict: REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE or NOT_TESTED.
+  evidence: the numbers it rests on, as markdown.
+  checks: the `Check`s behind the verdict.
+"""
+
+class Value:
+  """A number read off a curve, with what its uncertainty over images is.
+
+  Attributes:
+    value: the number (a mean over images).
+    influence: [N] per-image contributions whose mean is `value` to first
+      order (None for numbers recorded with a standard error only); two
+      values of the same images are compared through the difference of their
+      influences, image by image.
+    stderr: its standard error over images.
+    where: where it was read ('R=1', 'beta=1000', ...).
+  """
+
+  def __init__(self, value, where, influence=None, stderr=None):
+    self.value = float(value)
+    self.where = where
+    self.influence = None if influence is None else np.asarray(influence)
+    self.stderr = (float(stderr) if stderr is not None else
+                   _stderr(self.influence))
+
+
+def _stderr(values):
+  return float(np.std(values, ddof=1) / np.sqrt(values.size))
+
+
+Check = collections.namedtuple('Check', ['outcome', 'text'])
+Check.__doc__ = """One comparison: outcome 'holds', 'fails' or 'unresolved',
+and the numbers as text."""
+
+
+class Curve:
+  """One curve record of a results.json, its points sorted by beta."""
+
+  def __init__(self, record):
+    self.name = record['name']
+    self.label = record['label']
+    self.record = record
+    order = np.argsort([point['beta'] for point in record['points']])
+    per_image = record.get('per_image')
+    if per_image is None:
+      raise FindingsError(
+          f'curve {self.name} has no per-image values (a results.json '
+          f'written before apps.findings); delete that results.json and run '
+          f'the same apps.reproduce command again: it reuses the curves.')
+    self.image_indices = list(per_image['image_indices'])
+    self.beta = np.array([record['points'][i]['beta'] for i in order])
+    self.rate_per_image = np.asarray(per_image['rate'], np.float64)[order]
+    self.distortion_per_image = np.asarray(per_image['distortion'],
+                                           np.float64)[order]
+    self.log_z_per_image = np.asarray(per_image['log_z'], np.float64)[order]
+    self.rate = self.rate_per_image.mean(axis=1)
+    self.distortion = self.distortion_per_image.mean(axis=1)
+
+  def distortion_at_rate(self, rate):
+    """The distortion where the curve crosses `rate` (linear between the
+    neighbouring points), or None outside the rates it covers.
+
+    Its influence is the delta method's: where the mean rate crosses `rate`
+    depends on every image's rate too, so image i contributes
+    d_i - slope * r_i (both interpolated at the crossing).
+    """
+    if not self.rate.min() <= rate <= self.rate.max():
+      return None
+    # AIS noise can make the rate dip by a hair between close betas; the
+    # running maximum keeps the abscissa increasing.
+    rates = np.maximum.accumulate(self.rate)
+    upper = int(np.clip(np.searchsorted(rates, rate), 1, rates.size - 1))
+    lower = upper - 1
+    width = rates[upper] - rates[lower]
+    weight = 0.0 if width <= 0 else (rate - rates[lower]) / width
+    between = lambda values: ((1 - weight) * values[lower] +
+                              weight * values[upper])
+    slope = (0.0 if width <= 0 else
+             (self.distortion[upper] - self.distortion[lower]) / width)
+    distortion = between(self.distortion_per_image)
+    influence = distortion - slope * (between(self.rate_per_image) - rate)
+    return Value(distortion.mean(), f'R={rate:.3g}', influence)
+
+  def lowest_distortion(self):
+    """The distortion at the largest beta: the curve's left end."""
+    return Value(self.distortion[-1], f'beta={self.beta[-1]:.4g}',
+                 self.distortion_per_image[-1])
+
+  def log_likelihood(self):
+    """log p(x) at beta = 1 (the log Z column), for an NLL distortion."""
+    (index,) = np.nonzero(self.beta == 1.0)[0][:1]
+    return Value(self.log_z_per_image[index].mean(), 'beta=1',
+                 self.log_z_per_image[index])
+
+
+def _number(value):
+  return f'{value.value:.3g}±{value.stderr:.2g}'
+
+
+def _margin(a, b, same_images):
+  """SIGNIFICANCE standard errors of a - b: image by image when both are
+  read off the same images, else as independent."""
+  if same_images and a.influence is not None and b.influence is not None:
+    return SIGNIFICANCE * _stderr(a.influence - b.influence)
+  return SIGNIFICANCE * math.hypot(a.stderr, b.stderr)
+
+
+def compare(a_curve, a, relation, b_curve, b):
+  """Checks `a relation b` for values read off two curves.
+
+  Args:
+    a_curve, b_curve: the `Curve`s they were read off (labels, images).
+    a, b: `Value`s (or None where a curve does not reach the point).
+    relation: 'lower', 'higher' or 'same'.
+
+  Returns:
+    A `Check`; the margin is paired when both curves used the same images.
+  """
+  if a is None or b is None:
+    missing = a_curve.label if a is None else b_curve.label
+    return Check('unresolved', f'{missing} does not reach the point')
+  margin = _margin(a, b, a_curve.image_indices == b_curve.image_indices)
+  difference = a.value - b.value
+  where = a.where if a.where == b.where else f'{a.where} vs {b.where}'
+  text = (f'{a_curve.label} {_number(a)} vs {b_curve.label} {_number(b)} '
+          f'({where}; diff {difference:+.3g}, margin {margin:.2g})')
+  if relation == 'same':
+    tolerance = max(margin, SAME_FRACTION * abs(b.value))
+    return Check('holds' if abs(difference) <= tolerance else 'fails', text)
+  sign = 1.0 if relation == 'lower' else -1.0
+  if sign * difference < -margin:
+    return Check('holds', text)
+  if sign * difference > margin:
+    return Check('fails', text)
+  return Check('unresolved', text)
+
+
+def at_most(label, value, bound, bound_text):
+  """Checks value <= bound: holds below it, fails beyond SIGNIFICANCE
+  standard errors above it, unresolved in between."""
+  text = f'{label} {_number(value)} vs {bound_text} {bound:.3g}'
+  if value.value <= bound:
+    return Check('holds', text)
+  if value.value - SIGNIFICANCE * value.stderr > bound:
+    return Check('fails', text)
+  return Check('unresolved', text)
+
+
+def verdict(checks):
+  outcomes = {check.outcome for check in checks}
+  if 'fails' in outcomes:
+    return NOT_REPRODUCED
+  if 'unresolved' in outcomes or not checks:
+    return INCONCLUSIVE
+  return REPRODUCED
+
+
+_MARK = {'holds': '✓', 'fails': '✗', 'unresolved': '?'}
+
+
+def evidence(groups):
+  """One markdown bullet per regime, its checks marked and separated."""
+  return ''.join(
+      f'\n- {title}: ' + '; '.join(f'{_MARK[c.outcome]} {c.text}'
+                                   for c in checks) + '.'
+      for title, checks in groups)
+
+
+def mid(a, b):
+  """The mid-rate values of two curves: at MID_RATE, or at the highest rate
+  both reach when one stops below it."""
+  rate = min(MID_RATE, a.rate.max(), b.rate.max())
+  return a.distortion_at_rate(rate), b.distortion_at_rate(rate)
+
+
+def low(a, b):
+  return a.distortion_at_rate(LOW_RATE), b.distortion_at_rate(LOW_RATE)
+
+
+def _finding(number, claim, groups):
+  checks = [check for unused, group in groups for check in group]
+  return Finding(number, claim, verdict(checks), evidence(groups), checks)
+
+
+def _not_tested(number, claim, why):
+  return Finding(number, claim, NOT_TESTED, why, [])
+
+
+# The claims, in issue 13's order. Each takes {figure: results document}.
+
+
+def _curves(document, prefix=''):
+  return {record['name']: Curve(record) for record in document['curves']
+          if record['name'].startswith(prefix)}
+
+
+def _family_curves(document, family):
+  """fig4's curves of one model family, by code size."""
+  curves = {}
+  for record in document['curves']:
+    model = record.get('model') or {}
+    if model.get('family') == family:
+      curves[model['code_size']] = Curve(record)
+  return dict(sorted(curves.items()))
+
+
+def gan_code_size(results):
+  claim = ('GANs: a larger code extends the curve leftwards (high rate), not '
+           'the low-rate end (§6.1, Fig. 3a)')
+  if 'fig3a' not in results:
+    return _not_tested(1, claim, 'fig3a was not run.')
+  curves = _curves(results['fig3a'])
+  groups = []
+  for depth in ('shallow', 'deep'):
+    by_size = sorted(((c.record['model']['code_size'], c)
+                      for c in curves.values()
+                      if c.record['model']['depth'] == depth),
+                     key=lambda item: item[0])
+    pairs = list(zip(by_size, by_size[1:]))
+    groups.append((f'{depth}, high rate', [
+        compare(big, big.lowest_distortion(), 'lower', small,
+                small.lowest_distortion())
+        for (unused, small), (unused, big) in pairs]))
+    smallest = by_size[0][1]
+    groups.append((f'{depth}, low rate', [
+        _low_same(c, smallest) for unused, c in by_size[1:]]))
+  return _finding(1, claim, groups)
+
+
+def _low_same(a, b):
+  value_a, value_b = low(a, b)
+  return compare(a, value_a, 'same', b, value_b)
+
+
+def gan_depth(results):
+  claim = ('Depth moves GAN curves down and left at high and mid rates, not '
+           'at the low-rate end (Fig. 3a)')
+  if 'fig3a' not in results:
+    return _not_tested(2, claim, 'fig3a was not run.')
+  curves = _curves(results['fig3a'])
+  high, middle, lowest = [], [], []
+  for name, deep in curves.items():
+    if not name.startswith('deep_'):
+      continue
+    shallow = curves['shallow_' + name[len('deep_'):]]
+    high.append(compare(deep, deep.lowest_distortion(), 'lower',
+                        shallow, shallow.lowest_distortion()))
+    a, b = mid(deep, shallow)
+    middle.append(compare(deep, a, 'lower', shallow, b))
+    lowest.append(_low_same(deep, shallow))
+  return _finding(2, claim, [('high rate', high), ('mid rate', middle),
+                             ('low rate', lowest)])
+
+
+def vae_below_gan(results):
+  claim = ('At mid and high rates VAEs reach lower distortion than GANs with '
+           'the same decoder (Fig. 4)')
+  if 'fig4' not in results:
+    return _not_tested(3, claim, 'fig4 was not run.')
+  vaes = _family_curves(results['fig4'], 'vae')
+  gans = _family_curves(results['fig4'], 'wgan_gp')
+  middle, high = [], []
+  for size, vae in vaes.items():
+    gan = gans[size]
+    a, b = mid(vae, gan)
+    middle.append(compare(vae, a, 'lower', gan, b))
+    high.append(compare(vae, vae.lowest_distortion(), 'lower',
+                        gan, gan.lowest_distortion()))
+  return _finding(3, claim, [('mid rate', middle), ('high rate', high)])
+
+
+def vae_code_size(results):
+  claim = ('Larger VAE codes improve the high-rate end and worsen the '
+           'low-rate end (Fig. 4)')
+  if 'fig4' not in results:
+    return _not_tested(4, claim, 'fig4 was not run.')
+  by_size = list(_family_curves(results['fig4'], 'vae').values())
+  pairs = list(zip(by_size, by_size[1:]))
+  return _finding(4, claim, [
+      ('high rate', [compare(big, big.lowest_distortion(), 'lower',
+                             small, small.lowest_distortion())
+                     for small, big in pairs]),
+      ('low rate', [compare(big, low(big, small)[0], 'higher',
+                            small, low(big, small)[1])
+                    for small, big in pairs])])
+
+
+def aae_between(results):
+  claim = ('AAEs match GANs at low rate, beat them at high rate, and sit '
+           'between VAEs and GANs (Fig. 4)')
+  if 'fig4' not in results:
+    return _not_tested(5, claim, 'fig4 was not run.')
+  document = results['fig4']
+  vaes, gans, aaes = (_family_curves(document, family)
+                      for family in ('vae', 'wgan_gp', 'aae'))
+  lowest, high, between = [], [], []
+  for size, aae in aaes.items():
+    gan, vae = gans[size], vaes[size]
+    lowest.append(_low_same(aae, gan))
+    high.append(compare(aae, aae.lowest_distortion(), 'lower',
+                        gan, gan.lowest_distortion()))
+    rate = min(MID_RATE, vae.rate.max(), gan.rate.max(), aae.rate.max())
+    d_vae, d_aae, d_gan = (c.distortion_at_rate(rate) for c in (vae, aae, gan))
+    between.append(compare(vae, d_vae, 'lower', aae, d_aae))
+    between.append(compare(aae, d_aae, 'lower', gan, d_gan))
+  return _finding(5, claim, [('low rate', lowest), ('high rate', high),
+                             ('between, mid rate', between)])
+
+
+def mixture_prior(results):
+  claim = ('The mixture prior hurts only the low-rate regime and lowers the '
+           'log-likelihood by at most -log(1 - alpha), 4.6 nats at 0.99 '
+           '(eq. 18, Fig. 5a)')
+  if 'fig5a' not in results:
+    return _not_tested(6, claim, 'fig5a was not run.')
+  curves = _curves(results['fig5a'])
+  base = curves.pop('alpha0')
+  lowest, high, likelihood = [], [], []
+  base_ll = base.log_likelihood()
+  for curve in curves.values():
+    alpha = float(curve.name[len('alpha'):])
+    a, b = low(curve, base)
+    lowest.append(compare(curve, a, 'higher', base, b))
+    high.append(compare(curve, curve.lowest_distortion(), 'same',
+                        base, base.lowest_distortion()))
+    ll = curve.log_likelihood()
+    drop = Value(base_ll.value - ll.value, 'beta=1',
+                 base_ll.influence - ll.influence)
+    likelihood.append(at_most(f'log p(x) drop at alpha={alpha:g}', drop,
+                              -math.log1p(-alpha), '-log(1 - alpha)'))
+  return _finding(6, claim, [('low rate (hurt)', lowest),
+                             ('high rate (unchanged)', high),
+                             ('log-likelihood', likelihood)])
+
+
+def blur(results):
+  claim = ('Blur hurts the high-rate regime and helps the extreme low-rate '
+           'one (Fig. 5b)')
+  if 'fig5b' not in results:
+    return _not_tested(7, claim, 'fig5b was not run.')
+  curves = _curves(results['fig5b'])
+  sharp = curves.pop('sigma0')
+  # The lowest rate every curve reaches: the extreme low-rate end.
+  extreme = max(c.rate.min() for c in list(curves.values()) + [sharp])
+  high, lowest = [], []
+  for curve in curves.values():
+    high.append(compare(curve, curve.lowest_distortion(), 'higher',
+                        sharp, sharp.lowest_distortion()))
+    lowest.append(compare(curve, curve.distortion_at_rate(extreme),
+                          'lower', sharp,
+                          sharp.distortion_at_rate(extreme)))
+  return _finding(7, claim, [('high rate (hurt)', high),
+                             ('extreme low rate (helped)', lowest)])
+
+
+def deep_features(unused_results):
+  return _not_tested(
+      8, 'The deep-feature distortion gives the same qualitative picture as '
+      'squared error (Fig. 6)',
+      'fig6 is not implemented: the zoo has no MNIST classifier to take the '
+      'features from.')
+
+
+def linear_vae(results):
+  claim = 'The analytic and AIS curves of the linear VAE agree (Fig. 7)'
+  if 'fig7' not in results:
+    return _not_tested(9, claim, 'fig7 was not run.')
+  checks = []
+  for name, exact in results['fig7']['exact'].items():
+    checks.append(Check(
+        'holds' if exact['within_tolerance'] else 'fails',
+        f'{name}: largest rate error {exact["max_rate_error_nats"]:.3g} nats, '
+        f'largest relative distortion error '
+        f'{exact["max_distortion_relative_error"]:.2g}, '
+        f'{"within" if exact["within_tolerance"] else "outside"} '
+        f'tfrd.compare_with_exact\'s tolerance'))
+  return _finding(9, claim, [('AIS against the closed form', checks)])
+
+
+def seeds(results):
+  claim = ('The preliminary run and frozen-step-size runs with other seeds '
+           'give nearly the same curve (Fig. 8)')
+  if 'fig8' not in results:
+    return _not_tested(10, claim, 'fig8 was not run.')
+  curves = _curves(results['fig8'])
+  preliminary = curves.pop('preliminary')
+  checks = []
+  for curve in curves.values():
+    for column in ('rate', 'distortion'):
+      ours = getattr(curve, column + '_per_image')
+      theirs = getattr(preliminary, column + '_per_image')
+      # "Nearly the same": the seed moves every point by less than one
+      # standard error over the test images, i.e. less than drawing another
+      # 20 images would.
+      image_stderr = theirs.std(axis=1, ddof=1) / np.sqrt(theirs.shape[1])
+      moved = np.abs(ours.mean(axis=1) - theirs.mean(axis=1))
+      with np.errstate(divide='ignore', invalid='ignore'):
+        worst = int(np.nanargmax(moved / image_stderr))
+      relative = np.max(moved / np.abs(theirs.mean(axis=1)))
+      checks.append(Check(
+          'holds' if moved[worst] <= image_stderr[worst] else 'fails',
+          f'{curve.name} {column}: moved at most {moved[worst]:.3g} against '
+          f'a standard error over images of {image_stderr[worst]:.2g} '
+          f'(beta={curve.beta[worst]:.3g}); largest relative change '
+          f'{relative:.2%}'))
+  return _finding(10, claim, [('every point against the preliminary run',
+                               checks)])
+
+
+def bdmc_gaps(results):
+  claim = ('BDMC gaps are small: at most 0.127 nats for VAEs/AAEs and 1.649 '
+           'for GANs in the paper (Fig. 9, D.3.2)')
+  if 'fig9' not in results:
+    return _not_tested(11, claim, 'fig9 was not run.')
+  checks = []
+  for record in results['fig9']['curves']:
+    family = record['model']['family']
+    for point in record.get('bdmc') or []:
+      gap = Value(point['mean_gap'], f'beta={point["beta"]:g}',
+                  stderr=point['gap_stderr'])
+      checks.append(at_most(
+          f'{record["label"]} mean gap at beta={point["beta"]:g} '
+          f'(largest per image {point["max_gap"]:.2g})', gap,
+          PAPER_BDMC_GAP[family], 'paper\'s'))
+  return _finding(11, claim, [('mean gap over simulated images', checks)])
+
+
+CLAIMS = (gan_code_size, gan_depth, vae_below_gan, vae_code_size,
+          aae_between, mixture_prior, blur, deep_features, linear_vae, seeds,
+          bdmc_gaps)
+
+
+class FindingsError(ValueError):
+  """A --results_dir that holds no results (one line, exit status 2)."""
+
+
+def load_results(results_dir):
+  """{figure: results document} for every FIGURE/results.json there.
+
+  Raises:
+    FindingsError: when the directory is missing or holds no results.json.
+  """
+  if not results_dir or not os.path.isdir(results_dir):
+    raise FindingsError(f'--results_dir={results_dir} is not a directory; '
+                        f'give an apps.reproduce --output_dir.')
+  results = {}
+  for name in sorted(os.listdir(results_dir)):
+    path = os.path.join(results_dir, name, 'results.json')
+    if os.path.isfile(path):
+      try:
+        with open(path) as stream:
+          results[name] = json.load(stream)
+      except ValueError as error:
+        raise FindingsError(f'{path} is not valid JSON ({error}).') from None
+  if not results:
+    raise FindingsError(f'{results_dir} holds no FIGURE/results.json; run '
+                        f'apps.reproduce with --output_dir={results_dir} '
+                        f'first.')
+  return results
+
+
+def evaluate(results):
+  """Every claim's `Finding`, in issue 13's order."""
+  return [claim(results) for claim in CLAIMS]
+
+
+def markdown(findings, results):
+  """The findings as markdown: a table of verdicts, then the evidence of
+  each claim, one line per comparison."""
+  budgets = sorted({document['budget'] for document in results.values()})
+  lines = [f'Budget: {", ".join(budgets)}; figures: '
+           f'{", ".join(sorted(results))}. Marks: ✓ holds, ✗ fails, '
+           f'? unresolved (within {SIGNIFICANCE:g} standard errors).', '',
+           '| # | claim | verdict | comparisons |',
+           '| --- | --- | --- | --- |']
+  for finding in findings:
+    outcomes = [check.outcome for check in finding.checks]
+    counts = ' '.join(f'{outcomes.count(outcome)} {mark}'
+                      for outcome, mark in _MARK.items()
+                      if outcome in outcomes)
+    lines.append(f'| {finding.number} | {finding.claim} | '
+                 f'**{finding.verdict}** | {counts or "-"} |')
+  lines.append('')
+  for finding in findings:
+    lines.append(f'**{finding.number}. {finding.verdict}.** '
+                 f'{finding.evidence}')
+    lines.append('')
+  return '\n'.join(lines)
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.stderr.write(f'findings: error: unexpected arguments {argv[1:]}; '
+                     f'give --results_dir.\n')
+    return 2
+  try:
+    results = load_results(FLAGS.results_dir)
+    table = markdown(evaluate(results), results)
+  except FindingsError as error:
+    sys.stderr.write(f'findings: error: {error}\n')
+    return 2
+  sys.stdout.write(table)
+  return 0
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,340 @@
+"""apps.findings: each claim judged from results documents whose answer is
+known by construction, the statistics behind the verdicts, and REPORT.md's
+table against the committed results."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from apps import findings
+
+import app_runner  # pylint: disable=g-bad-import-order
+
+_BETAS = np.array([0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0])
+_NUM_IMAGES = 6
+
+
+def _record(name, label, family='vae', code_size=10, depth='shallow',
+            rate=None, distortion=None, log_z=None, **extra):
+  """A results.json curve record with per-image values [P, N]."""
+  rate = np.asarray(rate, np.float64)
+  distortion = np.asarray(distortion, np.float64)
+  log_z = (np.zeros_like(rate) if log_z is None
+           else np.asarray(log_z, np.float64))
+  stderr = lambda v: v.std(axis=1, ddof=1) / math.sqrt(v.shape[1])
+  points = [{'beta': float(b), 'rate': float(r), 'distortion': float(d),
+             'log_z': float(z), 'rate_stderr': float(rs),
+             'distortion_stderr': float(ds), 'log_z_stderr': float(zs)}
+            for b, r, d, z, rs, ds, zs in zip(
+                _BETAS, rate.mean(1), distortion.mean(1), log_z.mean(1),
+                stderr(rate), stderr(distortion), stderr(log_z))]
+  return {'name': name, 'label': label,
+          'model': {'family': family, 'code_size': code_size,
+                    'depth': depth},
+          'points': points, 'log_likelihood': extra.pop('log_likelihood',
+                                                        None),
+          'per_image': {'image_indices': list(range(rate.shape[1])),
+                        'rate': rate.tolist(),
+                        'distortion': distortion.tolist(),
+                        'log_z': log_z.tolist()},
+          **extra}
+
+
+def _image_noise(scale, seed):
+  """Per-image offsets shared by every curve of a figure (the same test
+  images), large against the differences between models."""
+  return np.random.default_rng(seed).normal(0.0, scale, _NUM_IMAGES)
+
+
+def _curve(low_end, high_end, noise, own_noise_seed=None):
+  """Per-image rate and distortion: rate grows with log beta, distortion
+  falls from `low_end` towards `high_end`; each image shifted by the shared
+  noise, and by a little noise of its own per curve if a seed is given."""
+  rate = np.log1p(_BETAS)[:, None] * 4.0 * (1.0 + 0.01 * noise[None])
+  shape = np.exp(-_BETAS / 10.0)[:, None]
+  distortion = high_end + (low_end - high_end) * shape + noise[None]
+  if own_noise_seed is not None:
+    distortion = distortion + _image_noise(1.0, own_noise_seed)[None]
+  return rate, distortion
+
+
+def _document(figure, curves, budget='cpu', **extra):
+  return {'figure': figure, 'budget': budget, 'curves': curves, **extra}
+
+
+def test_distortion_at_rate_is_linear_interpolation():
+  rate = np.tile(_BETAS[:, None], (1, 3))
+  record = _record('a', 'A', rate=rate, distortion=100.0 - rate)
+  curve = findings.Curve(record)
+  value = curve.distortion_at_rate(3.5 + 0.5)
+  assert value.value == pytest.approx(96.0)
+  assert curve.distortion_at_rate(_BETAS[-1] + 1) is None
+  assert curve.distortion_at_rate(0.0) is None
+  assert curve.lowest_distortion().value == pytest.approx(0.0)
+
+
+def test_moving_along_the_curve_is_not_uncertainty():
+  """Images that differ only by where they sit along one straight curve
+  leave D(R) exactly known: the delta method's influence is constant."""
+  shift = np.array([-0.2, -0.1, 0.0, 0.1, 0.2])
+  rate = _BETAS[:, None] + shift[None]
+  record = _record('a', 'A', rate=rate, distortion=100.0 - rate)
+  value = findings.Curve(record).distortion_at_rate(5.0)
+  assert value.value == pytest.approx(95.0)
+  assert value.stderr == pytest.approx(0.0, abs=1e-12)
+  # Read at a fixed beta, the same spread is uncertainty.
+  assert findings.Curve(record).lowest_distortion().stderr > 0.05
+
+
+def test_paired_margin_sees_through_shared_image_noise():
+  noise = _image_noise(10.0, 0)
+  better = _record('a', 'A', rate=_curve(60, 20, noise)[0],
+                   distortion=_curve(60, 20, noise)[1] - 1.0)
+  worse = _record('b', 'B', rate=_curve(60, 20, noise)[0],
+                  distortion=_curve(60, 20, noise)[1])
+  a, b = findings.Curve(better), findings.Curve(worse)
+  check = findings.compare(a, a.lowest_distortion(), 'lower', b,
+                           b.lowest_distortion())
+  assert check.outcome == 'holds', check.text
+  # The same numbers from different images could not be told apart.
+  worse['per_image']['image_indices'] = list(range(10, 10 + _NUM_IMAGES))
+  b = findings.Curve(worse)
+  check = findings.compare(a, a.lowest_distortion(), 'lower', b,
+                           b.lowest_distortion())
+  assert check.outcome == 'unresolved', check.text
+  assert findings.compare(b, b.lowest_distortion(), 'higher', a,
+                          a.lowest_distortion()).outcome == 'unresolved'
+
+
+def test_compare_outcomes():
+  curve = findings.Curve(_record('a', 'A', rate=np.ones((7, 3)),
+                                 distortion=np.ones((7, 3))))
+  value = lambda v: findings.Value(v, 'here', stderr=0.5)
+  margin = findings.SIGNIFICANCE * math.hypot(0.5, 0.5)
+  lower, equal, higher = value(10 - 2 * margin), value(10), value(
+      10 + 2 * margin)
+  assert findings.compare(curve, lower, 'lower', curve, equal).outcome == (
+      'holds')
+  assert findings.compare(curve, higher, 'lower', curve, equal).outcome == (
+      'fails')
+  assert findings.compare(curve, value(10 + margin / 2), 'lower', curve,
+                          equal).outcome == 'unresolved'
+  assert findings.compare(curve, higher, 'higher', curve, equal).outcome == (
+      'holds')
+  assert findings.compare(curve, value(10 + margin / 2), 'same', curve,
+                          equal).outcome == 'holds'
+  assert findings.compare(curve, higher, 'same', curve, equal).outcome == (
+      'fails')
+  assert findings.compare(curve, None, 'same', curve, equal).outcome == (
+      'unresolved')
+
+
+def _fig4(vae_high, aae_high, gan_high, aae_low=60.0, noise_scale=5.0):
+  """fig4 with the given high-rate ends per family (codes 2, 10, 100;
+  larger codes lower by 5 per step)."""
+  noise = _image_noise(noise_scale, 1)
+  curves = []
+  for index, (family, high) in enumerate((
+      ('vae', vae_high), ('wgan_gp', gan_high), ('aae', aae_high))):
+    for step, size in enumerate((2, 10, 100)):
+      low_end = (aae_low if family == 'aae' else 60.0) + (
+          3.0 * step if family == 'vae' else 0.0)
+      rate, distortion = _curve(low_end, high - 5.0 * step, noise,
+                                own_noise_seed=10 * index + step)
+      curves.append(_record(f'{family}{size}', f'{family}{size}', family,
+                            size, rate=rate, distortion=distortion))
+  return _document('fig4', curves)
+
+
+def test_fig4_claims_follow_the_numbers():
+  results = {'fig4': _fig4(vae_high=10, aae_high=20, gan_high=30)}
+  verdicts = {f.number: f.verdict for f in findings.evaluate(results)}
+  assert verdicts[3] == findings.REPRODUCED
+  assert verdicts[4] == findings.REPRODUCED
+  assert verdicts[5] == findings.REPRODUCED
+  # GANs below VAEs: claim 3 fails, and AAEs no longer sit between.
+  results = {'fig4': _fig4(vae_high=30, aae_high=20, gan_high=15)}
+  verdicts = {f.number: f.verdict for f in findings.evaluate(results)}
+  assert verdicts[3] == findings.NOT_REPRODUCED
+  assert verdicts[5] == findings.NOT_REPRODUCED
+  # AAEs worse than GANs at low rate: "match at low rate" fails.
+  results = {'fig4': _fig4(vae_high=10, aae_high=20, gan_high=30,
+                           aae_low=70.0)}
+  finding = findings.evaluate(results)[4]
+  assert finding.verdict == findings.NOT_REPRODUCED
+  assert 'low rate: ✗' in finding.evidence
+
+
+def test_figures_not_run_are_not_tested():
+  results = {'fig4': _fig4(vae_high=10, aae_high=20, gan_high=30)}
+  verdicts = {f.number: f.verdict for f in findings.evaluate(results)}
+  for number in (1, 2, 6, 7, 8, 9, 10, 11):
+    assert verdicts[number] == findings.NOT_TESTED, number
+
+
+def test_mixture_prior_likelihood_bound():
+  noise = _image_noise(5.0, 2)
+  rate, distortion = _curve(800, 500, noise)
+  log_z = -distortion  # any per-image column; only differences matter
+  base = _record('alpha0', 'N(0, I)', rate=rate, distortion=distortion,
+                 log_z=log_z, log_likelihood=float(log_z[2].mean()))
+
+  def damaged(alpha, drop):
+    return _record(f'alpha{alpha:g}', f'alpha {alpha:g}', rate=rate,
+                   distortion=distortion + 20 * np.exp(-_BETAS)[:, None],
+                   log_z=log_z - drop,
+                   log_likelihood=float((log_z - drop)[2].mean()))
+
+  within = findings.evaluate({'fig5a': _document(
+      'fig5a', [base, damaged(0.99, 4.0)])})[5]
+  assert within.verdict == findings.REPRODUCED, within.evidence
+  beyond = findings.evaluate({'fig5a': _document(
+      'fig5a', [base, damaged(0.5, 3.0)])})[5]
+  assert beyond.verdict == findings.NOT_REPRODUCED, beyond.evidence
+  assert 'log-likelihood: ✗' in beyond.evidence
+
+
+def test_blur_claim():
+  noise = _image_noise(5.0, 3)
+  sharp = _curve(60, 10, noise)
+  blurred = _curve(55, 20, noise)
+  results = {'fig5b': _document('fig5b', [
+      _record('sigma0', 'sharp', rate=sharp[0], distortion=sharp[1]),
+      _record('sigma1', 'blurred', rate=blurred[0], distortion=blurred[1])])}
+  assert findings.evaluate(results)[6].verdict == findings.REPRODUCED
+  results['fig5b']['curves'][1] = _record('sigma1', 'blurred',
+                                          rate=sharp[0],
+                                          distortion=sharp[1] + 5)
+  assert findings.evaluate(results)[6].verdict == findings.NOT_REPRODUCED
+
+
+def test_gan_code_size_and_depth_claims():
+  noise = _image_noise(5.0, 4)
+  curves = []
+  for depth, offset in (('shallow', 0.0), ('deep', -4.0)):
+    for step, size in enumerate((2, 5, 10, 100)):
+      rate, distortion = _curve(60, 40 - 6 * step + offset, noise,
+                                own_noise_seed=step)
+      curves.append(_record(f'{depth}_gan{size}', f'{depth} {size}',
+                            'wgan_gp', size, depth, rate=rate,
+                            distortion=distortion))
+  verdicts = {f.number: f for f in findings.evaluate(
+      {'fig3a': _document('fig3a', curves)})}
+  assert verdicts[1].verdict == findings.REPRODUCED, verdicts[1].evidence
+  assert verdicts[2].verdict == findings.REPRODUCED, verdicts[2].evidence
+  # Depth that also moves the low-rate end: claim 2 fails there.
+  for record in curves[4:]:
+    record['per_image']['distortion'] = (
+        np.asarray(record['per_image']['distortion']) - 8).tolist()
+  finding = findings.evaluate({'fig3a': _document('fig3a', curves)})[1]
+  assert finding.verdict == findings.NOT_REPRODUCED
+  assert 'low rate: ✗' in finding.evidence
+
+
+def test_seed_claim():
+  noise = _image_noise(5.0, 5)
+  rate, distortion = _curve(60, 20, noise)
+  preliminary = _record('preliminary', 'preliminary', rate=rate,
+                        distortion=distortion)
+  stderr = distortion.std(axis=1, ddof=1) / math.sqrt(_NUM_IMAGES)
+  rate_stderr = rate.std(axis=1, ddof=1) / math.sqrt(_NUM_IMAGES)
+  close = _record('rs1', 'rs1', rate=rate + 0.5 * rate_stderr.min(),
+                  distortion=distortion + 0.5 * stderr.min())
+  far = _record('rs2', 'rs2', rate=rate,
+                distortion=distortion + 2 * stderr.max())
+  assert findings.evaluate({'fig8': _document(
+      'fig8', [preliminary, close])})[9].verdict == findings.REPRODUCED
+  assert findings.evaluate({'fig8': _document(
+      'fig8', [preliminary, close, far])})[9].verdict == (
+          findings.NOT_REPRODUCED)
+
+
+def test_bdmc_and_linear_claims():
+  rate, distortion = _curve(60, 20, _image_noise(1.0, 6))
+
+  def with_gaps(family, gap, stderr):
+    return _record(f'{family}10', family, family, 10, rate=rate,
+                   distortion=distortion,
+                   bdmc=[{'beta': 1.0, 'mean_gap': gap, 'gap_stderr': stderr,
+                          'max_gap': gap * 2}])
+
+  def fig9(*curves):
+    return {'fig9': _document('fig9', list(curves))}
+
+  assert findings.evaluate(fig9(with_gaps('vae', 0.1, 0.05), with_gaps(
+      'wgan_gp', 1.5, 0.5)))[10].verdict == findings.REPRODUCED
+  assert findings.evaluate(fig9(with_gaps('vae', 0.2, 0.05)))[10].verdict == (
+      findings.INCONCLUSIVE)
+  assert findings.evaluate(fig9(with_gaps('aae', 0.3, 0.05)))[10].verdict == (
+      findings.NOT_REPRODUCED)
+
+  def fig7(within):
+    exact = {'max_rate_error_nats': 0.3, 'max_distortion_relative_error':
+             0.01, 'within_tolerance': within}
+    return {'fig7': _document('fig7', [], exact={'mse': exact})}
+
+  assert findings.evaluate(fig7(True))[8].verdict == findings.REPRODUCED
+  assert findings.evaluate(fig7(False))[8].verdict == (
+      findings.NOT_REPRODUCED)
+
+
+def _write_results(directory, documents):
+  for name, document in documents.items():
+    os.makedirs(directory / name, exist_ok=True)
+    (directory / name / 'results.json').write_text(json.dumps(document))
+
+
+def test_command_prints_the_table(tmp_path):
+  _write_results(tmp_path, {'fig4': _fig4(vae_high=10, aae_high=20,
+                                          gan_high=30)})
+  result = app_runner.run_app('apps.findings', f'--results_dir={tmp_path}')
+  assert result.returncode == 0, result.stderr
+  rows = [line for line in result.stdout.splitlines()
+          if line.startswith('| ') and not line.startswith(('| #', '| -'))]
+  assert len(rows) == len(findings.CLAIMS)
+  assert '| 3 | ' in rows[2] and '**reproduced**' in rows[2]
+  assert '**not tested**' in rows[0]
+
+
+@pytest.mark.parametrize('make, message', [
+    (lambda path: None, 'is not a directory'),
+    (lambda path: path.mkdir(), 'holds no FIGURE/results.json'),
+])
+def test_command_refuses_a_directory_without_results(tmp_path, make,
+                                                     message):
+  path = tmp_path / 'results'
+  make(path)
+  result = app_runner.run_app('apps.findings', f'--results_dir={path}')
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [
+      result.stderr.strip().splitlines()[0]]
+  assert message in result.stderr and 'findings: error:' in result.stderr
+  assert result.stdout == ''
+
+
+def test_results_without_per_image_values_are_refused(tmp_path):
+  document = _fig4(vae_high=10, aae_high=20, gan_high=30)
+  del document['curves'][0]['per_image']
+  _write_results(tmp_path, {'fig4': document})
+  result = app_runner.run_app('apps.findings', f'--results_dir={tmp_path}')
+  assert result.returncode == 2
+  assert 'no per-image values' in result.stderr
+
+
+_REPORT = os.path.join(app_runner.REPO, 'REPORT.md')
+_COMMITTED = os.path.join(app_runner.REPO, 'report', 'cpu')
+
+
+@pytest.mark.skipif(not os.path.exists(_REPORT),
+                    reason='REPORT.md is not in this sandbox (Bazel)')
+def test_report_table_is_the_command_output_on_the_committed_results():
+  results = findings.load_results(_COMMITTED)
+  table = findings.markdown(findings.evaluate(results), results)
+  with open(_REPORT) as stream:
+    report = stream.read()
+  assert table in report, ('REPORT.md\'s findings differ from python -m '
+                           'apps.findings --results_dir=report/cpu; paste '
+                           'its output into REPORT.md.')
