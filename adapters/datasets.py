@@ -30,6 +30,7 @@ __all__ = [
     'DatasetError',
     'dataset_description',
     'load_dataset',
+    'load_labels',
 ]
 
 # The one environment variable tfrd reads for data: a directory holding
@@ -106,6 +107,32 @@ def load_dataset(spec, num_images=None, split='test', data_dir=None,
     return _load_npz(path, num_images, offset)
   _check_split(split)
   return _load_tfds(name, split, num_images, offset, data_dir, tfds_data_dir)
+
+
+def load_labels(spec, num_images=None, split='test', data_dir=None,
+                tfds_data_dir=None, offset=0):
+  """The class labels of the images `load_dataset` returns for the same
+  arguments (e.g. to train the classifier of a deep-feature distortion).
+
+  Args:
+    spec: `'mnist'` or `'cifar10'`; npz files hold no labels.
+    num_images, split, data_dir, tfds_data_dir, offset: as `load_dataset`.
+
+  Returns:
+    int64 array [N] of class indices, in the order of `load_dataset`.
+
+  Raises:
+    DatasetError: as `load_dataset`, and for an npz spec.
+  """
+  name, unused_path = _parse_spec(spec)
+  if name == 'npz':
+    raise DatasetError(f'{spec!r} holds images only; labels come with '
+                       f"'mnist' and 'cifar10'.")
+  _check_num_images(num_images)
+  _check_offset(offset)
+  _check_split(split)
+  return _load_tfds(name, split, num_images, offset, data_dir, tfds_data_dir,
+                    feature='label')
 
 
 def dataset_description(spec, split, num_images, offset):
@@ -272,8 +299,10 @@ def _load_npz(path, num_images, offset):
 # TensorFlow Datasets.
 
 
-def _load_tfds(name, split, num_images, offset, data_dir, tfds_data_dir):
-  """Loads images [offset, offset + num_images) of a TFDS split, offline."""
+def _load_tfds(name, split, num_images, offset, data_dir, tfds_data_dir,
+               feature='image'):
+  """Loads images (or, with feature='label', their labels) [offset, offset
+  + num_images) of a TFDS split, offline."""
   # Imported here: TFDS (and TensorFlow) take seconds to import, and npz
   # files do not need them.
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
@@ -299,7 +328,16 @@ def _load_tfds(name, split, num_images, offset, data_dir, tfds_data_dir):
       split=f'{split}[{offset}:{end}]',
       shuffle_files=False,
       read_config=tfds.ReadConfig(try_autocache=False))
-  ds = ds.map(lambda example: example['image']).batch(_READ_BATCH)
+  ds = ds.map(lambda example: example[feature]).batch(_READ_BATCH)
+  if feature == 'label':
+    labels = np.concatenate([batch for batch in tfds.as_numpy(ds)] +
+                            [np.zeros(0, np.int64)]).astype(np.int64)
+    if len(labels) != end - offset:
+      raise DatasetError(
+          f'TFDS {_TFDS_NAMES[name]} split {split!r} in {tfds_data_dir!r} '
+          f'gave {len(labels)} labels where {end - offset} were expected; '
+          'the prepared copy may be damaged. Delete it and load again.')
+    return labels
   shape = tuple(builder.info.features['image'].shape)
   images = np.empty((end - offset,) + shape, dtype=np.float32)
   filled = 0

@@ -6,6 +6,7 @@ record of what apps.reproduce wrote; nothing else is ever replaced unless
 --overwrite, and nothing is deleted but tfrd's own AIS checkpoints):
 
     models/NAME.keras, NAME.json      zoo decoders (shared by the figures)
+    models/mnist_classifier.keras, .json   fig6's feature network
     models/NAME_training/             their training checkpoints
     FIGURE/curves/CURVE/curve.*       each curve (apps.rd_curve's files)
     FIGURE/curves/CURVE/checkpoint/   AIS checkpoint while it runs
@@ -198,6 +199,12 @@ def _fig5b(budget):
           for sigma in [0.0] + list(budget['fig5b_sigmas'])]
 
 
+def _fig6(unused_budget):
+  return [CurveSpec(f'{family}{size}', _label(ModelSpec(family, size)),
+                    ModelSpec(family, size), distortion='features')
+          for size in (2, 10) for family in ('vae', 'wgan_gp', 'aae')]
+
+
 def _d4(unused_budget):
   return [CurveSpec(f'{family}10', _label(ModelSpec(family, 10)),
                     ModelSpec(family, 10), reconstructions=True)
@@ -212,6 +219,9 @@ class Figure:
 
 
 FIGURES = {figure.name: figure for figure in (
+    Figure('fig6', 'VAE, GAN-GP (WGAN-GP) and AAE at code sizes 2 and 10 '
+           'under the deep-feature distortion: squared error between the '
+           'hidden features of an MNIST CNN classifier (Fig. 6)', _fig6),
     Figure('fig7', 'Analytic vs AIS curves of a linear VAE (probabilistic '
            'PCA fit) on MNIST, squared error and Gaussian NLL (Fig. 7)',
            _fig7),
@@ -249,6 +259,7 @@ class Run:
     self.data_dir = data_dir
     self.tfds_data_dir = tfds_data_dir
     self._images = {}
+    self.classifier = None  # (keras model, document), once trained/loaded
     self.manifest = self._read_manifest()
 
   def path(self, *parts):
@@ -351,6 +362,10 @@ def _locked(directory):
     os.close(descriptor)  # releases the lock
 
 
+_CLASSIFIER_FILES = [os.path.join('models', 'mnist_classifier.keras'),
+                     os.path.join('models', 'mnist_classifier.json')]
+
+
 def _model_files(model):
   stem = os.path.join('models', model.name)
   files = [stem + '.keras', stem + '.json']
@@ -370,6 +385,8 @@ def planned_paths(figure, budget):
            os.path.join(figure.name, 'figure.png')]
   for curve in figure.curves(budget):
     paths += _model_files(curve.model) + _curve_files(figure.name, curve)
+    if curve.distortion == 'features':
+      paths += _CLASSIFIER_FILES
   return paths
 
 
@@ -414,6 +431,60 @@ def model_or_reuse(run, model):
   run.record(keras_name, json_name)
   say(f'wrote model {run.path(keras_name)} in {document["wall_time_s"]:.0f} s')
   return decoder, document
+
+
+def classifier_or_reuse(run):
+  """fig6's MNIST classifier (zoo.classifier) and its recorded settings and
+  test accuracy: reused when the manifest lists it, else trained on the
+  budget's training images and epochs (once per invocation)."""
+  if run.classifier is not None:
+    return run.classifier
+  import keras  # pylint: disable=g-import-not-at-top
+  from zoo import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
+  keras_name, json_name = _CLASSIFIER_FILES
+  budget = run.budget
+  settings = {'architecture': 'zoo.classifier.build_classifier',
+              'features': classifier_lib.FEATURES, 'dataset': 'mnist train',
+              'num_train': budget['num_train'], 'epochs': budget['epochs'],
+              'batch_size': budget['batch_size'], 'seed': 0}
+  if run.finished(keras_name) and run.finished(json_name):
+    with open(run.path(json_name)) as stream:
+      document = json.load(stream)
+    if document['settings'] == settings:
+      say(f'reusing classifier {run.path(keras_name)}')
+      run.classifier = (keras.saving.load_model(run.path(keras_name),
+                                                compile=False), document)
+      return run.classifier
+  from adapters import datasets  # pylint: disable=g-import-not-at-top
+  from tfrd import files  # pylint: disable=g-import-not-at-top
+  start = time.time()
+  say(f'training the MNIST classifier on {budget["num_train"]} images, '
+      f'{budget["epochs"]} epochs')
+  labels = lambda split, count: datasets.load_labels(
+      'mnist', count, split=split, data_dir=run.data_dir,
+      tfds_data_dir=run.tfds_data_dir)
+  model = classifier_lib.train_classifier(
+      run.images('train', budget['num_train']),
+      labels('train', budget['num_train']), epochs=budget['epochs'],
+      batch_size=budget['batch_size'], seed=settings['seed'])
+  num_test = min(10000, max(budget['num_images'], 1000))
+  document = {'format': FORMAT, 'settings': settings,
+              'test_accuracy': classifier_lib.accuracy(
+                  model, run.images('test', num_test),
+                  labels('test', num_test)),
+              'num_test': num_test,
+              'wall_time_s': round(time.time() - start, 2)}
+  outputs = output_files.OutputFiles('reproduce', run.path('models'),
+                                     [os.path.basename(keras_name)],
+                                     overwrite=True)
+  outputs.save_keras_model(os.path.basename(keras_name), model)
+  with files.atomic_write(run.path(json_name)) as stream:
+    json.dump(document, stream, indent=1)
+  run.record(keras_name, json_name)
+  say(f'wrote classifier {run.path(keras_name)} (test accuracy '
+      f'{document["test_accuracy"]:.3f} on {num_test} images)')
+  run.classifier = (model, document)
+  return run.classifier
 
 
 def _fit_linear(run, model):
@@ -485,10 +556,15 @@ def schedule_for(budget, code_size):
       'beta_min', 'beta_max', 'min_before_first', 'min_between')}
 
 
-def _distortion(curve, model_document):
+def _distortion(run, curve, model_document):
   import tfrd  # pylint: disable=g-import-not-at-top
   if curve.distortion == 'mse':
     return tfrd.SquaredError()
+  if curve.distortion == 'features':
+    from zoo import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
+    classifier, unused = classifier_or_reuse(run)
+    return tfrd.DeepFeatureDistortion(
+        classifier_lib.feature_extractor(classifier), (28, 28, 1))
   # The VAE's learned observation scale; the linear VAE's ML fit.
   return tfrd.GaussianNLL(model_document.get('observation_scale') or
                           model_document['noise_scale_ml'])
@@ -567,7 +643,7 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
                          if table is not None else ''))
   hmc = _hmc_settings(budget, curve)
   result = tfrd.estimate_rd_curve(
-      decoder, images, _distortion(curve, model_document), schedule,
+      decoder, images, _distortion(run, curve, model_document), schedule,
       latent_dim=curve.model.code_size, num_chains=budget['num_chains'],
       prior=_prior(curve), seed=curve.seed, hmc_settings=hmc,
       step_size_table=table,
@@ -625,7 +701,8 @@ def _add_bdmc(run, curve, result, decoder, model_document, directory):
   for beta in betas:
     start = time.time()
     (gap,) = bdmc_lib.bdmc_at_points(
-        _manipulated(decoder, curve), _distortion(curve, model_document),
+        _manipulated(decoder, curve),
+        _distortion(run, curve, model_document),
         [beta], prior=_prior(curve),
         num_images=budget['bdmc_num_images'],
         latent_dim=curve.model.code_size, schedule=full,
@@ -691,6 +768,8 @@ def run_figure(run, figure):
                                        document)
   extra = (_linear_comparison(run, specs, curves, models)
            if figure.name == 'fig7' else {})
+  if any(spec.distortion == 'features' for spec in specs):
+    extra['classifier'] = run.classifier[1]
   document = {
       'format': FORMAT, 'figure': figure.name,
       'description': figure.description, 'budget': run.budget_name,
@@ -699,7 +778,9 @@ def run_figure(run, figure):
       'curves': [_curve_record(s, curves[s.name]) for s in specs],
       **extra,
       'wall_time_s': round(time.time() - start, 2),
-      'work_time_s': _work_time(models, specs, curves),
+      'work_time_s': _work_time(models, specs, curves) + (
+          extra['classifier']['wall_time_s'] if 'classifier' in extra
+          else 0.0),
   }
   _draw(run, figure, specs, curves, extra)
   from tfrd import files  # pylint: disable=g-import-not-at-top
@@ -735,7 +816,7 @@ def _linear_comparison(run, specs, curves, models):
     images = run.images('test', run.budget['num_images']).reshape(
         (run.budget['num_images'], -1))
     curve = curves[spec.name]
-    distortion = _distortion(spec, document)
+    distortion = _distortion(run, spec, document)
     exact = tfrd.linear_rate_distortion(kernel, bias, images, curve.betas,
                                         distortion)
     variance = tfrd.linear_distortion_variance(kernel, bias, images,

@@ -433,12 +433,45 @@ def blur(results):
                              ('extreme low rate (helped)', lowest)])
 
 
-def deep_features(unused_results):
-  return _not_tested(
-      8, 'The deep-feature distortion gives the same qualitative picture as '
-      'squared error (Fig. 6)',
-      'fig6 is not implemented: the zoo has no MNIST classifier to take the '
-      'features from.')
+def deep_features(results):
+  claim = ('The deep-feature distortion gives the same qualitative picture as '
+           'squared error (Fig. 6)')
+  missing = [name for name in ('fig4', 'fig6') if name not in results]
+  if missing:
+    return _not_tested(8, claim, f'{" and ".join(missing)} not run.')
+  checks = []
+  pixel = {family: _family_curves(results['fig4'], family)
+           for family in ('vae', 'wgan_gp', 'aae')}
+  feature = {family: _family_curves(results['fig6'], family)
+             for family in ('vae', 'wgan_gp', 'aae')}
+  for size in feature['vae']:
+    for first, second in (('vae', 'wgan_gp'), ('vae', 'aae'),
+                          ('aae', 'wgan_gp')):
+      for regime in ('mid rate', 'high rate'):
+        orders = [_order(curves[first][size], curves[second][size], regime)
+                  for curves in (pixel, feature)]
+        if orders[0] == orders[1] != 'tie':
+          outcome = 'holds'
+        elif 'tie' in orders:
+          outcome = 'unresolved'
+        else:
+          outcome = 'fails'
+        checks.append(Check(outcome, (
+            f'{regime}, {feature[first][size].label} vs '
+            f'{feature[second][size].label}: {orders[0]} under squared '
+            f'error, {orders[1]} under features')))
+  return _finding(8, claim, [('the order of the models, figure by figure',
+                              checks)])
+
+
+def _order(a, b, regime):
+  """'lower', 'higher' or 'tie': where curve a sits against b."""
+  if regime == 'high rate':
+    values = a.lowest_distortion(), b.lowest_distortion()
+  else:
+    values = mid(a, b)
+  outcome = compare(a, values[0], 'lower', b, values[1]).outcome
+  return {'holds': 'lower', 'fails': 'higher'}.get(outcome, 'tie')
 
 
 def linear_vae(results):

@@ -252,6 +252,39 @@ def test_mnist_reads_tfds_data_dir_env_and_train_split(prepared_mnist,
     datasets.load_dataset('mnist', num_images=2, offset=9999)
 
 
+def _raw_mnist_test_split():
+  """The original t10k files: images [N, 784] uint8 and labels [N]."""
+  import gzip  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(os.environ[datasets.DATA_DIR_ENV], 'mnist')
+  with gzip.open(os.path.join(folder, 't10k-images-idx3-ubyte.gz')) as stream:
+    images = np.frombuffer(stream.read(), np.uint8, offset=16)
+  with gzip.open(os.path.join(folder, 't10k-labels-idx1-ubyte.gz')) as stream:
+    labels = np.frombuffer(stream.read(), np.uint8, offset=8)
+  return images.reshape(-1, 784), labels
+
+
+@pytest.mark.slow
+def test_mnist_labels_are_those_of_the_loaded_images(prepared_mnist):
+  """Each label is the one the original files give the same image (TFDS
+  reorders the split; the images are matched byte for byte)."""
+  tfds_dir, unused = prepared_mnist
+  images = datasets.load_dataset('mnist', 30, offset=4,
+                                 tfds_data_dir=tfds_dir)
+  labels = datasets.load_labels('mnist', 30, offset=4, tfds_data_dir=tfds_dir)
+  assert labels.dtype == np.int64 and labels.shape == (30,)
+  raw_images, raw_labels = _raw_mnist_test_split()
+  index = {row.tobytes(): label for row, label in zip(raw_images,
+                                                      raw_labels)}
+  pixels = np.round(images.reshape(30, 784) * 255).astype(np.uint8)
+  assert [index[row.tobytes()] for row in pixels] == labels.tolist()
+
+
+def test_npz_has_no_labels(tmp_path):
+  path = _write_npz(tmp_path, x=np.zeros((3, 2)))
+  with pytest.raises(DatasetError, match='holds images only'):
+    datasets.load_labels(f'npz:{path}')
+
+
 def test_mnist_unprepared_without_raw_files_asks_for_tfrd_data_dir(
     tmp_path, monkeypatch):
   monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)

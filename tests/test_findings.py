@@ -175,6 +175,27 @@ def test_figures_not_run_are_not_tested():
     assert verdicts[number] == findings.NOT_TESTED, number
 
 
+def _fig6(**highs):
+  document = _fig4(**highs)
+  document['figure'] = 'fig6'
+  document['curves'] = [c for c in document['curves']
+                        if c['model']['code_size'] in (2, 10)]
+  return document
+
+
+def test_deep_features_claim_compares_the_orders_of_fig4_and_fig6():
+  fig4 = _fig4(vae_high=10, aae_high=20, gan_high=30)
+  same = findings.evaluate({'fig4': fig4, 'fig6': _fig6(
+      vae_high=12, aae_high=22, gan_high=35)})[7]
+  assert same.verdict == findings.REPRODUCED, same.evidence
+  assert len(same.checks) == 2 * 3 * 2  # sizes x pairs x regimes
+  swapped = findings.evaluate({'fig4': fig4, 'fig6': _fig6(
+      vae_high=30, aae_high=20, gan_high=10)})[7]
+  assert swapped.verdict == findings.NOT_REPRODUCED
+  assert 'lower under squared error, higher under features' in (
+      swapped.evidence)
+
+
 def test_mixture_prior_likelihood_bound():
   noise = _image_noise(5.0, 2)
   rate, distortion = _curve(800, 500, noise)

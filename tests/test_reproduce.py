@@ -104,6 +104,13 @@ def test_figure_smoke_then_reused(figure, tmp_path):
       assert curve['distortion']['scale'] == pytest.approx(document[
           'models']['vae_shallow_10_seed0']['observation_scale'])
       assert math.isfinite(curve['log_likelihood'])
+  if figure == 'fig6':
+    classifier = document['classifier']
+    assert 0.0 <= classifier['test_accuracy'] <= 1.0
+    assert classifier['settings']['num_train'] == 256
+    assert {c['distortion']['name'] for c in document['curves']} == {
+        'features'}
+    assert 'training the MNIST classifier' in result.stderr
   if figure == 'fig5b':
     assert [c['blur_sigma'] for c in document['curves']] == [0.0] + list(
         figures.BUDGETS['smoke']['fig5b_sigmas'])
@@ -128,6 +135,7 @@ def test_figure_smoke_then_reused(figure, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'reproduce: {figure} is finished' in result.stderr
   assert 'train:' not in result.stderr
+  assert 'training the MNIST classifier' not in result.stderr
   assert 'reproduce: curve' not in result.stderr
   assert _results(output_dir, figure) == document
 

@@ -22,6 +22,8 @@ evaluates, with nothing else to import.
 - `metadata.read(path)`: the JSON sidecar of a decoder saved by `apps.train`.
 - `pretrained.path(name)`, `pretrained.DEFAULT`: small trained MNIST
   decoders shipped with the package.
+- `classifier`: a small MNIST CNN whose hidden features define the
+  deep-feature distortion of §6.3 (`classifier.feature_extractor`).
 - `entropic_gan.surrogate_log_likelihood`: the entropic GAN's sample
   likelihood, to compare with tfrd's log Z at β = 1/λ.
 
@@ -29,6 +31,7 @@ Train from the command line with `python -m apps.train`.
 """
 
 from zoo import architectures
+from zoo import classifier
 from zoo import images
 from zoo import metadata
 from zoo import pretrained
@@ -55,6 +58,6 @@ __all__ = [
     'AAE', 'DESCRIPTIONS', 'DIVERGENCES', 'EntropicGAN', 'FAMILIES', 'FGAN',
     'GAN', 'GenerativeModel', 'SNGAN', 'SpectralNormConv2D',
     'SpectralNormDense', 'VAE', 'WAE', 'WGAN', 'WGANGP', 'architectures',
-    'build_model', 'images', 'metadata', 'pretrained', 'synthetic',
-    'training',
+    'build_model', 'classifier', 'images', 'metadata', 'pretrained',
+    'synthetic', 'training',
 ]
