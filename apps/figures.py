@@ -51,6 +51,7 @@ BUDGETS = {
         'target_accept': 0.65, 'jit': False, 'linear_num_train': 1000,
         'fig8_seeds': [1, 2], 'bdmc_betas': [1.0, 100.0],
         'bdmc_num_images': 2, 'large_code': {},
+        'quadrature': {'extent': 6.0, 'spacing': 0.1},
         'fig5a_alphas': [0.5, 0.99], 'fig5b_sigmas': [1.0, 2.0],
         'expected_hours': 'about 1 minute per figure',
     },
@@ -68,6 +69,10 @@ BUDGETS = {
         'target_accept': 0.65, 'jit': 'auto', 'linear_num_train': 10000,
         'fig8_seeds': [1, 2, 3], 'bdmc_betas': [1.0, 100.0, 1000.0],
         'bdmc_num_images': 8, 'large_code': {},
+        # Code-size-2 curves are also summed on a grid (tfrd.quadrature);
+        # 32 reaches the AAE-2's codes of the 20 images (|z| up to ~23),
+        # 0.02 resolves its posteriors at beta = 1000.
+        'quadrature': {'extent': 32.0, 'spacing': 0.02},
         'fig5a_alphas': [0.5, 0.9, 0.99], 'fig5b_sigmas': [0.5, 1.0, 2.0],
         'expected_hours': 'measured on 2 cores: fig7 0.01, fig4 0.6, '
                           'fig9 0.4; estimated from those: fig3a 1-1.5, '
@@ -85,6 +90,7 @@ BUDGETS = {
             'step_size_mode', 'target_accept')},
         'jit': 'auto', 'linear_num_train': 60000, 'fig8_seeds': [1, 2, 3, 4],
         'bdmc_betas': [1.0, 100.0, 1000.0], 'bdmc_num_images': 50,
+        'quadrature': {'extent': 32.0, 'spacing': 0.01},
         'fig5a_alphas': [0.5, 0.9, 0.99], 'fig5b_sigmas': [0.5, 1.0, 2.0],
         # D.2: 100-dimensional codes get N = 1,600,000 and beta_max = 3333.3.
         'large_code': {'num_intermediate': 1600000, 'beta_max': 1.0 / 0.0003},
@@ -376,7 +382,7 @@ def _curve_files(figure_name, curve):
   base = os.path.join(figure_name, 'curves', curve.name)
   return [os.path.join(base, name) for name in (
       'curve.json', 'curve.csv', 'curve.npz', 'curve.png', 'step_sizes.npz',
-      'reconstructions.npz', 'checkpoint/')]
+      'reconstructions.npz', 'quadrature.json', 'checkpoint/')]
 
 
 def planned_paths(figure, budget):
@@ -768,6 +774,12 @@ def run_figure(run, figure):
                                        document)
   extra = (_linear_comparison(run, specs, curves, models)
            if figure.name == 'fig7' else {})
+  quadrature = {spec.name: _quadrature_or_reuse(run, figure.name, spec,
+                                                curves[spec.name],
+                                                *models[spec.model])
+                for spec in specs if _has_grid_reference(spec)}
+  if quadrature:
+    extra['quadrature'] = quadrature
   if any(spec.distortion == 'features' for spec in specs):
     extra['classifier'] = run.classifier[1]
   document = {
@@ -780,7 +792,8 @@ def run_figure(run, figure):
       'wall_time_s': round(time.time() - start, 2),
       'work_time_s': _work_time(models, specs, curves) + (
           extra['classifier']['wall_time_s'] if 'classifier' in extra
-          else 0.0),
+          else 0.0) + sum(record['wall_time_s'] for record in extra.get(
+              'quadrature', {}).values()),
   }
   _draw(run, figure, specs, curves, extra)
   from tfrd import files  # pylint: disable=g-import-not-at-top
@@ -804,6 +817,74 @@ def _work_time(models, specs, curves):
     total += sum(point.get('wall_time_s') or 0.0
                  for point in result.bdmc or [])
   return round(total, 2)
+
+
+def _has_grid_reference(spec):
+  """Whether the curve's exact value can be summed on a grid: a zoo model
+  with a code of at most tfrd.quadrature.MAX_LATENT_DIM dimensions, the
+  normal prior, and the decoder as trained."""
+  from tfrd import quadrature  # pylint: disable=g-import-not-at-top
+  return (spec.model.family != 'linear' and
+          spec.model.code_size <= quadrature.MAX_LATENT_DIM and
+          spec.prior == 'normal' and not spec.blur_sigma and
+          spec.distortion in ('mse', 'gaussian_nll'))
+
+
+def _quadrature_or_reuse(run, figure_name, spec, result, decoder,
+                         model_document):
+  """The AIS curve against its exact value summed on the budget's grid
+  (tfrd.grid_rd_curve), with tfrd.compare_with_exact's tolerances; the grid
+  curve is kept in the curve's quadrature.json and reused."""
+  import tfrd  # pylint: disable=g-import-not-at-top
+  from tfrd import files  # pylint: disable=g-import-not-at-top
+  name = _curve_files(figure_name, spec)[6]
+  settings = dict(run.budget['quadrature'])
+  document = None
+  if run.finished(name):
+    with open(run.path(name)) as stream:
+      document = json.load(stream)
+    if document['settings'] != settings or document['beta'] != list(
+        result.betas):
+      document = None
+  if document is None:
+    start = time.time()
+    say(f'summing {figure_name}/{spec.name} on a grid '
+        f'(extent {settings["extent"]:g}, spacing {settings["spacing"]:g})')
+    images = run.images('test', run.budget['num_images'])
+    grid = tfrd.grid_rd_curve(decoder, images,
+                              _distortion(run, spec, model_document),
+                              result.betas, spec.model.code_size,
+                              **settings)
+    document = {
+        'format': FORMAT, 'settings': settings, 'beta': list(result.betas),
+        'num_points': grid.num_points,
+        'rate': grid.curve.rate_per_image.tolist(),
+        'distortion': grid.curve.distortion_per_image.tolist(),
+        'log_z': grid.curve.log_z_per_image.tolist(),
+        'distortion_variance': grid.distortion_variance.tolist(),
+        'discretization_error': grid.discretization_error.tolist(),
+        'edge_log_weight': grid.edge_log_weight.tolist(),
+        'wall_time_s': round(time.time() - start, 2)}
+    with files.atomic_write(run.path(name)) as stream:
+      json.dump(document, stream)
+    run.record(name)
+  exact = tfrd.LinearRDCurve(*(np.asarray(document[key]) for key in (
+      'beta', 'rate', 'distortion', 'log_z')))
+  check = tfrd.compare_with_exact(result, exact,
+                                  np.asarray(document['distortion_variance']))
+  return {
+      'settings': settings, 'num_points': document['num_points'],
+      'wall_time_s': document['wall_time_s'],
+      'rate_exact': exact.rate.mean(1).tolist(),
+      'distortion_exact': exact.distortion.mean(1).tolist(),
+      'max_rate_error_nats': float(np.max(np.abs(check.rate_error))),
+      'max_distortion_relative_error': float(np.max(
+          np.abs(check.distortion_error) / np.abs(check.distortion_exact))),
+      'within_tolerance': bool(check.within_tolerance),
+      'max_discretization_error_nats': float(np.max(
+          document['discretization_error'])),
+      'max_edge_log_weight': float(np.max(document['edge_log_weight'])),
+      'tolerance': 'tfrd.compare_with_exact defaults (those of fig7)'}
 
 
 def _linear_comparison(run, specs, curves, models):

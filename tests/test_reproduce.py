@@ -104,6 +104,20 @@ def test_figure_smoke_then_reused(figure, tmp_path):
       assert curve['distortion']['scale'] == pytest.approx(document[
           'models']['vae_shallow_10_seed0']['observation_scale'])
       assert math.isfinite(curve['log_likelihood'])
+  if figure in ('fig4', 'fig3a'):
+    # The code-size-2 curves are also summed on a grid (tfrd.quadrature).
+    code_two = [s.name for s in specs if s.model.code_size == 2]
+    assert sorted(document['quadrature']) == sorted(code_two)
+    for record in document['quadrature'].values():
+      assert record['num_points'] == 120**2
+      assert len(record['rate_exact']) == 5
+      assert math.isfinite(record['max_rate_error_nats'])
+      assert record['max_edge_log_weight'] <= 0  # a share of Z
+    for name in code_two:
+      assert os.path.isfile(os.path.join(output_dir, figure, 'curves', name,
+                                         'quadrature.json'))
+  else:
+    assert 'quadrature' not in document
   if figure == 'fig6':
     classifier = document['classifier']
     assert 0.0 <= classifier['test_accuracy'] <= 1.0

@@ -26,7 +26,9 @@ Main entry points:
   against it, with a Monte Carlo allowance);
   bidirectional Monte Carlo (§2.1, appendix D.3.2): `simulate_data`,
   `bdmc_at_points`, `BDMCResult`, `SimulatedData`, `truncate_schedule`, and
-  `run_bdmc` for one point on a given schedule
+  `run_bdmc` for one point on a given schedule; `grid_rd_curve` (the exact
+  curve of a decoder with a 1- or 2-dimensional code, by quadrature, with
+  its own discretization and truncation errors), `GridCurve`
 - TFP's kernel protocol: `AnnealedHMC` (tfrd's HMC transition as a
   `tfp.mcmc.TransitionKernel`, for `tfp.mcmc.sample_chain`),
   `AnnealedHMCResults`
@@ -80,8 +82,11 @@ from tfrd.linear import linear_rate_distortion
 from tfrd.linear import linear_rate_distortion_scale_mixture
 from tfrd.linear import LinearRDCurve
 from tfrd import passes
+from tfrd import quadrature
 from tfrd.passes import decoder_gradients_per_chain
 from tfrd.passes import num_passes
+from tfrd.quadrature import grid_rd_curve
+from tfrd.quadrature import GridCurve
 from tfrd.schedules import AnnealingSchedule
 from tfrd.schedules import build_schedule
 from tfrd.schedules import geometric_betas
