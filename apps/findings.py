@@ -76,7 +76,8 @@ Finding = collections.namedtuple(
 Finding.__doc__ = """One claim of the paper and what the results say.
 
 Fields:
-  number: its number in issue 13's list (1-11).
+  number: its number in issue 13's list (1-11); 12 is tfrd's own check
+    against quadrature.
   claim: the claim, in a line.
   verdict: REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE or NOT_TESTED.
   evidence: the numbers it rests on, as markdown.
@@ -538,9 +539,43 @@ def bdmc_gaps(results):
   return _finding(11, claim, [('mean gap over simulated images', checks)])
 
 
+# A grid converged to this many nats in log Z (spacing h against 2h), and
+# with less than e^-20 of Z in any border cell, is taken as exact.
+GRID_CONVERGED_NATS = 0.05
+GRID_EDGE_LOG_SHARE = -20.0
+
+
+def grid_reference(results):
+  claim = ('(tfrd\'s own check, not a claim of the paper) AIS matches the '
+           'exact curve of every code-size-2 model, summed on a grid')
+  checks = []
+  for figure in sorted(results):
+    for name, record in sorted(results[figure].get('quadrature',
+                                                   {}).items()):
+      converged = (record['max_discretization_error_nats'] <=
+                   GRID_CONVERGED_NATS and
+                   record['max_edge_log_weight'] <= GRID_EDGE_LOG_SHARE)
+      if not converged:
+        outcome = 'unresolved'
+      else:
+        outcome = 'holds' if record['within_tolerance'] else 'fails'
+      checks.append(Check(outcome, (
+          f'{figure}/{name}: largest rate error '
+          f'{record["max_rate_error_nats"]:.3g} nats, largest relative '
+          f'distortion error {record["max_distortion_relative_error"]:.2g} '
+          f'({"within" if record["within_tolerance"] else "outside"} '
+          f'tolerance); grid {record["num_points"]:,} points, '
+          f'converged to {record["max_discretization_error_nats"]:.2g} '
+          f'nats, border share e^{record["max_edge_log_weight"]:.0f}')))
+  if not checks:
+    return _not_tested(12, claim, 'no figure with code-size-2 curves was '
+                       'run.')
+  return _finding(12, claim, [('AIS against the grid', checks)])
+
+
 CLAIMS = (gan_code_size, gan_depth, vae_below_gan, vae_code_size,
           aae_between, mixture_prior, blur, deep_features, linear_vae, seeds,
-          bdmc_gaps)
+          bdmc_gaps, grid_reference)
 
 
 class FindingsError(ValueError):
@@ -575,6 +610,26 @@ def load_results(results_dir):
 def evaluate(results):
   """Every claim's `Finding`, in issue 13's order."""
   return [claim(results) for claim in CLAIMS]
+
+
+def figures_table(results):
+  """One markdown row per figure: its curves, images, chains, transitions
+  and what it cost (the times its parts recorded: training, AIS, BDMC,
+  quadrature)."""
+  lines = ['| figure | curves | images x chains | transitions per curve | '
+           'compute time |', '| --- | --- | --- | --- | --- |']
+  for name, document in sorted(results.items()):
+    curves = document['curves']
+    transitions = sorted({c.get('num_transitions') for c in curves
+                          if c.get('num_transitions')})
+    work = document.get('work_time_s') or 0.0
+    sizes = sorted({f'{c["num_images"]} x {c["num_chains"]}'
+                    for c in curves})
+    lines.append(
+        f'| {name} | {len(curves)} | {", ".join(sizes) or "-"} | '
+        f'{", ".join(f"{t:,}" for t in transitions) or "-"} | '
+        f'{work / 60:.1f} min |')
+  return '\n'.join(lines) + '\n'
 
 
 def markdown(findings, results):
@@ -612,7 +667,7 @@ def main(argv):
   except FindingsError as error:
     sys.stderr.write(f'findings: error: {error}\n')
     return 2
-  sys.stdout.write(table)
+  sys.stdout.write(figures_table(results) + '\n' + table)
   return 0
 
 

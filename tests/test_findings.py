@@ -36,6 +36,8 @@ def _record(name, label, family='vae', code_size=10, depth='shallow',
                     'depth': depth},
           'points': points, 'log_likelihood': extra.pop('log_likelihood',
                                                         None),
+          'num_images': rate.shape[1], 'num_chains': 4,
+          'num_transitions': 100,
           'per_image': {'image_indices': list(range(rate.shape[1])),
                         'rate': rate.tolist(),
                         'distortion': distortion.tolist(),
@@ -171,7 +173,7 @@ def test_fig4_claims_follow_the_numbers():
 def test_figures_not_run_are_not_tested():
   results = {'fig4': _fig4(vae_high=10, aae_high=20, gan_high=30)}
   verdicts = {f.number: f.verdict for f in findings.evaluate(results)}
-  for number in (1, 2, 6, 7, 8, 9, 10, 11):
+  for number in (1, 2, 6, 7, 8, 9, 10, 11, 12):
     assert verdicts[number] == findings.NOT_TESTED, number
 
 
@@ -302,6 +304,26 @@ def test_bdmc_and_linear_claims():
       findings.NOT_REPRODUCED)
 
 
+def test_grid_reference_check():
+  def record(within, discretization=0.01, edge=-50.0):
+    return {'max_rate_error_nats': 0.2, 'max_distortion_relative_error': 0.01,
+            'within_tolerance': within, 'num_points': 100,
+            'max_discretization_error_nats': discretization,
+            'max_edge_log_weight': edge}
+
+  def verdict(**quadrature):
+    results = {'fig4': _document('fig4', [], quadrature=quadrature)}
+    return findings.evaluate(results)[11].verdict
+
+  assert verdict(vae2=record(True), aae2=record(True)) == findings.REPRODUCED
+  assert verdict(vae2=record(True), aae2=record(False)) == (
+      findings.NOT_REPRODUCED)
+  # A grid that is not converged settles nothing.
+  assert verdict(vae2=record(False, discretization=0.5)) == (
+      findings.INCONCLUSIVE)
+  assert verdict(vae2=record(False, edge=-3.0)) == findings.INCONCLUSIVE
+
+
 def _write_results(directory, documents):
   for name, document in documents.items():
     os.makedirs(directory / name, exist_ok=True)
@@ -314,8 +336,11 @@ def test_command_prints_the_table(tmp_path):
   result = app_runner.run_app('apps.findings', f'--results_dir={tmp_path}')
   assert result.returncode == 0, result.stderr
   rows = [line for line in result.stdout.splitlines()
-          if line.startswith('| ') and not line.startswith(('| #', '| -'))]
-  assert len(rows) == len(findings.CLAIMS)
+          if line.startswith('| ') and not line.startswith(
+              ('| #', '| -', '| figure'))]
+  assert len(rows) == 1 + len(findings.CLAIMS)
+  assert rows[0].startswith('| fig4 | 9 | 6 x ')
+  rows = rows[1:]
   assert '| 3 | ' in rows[2] and '**reproduced**' in rows[2]
   assert '**not tested**' in rows[0]
 
@@ -356,6 +381,7 @@ def test_report_table_is_the_command_output_on_the_committed_results():
   table = findings.markdown(findings.evaluate(results), results)
   with open(_REPORT) as stream:
     report = stream.read()
+  assert findings.figures_table(results) in report
   assert table in report, ('REPORT.md\'s findings differ from python -m '
                            'apps.findings --results_dir=report/cpu; paste '
                            'its output into REPORT.md.')
