@@ -540,11 +540,13 @@ def _train_zoo_model(run, model, settings):
 # Shared step 2: compute or reuse a curve.
 
 
-def schedule_for(budget, code_size):
-  """The AIS schedule of the budget (D.2's large-code one for code 100)."""
+def schedule_for(budget, code_size, beta_min_factor=1.0):
+  """The AIS schedule of the budget (D.2's large-code one for code 100),
+  its lowest beta scaled by `beta_min_factor` (see `_beta_min_factor`)."""
   import tfrd  # pylint: disable=g-import-not-at-top
   settings = dict(budget, **(budget['large_code']
                              if code_size >= _LARGE_CODE else {}))
+  settings['beta_min'] = settings['beta_min'] * beta_min_factor
   beta_max = settings['beta_max']
   rd_betas = tfrd.rd_point_betas(settings['num_rd_points'], beta_max,
                                  beta_min=settings['beta_min'],
@@ -560,6 +562,19 @@ def schedule_for(budget, code_size):
   return schedule, {key: settings[key] for key in (
       'schedule', 'num_intermediate', 'num_rd_points', 'rd_spacing',
       'beta_min', 'beta_max', 'min_before_first', 'min_between')}
+
+
+def _beta_min_factor(curve, model_document):
+  """2σ² for a Gaussian NLL curve, else 1.
+
+  β·NLL = β/(2σ²)·squared error + const: with σ about 0.2 the budget's
+  lowest β would start an NLL curve where a squared-error curve has β ≈ 1,
+  some 10 nats above the low-rate regime. Scaling it by 2σ² starts every
+  curve at the same squared-error-equivalent β.
+  """
+  if curve.distortion != 'gaussian_nll':
+    return 1.0
+  return 2.0 * _distortion(None, curve, model_document).scale**2
 
 
 def _distortion(run, curve, model_document):
@@ -629,7 +644,8 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
   from apps import progress as progress_lib  # pylint: disable=g-import-not-at-top
   start = time.time()
   budget = run.budget
-  schedule, schedule_settings = schedule_for(budget, curve.model.code_size)
+  schedule, schedule_settings = schedule_for(
+      budget, curve.model.code_size, _beta_min_factor(curve, model_document))
   images = run.images('test', budget['num_images'])
   images = images.reshape((images.shape[0],) +
                           tuple(decoder.output_shape[1:]))
@@ -698,7 +714,8 @@ def _add_bdmc(run, curve, result, decoder, model_document, directory):
   from apps import bdmc_points  # pylint: disable=g-import-not-at-top
   from tfrd import bdmc as bdmc_lib  # pylint: disable=g-import-not-at-top
   budget = run.budget
-  schedule, _ = schedule_for(budget, curve.model.code_size)
+  schedule, _ = schedule_for(budget, curve.model.code_size,
+                             _beta_min_factor(curve, model_document))
   betas = [b for b in budget['bdmc_betas'] if b <= schedule.betas[-1]]
   full = bdmc_points.bdmc_schedule(schedule, np.asarray(betas))
   hmc = _hmc_settings(budget, curve)
