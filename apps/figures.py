@@ -887,21 +887,30 @@ def _quadrature_or_reuse(run, figure_name, spec, result, decoder,
     run.record(name)
   exact = tfrd.LinearRDCurve(*(np.asarray(document[key]) for key in (
       'beta', 'rate', 'distortion', 'log_z')))
-  check = tfrd.compare_with_exact(result, exact,
-                                  np.asarray(document['distortion_variance']))
   return {
       'settings': settings, 'num_points': document['num_points'],
       'wall_time_s': document['wall_time_s'],
+      **_exact_record(result, exact,
+                      np.asarray(document['distortion_variance'])),
+      'max_discretization_error_nats': float(np.max(
+          document['discretization_error'])),
+      'max_edge_log_weight': float(np.max(document['edge_log_weight']))}
+
+
+def _exact_record(curve, exact, variance):
+  """An AIS curve against its exact values (`tfrd.compare_with_exact`, the
+  tolerances of apps.linear_vae), for results.json."""
+  import tfrd  # pylint: disable=g-import-not-at-top
+  check = tfrd.compare_with_exact(curve, exact, variance)
+  return {
       'rate_exact': exact.rate.mean(1).tolist(),
       'distortion_exact': exact.distortion.mean(1).tolist(),
       'max_rate_error_nats': float(np.max(np.abs(check.rate_error))),
       'max_distortion_relative_error': float(np.max(
           np.abs(check.distortion_error) / np.abs(check.distortion_exact))),
       'within_tolerance': bool(check.within_tolerance),
-      'max_discretization_error_nats': float(np.max(
-          document['discretization_error'])),
-      'max_edge_log_weight': float(np.max(document['edge_log_weight'])),
-      'tolerance': 'tfrd.compare_with_exact defaults (those of fig7)'}
+      'tolerance': 'tfrd.compare_with_exact defaults (those of '
+                   'apps.linear_vae)'}
 
 
 def _linear_comparison(run, specs, curves, models):
@@ -919,17 +928,8 @@ def _linear_comparison(run, specs, curves, models):
                                         distortion)
     variance = tfrd.linear_distortion_variance(kernel, bias, images,
                                                curve.betas, distortion)
-    check = tfrd.compare_with_exact(curve, exact, variance)
-    comparison[spec.name] = {
-        'beta': curve.betas.tolist(),
-        'rate_exact': exact.rate.mean(1).tolist(),
-        'distortion_exact': exact.distortion.mean(1).tolist(),
-        'max_rate_error_nats': float(np.max(np.abs(check.rate_error))),
-        'max_distortion_relative_error': float(np.max(
-            np.abs(check.distortion_error) / np.abs(check.distortion_exact))),
-        'within_tolerance': bool(check.within_tolerance),
-        'tolerance': 'tfrd.compare_with_exact defaults (those of '
-                     'apps.linear_vae)'}
+    comparison[spec.name] = {'beta': curve.betas.tolist(),
+                             **_exact_record(curve, exact, variance)}
   return {'exact': comparison}
 
 
