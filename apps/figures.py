@@ -598,6 +598,8 @@ def curve_or_reuse(run, figure_name, curve, decoder, model_document):
   import tfrd  # pylint: disable=g-import-not-at-top
   files = _curve_files(figure_name, curve)
   directory = os.path.dirname(run.path(files[0]))
+  if not run.finished(files[0]):
+    _copy_same_curve(run, figure_name, curve, files)
   if run.finished(files[0]):
     result = tfrd.RDCurve.load(directory)
     if not curve.bdmc or result.bdmc:
@@ -609,6 +611,38 @@ def curve_or_reuse(run, figure_name, curve, decoder, model_document):
   if curve.bdmc:
     _add_bdmc(run, curve, result, decoder, model_document, directory)
   return result
+
+
+def _copy_same_curve(run, figure_name, curve, files):
+  """Copies the files of an identical curve another figure finished (fig4's
+  GAN-GP2 is fig3a's shallow GAN-GP2, for instance): the same model,
+  distortion, prior, seed and settings give the same chains, so computing
+  it again would only cost time."""
+  from tfrd import files as files_lib  # pylint: disable=g-import-not-at-top
+  if curve.step_sizes_from:
+    return  # names a curve of its own figure
+  for other in FIGURES.values():
+    if other.name == figure_name:
+      continue
+    for spec in other.curves(run.budget):
+      same = dataclasses.replace(spec, name=curve.name, label=curve.label,
+                                 bdmc=curve.bdmc) == curve
+      source = _curve_files(other.name, spec)
+      if not (same and run.finished(source[0])):
+        continue
+      say(f'curve {figure_name}/{curve.name} is {other.name}/{spec.name}: '
+          f'copying it')
+      os.makedirs(os.path.dirname(run.path(files[0])), exist_ok=True)
+      # curve.json last: it marks the copy finished.
+      copied = [(s, t) for s, t in zip(source[1:-1], files[1:-1])
+                if run.finished(s)] + [(source[0], files[0])]
+      for source_name, target_name in copied:
+        with open(run.path(source_name), 'rb') as stream:
+          data = stream.read()
+        with files_lib.atomic_write(run.path(target_name), 'wb') as stream:
+          stream.write(data)
+        run.record(target_name)
+      return
 
 
 def _prior(curve):

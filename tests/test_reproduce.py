@@ -167,6 +167,18 @@ def test_figures_share_models(tmp_path):
   assert 'reproduce: reusing model' in result.stderr
   assert 'train:' not in result.stderr
   _check_results(_results(output_dir, 'fig8'), 'fig8')
+  # fig9's curves are fig4's (same models and settings): copied, not
+  # computed again; only their BDMC gaps are new.
+  result = _run('--figure=fig9', '--budget=smoke',
+                f'--output_dir={output_dir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stderr.count('copying it') == 3, result.stderr[-3000:]
+  assert 'transitions, ' not in result.stderr  # no AIS curve was run
+  fig4 = {c['name']: c for c in _results(output_dir, 'fig4')['curves']}
+  for curve in _results(output_dir, 'fig9')['curves']:
+    assert curve['points'] == fig4[curve['name']]['points']
+    assert curve['per_image'] == fig4[curve['name']]['per_image']
+    assert [b['beta'] for b in curve['bdmc']] == [1.0, 100.0]
 
 
 def test_two_runs_sharing_an_output_dir_keep_each_others_files(tmp_path):
