@@ -51,6 +51,7 @@ def test_matches_the_linear_closed_form(latent_dim, distortion, tmp_path):
                                       distortion), rtol=1e-3, atol=1e-7)
   assert np.all(grid.discretization_error < 1e-5)
   assert np.all(grid.edge_log_weight < -20)
+  assert np.all(grid.converged)
   assert grid.num_points == 1800**latent_dim
 
 
@@ -61,10 +62,12 @@ def test_reports_a_grid_too_coarse_or_too_small(tmp_path):
   coarse = quadrature.grid_rd_curve(decoder, images, tfrd.SquaredError(),
                                     betas, 2, extent=6.0, spacing=0.5)
   assert np.max(coarse.discretization_error) > 1e-2
+  assert not np.any(coarse.converged)
   small = quadrature.grid_rd_curve(decoder, images * 0 + 5.0,
                                    tfrd.SquaredError(), [1.0], 2,
                                    extent=0.5, spacing=0.01)
   assert np.max(small.edge_log_weight) > -10  # a good grid: < -20
+  assert not np.any(small.converged)
 
 
 def test_refuses_codes_too_large_to_grid():

@@ -44,6 +44,13 @@ from tfrd import linear
 
 __all__ = ['GridCurve', 'grid_rd_curve']
 
+# A beta where every image's log Z moved less than this between spacings h
+# and 2h, and no border cell holds more than e^NEGLIGIBLE_EDGE_LOG_SHARE of
+# Z, counts as summed exactly (`GridCurve.converged`): both errors are then
+# far below AIS's own (tenths of a nat).
+CONVERGED_NATS = 0.05
+NEGLIGIBLE_EDGE_LOG_SHARE = -20.0
+
 # More dimensions than this would need (2·extent/spacing)^D decoder calls:
 # 10^12 for a 3-dimensional code at the grids used here.
 MAX_LATENT_DIM = 2
@@ -65,12 +72,24 @@ class GridCurve(collections.namedtuple(
   __slots__ = ()
 
   @property
+  def converged(self):
+    """[P] bool: the betas at which the grid's value is exact for every
+    image (see CONVERGED_NATS)."""
+    return converged(self.discretization_error, self.edge_log_weight)
+
+  @property
   def exact(self):
     """The per-image values as a `tfrd.LinearRDCurve`, the form
     `tfrd.compare_with_exact` takes its reference in."""
     return linear.LinearRDCurve(self.curve.betas, self.curve.rate_per_image,
                                 self.curve.distortion_per_image,
                                 self.curve.log_z_per_image)
+
+
+def converged(discretization_error, edge_log_weight):
+  """[P] bool from the [P, N] error measures of a `GridCurve`."""
+  return (np.max(discretization_error, axis=1) <= CONVERGED_NATS) & (
+      np.max(edge_log_weight, axis=1) <= NEGLIGIBLE_EDGE_LOG_SHARE)
 
 
 def grid_rd_curve(decoder, images, distortion, betas, latent_dim, extent=8.0,
