@@ -51,7 +51,14 @@ def plot_curves(curves, path, title=None, log_distortion=None,
   return path
 
 
-def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None):
+# Curves whose largest rates differ by more than this factor share a log
+# rate axis: on a linear one the smaller curves are flat lines at zero
+# (fig4: GAN-GP2 stops at 9 nats, GAN-GP100 passes 1000).
+LOG_RATE_SPREAD = 20.0
+
+
+def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None,
+                  log_rate=None):
   """The figure `plot_curves` writes: rate against distortion and against β.
 
   BDMC gaps: a curve with a `bdmc` attribute (a list of dicts with `beta`
@@ -68,6 +75,9 @@ def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None):
     title: optional title.
     log_distortion: as for `plot_curves`.
     annotate_gaps: as for `plot_curves`.
+    log_rate: whether the rate axes are logarithmic; None: when all rates
+      are positive and the curves' largest rates differ by more than
+      `LOG_RATE_SPREAD`.
 
   Returns:
     A `matplotlib.figure.Figure` with two axes (rate-distortion, rate-β).
@@ -76,7 +86,7 @@ def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None):
     annotate_gaps = len(curves) == 1
   figure = _new_figure((11, 4.2))
   rd_axis, beta_axis = figure.subplots(1, 2)
-  all_distortions = []
+  all_distortions, all_rates = [], []
   for label, curve in curves.items():
     if isinstance(curve, tuple):
       distortion, rate, betas = (list(curve) + [None])[:3]
@@ -96,6 +106,7 @@ def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None):
         _draw_gaps(rd_axis, beta_axis, np.asarray(betas), distortion, rate,
                    gaps, line.get_color(), annotate_gaps)
     all_distortions.append(distortion[np.isfinite(distortion)])
+    all_rates.append(rate[np.isfinite(rate)])
   joined = np.concatenate(all_distortions) if all_distortions else np.ones(1)
   positive = joined[joined > 0]
   if log_distortion is None:
@@ -103,6 +114,14 @@ def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None):
                       positive.max() / positive.min() > 100)
   if log_distortion:
     rd_axis.set_xscale('log')
+  if log_rate is None:
+    largest = [rates.max() for rates in all_rates if rates.size]
+    log_rate = (len(largest) > 1 and
+                all(np.all(rates > 0) for rates in all_rates) and
+                max(largest) > LOG_RATE_SPREAD * min(largest))
+  if log_rate:
+    rd_axis.set_yscale('log')
+    beta_axis.set_yscale('log')
   rd_axis.set_xlabel('distortion D (per image)')
   rd_axis.set_ylabel('rate R (nats per image)')
   rd_axis.set_title('rate-prior distortion curve')

@@ -1,0 +1,32 @@
+"""tfrd.plotting: the axes a comparison figure picks."""
+
+import numpy as np
+
+from tfrd import plotting
+
+
+def _curve(top):
+  betas = np.geomspace(0.1, 1000.0, 12)
+  rate = np.geomspace(0.05, top, 12)
+  return (100.0 / (1.0 + rate), rate, betas)
+
+
+def test_rates_of_very_different_scales_share_a_log_axis():
+  figure = plotting.curves_figure({'small': _curve(9.0),
+                                   'large': _curve(1000.0)})
+  rd_axis, beta_axis = figure.axes
+  assert rd_axis.get_yscale() == 'log' and beta_axis.get_yscale() == 'log'
+
+
+def test_one_curve_or_similar_scales_keep_a_linear_axis():
+  for curves in ({'one': _curve(1000.0)},
+                 {'a': _curve(60.0), 'b': _curve(80.0)}):
+    rd_axis, beta_axis = plotting.curves_figure(curves).axes
+    assert rd_axis.get_yscale() == 'linear', curves.keys()
+    assert beta_axis.get_yscale() == 'linear'
+  # Explicit wins; a rate of zero cannot go on a log axis.
+  assert plotting.curves_figure({'a': _curve(60.0)},
+                                log_rate=True).axes[0].get_yscale() == 'log'
+  zero = (np.ones(3), np.array([0.0, 1.0, 2.0]), np.ones(3))
+  assert plotting.curves_figure({'a': zero, 'b': _curve(1000.0)}).axes[
+      0].get_yscale() == 'linear'
