@@ -218,6 +218,11 @@ def test_mixture_prior_likelihood_bound():
       'fig5a', [base, damaged(0.5, 3.0)])})[5]
   assert beyond.verdict == findings.NOT_REPRODUCED, beyond.evidence
   assert 'log-likelihood: ✗' in beyond.evidence
+  # A rise beyond the bound is a change the claim rules out too.
+  rise = findings.evaluate({'fig5a': _document(
+      'fig5a', [base, damaged(0.9, -5.0)])})[5]
+  assert rise.verdict == findings.NOT_REPRODUCED
+  assert '(change +5)' in rise.evidence
 
 
 def test_blur_claim():
