@@ -1007,7 +1007,8 @@ def _draw(run, figure, specs, curves, extra):
       drawn[f'exact ({spec.distortion})'] = (
           exact['distortion_exact'], exact['rate_exact'], exact['beta'])
       drawn[spec.label] = curves[spec.name]
-    image = plotting.curves_figure(drawn, title=title, log_distortion=True)
+    # NLL distortions go negative: a log axis would drop them.
+    image = plotting.curves_figure(drawn, title=title)
   else:
     runs = compare.load_runs(
         [run.path(figure.name, 'curves', spec.name) for spec in specs],
