@@ -2,34 +2,39 @@ r"""The paper's findings, judged from the numbers apps.reproduce recorded.
 
     python -m apps.findings --results_dir=runs/reproduce_cpu
 
-reads every FIGURE/results.json under --results_dir and prints one markdown
-table row per claim of Huang et al. (2020) listed in issue 13: the claim, the
-verdict and the numbers behind it. REPORT.md's findings table is this
-command's output on report/cpu (tests/test_findings.py checks that it still
-is), so the table cannot drift from the committed results.
+reads every FIGURE/results.json under --results_dir and prints a table of
+the figures, then one row per claim of Huang et al. (2020) listed in issue
+13 (the claim and its verdict), then each claim's evidence. REPORT.md's
+tables are this command's output on report/cpu (tests/test_findings.py
+checks that they still are), so they cannot drift from the committed
+results.
 
-How a claim becomes numbers. A curve is compared with another where the
-paper's figures compare them, in three regimes read along the rate axis:
+How a claim becomes numbers. Curves are compared where the paper's figures
+compare them, in three regimes read along the rate axis:
 
-  low rate    the distortion at a rate of `LOW_RATE` nats, interpolated
-              between the curve's points;
+  low rate    the distortion at `LOW_RATE` nats (or, for curves that start
+              a little above it, below `LOW_RATE_LIMIT`, the lowest rate
+              both reach), interpolated between the curve's points;
   mid rate    the distortion at `MID_RATE` nats, or at the highest rate both
               curves reach if one stops below it;
   high rate   the lowest distortion the curve reaches (its point at the
               largest beta): how far left the curve extends.
 
-Each comparison carries the standard errors over images that the curves
-recorded, and is decided only beyond `SIGNIFICANCE` combined standard errors:
-'A lower than B' holds when D_A + k*se < D_B, fails when D_A - k*se > D_B, and
-is unresolved in between; 'A same as B' holds when |D_A - D_B| is within
-k*se or `SAME_FRACTION` of the span of B's distortions over its curve. Every curve of a figure runs on the same test
-images, so se is the standard error of the per-image differences (paired);
-a value read at a rate includes, by the delta method, the uncertainty of
-where the curve crosses that rate. These are standard errors over images:
-AIS's own bias (its rate is an upper bound) is not in them; BDMC (fig9)
-measures it. A claim is *reproduced* when every comparison holds, *not reproduced*
-when one fails, *inconclusive at this budget* otherwise, and *not tested*
-when its figure is absent.
+Every curve of a figure runs on the same test images, so a difference is
+judged by the standard error se of the per-image differences (paired). A
+value read at a rate includes, by the delta method, the uncertainty of where
+the curve crosses that rate. With k = `SIGNIFICANCE`:
+
+- 'A lower than B' holds when D_A + k*se < D_B, fails when D_A - k*se > D_B,
+  and is unresolved in between;
+- 'A same as B' holds when |D_A - D_B| is within k*se or within
+  `SAME_FRACTION` of the span of B's distortions over its curve.
+
+These standard errors come from the images only. AIS's own bias (its rate is
+an upper bound) is not in them; BDMC (fig9) and the quadrature check
+(row 12) measure it. A claim is *reproduced* when every comparison holds,
+*not reproduced* when one fails, *inconclusive at this budget* otherwise,
+and *not tested* when its figures are absent.
 """
 
 import collections
