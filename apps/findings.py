@@ -416,7 +416,7 @@ def aae_between(results):
 
 
 def mixture_prior(results):
-  claim = ('The mixture prior hurts only the low-rate regime and lowers the '
+  claim = ('The mixture prior hurts only the low-rate regime and changes the '
            'log-likelihood by at most -log(1 - alpha), 4.6 nats at 0.99 '
            '(eq. 18, Fig. 5a)')
   if 'fig5a' not in results:
