@@ -38,6 +38,7 @@ and *not tested* when its figures are absent.
 """
 
 import collections
+import functools
 import json
 import math
 import os
@@ -285,13 +286,27 @@ def low(a, b):
   return a.distortion_at_rate(rate), b.distortion_at_rate(rate)
 
 
-def _finding(number, claim, groups):
-  checks = [check for unused, group in groups for check in group]
-  return Finding(number, claim, verdict(checks), evidence(groups), checks)
+def _claim(number, figures, claim):
+  """Makes `judge(results)` the evaluation of one claim.
 
-
-def _not_tested(number, claim, why):
-  return Finding(number, claim, NOT_TESTED, why, [])
+  The judge returns its comparisons as [(regime, [Check, ...]), ...], or a
+  string saying why the claim cannot be tested; the claim is not tested,
+  without calling it, when one of `figures` is missing.
+  """
+  def decorate(judge):
+    @functools.wraps(judge)
+    def evaluate(results):
+      missing = [name for name in figures if name not in results]
+      groups = (f'{" and ".join(missing)} '
+                f'{"was" if len(missing) == 1 else "were"} not run.'
+                if missing else judge(results))
+      if isinstance(groups, str):
+        return Finding(number, claim, NOT_TESTED, groups, [])
+      checks = [check for unused, group in groups for check in group]
+      return Finding(number, claim, verdict(checks), evidence(groups),
+                     checks)
+    return evaluate
+  return decorate
 
 
 # The claims, in issue 13's order. Each takes {figure: results document}.
@@ -312,11 +327,10 @@ def _family_curves(document, family):
   return dict(sorted(curves.items()))
 
 
+@_claim(1, ('fig3a',),
+        ('GANs: a larger code extends the curve leftwards (high rate), not '
+         'the low-rate end (§6.1, Fig. 3a)'))
 def gan_code_size(results):
-  claim = ('GANs: a larger code extends the curve leftwards (high rate), not '
-           'the low-rate end (§6.1, Fig. 3a)')
-  if 'fig3a' not in results:
-    return _not_tested(1, claim, 'fig3a was not run.')
   curves = _curves(results['fig3a'])
   groups = []
   for depth in ('shallow', 'deep'):
@@ -332,7 +346,7 @@ def gan_code_size(results):
     smallest = by_size[0][1]
     groups.append((f'{depth}, low rate', [
         _low_same(c, smallest) for unused, c in by_size[1:]]))
-  return _finding(1, claim, groups)
+  return groups
 
 
 def _low_same(a, b):
@@ -340,11 +354,10 @@ def _low_same(a, b):
   return compare(a, value_a, 'same', b, value_b)
 
 
+@_claim(2, ('fig3a',),
+        ('Depth moves GAN curves down and left at high and mid rates, not '
+         'at the low-rate end (Fig. 3a)'))
 def gan_depth(results):
-  claim = ('Depth moves GAN curves down and left at high and mid rates, not '
-           'at the low-rate end (Fig. 3a)')
-  if 'fig3a' not in results:
-    return _not_tested(2, claim, 'fig3a was not run.')
   curves = _curves(results['fig3a'])
   high, middle, lowest = [], [], []
   for name, deep in curves.items():
@@ -356,15 +369,13 @@ def gan_depth(results):
     a, b = mid(deep, shallow)
     middle.append(compare(deep, a, 'lower', shallow, b))
     lowest.append(_low_same(deep, shallow))
-  return _finding(2, claim, [('high rate', high), ('mid rate', middle),
-                             ('low rate', lowest)])
+  return [('high rate', high), ('mid rate', middle), ('low rate', lowest)]
 
 
+@_claim(3, ('fig4',),
+        ('At mid and high rates VAEs reach lower distortion than GANs with '
+         'the same decoder (Fig. 4)'))
 def vae_below_gan(results):
-  claim = ('At mid and high rates VAEs reach lower distortion than GANs with '
-           'the same decoder (Fig. 4)')
-  if 'fig4' not in results:
-    return _not_tested(3, claim, 'fig4 was not run.')
   vaes = _family_curves(results['fig4'], 'vae')
   gans = _family_curves(results['fig4'], 'wgan_gp')
   middle, high = [], []
@@ -374,30 +385,28 @@ def vae_below_gan(results):
     middle.append(compare(vae, a, 'lower', gan, b))
     high.append(compare(vae, vae.lowest_distortion(), 'lower',
                         gan, gan.lowest_distortion()))
-  return _finding(3, claim, [('mid rate', middle), ('high rate', high)])
+  return [('mid rate', middle), ('high rate', high)]
 
 
+@_claim(4, ('fig4',),
+        ('Larger VAE codes improve the high-rate end and worsen the '
+         'low-rate end (Fig. 4)'))
 def vae_code_size(results):
-  claim = ('Larger VAE codes improve the high-rate end and worsen the '
-           'low-rate end (Fig. 4)')
-  if 'fig4' not in results:
-    return _not_tested(4, claim, 'fig4 was not run.')
   by_size = list(_family_curves(results['fig4'], 'vae').values())
   pairs = list(zip(by_size, by_size[1:]))
-  return _finding(4, claim, [
+  return [
       ('high rate', [compare(big, big.lowest_distortion(), 'lower',
-                             small, small.lowest_distortion())
-                     for small, big in pairs]),
+                            small, small.lowest_distortion())
+                    for small, big in pairs]),
       ('low rate', [compare(big, low(big, small)[0], 'higher',
-                            small, low(big, small)[1])
-                    for small, big in pairs])])
+                           small, low(big, small)[1])
+                   for small, big in pairs])]
 
 
+@_claim(5, ('fig4',),
+        ('AAEs match GANs at low rate, beat them at high rate, and sit '
+         'between VAEs and GANs (Fig. 4)'))
 def aae_between(results):
-  claim = ('AAEs match GANs at low rate, beat them at high rate, and sit '
-           'between VAEs and GANs (Fig. 4)')
-  if 'fig4' not in results:
-    return _not_tested(5, claim, 'fig4 was not run.')
   document = results['fig4']
   vaes, gans, aaes = (_family_curves(document, family)
                       for family in ('vae', 'wgan_gp', 'aae'))
@@ -411,16 +420,15 @@ def aae_between(results):
     d_vae, d_aae, d_gan = (c.distortion_at_rate(rate) for c in (vae, aae, gan))
     between.append(compare(vae, d_vae, 'lower', aae, d_aae))
     between.append(compare(aae, d_aae, 'lower', gan, d_gan))
-  return _finding(5, claim, [('low rate', lowest), ('high rate', high),
-                             ('between, mid rate', between)])
+  return [('low rate', lowest), ('high rate', high),
+          ('between, mid rate', between)]
 
 
+@_claim(6, ('fig5a',),
+        ('The mixture prior hurts only the low-rate regime and changes the '
+         'log-likelihood by at most -log(1 - alpha), 4.6 nats at 0.99 '
+         '(eq. 18, Fig. 5a)'))
 def mixture_prior(results):
-  claim = ('The mixture prior hurts only the low-rate regime and changes the '
-           'log-likelihood by at most -log(1 - alpha), 4.6 nats at 0.99 '
-           '(eq. 18, Fig. 5a)')
-  if 'fig5a' not in results:
-    return _not_tested(6, claim, 'fig5a was not run.')
   curves = _curves(results['fig5a'])
   base = curves.pop('alpha0')
   lowest, middle, high, likelihood = [], [], [], []
@@ -443,17 +451,14 @@ def mixture_prior(results):
         Value(abs(ll.value - base_ll.value), 'beta=1',
               stderr=_stderr(change)), -math.log1p(-alpha),
         '-log(1 - alpha)'))
-  return _finding(6, claim, [('low rate (hurt)', lowest),
-                             ('mid rate (unchanged)', middle),
-                             ('high rate (unchanged)', high),
-                             ('log-likelihood', likelihood)])
+  return [('low rate (hurt)', lowest), ('mid rate (unchanged)', middle),
+          ('high rate (unchanged)', high), ('log-likelihood', likelihood)]
 
 
+@_claim(7, ('fig5b',),
+        ('Blur hurts the high-rate regime and helps the extreme low-rate '
+         'one (Fig. 5b)'))
 def blur(results):
-  claim = ('Blur hurts the high-rate regime and helps the extreme low-rate '
-           'one (Fig. 5b)')
-  if 'fig5b' not in results:
-    return _not_tested(7, claim, 'fig5b was not run.')
   curves = _curves(results['fig5b'])
   sharp = curves.pop('sigma0')
   # The lowest rate every curve reaches: the extreme low-rate end.
@@ -465,16 +470,13 @@ def blur(results):
     lowest.append(compare(curve, curve.distortion_at_rate(extreme),
                           'lower', sharp,
                           sharp.distortion_at_rate(extreme)))
-  return _finding(7, claim, [('high rate (hurt)', high),
-                             ('extreme low rate (helped)', lowest)])
+  return [('high rate (hurt)', high), ('extreme low rate (helped)', lowest)]
 
 
+@_claim(8, ('fig4', 'fig6'),
+        ('The deep-feature distortion gives the same qualitative picture as '
+         'squared error (Fig. 6)'))
 def deep_features(results):
-  claim = ('The deep-feature distortion gives the same qualitative picture as '
-           'squared error (Fig. 6)')
-  missing = [name for name in ('fig4', 'fig6') if name not in results]
-  if missing:
-    return _not_tested(8, claim, f'{" and ".join(missing)} not run.')
   checks = []
   pixel = {family: _family_curves(results['fig4'], family)
            for family in ('vae', 'wgan_gp', 'aae')}
@@ -496,8 +498,7 @@ def deep_features(results):
             f'{regime}, {feature[first][size].label} vs '
             f'{feature[second][size].label}: {orders[0]} under squared '
             f'error, {orders[1]} under features')))
-  return _finding(8, claim, [('the order of the models, figure by figure',
-                              checks)])
+  return [('the order of the models, figure by figure', checks)]
 
 
 def _order(a, b, regime):
@@ -510,10 +511,9 @@ def _order(a, b, regime):
   return {'holds': 'lower', 'fails': 'higher'}.get(outcome, 'tie')
 
 
+@_claim(9, ('fig7',),
+         'The analytic and AIS curves of the linear VAE agree (Fig. 7)')
 def linear_vae(results):
-  claim = 'The analytic and AIS curves of the linear VAE agree (Fig. 7)'
-  if 'fig7' not in results:
-    return _not_tested(9, claim, 'fig7 was not run.')
   checks = []
   for name, exact in results['fig7']['exact'].items():
     checks.append(Check(
@@ -523,14 +523,13 @@ def linear_vae(results):
         f'{exact["max_distortion_relative_error"]:.2g}, '
         f'{"within" if exact["within_tolerance"] else "outside"} '
         f'tfrd.compare_with_exact\'s tolerance'))
-  return _finding(9, claim, [('AIS against the closed form', checks)])
+  return [('AIS against the closed form', checks)]
 
 
+@_claim(10, ('fig8',),
+        ('The preliminary run and frozen-step-size runs with other seeds '
+         'give nearly the same curve (Fig. 8)'))
 def seeds(results):
-  claim = ('The preliminary run and frozen-step-size runs with other seeds '
-           'give nearly the same curve (Fig. 8)')
-  if 'fig8' not in results:
-    return _not_tested(10, claim, 'fig8 was not run.')
   curves = _curves(results['fig8'])
   preliminary = curves.pop('preliminary')
   checks = []
@@ -553,15 +552,13 @@ def seeds(results):
           f'{curve.beta[worst]:.3g} against a tolerance of '
           f'{tolerance[worst]:.2g} (the largest share of it); largest '
           f'relative change {relative:.2%}'))
-  return _finding(10, claim, [('every point against the preliminary run',
-                               checks)])
+  return [('every point against the preliminary run', checks)]
 
 
+@_claim(11, ('fig9',),
+        ('BDMC gaps are small: at most 0.127 nats for VAEs/AAEs and 1.649 '
+         'for GANs in the paper (Fig. 9, D.3.2)'))
 def bdmc_gaps(results):
-  claim = ('BDMC gaps are small: at most 0.127 nats for VAEs/AAEs and 1.649 '
-           'for GANs in the paper (Fig. 9, D.3.2)')
-  if 'fig9' not in results:
-    return _not_tested(11, claim, 'fig9 was not run.')
   checks = []
   for record in results['fig9']['curves']:
     family = record['model']['family']
@@ -572,13 +569,14 @@ def bdmc_gaps(results):
           f'{record["label"]} mean gap at beta={point["beta"]:g} '
           f'(largest per image {point["max_gap"]:.2g})', gap,
           PAPER_BDMC_GAP[family], 'paper\'s'))
-  return _finding(11, claim, [('mean gap over simulated images', checks)])
+  return [('mean gap over simulated images', checks)]
 
 
+@_claim(12, (),
+        ('(tfrd\'s own check, not a claim of the paper) AIS matches the '
+         'exact curve of every code-size-2 model, summed on a grid, '
+         'wherever the grid converged'))
 def grid_reference(results):
-  claim = ('(tfrd\'s own check, not a claim of the paper) AIS matches the '
-           'exact curve of every code-size-2 model, summed on a grid, '
-           'wherever the grid converged')
   checks = []
   for figure in sorted(results):
     for name, record in sorted(results[figure].get('quadrature',
@@ -600,9 +598,8 @@ def grid_reference(results):
           f'({"within" if record["within_tolerance"] else "outside"} '
           f'tolerance); grid of {record["num_points"]:,} points'))
   if not checks:
-    return _not_tested(12, claim, 'no figure with code-size-2 curves was '
-                       'run.')
-  return _finding(12, claim, [('AIS against the grid', checks)])
+    return 'no figure with code-size-2 curves was run.'
+  return [('AIS against the grid', checks)]
 
 
 CLAIMS = (gan_code_size, gan_depth, vae_below_gan, vae_code_size,
