@@ -670,6 +670,20 @@ def _hmc_settings(budget, curve):
                           target_accept_prob=budget['target_accept'])
 
 
+def _jit_compile(budget, curve):
+  """The budget's XLA choice, except for deep-feature curves on a machine
+  without a GPU: XLA:CPU runs the feature CNN's convolutions, and their
+  gradients, about 2.3x slower than TensorFlow's own kernels in graph mode
+  (`python -m benchmarks.feature_distortion`), while the dense decoders
+  gain from XLA everywhere. The chains draw the same random numbers either
+  way (`tfrd.ais.TransitionRunner`), so the choice changes only the time.
+  """
+  if curve.distortion != 'features' or budget['jit'] is False:
+    return budget['jit']
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return budget['jit'] if tf.config.list_physical_devices('GPU') else False
+
+
 def _estimate(run, figure_name, curve, decoder, model_document, directory,
               files):
   """Runs AIS (resumably) and writes the curve's files."""
@@ -703,7 +717,7 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
       latent_dim=curve.model.code_size, num_chains=budget['num_chains'],
       prior=_prior(curve), seed=curve.seed, hmc_settings=hmc,
       step_size_table=table,
-      jit_compile=budget['jit'],
+      jit_compile=_jit_compile(budget, curve),
       progress=progress_lib.ProgressPrinter(tfrd.passes.num_passes(
           hmc.step_size_mode, table is not None)),
       config={'title': f'{figure_name}: {curve.label}', 'label': curve.label,

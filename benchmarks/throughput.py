@@ -414,7 +414,8 @@ def time_bare_gradient(decoder, images, num_chains, num_leapfrog_steps,
 
 def time_decoder(name, images, num_chains, num_leapfrog_steps,
                  num_transitions, repetitions, step_size=0.05, seed=0,
-                 max_repetition_s=None, bare_gradient=True):
+                 max_repetition_s=None, bare_gradient=True, distortion=None,
+                 jit_compile='auto'):
   """Measures steady-state seconds per transition of one decoder.
 
   Args:
@@ -429,7 +430,10 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps,
     max_repetition_s: if given, T is cut (see `_probe_transitions`) when a
       probe transition says a repetition would take longer.
     bare_gradient: also time the bare decoder gradient at the same T
-      (`time_bare_gradient`).
+      (`time_bare_gradient`, squared error only).
+    distortion: a `tfrd.Distortion` (default squared error). The FLOP
+      figures count the decoder only, whatever the distortion costs.
+    jit_compile: the AIS loop's mode, as `tfrd.estimate_rd_curve` takes it.
 
   Returns:
     A dict of the measurement (see the module docstring).
@@ -439,12 +443,12 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps,
   num_rows = num_images * num_chains
   decoder = build_decoder(name, seed)
   target = tfrd.AnnealedTarget(decoder, tfrd.standard_normal_prior(latent_dim),
-                               tfrd.SquaredError(), images, num_chains,
-                               tf.float32)
+                               distortion or tfrd.SquaredError(), images,
+                               num_chains, tf.float32)
   settings = tfrd.HMCSettings(num_leapfrog_steps=num_leapfrog_steps,
                               step_size_mode='fixed',
                               initial_step_size=step_size)
-  runner = ais.TransitionRunner(target, settings, jit_compile='auto')
+  runner = ais.TransitionRunner(target, settings, jit_compile=jit_compile)
   image_indices = np.arange(num_images, dtype=np.int64)
   step_sizes = np.full([num_rows], step_size)
   latents = tf.constant(np.random.default_rng(seed).standard_normal(

@@ -283,3 +283,24 @@ def test_interrupted_curve_resumes_to_the_uninterrupted_curve(tmp_path):
   fresh = figures.curve_or_reuse(fresh_run, 'fig8', spec, decoder, document)
   np.testing.assert_array_equal(resumed.rate, fresh.rate)
   np.testing.assert_array_equal(resumed.distortion, fresh.distortion)
+
+
+def test_feature_curves_use_graph_mode_only_without_a_gpu(monkeypatch):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  budget = figures.BUDGETS['cpu']
+  [feature_curve] = [c for c in figures.FIGURES['fig6'].curves(budget)
+                     if c.name == 'vae2']
+  [pixel_curve] = [c for c in figures.FIGURES['fig4'].curves(budget)
+                   if c.name == 'vae2']
+  devices = {'GPU': []}
+  monkeypatch.setattr(tf.config, 'list_physical_devices',
+                      lambda kind=None: devices.get(kind, []))
+  # No GPU: XLA's CPU convolutions are the slow part (benchmarks.
+  # feature_distortion), so only the feature curves leave the budget's XLA.
+  assert figures._jit_compile(budget, feature_curve) is False
+  assert figures._jit_compile(budget, pixel_curve) == 'auto'
+  devices['GPU'] = ['a GPU']
+  assert figures._jit_compile(budget, feature_curve) == 'auto'
+  smoke = figures.BUDGETS['smoke']
+  assert figures._jit_compile(smoke, feature_curve) is False
+  assert figures._jit_compile(smoke, pixel_curve) is False
