@@ -12,9 +12,12 @@ record of what apps.reproduce wrote; nothing else is ever replaced unless
     FIGURE/curves/CURVE/checkpoint/   AIS checkpoint while it runs
     FIGURE/results.json, figure.png   the figure's settings, points, plot
 
-A model whose .keras file the manifest lists is reused; a curve whose
-curve.json it lists is reused; an interrupted training or AIS run resumes
-from its checkpoint.
+A model whose .keras file the manifest lists is reused if it was trained
+with the settings the budget gives it; a curve whose curve.json it lists is
+reused if it was computed with the settings this code gives it
+(`changed_settings`), and computed again otherwise, as is a finished figure
+holding such a curve; an interrupted training or AIS run resumes from its
+checkpoint.
 """
 
 import contextlib
@@ -600,8 +603,14 @@ def curve_or_reuse(run, figure_name, curve, decoder, model_document):
   directory = os.path.dirname(run.path(files[0]))
   if not run.finished(files[0]):
     _copy_same_curve(run, figure_name, curve, files)
+  changed = []
   if run.finished(files[0]):
     result = tfrd.RDCurve.load(directory)
+    changed = changed_settings(run, curve, result, model_document)
+    if changed:
+      say(f'curve {directory} was computed with other {", ".join(changed)} '
+          f'than this code uses; computing it again')
+  if run.finished(files[0]) and not changed:
     if not curve.bdmc or result.bdmc:
       say(f'reusing curve {directory}')
       return result
@@ -611,6 +620,39 @@ def curve_or_reuse(run, figure_name, curve, decoder, model_document):
   if curve.bdmc:
     _add_bdmc(run, curve, result, decoder, model_document, directory)
   return result
+
+
+def changed_settings(run, curve, result, model_document):
+  """The names of the settings a finished curve was computed with that
+  differ from those this code gives it now (sorted; empty if none).
+
+  A curve.json written before a change of the budget or of the schedule
+  rules (the Gaussian-NLL curves' lowest beta, for one) would otherwise be
+  reused silently; the settings compared are all that shape its chains and
+  its schedule. The XLA choice is not among them: it changes only the time.
+  """
+  budget = run.budget
+  schedule, schedule_settings = schedule_for(
+      budget, curve.model.code_size, _beta_min_factor(curve, model_document))
+  expected = {
+      'model': curve.model.settings(budget),
+      'distortion': curve.distortion,
+      'schedule_settings': schedule_settings,
+      'num_transitions': schedule.num_transitions,
+      'num_images': budget['num_images'],
+      'num_chains': budget['num_chains'],
+      'num_leapfrog_steps': budget['leapfrog_steps'],
+      'step_size_mode': ('table' if curve.step_sizes_from else
+                         curve.step_size_mode or budget['step_size_mode']),
+      'step_sizes_from': curve.step_sizes_from,
+      'seed': curve.seed, 'prior': curve.prior,
+      'blur_sigma': curve.blur_sigma}
+  recorded = dict(result.config or {})
+  recorded['distortion'] = (recorded.get('distortion') or {}).get('name')
+  recorded['num_images'] = int(result.num_images)
+  # Through JSON, as curve.json holds them (tuples become lists).
+  expected, recorded = json.loads(json.dumps([expected, recorded]))
+  return sorted(key for key in expected if recorded.get(key) != expected[key])
 
 
 def _copy_same_curve(run, figure_name, curve, files):
@@ -825,9 +867,13 @@ def run_figure(run, figure):
   start = time.time()
   results_name = os.path.join(figure.name, 'results.json')
   if run.finished(results_name):
-    say(f'{figure.name} is finished: {run.path(results_name)}')
-    with open(run.path(results_name)) as stream:
-      return json.load(stream)
+    stale = _stale_curves(run, figure)
+    if not stale:
+      say(f'{figure.name} is finished: {run.path(results_name)}')
+      with open(run.path(results_name)) as stream:
+        return json.load(stream)
+    say(f'{figure.name}: curve(s) {", ".join(stale)} missing or made with '
+        f'other settings than this code gives; making the figure again')
   say(f'{figure.name}: {figure.description}; budget {run.budget_name}')
   specs = figure.curves(run.budget)
   models, curves = {}, {}
@@ -868,6 +914,26 @@ def run_figure(run, figure):
   say(f'{figure.name}: wrote {run.path(results_name)} and figure.png in '
       f'{document["wall_time_s"]:.0f} s')
   return document
+
+
+def _stale_curves(run, figure):
+  """The names of the curves of a finished figure that this code would
+  not reuse: missing, or computed with other settings (`changed_settings`).
+  """
+  import tfrd  # pylint: disable=g-import-not-at-top
+  stale = []
+  for spec in figure.curves(run.budget):
+    model_json = _model_files(spec.model)[1]
+    curve_json = _curve_files(figure.name, spec)[0]
+    if not (run.finished(model_json) and run.finished(curve_json)):
+      stale.append(spec.name)
+      continue
+    with open(run.path(model_json)) as stream:
+      model_document = json.load(stream)
+    result = tfrd.RDCurve.load(os.path.dirname(run.path(curve_json)))
+    if changed_settings(run, spec, result, model_document):
+      stale.append(spec.name)
+  return stale
 
 
 def _work_time(models, specs, curves):

@@ -304,3 +304,40 @@ def test_feature_curves_use_graph_mode_only_without_a_gpu(monkeypatch):
   smoke = figures.BUDGETS['smoke']
   assert figures._jit_compile(smoke, feature_curve) is False
   assert figures._jit_compile(smoke, pixel_curve) is False
+
+
+def test_curve_of_other_settings_is_computed_again(tmp_path):
+  """A finished curve whose recorded settings differ from those this code
+  gives it (here: its schedule's fill, as after a change of the rules) is
+  computed again, not reused; one whose settings match is reused."""
+  output_dir = str(tmp_path / 'out')
+  result = _run('--figure=fig7', '--budget=smoke',
+                f'--output_dir={output_dir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  path = os.path.join(output_dir, 'fig7', 'curves', 'mse', 'curve.json')
+  with open(path) as stream:
+    document = json.load(stream)
+  fresh_points = document['points']
+  document['config']['schedule_settings']['min_between'] += 1
+  document['points'] = [dict(point, rate=0.0) for point in fresh_points]
+  with open(path, 'w') as stream:
+    json.dump(document, stream)
+
+  result = _run('--figure=fig7', '--budget=smoke',
+                f'--output_dir={output_dir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  mse = os.path.join(output_dir, 'fig7', 'curves', 'mse')
+  assert ('reproduce: fig7: curve(s) mse missing or made with other '
+          'settings than this code gives; making the figure again'
+          in result.stderr)
+  assert (f'reproduce: curve {mse} was computed with other '
+          f'schedule_settings than this code uses; computing it again'
+          in result.stderr), result.stderr[-3000:]
+  assert f'reusing curve {mse}\n' not in result.stderr
+  assert 'reusing curve ' + os.path.join(
+      output_dir, 'fig7', 'curves', 'gaussian_nll') in result.stderr
+  with open(path) as stream:
+    assert json.load(stream)['points'] == fresh_points
+  [curve] = [c for c in _results(output_dir, 'fig7')['curves']
+             if c['name'] == 'mse']
+  assert curve['points'] == fresh_points
