@@ -12,7 +12,9 @@ of its rate, at β.
 The gaps go into curve.json's `bdmc` field (`tfrd.RDCurve.bdmc`), one dict
 per point, rewritten after every point so an interrupted BDMC loses only the
 point it was running; curve.png shows them as error bars. The curve itself
-is written before any BDMC work, so it is never lost to one.
+is written before any BDMC work, so it is never lost to one. `--resume` of a
+finished run measures the points curve.json does not hold yet
+(`apps.rd_curve._add_missing_bdmc`).
 
 Everything the flags say is checked in `points_from_flags` before any work.
 """
@@ -210,7 +212,8 @@ def run_from_flags(curve, decoder, distortion, output_dir, points, schedule):
       f'L={hmc_settings.num_leapfrog_steps}\n')
   progress = _stopping_progress(
       progress_lib.ProgressPrinter(passes * len(points)))
-  records = []
+  # A resumed run keeps the gaps it has (apps.rd_curve --resume).
+  records = list(curve.bdmc or [])
   curve.bdmc = records
   for beta in points:
     start = time.time()
@@ -224,15 +227,14 @@ def run_from_flags(curve, decoder, distortion, output_dir, points, schedule):
       sys.stderr.write(
           f'rd_curve: BDMC stopped at beta = {beta:g}. The curve is complete '
           f'in {output_dir}/curve.json with the gaps of {len(records)} '
-          f'finished point(s); --resume finds the run finished: measure the '
-          f'other points with python -m apps.bdmc (the same flags, '
-          f'--rd_points) into the same --output_dir, where apps.compare '
-          f'finds them.\n')
+          f'finished point(s); the same flags and --resume measure the '
+          f'others.\n')
       raise
     record = point_record(result, num_chains, seed, hmc_settings,
                           beta in schedule.betas)
     record['wall_time_s'] = time.time() - start  # with the simulation
     records.append(record)
+    records.sort(key=lambda record: record['beta'])
     curve.save(output_dir)
   _print_summary(records)
   return records

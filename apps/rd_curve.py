@@ -167,35 +167,18 @@ def run(model_path, output_dir, strategy=None):
   if workers.chief_decides(lambda: outputs.prepare(
       resume=FLAGS.resume and
       not tfrd.checkpointing.has_checkpoint(own_checkpoint_dir))):
-    if workers.is_chief:
-      outputs.say_finished()
-    else:
+    if not workers.is_chief:
       workers.say('the chief says the curve is already written; nothing '
                   'to do.')
+    elif np.size(bdmc_betas):
+      _add_missing_bdmc(model_path, output_dir, bdmc_betas, schedule,
+                        outputs, workers)
+    else:
+      outputs.say_finished()
     return None
   _prepare_checkpoint_dir(own_checkpoint_dir)
-  with workers.scope():
-    decoder, model_config = load_model_from_flags(model_path)
-  images = datasets.load_dataset(FLAGS.dataset, FLAGS.num_images,
-                                 split=FLAGS.split, data_dir=FLAGS.data_dir,
-                                 tfds_data_dir=FLAGS.tfds_data_dir,
-                                 offset=FLAGS.image_offset)
-  original_shape = tuple(images.shape[1:])
-  needs_images = (FLAGS.save_reconstructions or FLAGS.blur_sigma > 0 or
-                  FLAGS.distortion in ('ssim', 'features'))
-  image_shape = (_image_shape(original_shape) if needs_images else None)
-  if FLAGS.blur_sigma > 0:
-    # Blur in the data's image layout; the output keeps the decoder's shape.
-    output_shape = decoder.output_shape
-    decoder = manipulations.gaussian_blur(decoder, FLAGS.blur_sigma,
-                                          image_shape=image_shape,
-                                          padding=FLAGS.blur_padding)
-    if tuple(decoder.output_shape) != tuple(output_shape):
-      images = images.reshape((images.shape[0],) + tuple(decoder.output_shape))
-    model_config['decoder'] = decoder.describe()
-  images, reshaped = keras_decoder.match_data_to_decoder(
-      images, decoder.output_shape)
-  distortion = ais_flags.distortion_from_flags(image_shape)
+  (decoder, model_config, images, original_shape, image_shape, reshaped,
+   distortion) = _load_inputs(model_path, workers)
   sys.stderr.write(
       f'rd_curve: {model_path} (latent {decoder.latent_dim}, output '
       f'{decoder.output_shape}) on {images.shape[0]} images of '
@@ -252,6 +235,86 @@ def run(model_path, output_dir, strategy=None):
   bdmc_points.run_from_flags(curve, decoder, distortion, output_dir,
                              bdmc_betas, schedule)
   return curve
+
+
+def _load_inputs(model_path, workers):
+  """The decoder (blurred if asked), the images brought to its output
+  layout, and the distortion, as the flags describe them.
+
+  Returns:
+    (decoder, model_config, images, original_shape, image_shape, reshaped,
+    distortion): `original_shape` is the data's shape per image,
+    `image_shape` its (H, W, C) layout where something needs it (else None),
+    `reshaped` whether the data was reshaped to the decoder's output.
+  """
+  with workers.scope():
+    decoder, model_config = load_model_from_flags(model_path)
+  images = datasets.load_dataset(FLAGS.dataset, FLAGS.num_images,
+                                 split=FLAGS.split, data_dir=FLAGS.data_dir,
+                                 tfds_data_dir=FLAGS.tfds_data_dir,
+                                 offset=FLAGS.image_offset)
+  original_shape = tuple(images.shape[1:])
+  needs_images = (FLAGS.save_reconstructions or FLAGS.blur_sigma > 0 or
+                  FLAGS.distortion in ('ssim', 'features'))
+  image_shape = (_image_shape(original_shape) if needs_images else None)
+  if FLAGS.blur_sigma > 0:
+    # Blur in the data's image layout; the output keeps the decoder's shape.
+    output_shape = decoder.output_shape
+    decoder = manipulations.gaussian_blur(decoder, FLAGS.blur_sigma,
+                                          image_shape=image_shape,
+                                          padding=FLAGS.blur_padding)
+    if tuple(decoder.output_shape) != tuple(output_shape):
+      images = images.reshape((images.shape[0],) + tuple(decoder.output_shape))
+    model_config['decoder'] = decoder.describe()
+  images, reshaped = keras_decoder.match_data_to_decoder(
+      images, decoder.output_shape)
+  distortion = ais_flags.distortion_from_flags(image_shape)
+  return (decoder, model_config, images, original_shape, image_shape,
+          reshaped, distortion)
+
+
+def _add_missing_bdmc(model_path, output_dir, bdmc_betas, schedule, outputs,
+                      workers):
+  """--resume of a finished run with --bdmc_points: measures the points
+  its curve.json does not hold yet (BDMC stopped part way, or points asked
+  for only now), on the curve as written, keeping the gaps it has.
+
+  Raises:
+    ValueError: when the flags describe another curve than the one written
+      (its RD points, chains, seed, L, step sizes or distortion differ).
+  """
+  curve = tfrd.RDCurve.load(output_dir)
+  done = {record['beta'] for record in curve.bdmc or []}
+  missing = np.asarray([beta for beta in bdmc_betas if beta not in done])
+  if not missing.size:
+    outputs.say_finished()
+    return
+  config = curve.config or {}
+  kwargs = ais_flags.ais_kwargs_from_flags()
+  hmc = kwargs['hmc_settings']
+  wanted = {'num_chains': kwargs['num_chains'], 'seed': kwargs['seed'],
+            'num_leapfrog_steps': hmc.num_leapfrog_steps,
+            'step_size_mode': ('table' if FLAGS.step_sizes else
+                               hmc.step_size_mode)}
+  different = [key for key, value in wanted.items()
+               if config.get(key) != value]
+  if not np.array_equal(curve.betas, schedule.betas[schedule.rd_indices]):
+    different.insert(0, 'RD points (schedule flags)')
+  if not different:
+    decoder, unused_config, unused_images, unused_shape, unused_layout, \
+        unused_reshaped, distortion = _load_inputs(model_path, workers)
+    if config.get('distortion') != distortion.get_config():
+      different.append('distortion')
+  if different:
+    raise ValueError(
+        f'{output_dir}/curve.json was made with another '
+        f'{", ".join(different)} than these flags give; pass the run\'s own '
+        f'flags to add BDMC points to it.')
+  sys.stderr.write(
+      f'rd_curve: the curve in {output_dir} is finished; measuring its '
+      f'missing BDMC point(s) ({len(done)} already there)\n')
+  bdmc_points.run_from_flags(curve, decoder, distortion, output_dir, missing,
+                             schedule)
 
 
 def _estimate(decoder, images, distortion, schedule, config, step_size_table,

@@ -179,3 +179,69 @@ def test_refusal_is_one_line_before_any_work(tmp_path):
                     'most 10 (the largest beta of the curve\'s schedule), got '
                     '1,20.']
   assert not output_dir.exists()
+
+
+@pytest.mark.slow
+def test_resume_of_a_finished_curve_adds_only_the_missing_points(tmp_path):
+  rng = np.random.default_rng(0)
+  kernel = rng.normal(size=(3, 24)) * 0.3
+  app_runner.save_linear_decoder(str(tmp_path / 'linear.keras'), kernel, 0.4)
+  np.savez(tmp_path / 'images.npz', x=(rng.normal(size=(3, 3)) @ kernel +
+                                       0.4).astype(np.float32))
+  output_dir = tmp_path / 'out'
+  curve_json = output_dir / 'curve.json'
+
+  def rd_curve(*args):
+    return app_runner.run_app(
+        'apps.rd_curve', f'--model={tmp_path / "linear.keras"}',
+        f'--dataset=npz:{tmp_path / "images.npz"}', '--num_images=3',
+        '--distortion=gaussian_nll', '--gaussian_scale=0.5',
+        f'--output_dir={output_dir}', '--bdmc_num_images=2',
+        *TINY_AIS_FLAGS, *args)
+
+  def document():
+    with open(curve_json) as stream:
+      return json.load(stream)
+
+  result = rd_curve('--seed=1', '--bdmc_points=1')
+  assert result.returncode == 0, result.stderr[-3000:]
+  first = document()
+  assert [point['beta'] for point in first['bdmc']] == [1.0]
+
+  # A point asked for only now: measured; the curve and the gap at 1 kept.
+  result = rd_curve('--seed=1', '--bdmc_points=1,0.37', '--resume')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (f'rd_curve: the curve in {output_dir} is finished; measuring its '
+          f'missing BDMC point(s) (1 already there)' in result.stderr)
+  assert 'BDMC at beta = 0.37: ' in result.stderr
+  second = document()
+  assert [point['beta'] for point in second['bdmc']] == [0.37, 1.0]
+  assert second['bdmc'][1] == first['bdmc'][0]
+  assert second['points'] == first['points']
+  assert math.isfinite(second['bdmc'][0]['mean_gap'])
+  # The same as a run that measured 0.37 with the curve (seeded by beta).
+  fresh = tmp_path / 'fresh'
+  result = rd_curve('--seed=1', '--bdmc_points=0.37',
+                    f'--output_dir={fresh}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(fresh / 'curve.json') as stream:
+    [gap] = json.load(stream)['bdmc']
+  for key in ('mean_gap', 'mean_lower', 'mean_upper'):
+    assert gap[key] == second['bdmc'][0][key], key
+
+  # Nothing missing: finished, nothing run, nothing rewritten.
+  before = curve_json.stat().st_mtime_ns
+  result = rd_curve('--seed=1', '--bdmc_points=0.37,1', '--resume')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'is finished: its result is' in result.stderr
+  assert 'BDMC at beta' not in result.stderr
+  assert curve_json.stat().st_mtime_ns == before
+
+  # Flags of another curve: one line, before any work, nothing changed.
+  result = rd_curve('--seed=2', '--bdmc_points=0.5', '--resume')
+  assert result.returncode == 2, result.stderr[-3000:]
+  errors = [line for line in result.stderr.splitlines() if 'error' in line]
+  assert errors == [f'rd_curve: error: {output_dir}/curve.json was made with '
+                    f'another seed than these flags give; pass the run\'s '
+                    f'own flags to add BDMC points to it.']
+  assert curve_json.stat().st_mtime_ns == before
