@@ -30,3 +30,20 @@ def test_one_curve_or_similar_scales_keep_a_linear_axis():
   zero = (np.ones(3), np.array([0.0, 1.0, 2.0]), np.ones(3))
   assert plotting.curves_figure({'a': zero, 'b': _curve(1000.0)}).axes[
       0].get_yscale() == 'linear'
+
+
+def test_a_long_title_wraps_inside_the_figure():
+  # apps.reproduce's fig6 description, as its figure.png carries it.
+  title = ('VAE, GAN-GP (WGAN-GP) and AAE at code sizes 2 and 10 under the '
+           'deep-feature distortion: squared error between the hidden '
+           'features of an MNIST CNN classifier (Fig. 6) [cpu budget]')
+  figure = plotting.curves_figure({'a': _curve(60.0)}, title=title)
+  figure.canvas.draw()
+  [suptitle] = [text for text in figure.texts if text.get_text()]
+  assert suptitle.get_text().replace('\n', ' ') == title
+  extent = suptitle.get_window_extent()
+  assert 0 <= extent.x0 and extent.x1 <= figure.bbox.width
+  assert extent.y1 <= figure.bbox.height
+  # The title stays above the panels.
+  assert all(extent.y0 >= axis.get_window_extent().y1 - 1
+             for axis in figure.axes)

@@ -8,6 +8,8 @@ user's notebook or GUI. The figures are written to files only (with
 written, so there is nothing to close.
 """
 
+import textwrap
+
 from matplotlib import figure as figure_lib
 from matplotlib.backends import backend_agg
 import numpy as np
@@ -55,6 +57,11 @@ def plot_curves(curves, path, title=None, log_distortion=None,
 # rate axis: on a linear one the smaller curves are flat lines at zero
 # (fig4: GAN-GP2 stops at 9 nats, GAN-GP100 passes 1000).
 LOG_RATE_SPREAD = 20.0
+# Characters of a title line that fit the 11-inch curves figure at
+# matplotlib's default title size (about 120); longer titles (apps.reproduce
+# puts a figure's whole description there) wrap instead of running off both
+# edges.
+TITLE_WIDTH = 100
 
 
 def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None,
@@ -135,7 +142,7 @@ def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None,
   if beta_axis.lines:
     beta_axis.legend()
   if title:
-    figure.suptitle(title)
+    figure.suptitle(textwrap.fill(title, TITLE_WIDTH))
   figure.tight_layout()
   return figure
 
