@@ -892,7 +892,8 @@ def run_figure(run, figure):
   if quadrature:
     extra['quadrature'] = quadrature
   if any(spec.distortion == 'features' for spec in specs):
-    extra['classifier'] = run.classifier[1]
+    # The classifier's record even when every curve was reused.
+    extra['classifier'] = classifier_or_reuse(run)[1]
   document = {
       'format': FORMAT, 'figure': figure.name,
       'description': figure.description, 'budget': run.budget_name,

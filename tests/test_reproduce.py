@@ -161,6 +161,17 @@ def test_figure_smoke_then_reused(figure, tmp_path):
   assert 'reproduce: curve' not in result.stderr
   assert _results(output_dir, figure) == document
 
+  # The figure made again from its reused parts (as after a change of the
+  # drawing): the same document but for this invocation's own wall time.
+  os.remove(os.path.join(output_dir, figure, 'results.json'))
+  result = _run(f'--figure={figure}', '--budget=smoke',
+                f'--output_dir={output_dir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'transitions, ' not in result.stderr and 'train:' not in result.stderr
+  remade = _results(output_dir, figure)
+  assert remade.pop('wall_time_s') > 0
+  assert remade == {k: v for k, v in document.items() if k != 'wall_time_s'}
+
 
 @pytest.mark.slow
 def test_figures_share_models(tmp_path):
