@@ -34,15 +34,21 @@ def restore_flags():
   FLAGS.unparse_flags()
 
 
-@pytest.fixture(scope='module')
-def tiny_run(tmp_path_factory):
-  """One tiny rd_curve run of a linear decoder with two BDMC points."""
-  root = tmp_path_factory.mktemp('bdmc_points')
+def _write_linear_problem(root):
+  """A 3-d linear decoder (root/linear.keras) and 3 images of it
+  (root/images.npz)."""
   rng = np.random.default_rng(0)
   kernel = rng.normal(size=(3, 24)) * 0.3
   app_runner.save_linear_decoder(str(root / 'linear.keras'), kernel, 0.4)
   np.savez(root / 'images.npz', x=(rng.normal(size=(3, 3)) @ kernel +
                                    0.4).astype(np.float32))
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+  """One tiny rd_curve run of a linear decoder with two BDMC points."""
+  root = tmp_path_factory.mktemp('bdmc_points')
+  _write_linear_problem(root)
   output_dir = root / 'out'
   # 0.37 is not among the tiny schedule's temperatures; 1 is an RD point.
   result = app_runner.run_app(
@@ -183,11 +189,7 @@ def test_refusal_is_one_line_before_any_work(tmp_path):
 
 @pytest.mark.slow
 def test_resume_of_a_finished_curve_adds_only_the_missing_points(tmp_path):
-  rng = np.random.default_rng(0)
-  kernel = rng.normal(size=(3, 24)) * 0.3
-  app_runner.save_linear_decoder(str(tmp_path / 'linear.keras'), kernel, 0.4)
-  np.savez(tmp_path / 'images.npz', x=(rng.normal(size=(3, 3)) @ kernel +
-                                       0.4).astype(np.float32))
+  _write_linear_problem(tmp_path)
   output_dir = tmp_path / 'out'
   curve_json = output_dir / 'curve.json'
 
