@@ -27,7 +27,8 @@ setuptools.setup(
     long_description_content_type='text/markdown',
     python_requires='>=3.11,<3.12',
     packages=setuptools.find_packages(
-        include=['tfrd*', 'adapters*', 'apps*', 'zoo*', 'benchmarks*']),
+        include=['tfrd*', 'adapters*', 'pipelines*', 'apps*', 'zoo*',
+                 'benchmarks*']),
     package_data={'zoo': ['pretrained/*.keras', 'pretrained/*.json',
                           'pretrained/*.png', 'pretrained/*.md']},
     install_requires=INSTALL_REQUIRES,

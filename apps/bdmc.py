@@ -40,11 +40,12 @@ import numpy as np
 from adapters import keras_decoder
 from adapters import models
 from apps import ais_flags
-from apps import cli
+from apps import output_flags
+from pipelines import jobs
 from apps import model_flags
-from apps import output_files
+from pipelines import output_files
 from apps import precision_flags
-from apps import progress as progress_lib
+from pipelines import progress as progress_lib
 import tfrd
 from tfrd import bdmc as bdmc_lib
 from tfrd import randomness
@@ -65,7 +66,7 @@ flags.DEFINE_integer('num_images', 10,
                      'Images simulated from the model at each point.')
 flags.DEFINE_string('output_dir', 'bdmc_output',
                     'Directory for bdmc.json, bdmc.png and simulated.npz.')
-output_files.define_overwrite_flag()
+output_flags.define_overwrite_flag()
 ais_flags.define_ais_flags()
 model_flags.define_model_loading_flags()
 precision_flags.define_precision_flags()
@@ -346,11 +347,10 @@ def _print_summary(document, output_dir):
 
 
 def main(argv):
-  cli.start(argv)
   ais_flags.apply_preset()
   if not FLAGS.model:
     raise app.UsageError('--model is required: a Keras 3 .keras decoder.')
-  return cli.run_job(
+  return jobs.run_job(
       'bdmc', lambda: precision_flags.run_on_device_from_flags(
           lambda: run(FLAGS.model, FLAGS.output_dir)),
       (keras_decoder.ModelError, tfrd.DecoderOutputError, ValueError,
@@ -358,8 +358,8 @@ def main(argv):
 
 
 def console_main():
-  app.run(main)
+  jobs.run(main)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

@@ -28,8 +28,8 @@ import numpy as np
 
 from adapters import priors
 from apps import ais_flags
-from apps import cli
-from apps import progress as progress_lib
+from pipelines import jobs
+from pipelines import progress as progress_lib
 import tfrd
 from tfrd import bdmc as bdmc_lib
 
@@ -166,7 +166,7 @@ def _stopping_progress(printer):
   signal only sets it; BDMC has no checkpoint to stop at, so it stops at the
   next chunk boundary instead.
   """
-  stop = cli.stop_event()
+  stop = jobs.stop_event()
 
   def progress(update):
     if stop.is_set():

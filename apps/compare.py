@@ -26,13 +26,13 @@ import json
 import os
 import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
 
-from apps import cli
-from apps import output_files
+from apps import output_flags
+from pipelines import jobs
+from pipelines import output_files
 
 FLAGS = flags.FLAGS
 
@@ -65,7 +65,7 @@ def define_flags():
   flags.DEFINE_integer('num_table_points', 5,
                        'Rows of each table when its values are not given.')
   flags.DEFINE_string('title', None, 'Figure title.')
-  output_files.define_overwrite_flag()
+  output_flags.define_overwrite_flag()
 
 
 class Run(collections.namedtuple('Run', ['label', 'path', 'curve', 'document',
@@ -457,7 +457,7 @@ def run(paths, output, labels=None, overwrite=False, at_distortions=None,
 def main(argv):
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  return cli.run_job(
+  return jobs.run_job(
       'compare', lambda: run(
           argv[1:], FLAGS.output, labels=FLAGS.labels,
           overwrite=FLAGS.overwrite, at_distortions=FLAGS.at_distortions,
@@ -468,7 +468,7 @@ def main(argv):
 
 def console_main():
   define_flags()
-  app.run(main)
+  jobs.run(main)
 
 
 if __name__ == '__main__':

@@ -44,9 +44,10 @@ import numpy as np
 
 from adapters import datasets
 from adapters import keras_decoder
-from apps import cli
-from apps import output_files
-from apps import progress as progress_lib
+from apps import output_flags
+from pipelines import jobs
+from pipelines import output_files
+from pipelines import progress as progress_lib
 import tfrd
 
 FLAGS = flags.FLAGS
@@ -80,7 +81,7 @@ flags.DEFINE_string('data_dir', None,
                     '$TFRD_DATA_DIR).')
 flags.DEFINE_string('tfds_data_dir', None, 'TFDS data directory.')
 flags.DEFINE_string('output_dir', 'entropic_gan_output', 'Output directory.')
-output_files.define_overwrite_flag()
+output_flags.define_overwrite_flag()
 
 
 def _regularization(model_path):
@@ -249,19 +250,18 @@ def _print(summary):
 
 
 def main(argv):
-  cli.start(argv)
   if FLAGS.entropic_lambda is not None and not FLAGS.entropic_lambda > 0:
     raise app.UsageError('--entropic_lambda must be positive.')
   from zoo import metadata  # pylint: disable=g-import-not-at-top
-  return cli.run_job(
+  return jobs.run_job(
       'entropic_gan', run,
       (keras_decoder.ModelError, datasets.DatasetError,
        metadata.MetadataError, tfrd.DecoderOutputError, ValueError, OSError))
 
 
 def console_main():
-  app.run(main)
+  jobs.run(main)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

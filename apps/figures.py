@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from apps import ais_flags
-from apps import output_files
+from pipelines import output_files
 
 FORMAT = 'tfrd.reproduce/1'
 MANIFEST = 'reproduce_manifest.json'
@@ -730,8 +730,8 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
               files):
   """Runs AIS (resumably) and writes the curve's files."""
   import tfrd  # pylint: disable=g-import-not-at-top
-  from apps import cli  # pylint: disable=g-import-not-at-top
-  from apps import progress as progress_lib  # pylint: disable=g-import-not-at-top
+  from pipelines import jobs  # pylint: disable=g-import-not-at-top
+  from pipelines import progress as progress_lib  # pylint: disable=g-import-not-at-top
   start = time.time()
   budget = run.budget
   schedule, schedule_settings = schedule_for(
@@ -768,7 +768,7 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
               'step_sizes_from': curve.step_sizes_from,
               'prior': curve.prior, 'blur_sigma': curve.blur_sigma},
       checkpoint_dir=run.path(checkpoint.rstrip('/')),
-      stop=cli.stop_event())
+      stop=jobs.stop_event())
   result.timing['wall_time_s'] = time.time() - start
   from tfrd import files as files_lib  # pylint: disable=g-import-not-at-top
   os.makedirs(directory, exist_ok=True)

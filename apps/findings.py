@@ -44,8 +44,9 @@ import math
 import os
 import sys
 
-from absl import app
 from absl import flags
+
+from pipelines import jobs
 
 import numpy as np
 
@@ -701,4 +702,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

@@ -38,17 +38,17 @@ import os
 import sys
 import time
 
-from absl import app
 from absl import flags
 import numpy as np
 
 from adapters import datasets
 from adapters import keras_decoder
 from apps import ais_flags
-from apps import cli
-from apps import output_files
+from apps import output_flags
+from pipelines import jobs
+from pipelines import output_files
 from apps import precision_flags
-from apps import progress as progress_lib
+from pipelines import progress as progress_lib
 import tfrd
 from zoo import linear_gaussian
 
@@ -68,7 +68,7 @@ flags.DEFINE_string('data_dir', None,
                     '$TFRD_DATA_DIR).')
 flags.DEFINE_string('tfds_data_dir', None, 'TFDS data directory.')
 flags.DEFINE_string('output_dir', 'linear_vae_output', 'Output directory.')
-output_files.define_overwrite_flag()
+output_flags.define_overwrite_flag()
 flags.DEFINE_float('rate_tolerance_nats', 0.3, 'Absolute rate tolerance.')
 flags.DEFINE_float('rate_tolerance_relative', 0.03, 'Relative rate tolerance.')
 flags.DEFINE_float('distortion_tolerance_relative', 0.03,
@@ -240,9 +240,8 @@ def _validate():
 
 
 def main(argv):
-  cli.start(argv)
   ais_flags.apply_preset()
-  return cli.run_job(
+  return jobs.run_job(
       'linear_vae',
       lambda: precision_flags.run_on_device_from_flags(_validate),
       (keras_decoder.ModelError, datasets.DatasetError,
@@ -251,8 +250,8 @@ def main(argv):
 
 
 def console_main():
-  app.run(main)
+  jobs.run(main)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

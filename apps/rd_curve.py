@@ -14,7 +14,6 @@ import os
 import sys
 import time
 
-from absl import app
 from absl import flags
 import numpy as np
 
@@ -26,13 +25,14 @@ from adapters import models
 from adapters import priors
 from apps import ais_flags
 from apps import bdmc_points
-from apps import cli
-from apps import output_files
+from apps import output_flags
+from pipelines import jobs
+from pipelines import output_files
 from apps import model_flags
 from apps import precision_flags
-from apps import distributed_run
+from pipelines import distributed_run
 from apps import strategy_flags
-from apps import progress as progress_lib
+from pipelines import progress as progress_lib
 import tfrd
 
 FLAGS = flags.FLAGS
@@ -106,7 +106,7 @@ flags.DEFINE_bool(
     'Continue the run checkpointed in --checkpoint_dir (with nothing to '
     'resume, say so and start afresh; with the run finished, say where its '
     'curve is and stop).')
-output_files.define_overwrite_flag()
+output_flags.define_overwrite_flag()
 flags.DEFINE_float('checkpoint_interval_s', 60.0,
                    'Least seconds between checkpoints.')
 flags.DEFINE_string(
@@ -330,7 +330,7 @@ def _estimate(decoder, images, distortion, schedule, config, step_size_table,
       progress=progress_lib.ProgressPrinter(num_passes), config=config,
       step_size_table=step_size_table, checkpoint_dir=checkpoint_dir,
       checkpoint_interval_s=FLAGS.checkpoint_interval_s,
-      stop=cli.stop_event(), strategy=strategy,
+      stop=jobs.stop_event(), strategy=strategy,
       **ais_flags.ais_kwargs_from_flags())
 
 
@@ -505,7 +505,6 @@ def _print_summary(curve, paths):
 
 
 def main(argv):
-  cli.start(argv)
   model_path = FLAGS.model
   if not model_path:
     # Without --model the app demonstrates itself on a pretrained GAN.
@@ -517,7 +516,7 @@ def main(argv):
         f'on MNIST with --preset={preset}\n')
   else:
     ais_flags.apply_preset()
-  return cli.run_job(
+  return jobs.run_job(
       'rd_curve', lambda: _job(model_path),
       (keras_decoder.ModelError, datasets.DatasetError,
        tfrd.DecoderOutputError, ValueError, OSError),
@@ -536,8 +535,8 @@ def _job(model_path):
 
 
 def console_main():
-  app.run(main)
+  jobs.run(main)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

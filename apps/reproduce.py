@@ -26,10 +26,9 @@ refused before any work unless --overwrite.
 
 import sys
 
-from absl import app
 from absl import flags
 
-from apps import cli
+from pipelines import jobs
 from apps import figures
 
 FLAGS = flags.FLAGS
@@ -84,7 +83,6 @@ def prepare():
 
 
 def main(argv):
-  cli.start(argv)
   try:
     # Before TensorFlow is imported: bad input costs no start-up time.
     run, names = prepare()
@@ -96,7 +94,7 @@ def main(argv):
   import tfrd
   from zoo import training
   # pylint: enable=g-import-not-at-top
-  return cli.run_job(
+  return jobs.run_job(
       'reproduce',
       lambda: [figures.run_figure(run, figures.FIGURES[name])
                for name in names],
@@ -108,8 +106,8 @@ def main(argv):
 
 
 def console_main():
-  app.run(main)
+  jobs.run(main)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

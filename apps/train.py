@@ -36,8 +36,9 @@ from absl import flags
 import numpy as np
 
 from adapters import datasets
-from apps import cli
-from apps import output_files
+from apps import output_flags
+from pipelines import jobs
+from pipelines import output_files
 
 FLAGS = flags.FLAGS
 
@@ -69,7 +70,7 @@ flags.DEFINE_integer('num_train', 10000,
 flags.DEFINE_integer('epochs', 10, 'Epochs (total, including resumed ones).')
 flags.DEFINE_integer('batch_size', 64, 'Images per training step.')
 flags.DEFINE_string('output', None, 'Path of the decoder, ending in .keras.')
-output_files.define_overwrite_flag()
+output_flags.define_overwrite_flag()
 flags.DEFINE_integer('seed', 0, 'Seed of weights, noise and data order.')
 flags.DEFINE_string(
     'checkpoint_dir', None,
@@ -365,11 +366,10 @@ def _check_reload(decoder, path):
 
 
 def main(argv):
-  cli.start(argv)
   _check_flags()
   # Imported here, after the flags are checked (it imports TensorFlow).
   from zoo import training  # pylint: disable=g-import-not-at-top
-  return cli.run_job(
+  return jobs.run_job(
       'train', run,
       (datasets.DatasetError, training.TrainingCheckpointError,
        training.TrainingDivergedError, ValueError, OSError),
@@ -379,8 +379,8 @@ def main(argv):
 
 
 def console_main():
-  app.run(main)
+  jobs.run(main)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

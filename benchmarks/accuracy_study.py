@@ -36,6 +36,8 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+from pipelines import jobs
+
 from benchmarks import study_flags
 import tfrd
 from tfrd import bdmc as bdmc_lib
@@ -399,4 +401,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

@@ -19,9 +19,10 @@ the distortion it adds at the highest β.
 import json
 import os
 
-from absl import app
 from absl import flags
 import numpy as np
+
+from pipelines import jobs
 
 from adapters import datasets
 from adapters import manipulations
@@ -136,4 +137,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

@@ -33,11 +33,10 @@ import datetime
 import json
 import os
 
-from absl import app
 from absl import flags
 import tensorflow as tf
 
-from apps import cli
+from pipelines import jobs
 from benchmarks import throughput
 import tfrd
 from zoo import classifier as classifier_lib
@@ -143,11 +142,10 @@ def _benchmark():
 
 
 def main(argv):
-  cli.start(argv)
-  return cli.run_job(_PROGRAM, _benchmark, (throughput.UsageError,))
+  return jobs.run_job(_PROGRAM, _benchmark, (throughput.UsageError,))
 
 
 if __name__ == '__main__':
   for _name, _value in _DEFAULTS.items():
     FLAGS.set_default(_name, _value)
-  app.run(main)
+  jobs.run(main)

@@ -13,9 +13,10 @@ and prints every point's deviation against the tolerance
 import json
 import sys
 
-from absl import app
 from absl import flags
 import numpy as np
+
+from pipelines import jobs
 
 from adapters import datasets
 from adapters import keras_decoder
@@ -86,4 +87,4 @@ def main(argv):
 
 if __name__ == '__main__':
   flags.mark_flags_as_required(['model', 'dataset', 'curve_dir'])
-  app.run(main)
+  jobs.run(main)

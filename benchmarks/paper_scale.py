@@ -25,10 +25,9 @@ import sys
 import threading
 import time
 
-from absl import app
 from absl import flags
 
-from apps import cli
+from pipelines import jobs
 from benchmarks import throughput
 import tfrd
 
@@ -123,10 +122,9 @@ def _report():
 
 
 def main(argv):
-  cli.start(argv)
-  return cli.run_job('paper_scale', _report, (ValueError, OSError,
+  return jobs.run_job('paper_scale', _report, (ValueError, OSError,
                                               throughput.UsageError))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

@@ -47,6 +47,8 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+from pipelines import jobs
+
 # apps first: it keeps TensorFlow's C++ start-up notices off stderr.
 import apps  # pylint: disable=unused-import
 from adapters import precision as precision_lib
@@ -343,4 +345,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

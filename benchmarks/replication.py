@@ -27,13 +27,12 @@ import functools
 import sys
 import time
 
-from absl import app
 from absl import flags
 import numpy as np
 
 import tensorflow as tf
 
-from apps import cli
+from pipelines import jobs
 import tfrd
 from tfrd import ais
 from tfrd import distribute
@@ -156,9 +155,8 @@ def _time_decoder(name, images, strategies):
 
 
 def main(argv):
-  cli.start(argv)
-  return cli.run_job(_PROGRAM, _benchmark, (throughput.UsageError,))
+  return jobs.run_job(_PROGRAM, _benchmark, (throughput.UsageError,))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

@@ -69,13 +69,12 @@ import sys
 import textwrap
 import time
 
-from absl import app
 from absl import flags
 import numpy as np
 import tensorflow as tf
 
 from apps import ais_flags
-from apps import cli
+from pipelines import jobs
 import tfrd
 from tfrd import ais
 from tfrd import decoders
@@ -803,9 +802,8 @@ def _benchmark():
 
 
 def main(argv):
-  cli.start(argv)
-  return cli.run_job(_PROGRAM, _benchmark, (UsageError,))
+  return jobs.run_job(_PROGRAM, _benchmark, (UsageError,))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  jobs.run(main)

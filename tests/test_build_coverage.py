@@ -18,7 +18,7 @@ import pytest
 
 # Directories whose Python files must be covered; top-level *.py files
 # (setup.py) are checked as well.
-CHECKED_DIRS = ("tfrd", "adapters", "apps", "benchmarks", "tests", "zoo")
+CHECKED_DIRS = ("tfrd", "adapters", "pipelines", "apps", "benchmarks", "tests", "zoo")
 BUILD_FILE_NAMES = ("BUILD.bazel", "BUILD")  # Bazel prefers BUILD.bazel.
 
 

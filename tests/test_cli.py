@@ -1,15 +1,17 @@
-"""apps.cli: the exit statuses and messages every app shares."""
+"""pipelines.jobs: the exit statuses and messages every entry point shares."""
+
+import sys
 
 from absl import app
 import pytest
 
-from apps import cli
+from pipelines import jobs
 
 
 def test_expected_errors_become_status_2_with_one_line(capsys):
   def job():
     raise ValueError('--num_chains must be positive')
-  assert cli.run_job('rd_curve', job, (ValueError, OSError)) == 2
+  assert jobs.run_job('rd_curve', job, (ValueError, OSError)) == 2
   assert capsys.readouterr().err == (
       'rd_curve: error: --num_chains must be positive\n')
 
@@ -18,28 +20,48 @@ def test_unexpected_errors_propagate():
   def job():
     raise KeyError('a bug')
   with pytest.raises(KeyError):
-    cli.run_job('rd_curve', job, (ValueError,))
+    jobs.run_job('rd_curve', job, (ValueError,))
 
 
 def test_interruption_is_status_130_with_the_hint(capsys):
   def job():
     raise KeyboardInterrupt
-  assert cli.run_job('train', job, (ValueError,),
+  assert jobs.run_job('train', job, (ValueError,),
                      interrupted_message='interrupted; rerun it.') == 130
   assert capsys.readouterr().err == 'train: interrupted; rerun it.\n'
 
 
 def test_a_finished_job_exits_0_unless_its_result_says_otherwise():
   # A job's result (a curve, a summary) is not an exit status by itself.
-  assert cli.run_job('rd_curve', lambda: {'rate': [1.0]}, (ValueError,)) == 0
-  assert cli.run_job('rd_curve', lambda: 1, (ValueError,)) == 0
+  assert jobs.run_job('rd_curve', lambda: {'rate': [1.0]}, (ValueError,)) == 0
+  assert jobs.run_job('rd_curve', lambda: 1, (ValueError,)) == 0
   verdict = lambda summary: 0 if summary['within_tolerance'] else 1
-  assert cli.run_job('linear_vae', lambda: {'within_tolerance': False},
+  assert jobs.run_job('linear_vae', lambda: {'within_tolerance': False},
                      (ValueError,), exit_status=verdict) == 1
-  assert cli.run_job('linear_vae', lambda: {'within_tolerance': True},
+  assert jobs.run_job('linear_vae', lambda: {'within_tolerance': True},
                      (ValueError,), exit_status=verdict) == 0
 
 
-def test_stray_arguments_are_refused():
-  with pytest.raises(app.UsageError, match='Unexpected arguments'):
-    cli.start(['apps.rd_curve', 'decoder.keras'])
+def _run_as_program(monkeypatch, argv, main):
+  """`jobs.run(main)` as the entry point of a process started with `argv`;
+  returns its exit status."""
+  monkeypatch.setattr(sys, 'argv', argv)
+  monkeypatch.setattr(app, '_run_main', lambda main, argv: sys.exit(main(argv)))
+  with pytest.raises(SystemExit) as exited:
+    jobs.run(main)
+  return exited.value.code
+
+
+def test_stray_arguments_are_refused(monkeypatch, capsys):
+  ran = []
+  status = _run_as_program(monkeypatch, ['rd_curve', 'decoder.keras'],
+                           ran.append)
+  assert status == 1 and not ran
+  assert 'Unexpected arguments' in capsys.readouterr().err
+
+
+def test_help_exits_0(monkeypatch, capsys):
+  ran = []
+  assert _run_as_program(monkeypatch, ['rd_curve', '--help'], ran.append) == 0
+  assert not ran
+  assert '--helpfull' in capsys.readouterr().out

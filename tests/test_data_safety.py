@@ -1,4 +1,4 @@
-"""Users' files are never lost: the rules of apps.output_files and of tfrd's
+"""Users' files are never lost: the rules of pipelines.output_files and of tfrd's
 checkpoint directories, tested like features, through the apps as a user
 runs them and through the library."""
 
@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from apps import output_files
+from pipelines import output_files
 import tfrd
 from tfrd import checkpointing
 from tfrd import files

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from apps import progress
+from pipelines import progress
 import tfrd
 from tfrd import durations
 from zoo import training

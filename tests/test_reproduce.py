@@ -269,13 +269,13 @@ def test_interrupted_curve_resumes_to_the_uninterrupted_curve(tmp_path):
   its checkpoint by the next invocation and equals an uninterrupted run."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tfrd  # pylint: disable=g-import-not-at-top
-  from apps import cli  # pylint: disable=g-import-not-at-top
+  from pipelines import jobs  # pylint: disable=g-import-not-at-top
   budget = figures.BUDGETS['smoke']
   spec = figures.FIGURES['fig8'].curves(budget)[0]
   run = figures.Run(str(tmp_path / 'out'), 'smoke')
   run.check(['fig8'])
   decoder, document = figures.model_or_reuse(run, spec.model)
-  stop = cli.stop_event()
+  stop = jobs.stop_event()
   stop.set()
   try:
     with pytest.raises(tfrd.RunInterrupted):

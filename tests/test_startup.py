@@ -1,6 +1,6 @@
 """The apps start with their own output, not TensorFlow's C++ notices.
 
-apps/_quiet_tensorflow.py filters what the first `import tensorflow` writes
+apps/quiet_tensorflow.py filters what the first `import tensorflow` writes
 to file descriptor 2. The mechanism is checked against a fake `tensorflow`
 package (fast, and the same on every machine); the real apps are checked end
 to end in subprocesses (slow: each imports TensorFlow).
@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from apps import _quiet_tensorflow
+from pipelines import quiet_tensorflow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,29 +61,29 @@ REAL_MESSAGES = (
 
 
 def test_filter_drops_the_known_notices():
-  assert _quiet_tensorflow.filter_notices(NOTICES + NOTICES) == b''
+  assert quiet_tensorflow.filter_notices(NOTICES + NOTICES) == b''
 
 
 def test_filter_passes_everything_else_through_in_order():
-  assert _quiet_tensorflow.filter_notices(REAL_MESSAGES) == REAL_MESSAGES
+  assert quiet_tensorflow.filter_notices(REAL_MESSAGES) == REAL_MESSAGES
   mixed = (ABSL_WARNING + REAL_MESSAGES[:60] + b'\n' + NOTICES +
            REAL_MESSAGES[60:])
-  assert _quiet_tensorflow.filter_notices(mixed) == (
+  assert quiet_tensorflow.filter_notices(mixed) == (
       REAL_MESSAGES[:60] + b'\n' + REAL_MESSAGES[60:])
 
 
 def test_cuinit_failure_is_noise_only_without_cuda_drivers():
   # With a driver installed, cuInit failing is worth seeing.
-  assert _quiet_tensorflow.filter_notices(CUINIT_FAILURE) == CUINIT_FAILURE
-  assert _quiet_tensorflow.filter_notices(NO_DRIVER + CUINIT_FAILURE) == b''
+  assert quiet_tensorflow.filter_notices(CUINIT_FAILURE) == CUINIT_FAILURE
+  assert quiet_tensorflow.filter_notices(NO_DRIVER + CUINIT_FAILURE) == b''
 
 
 def test_filter_keeps_a_last_line_without_newline():
-  assert _quiet_tensorflow.filter_notices(NOTICES + b'partial') == b'partial'
+  assert quiet_tensorflow.filter_notices(NOTICES + b'partial') == b'partial'
 
 
 def test_filtered_stderr_writes_back_all_but_the_notices(capfd):
-  with _quiet_tensorflow.filtered_stderr():
+  with quiet_tensorflow.filtered_stderr():
     os.write(2, NOTICES + b'kept\n')
     os.write(2, b'and this\n')
     leaked = capfd.readouterr().err
@@ -93,7 +93,7 @@ def test_filtered_stderr_writes_back_all_but_the_notices(capfd):
 
 def test_filtered_stderr_writes_back_everything_on_errors(capfd):
   with pytest.raises(ImportError):
-    with _quiet_tensorflow.filtered_stderr():
+    with quiet_tensorflow.filtered_stderr():
       os.write(2, NOTICES + b'the cause\n')
       raise ImportError('boom')
   assert capfd.readouterr().err.encode() == NOTICES + b'the cause\n'
@@ -110,7 +110,7 @@ def test_filtered_stderr_writes_back_everything_on_errors(capfd):
     ({'TF_CPP_MIN_LOG_LEVEL': '3'}, False),
 ])
 def test_wants_tf_logs(environ, expected):
-  assert _quiet_tensorflow.wants_tf_logs(environ) is expected
+  assert quiet_tensorflow.wants_tf_logs(environ) is expected
 
 
 def _clean_env(**overrides):

@@ -1,6 +1,6 @@
 """Durations as the progress lines of tfrd's apps and the zoo trainer show them.
 
-`apps.progress` (AIS runs) and `zoo.training` (training runs) print elapsed
+`pipelines.progress` (AIS runs) and `zoo.training` (training runs) print elapsed
 and remaining times; both format them here, so the two kinds of line read
 alike. It lives in tfrd, the one package both may import.
 """

@@ -34,7 +34,7 @@ __all__ = ['Trainer', 'TrainingCheckpointError', 'TrainingDivergedError',
            'format_seconds']
 
 # Kept under its old name; the format has one home, `tfrd.durations`, shared
-# with the AIS progress line of `apps.progress`.
+# with the AIS progress line of `pipelines.progress`.
 format_seconds = durations.format_seconds
 
 _CONFIG_NAME = 'training_config.json'

@@ -21,23 +21,13 @@ import os
 import sys
 import tempfile
 
-from absl import flags
-
 from tfrd import files
 
-__all__ = ['OutputError', 'OutputFiles', 'define_overwrite_flag']
+__all__ = ['OutputError', 'OutputFiles']
 
 
 class OutputError(ValueError):
   """An output location tfrd may not write into as asked."""
-
-
-def define_overwrite_flag():
-  flags.DEFINE_bool(
-      'overwrite', False,
-      'Replace result files of the same names already in the output '
-      'location (an earlier run\'s results). Without it such files are '
-      'refused before any work; other files there are never touched.')
 
 
 class OutputFiles:

@@ -1,15 +1,26 @@
-"""What every app's `main` does around its job: arguments, logging, errors.
+"""How every entry point runs its job: errors, signals, exit statuses.
 
-Bad input is reported the same way by every app: one line
+Bad input is reported the same way by every app and benchmark: one line
 `PROGRAM: error: WHAT` on stderr and exit status 2, before or instead of a
 traceback; an interrupted run exits with 128 + the signal's number (130 for
 Ctrl-C, 143 for SIGTERM) and says how to continue.
 
 SIGTERM is what batch schedulers send before they kill a job, so it is
 treated like Ctrl-C: a job that can stop at a safe point (`stop_event()`,
-passed to `tfrd.estimate_rd_curve(stop=...)`) is asked to, and checkpoints
-at that moment; any other job gets a `KeyboardInterrupt` at once, as Ctrl-C
+passed to tfrd's `RunControl(stop=...)`) is asked to, and checkpoints at
+that moment; any other job gets a `KeyboardInterrupt` at once, as Ctrl-C
 gives it. A second signal always interrupts at once.
+
+`run(main)` is the entry point of every app and benchmark (`python -m
+apps.NAME`, the console scripts). Before anything imports TensorFlow it
+installs the filter of TensorFlow's start-up notices
+(`pipelines.quiet_tensorflow`): an entry point installs it, importing a
+package never does. The apps import TensorFlow only inside `main`, after
+absl has parsed the flags, so `--help` answers at once; it exits 0, as a
+help request should (absl's own help flag exits 1).
+
+No flags are read here: the apps, the benchmarks and users' own scripts
+share it; `tests/test_cli.py` checks every status.
 """
 
 import signal
@@ -17,10 +28,12 @@ import sys
 import threading
 
 from absl import app
-from absl import flags
 from absl import logging
 
-__all__ = ['start', 'run_job', 'stop_event']
+__all__ = ['run', 'run_job', 'stop_event']
+
+_HELP_ARGUMENTS = ('--help', '-help', '-h', '-?', '--helpshort', '--helpfull',
+                   '--helpxml')
 
 _HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -57,17 +70,33 @@ def stop_event():
   return _request.event
 
 
-def start(argv):
-  """Refuses stray arguments and quiets INFO logging unless --verbosity.
+def run(main):
+  """Runs an absl `main(argv)` as a program's entry point.
 
-  Raises:
-    app.UsageError: for positional arguments (absl prints the usage).
+  Installs the TensorFlow notice filter first; refuses stray positional
+  arguments (absl prints the usage); quiets INFO logging unless
+  --verbosity is given (TF and TFDS log every file they touch at INFO; the
+  progress lines are tfrd's); turns the exit of a help request into 0.
   """
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not flags.FLAGS['verbosity'].present:
-    # TF and TFDS log every file they touch at INFO; the progress line is ours.
-    logging.set_verbosity(logging.WARNING)
+  from pipelines import quiet_tensorflow  # pylint: disable=g-import-not-at-top
+  quiet_tensorflow.install()
+  arguments = sys.argv[1:]
+
+  def checked_main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    if not any(argument.startswith(('--verbosity', '-v=')) or argument == '-v'
+               for argument in arguments):
+      logging.set_verbosity(logging.WARNING)
+    return main(argv)
+
+  try:
+    app.run(checked_main)
+  except SystemExit as exit_request:
+    if exit_request.code == 1 and any(argument in _HELP_ARGUMENTS
+                                      for argument in arguments):
+      sys.exit(0)
+    raise
 
 
 def run_job(program, job, expected_errors,
