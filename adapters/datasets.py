@@ -9,29 +9,60 @@ A dataset is named by a short spec string, so that a command line flag and the
 - `'npz:PATH'`: the array stored under key `x` of a NumPy `.npz` file, any
   shape with images on the leading axis, converted to float32 as is.
 
-Everything runs offline: TFDS is never allowed to touch the network. MNIST is
-prepared once from the four original gzip files, found in the directory named
-by the environment variable `TFRD_DATA_DIR` (or the `data_dir` argument),
-which holds them in a `mnist/` folder. CIFAR-10 has no such route here and
-must already be prepared in the TFDS data directory.
+Where MNIST comes from (`mnist_source` makes the choice):
+
+1. A copy already prepared in the TFDS data directory is read as is, offline.
+2. Otherwise, if local original files are given, TFDS prepares MNIST from
+   them without touching the network: the four gzip files, in a `mnist/`
+   folder of the directory named by the `data_dir` argument (the apps'
+   `--data_dir`) or else the environment variable `TFRD_DATA_DIR`. A
+   directory given without all four files is an error, not a reason to
+   download.
+3. Otherwise TFDS downloads MNIST (about 12 MB) with its usual
+   `download_and_prepare`, as any TFDS user would expect: nobody should have
+   to find the original files just to try tfrd on a machine with a network.
+   On a machine without one, a quick connection check (TFDS itself retries
+   for minutes) ends in a `DatasetError` of one line naming the four files
+   and where to put them.
+
+Preparing happens once, into the TFDS data directory; TFDS's progress bars,
+INFO logging and stdout lines are silenced meanwhile, and one `tfrd:` line on
+stderr says what is going on. Later runs read the prepared copy silently.
+CIFAR-10 has no such routes here and must already be prepared in the TFDS
+data directory.
 
 Images come in TFDS's own fixed order of each split (not the order of the
 original files), so the first N images of a split are the same on every run.
 """
 
+import contextlib
+import io
+import logging
 import numbers
 import os
+import sys
 import tempfile
+import urllib.error
+import urllib.parse
 
 import numpy as np
 
 __all__ = [
     'DATA_DIR_ENV',
     'DatasetError',
+    'MNIST_DOWNLOAD',
+    'MNIST_FROM_FILES',
+    'MNIST_PREPARED',
     'dataset_description',
     'load_dataset',
     'load_labels',
+    'mnist_source',
 ]
+
+# Where MNIST comes from, as `mnist_source` returns it.
+MNIST_PREPARED = 'prepared'  # Read the copy prepared in the TFDS data dir.
+MNIST_FROM_FILES = 'files'  # Prepare it offline from the original files.
+MNIST_DOWNLOAD = 'download'  # Let TFDS download and prepare it.
 
 # The one environment variable tfrd reads for data: a directory holding
 # `mnist/` with the four original MNIST gzip files.
@@ -60,6 +91,14 @@ _MNIST_FILES = (
     't10k-images-idx3-ubyte.gz',
     't10k-labels-idx1-ubyte.gz',
 )
+# Where TFDS's mnist builder downloads them from (its `URL`; this copy is a
+# fallback should a TFDS version drop that attribute), and their total size.
+_MNIST_URL = 'https://storage.googleapis.com/cvdf-datasets/mnist/'
+_MNIST_DOWNLOAD_SIZE = '11.6 MB'
+# Seconds the connection check before a download may take. TFDS's downloader
+# retries a failed connection 10 times with growing pauses: about 3.5 minutes
+# on a machine without network before it gives up.
+_CONNECT_TIMEOUT_S = 10
 
 # Images are decoded and converted in batches of this many, so a large request
 # never holds the whole uint8 split and its float32 copy at once.
@@ -84,8 +123,10 @@ def load_dataset(spec, num_images=None, split='test', data_dir=None,
     split: TFDS split for `'mnist'` and `'cifar10'`, `'train'` or `'test'`;
       ignored for `'npz:PATH'`.
     data_dir: directory holding `mnist/` with the four original MNIST gzip
-      files, used only when MNIST is not yet prepared for TFDS. Defaults to
-      the environment variable `TFRD_DATA_DIR`.
+      files, used only when MNIST is not yet prepared for TFDS: it is then
+      prepared from them, offline. Defaults to the environment variable
+      `TFRD_DATA_DIR`; with neither, TFDS downloads MNIST (see
+      `mnist_source`).
     tfds_data_dir: TFDS data directory where prepared datasets are read from
       (and MNIST is prepared to). Defaults to the environment variable
       `TFDS_DATA_DIR`, else `~/tensorflow_datasets`.
@@ -98,7 +139,8 @@ def load_dataset(spec, num_images=None, split='test', data_dir=None,
 
   Raises:
     DatasetError: if the spec or an argument is invalid, the data cannot be
-      found or prepared offline, or it holds fewer images than asked for.
+      found, prepared or downloaded (no network: the message names the
+      files to put in place), or it holds fewer images than asked for.
   """
   name, path = _parse_spec(spec)
   _check_num_images(num_images)
@@ -174,6 +216,37 @@ def dataset_description(spec, split, num_images, offset):
     description['split'] = split
     description['tfds_name'] = _TFDS_NAMES[name]
   return description
+
+
+def mnist_source(prepared, data_dir=None):
+  """Where `load_dataset('mnist')` takes MNIST from; touches no network.
+
+  Args:
+    prepared: whether the TFDS data directory already holds MNIST prepared
+      (TFDS's `builder.is_prepared()`).
+    data_dir: as for `load_dataset`: a directory holding `mnist/` (or the
+      `mnist/` folder itself) with the four original gzip files. Defaults to
+      the environment variable `TFRD_DATA_DIR`.
+
+  Returns:
+    (source, folder), one of
+    - (`MNIST_PREPARED`, None): read the prepared copy; local files, given or
+      not, are not needed.
+    - (`MNIST_FROM_FILES`, folder holding the four files): prepare MNIST
+      offline from them.
+    - (`MNIST_DOWNLOAD`, None): no local files given; TFDS downloads MNIST.
+
+  Raises:
+    DatasetError: if MNIST is not prepared and a directory was given (by
+      argument or variable) that lacks some of the four files: whoever
+      names a directory means to stay offline, so it is not downloaded.
+  """
+  if prepared:
+    return MNIST_PREPARED, None
+  manual_dir = _mnist_manual_dir(data_dir)
+  if manual_dir is None:
+    return MNIST_DOWNLOAD, None
+  return MNIST_FROM_FILES, manual_dir
 
 
 def _parse_spec(spec):
@@ -302,22 +375,26 @@ def _load_npz(path, num_images, offset):
 def _load_tfds(name, split, num_images, offset, data_dir, tfds_data_dir,
                feature='image'):
   """Loads images (or, with feature='label', their labels) [offset, offset
-  + num_images) of a TFDS split, offline."""
+  + num_images) of a TFDS split, preparing MNIST first if needed."""
   # Imported here: TFDS (and TensorFlow) take seconds to import, and npz
   # files do not need them.
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   tfds_data_dir = _tfds_data_dir(tfds_data_dir)
   builder = tfds.builder(_TFDS_NAMES[name], data_dir=tfds_data_dir)
-  if not builder.is_prepared():
-    if name != 'mnist':
-      raise DatasetError(
-          f'CIFAR-10 ({_TFDS_NAMES[name]}) is not prepared in the TFDS data '
-          f'directory {tfds_data_dir!r}, and tfrd loads it offline only. '
-          'Prepare it with TFDS first, e.g. on a machine with network access: '
-          "tfds.builder('cifar10', data_dir=DIR).download_and_prepare(); "
-          f'then set {_TFDS_DATA_DIR_ENV} to DIR or pass --tfds_data_dir=DIR.')
-    _prepare_mnist(tfds, builder, tfds_data_dir, data_dir)
+  # Asked of a missing folder, TFDS warns that it has no dataset_info.json.
+  prepared = builder.data_path.exists() and builder.is_prepared()
+  if name == 'mnist':
+    source, manual_dir = mnist_source(prepared, data_dir)
+    if source != MNIST_PREPARED:
+      _prepare_mnist(tfds, builder, tfds_data_dir, manual_dir)
+  elif not prepared:
+    raise DatasetError(
+        f'CIFAR-10 ({_TFDS_NAMES[name]}) is not prepared in the TFDS data '
+        f'directory {tfds_data_dir!r}, and tfrd loads it offline only. '
+        'Prepare it with TFDS first, e.g. on a machine with network access: '
+        "tfds.builder('cifar10', data_dir=DIR).download_and_prepare(); "
+        f'then set {_TFDS_DATA_DIR_ENV} to DIR or pass --tfds_data_dir=DIR.')
 
   count = builder.info.splits[split].num_examples
   end = _select(count, num_images, offset,
@@ -387,26 +464,37 @@ def _mnist_manual_dir(data_dir):
       f'{folder!r} lacks {", ".join(missing)}.')
 
 
-def _prepare_mnist(tfds, builder, tfds_data_dir, data_dir):
-  """Prepares MNIST for TFDS from the original gzip files, offline."""
-  manual_dir = _mnist_manual_dir(data_dir)
+def _prepare_mnist(tfds, builder, tfds_data_dir, manual_dir):
+  """Prepares MNIST for TFDS once, quietly but for one line on stderr.
+
+  From the original gzip files in `manual_dir`, offline; or, if it is None,
+  from a download by TFDS.
+  """
   if manual_dir is None:
-    raise DatasetError(
-        f'MNIST ({_TFDS_NAMES["mnist"]}) is not prepared in the TFDS data '
-        f'directory {tfds_data_dir!r}, and no raw files were given to prepare '
-        f'it from. Set {DATA_DIR_ENV} to a directory containing mnist/ with '
-        f'the four original files ({", ".join(_MNIST_FILES)}), or pass '
-        '--data_dir (the data_dir argument) naming such a directory.')
-  download_config = tfds.download.DownloadConfig(
-      manual_dir=manual_dir,
-      # No prepared copy from Google Cloud Storage: stay offline.
-      try_download_gcs=False)
+    url = _mnist_url(builder)
+    # Fails at once on a machine without network, where TFDS would retry for
+    # minutes; nothing is printed before then but the error.
+    _check_connection(url)
+    download_config = tfds.download.DownloadConfig()
+    line = (f'tfrd: downloading MNIST ({_MNIST_DOWNLOAD_SIZE}) and preparing '
+            f'it for TensorFlow Datasets in {tfds_data_dir} (once; later runs '
+            'read it)')
+  else:
+    url = None
+    download_config = tfds.download.DownloadConfig(
+        manual_dir=manual_dir,
+        # No prepared copy from Google Cloud Storage: stay offline.
+        try_download_gcs=False)
+    line = (f'tfrd: preparing MNIST for TensorFlow Datasets in '
+            f'{tfds_data_dir} from {manual_dir} (once; later runs read it)')
+  print(line, file=sys.stderr, flush=True)
   try:
     # TFDS gunzips the files (~53 MB) into the download dir; the prepared
     # dataset (~23 MB) is all that is kept.
     with tempfile.TemporaryDirectory(prefix='tfrd_mnist_') as download_dir:
-      builder.download_and_prepare(
-          download_dir=download_dir, download_config=download_config)
+      with _quiet_tfds(tfds):
+        builder.download_and_prepare(
+            download_dir=download_dir, download_config=download_config)
   except ImportError as e:
     # tensorflow-datasets 4.9 imports packages it does not declare (seen:
     # importlib_resources) only when preparing.
@@ -414,6 +502,11 @@ def _prepare_mnist(tfds, builder, tfds_data_dir, data_dir):
         f'Preparing MNIST with TFDS failed on a missing package ({e}); '
         f'install it (e.g. pip install {e.name or "the missing package"}) '
         'and retry.') from e
+  except _download_errors(tfds) as e:
+    # Before OSError: requests' and urllib's errors are OSErrors too.
+    if url is None:
+      raise  # Not expected offline: TFDS reads the manual files.
+    raise DatasetError(_not_downloaded_message(url)) from e
   except OSError as e:
     raise DatasetError(
         f'Preparing MNIST into the TFDS data directory {tfds_data_dir!r} '
@@ -423,7 +516,102 @@ def _prepare_mnist(tfds, builder, tfds_data_dir, data_dir):
     if type(e).__name__ != 'NonMatchingChecksumError':
       raise
     # Not importable from a public TFDS module, hence matched by name.
+    if url is not None:
+      raise DatasetError(
+          f'MNIST as downloaded from {url} does not match the checksums TFDS '
+          f'registered for it ({e}); retry, or use the original files: '
+          f'{_where_to_put_the_files()}') from e
     raise DatasetError(
         f'The MNIST files in {manual_dir!r} are not the original ones (their '
         f'checksums differ: {e}). Replace them with the four original '
         'files.') from e
+
+
+def _mnist_url(builder):
+  """The folder URL TFDS's mnist builder downloads the four files from."""
+  return getattr(builder, 'URL', None) or _MNIST_URL
+
+
+def _where_to_put_the_files():
+  return (f'put {", ".join(_MNIST_FILES)} (from the original MNIST '
+          'distribution) into DIR/mnist/ and pass --data_dir=DIR (the '
+          f'data_dir argument) or set {DATA_DIR_ENV}=DIR.')
+
+
+def _not_downloaded_message(url):
+  """The one line an offline machine gets instead of MNIST."""
+  return (f'MNIST could not be downloaded from {url} (no network?): '
+          f'{_where_to_put_the_files()}')
+
+
+def _download_errors(tfds):
+  """Exception types meaning that a download could not reach its server.
+
+  TFDS downloads http(s) URLs with requests (an unreachable host raises
+  requests.exceptions.ConnectionError, after TFDS's retries), ftp URLs with
+  urllib (URLError), and reports an HTTP status other than 200 as its
+  DownloadError.
+  """
+  import requests  # pylint: disable=g-import-not-at-top
+  return (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+          urllib.error.URLError, tfds.download.DownloadError)
+
+
+def _check_connection(url):
+  """Raises DatasetError at once if the server of `url` cannot be reached.
+
+  Any HTTP answer counts as reachable (TFDS reports HTTP errors itself).
+  Proxies in the environment are used as TFDS's own download uses them.
+  """
+  import requests  # pylint: disable=g-import-not-at-top
+  probe = urllib.parse.urljoin(url, _MNIST_FILES[-1])
+  try:
+    requests.head(probe, timeout=_CONNECT_TIMEOUT_S,
+                  allow_redirects=False).close()
+  except (requests.exceptions.ConnectionError,
+          requests.exceptions.Timeout) as e:
+    raise DatasetError(_not_downloaded_message(url)) from e
+
+
+@contextlib.contextmanager
+def _log_levels_at_least(**levels):
+  """Meanwhile, the loggers named (name=level) drop records below `level`.
+
+  A logger already stricter stays so; each gets its own level back afterwards.
+  """
+  saved = {}
+  for name, level in levels.items():
+    logger = logging.getLogger(name)
+    saved[name] = logger.level
+    logger.setLevel(max(level, logger.getEffectiveLevel()))
+  try:
+    yield
+  finally:
+    for name, level in saved.items():
+      logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def _quiet_tfds(tfds):
+  """Silences TFDS while it downloads and prepares a dataset.
+
+  TFDS draws tqdm progress bars on stderr (over a hundred lines of escape
+  codes when stderr is not a terminal), logs every step at INFO and prints
+  two lines to stdout, where they would also mix into an app's own output.
+  Meanwhile bars are off, INFO logging and the stdout lines are dropped and
+  urllib3's retry warnings too (a failed download ends in a DatasetError);
+  warnings and errors of TFDS still show.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tensorflow_datasets.core.utils import tqdm_utils
+  # pylint: enable=g-import-not-at-top
+  # TFDS has no getter; restore what was there (the user may have turned the
+  # bars off for good).
+  bars_were_on = getattr(tqdm_utils, '_active', True)
+  tfds.display_progress_bar(False)
+  try:
+    with _log_levels_at_least(absl=logging.WARNING, urllib3=logging.ERROR):
+      with contextlib.redirect_stdout(io.StringIO()):
+        yield
+  finally:
+    tfds.display_progress_bar(bars_were_on)

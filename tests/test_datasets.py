@@ -1,7 +1,14 @@
-"""adapters.datasets loads images offline and says clearly when it cannot."""
+"""adapters.datasets loads images and says clearly when it cannot.
+
+No test here reaches for the network: every one runs as on a machine without
+it (see `no_network`), and the download path is checked through its choice and
+its offline message, never through a download.
+"""
 
 import json
 import os
+import socket
+import time
 
 import numpy as np
 import pytest
@@ -15,6 +22,29 @@ _MNIST_FILES = (
     't10k-images-idx3-ubyte.gz',
     't10k-labels-idx1-ubyte.gz',
 )
+
+
+@pytest.fixture(scope='module', autouse=True)
+def no_network():
+  """Host name lookups fail meanwhile, as on a machine without network.
+
+  requests (which TFDS downloads with) and urllib look every host up first,
+  so no connection leaves this module; the failure is the one this machine
+  gives offline (socket.gaierror), and each host asked for is recorded.
+
+  Yields:
+    the list of hosts looked up so far (tests may clear it).
+  """
+  hosts = []
+
+  def offline_getaddrinfo(host, *unused_args, **unused_kwargs):
+    hosts.append(host)
+    raise socket.gaierror(socket.EAI_NONAME,
+                          'Name or service not known (tests run offline)')
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(socket, 'getaddrinfo', offline_getaddrinfo)
+    yield hosts
 
 
 def _write_npz(tmp_path, name='images.npz', **arrays):
@@ -199,9 +229,9 @@ def test_dataset_description_is_json_ready(tmp_path):
 # TensorFlow Datasets, offline.
 
 
-@pytest.fixture(scope='session')
-def prepared_mnist(tmp_path_factory):
-  """A TFDS data dir with MNIST prepared from TFRD_DATA_DIR, once a session.
+@pytest.fixture(scope='module')
+def prepared_mnist(tmp_path_factory, no_network):  # pylint: disable=unused-argument
+  """A TFDS data dir with MNIST prepared from TFRD_DATA_DIR, once a module.
 
   Returns:
     (TFDS data dir, the first 5 test images as loaded while preparing).
@@ -285,13 +315,200 @@ def test_npz_has_no_labels(tmp_path):
     datasets.load_labels(f'npz:{path}')
 
 
+def _assert_offline_message(error):
+  """`error` is the one line naming the four files and where to put them."""
+  message = str(error)
+  assert isinstance(error, DatasetError)
+  assert '\n' not in message
+  assert message.startswith('MNIST could not be downloaded from https://')
+  assert '(no network?)' in message
+  for name in _MNIST_FILES:
+    assert name in message
+  assert 'into DIR/mnist/' in message
+  assert '--data_dir=DIR' in message
+  assert f'{datasets.DATA_DIR_ENV}=DIR' in message
+
+
+def _tfrd_lines(err):
+  return [line for line in err.splitlines() if line.startswith('tfrd:')]
+
+
+def _assert_no_progress_bars(text):
+  # tqdm redraws with carriage returns and cursor-up escapes, and draws
+  # blocks and rates.
+  for mark in ('\r', '\x1b[', '\u2588', '%|', 'examples/s', 'url/s',
+               'Dl Completed', 'Generating', 'Shuffling'):
+    assert mark not in text, mark
+
+
 def test_mnist_unprepared_without_raw_files_asks_for_tfrd_data_dir(
-    tmp_path, monkeypatch):
+    tmp_path, monkeypatch, capfd, no_network):
+  """No local files: TFDS may download, but offline the connection check
+  fails at once (TFDS itself would retry for minutes) with one line naming
+  the four files and where to put them."""
+  from tensorflow_datasets.core.utils import tqdm_utils  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  def no_download(*unused_args, **unused_kwargs):
+    raise AssertionError('TFDS must not be asked to download offline')
+
+  monkeypatch.setattr(tfds.builder_cls('mnist'), 'download_and_prepare',
+                      no_download)
   monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
-  with pytest.raises(DatasetError, match='not prepared') as info:
-    datasets.load_dataset('mnist', 5, tfds_data_dir=str(tmp_path))
-  assert datasets.DATA_DIR_ENV in str(info.value)
-  assert '--data_dir' in str(info.value)
+  tfds_dir = tmp_path / 'tfds'
+  del no_network[:]
+  start = time.monotonic()
+  with pytest.raises(DatasetError) as info:
+    datasets.load_dataset('mnist', 5, tfds_data_dir=str(tfds_dir))
+  assert time.monotonic() - start < 20
+  _assert_offline_message(info.value)
+  assert 'storage.googleapis.com' in str(info.value)
+  # The check did try the host TFDS downloads MNIST from, and failed as this
+  # offline machine does.
+  assert no_network == ['storage.googleapis.com']
+  assert 'NameResolutionError' in repr(info.value.__cause__)
+  # The error is all there is: no "preparing" line, nothing half-prepared.
+  captured = capfd.readouterr()
+  assert _tfrd_lines(captured.err) == []
+  assert not (tfds_dir / 'mnist' / '3.0.1').exists()
+  assert tqdm_utils._active  # pylint: disable=protected-access
+
+
+def test_mnist_download_failing_in_tfds_gives_the_offline_message(
+    tmp_path, monkeypatch, capfd):
+  """The connection check passes, then TFDS's own download cannot connect
+  (the requests ConnectionError an unreachable host gives it)."""
+  import logging  # pylint: disable=g-import-not-at-top
+  import requests  # pylint: disable=g-import-not-at-top
+  from tensorflow_datasets.core.utils import tqdm_utils  # pylint: disable=g-import-not-at-top
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  calls = []
+
+  def unreachable(unused_builder, **kwargs):
+    calls.append(dict(kwargs, bars=tqdm_utils._active,  # pylint: disable=protected-access
+                      absl_level=logging.getLogger('absl').level))
+    print('Downloading and preparing dataset (TFDS prints this)')
+    raise requests.exceptions.ConnectionError(
+        "HTTPSConnectionPool(host='storage.googleapis.com', port=443): Max "
+        'retries exceeded with url: /cvdf-datasets/mnist/'
+        't10k-images-idx3-ubyte.gz (Caused by NameResolutionError(...))')
+
+  monkeypatch.setattr(datasets, '_check_connection', lambda url: None)
+  monkeypatch.setattr(tfds.builder_cls('mnist'), 'download_and_prepare',
+                      unreachable)
+  monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
+  absl_level = logging.getLogger('absl').level
+  tfds_dir = tmp_path / 'tfds'
+  with pytest.raises(DatasetError) as info:
+    datasets.load_dataset('mnist', 5, tfds_data_dir=str(tfds_dir))
+  _assert_offline_message(info.value)
+  assert isinstance(info.value.__cause__, requests.exceptions.ConnectionError)
+  # TFDS's own download: no manual files, its normal configuration; bars and
+  # INFO logging off meanwhile, and back afterwards.
+  [call] = calls
+  assert call['download_config'].manual_dir is None
+  assert call['bars'] is False
+  assert call['absl_level'] >= logging.WARNING
+  assert tqdm_utils._active  # pylint: disable=protected-access
+  assert logging.getLogger('absl').level == absl_level
+  captured = capfd.readouterr()
+  assert captured.out == ''
+  [line] = _tfrd_lines(captured.err)
+  assert line.startswith('tfrd: downloading MNIST')
+  assert str(tfds_dir) in line and 'once; later runs read it' in line
+
+
+# Where MNIST comes from.
+
+
+def _raw_dir(tmp_path, name='raw'):
+  """A directory with mnist/ holding (stand-ins for) the four files."""
+  folder = tmp_path / name / 'mnist'
+  folder.mkdir(parents=True)
+  for file_name in _MNIST_FILES:
+    (folder / file_name).write_bytes(b'')
+  return tmp_path / name
+
+
+def test_mnist_source_reads_a_prepared_copy_first(tmp_path, monkeypatch):
+  raw = _raw_dir(tmp_path)
+  monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
+  assert datasets.mnist_source(True) == (datasets.MNIST_PREPARED, None)
+  # Local files, even a directory lacking them, are not looked at then.
+  assert datasets.mnist_source(True, str(raw)) == (datasets.MNIST_PREPARED,
+                                                   None)
+  monkeypatch.setenv(datasets.DATA_DIR_ENV, str(tmp_path / 'empty'))
+  assert datasets.mnist_source(True) == (datasets.MNIST_PREPARED, None)
+
+
+def test_mnist_source_prepares_from_local_files(tmp_path, monkeypatch):
+  raw = _raw_dir(tmp_path)
+  other = _raw_dir(tmp_path, 'other')
+  folder = (datasets.MNIST_FROM_FILES, str(raw / 'mnist'))
+  monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
+  assert datasets.mnist_source(False, str(raw)) == folder
+  assert datasets.mnist_source(False, raw) == folder  # A path object.
+  # The mnist/ folder itself is accepted too.
+  assert datasets.mnist_source(False, str(raw / 'mnist')) == folder
+  monkeypatch.setenv(datasets.DATA_DIR_ENV, str(raw))
+  assert datasets.mnist_source(False) == folder
+  # The argument wins over the variable.
+  assert datasets.mnist_source(False, str(other)) == (
+      datasets.MNIST_FROM_FILES, str(other / 'mnist'))
+
+
+def test_mnist_source_downloads_without_local_files(monkeypatch, no_network):
+  monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
+  del no_network[:]
+  assert datasets.mnist_source(False) == (datasets.MNIST_DOWNLOAD, None)
+  assert datasets.mnist_source(False, '') == (datasets.MNIST_DOWNLOAD, None)
+  monkeypatch.setenv(datasets.DATA_DIR_ENV, '')
+  assert datasets.mnist_source(False) == (datasets.MNIST_DOWNLOAD, None)
+  # The choice alone reaches for nothing.
+  assert no_network == []
+
+
+def test_mnist_source_never_downloads_for_a_directory_lacking_files(
+    tmp_path, monkeypatch):
+  """Whoever names a directory means to stay offline."""
+  monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
+  with pytest.raises(DatasetError, match='lacks'):
+    datasets.mnist_source(False, str(tmp_path))
+  monkeypatch.setenv(datasets.DATA_DIR_ENV, str(tmp_path))
+  with pytest.raises(DatasetError, match=datasets.DATA_DIR_ENV):
+    datasets.mnist_source(False)
+
+
+def test_mnist_prepares_from_local_files_with_one_tfrd_line(
+    tmp_path, monkeypatch, capfd):
+  """TFDS's progress bars, INFO logging and stdout lines are replaced by one
+  line of tfrd's, printed only while preparing."""
+  if not os.environ.get(datasets.DATA_DIR_ENV):
+    pytest.skip(f'{datasets.DATA_DIR_ENV} is unset: no original MNIST files '
+                'to prepare TFDS mnist from offline.')
+  data_dir = os.environ[datasets.DATA_DIR_ENV]
+  monkeypatch.delenv(datasets.DATA_DIR_ENV)
+  tfds_dir = str(tmp_path / 'tfds')
+  capfd.readouterr()
+  images = datasets.load_dataset('mnist', 2, data_dir=data_dir,
+                                 tfds_data_dir=tfds_dir)
+  assert images.shape == (2, 28, 28, 1)
+  captured = capfd.readouterr()
+  assert _tfrd_lines(captured.err) == [
+      f'tfrd: preparing MNIST for TensorFlow Datasets in {tfds_dir} from '
+      f'{os.path.join(os.path.expanduser(data_dir), "mnist")} (once; later '
+      'runs read it)']
+  _assert_no_progress_bars(captured.err)
+  assert 'Variant folder' not in captured.err
+  assert captured.out == ''
+  # A later run reads the prepared copy without a word.
+  np.testing.assert_array_equal(
+      datasets.load_dataset('mnist', 2, tfds_data_dir=tfds_dir), images)
+  captured = capfd.readouterr()
+  assert _tfrd_lines(captured.err) == []
+  _assert_no_progress_bars(captured.err)
+  assert captured.out == ''
 
 
 def test_mnist_raw_dir_lacking_files_names_them(tmp_path, monkeypatch):
