@@ -30,25 +30,17 @@ MNIST test images this prints, in nats:
 
 Writes --output_dir/entropic_gan.json (every number, per image),
 entropic_gan.png, and the AIS curve files (curve.json, ...) of the run up to
-β = 1/λ. `docs/zoo.md` explains the difference.
+β = 1/λ. `docs/zoo.md` explains the difference; the computation is
+`pipelines.entropic_gan`.
 """
 
-import json
-import os
 import sys
-import time
 
 from absl import app
 from absl import flags
-import numpy as np
 
-from adapters import datasets
-from adapters import keras_decoder
 from apps import output_flags
 from pipelines import jobs
-from pipelines import output_files
-from pipelines import progress as progress_lib
-import tfrd
 
 FLAGS = flags.FLAGS
 
@@ -82,181 +74,52 @@ flags.DEFINE_string('data_dir', None,
 flags.DEFINE_string('tfds_data_dir', None, 'TFDS data directory.')
 flags.DEFINE_string('output_dir', 'entropic_gan_output', 'Output directory.')
 output_flags.define_overwrite_flag()
+# Listed in --help with the app's own flags.
+flags.adopt_module_key_flags(output_flags)
 
 
-def _regularization(model_path):
-  if FLAGS.entropic_lambda is not None:
-    return float(FLAGS.entropic_lambda)
-  from zoo import metadata  # pylint: disable=g-import-not-at-top
-  document = metadata.read(model_path)
-  if 'entropic_regularization' not in document:
-    raise ValueError(f'{model_path} is a {document.get("family")} model, not '
-                     f'an entropic GAN; give --entropic_lambda to use it '
-                     f'anyway (with --critics).')
-  return float(document['entropic_regularization'])
+def job_from_flags():
+  """The `pipelines.entropic_gan.EntropicGANJob` the flags describe.
 
-
-def _pretrained_path():
-  from zoo import pretrained  # pylint: disable=g-import-not-at-top
-  return pretrained.path(pretrained.ENTROPIC_GAN)
-
-
-def _schedule(beta):
-  """RD points up to exactly β = 1/λ on a log-spaced base schedule."""
-  beta_min = min(1.0 / 12.0, beta / 10.0)
-  rd_betas = tfrd.rd_point_betas(FLAGS.num_rd_points, beta, beta_min=beta_min,
-                                 include_beta_one=False)
-  base = tfrd.geometric_betas(FLAGS.num_intermediate, beta, beta_min)
-  return tfrd.build_schedule(rd_betas, base, 0, 0)
-
-
-def run():
-  """Computes both estimates; returns the summary dict."""
-  start = time.time()
-  import keras  # pylint: disable=g-import-not-at-top
-  from zoo import entropic_gan  # pylint: disable=g-import-not-at-top
-
-  outputs = output_files.OutputFiles(
-      'entropic_gan', FLAGS.output_dir,
-      ('entropic_gan.json', 'entropic_gan.png', 'curve.json', 'curve.csv',
-       'curve.npz', 'curve.png'), overwrite=FLAGS.overwrite)
-  outputs.prepare()
-  model_path = FLAGS.model or _pretrained_path()
-  regularization = _regularization(model_path)
-  beta = 1.0 / regularization
-  critics_path = FLAGS.critics or model_path[:-len('.keras')] + (
-      '_critics.keras')
-  if not os.path.isfile(critics_path):
-    raise ValueError(f'Critics not found: {critics_path} (apps.train '
-                     f'--family=entropic_gan writes them beside the '
-                     f'generator; or pass --critics).')
-  decoder = keras_decoder.load_keras_decoder(model_path)
-  critics = keras.saving.load_model(critics_path, compile=False)
-  images = datasets.load_dataset('mnist', FLAGS.num_images, split='test',
-                                 data_dir=FLAGS.data_dir,
-                                 tfds_data_dir=FLAGS.tfds_data_dir,
-                                 offset=FLAGS.image_offset)
-  images, _ = keras_decoder.match_data_to_decoder(images,
-                                                  decoder.output_shape)
-  sys.stderr.write(
-      f'entropic_gan: {model_path}, λ = {regularization:g} (β = {beta:g}); '
-      f'{images.shape[0]} test images; surrogate with '
-      f'{FLAGS.num_prior_samples} prior samples\n')
-  surrogate = entropic_gan.surrogate_log_likelihood(
-      decoder.model, critics, images, regularization,
-      num_samples=FLAGS.num_prior_samples, seed=FLAGS.seed)
-  schedule = _schedule(beta)
-  curve = tfrd.estimate_rd_curve(
-      decoder, images, tfrd.SquaredError(), schedule,
-      latent_dim=decoder.latent_dim, num_chains=FLAGS.num_chains,
-      num_leapfrog_steps=FLAGS.leapfrog_steps, seed=FLAGS.seed,
-      step_size_mode=FLAGS.step_size_mode,
-      image_indices=FLAGS.image_offset + np.arange(images.shape[0]),
-      progress=progress_lib.ProgressPrinter(
-          tfrd.passes.num_passes(FLAGS.step_size_mode)),
-      config={'model': os.path.abspath(model_path),
-              'title': f'{os.path.basename(model_path)}: AIS up to '
-                       f'beta = 1/lambda = {beta:g}'})
-  point = int(np.flatnonzero(np.isclose(curve.betas, beta))[-1])
-  log_c = surrogate['log_normalizer']
-  per_image = {
-      'image_index': (FLAGS.image_offset + np.arange(images.shape[0])).tolist(),
-      'ais_log_likelihood': (log_c + curve.log_z_per_image[point]).tolist(),
-      'ais_rate': curve.rate_per_image[point].tolist(),
-      'ais_beta_distortion': (beta * curve.distortion_per_image[point]
-                              ).tolist(),
-      'surrogate_log_likelihood': surrogate['surrogate'].tolist(),
-      'surrogate_kl': surrogate['kl'].tolist(),
-      'surrogate_beta_expected_loss': (beta * surrogate['expected_loss']
-                                       ).tolist(),
-      'surrogate_effective_sample_size': surrogate[
-          'effective_sample_size'].tolist(),
-      'importance_log_likelihood': surrogate[
-          'importance_log_likelihood'].tolist(),
-  }
-  curve.save(FLAGS.output_dir)
-  summary = {
-      'model': os.path.abspath(model_path),
-      'critics': os.path.abspath(critics_path),
-      'entropic_lambda': regularization,
-      'beta': beta,
-      'log_normalizer': log_c,
-      'num_prior_samples': FLAGS.num_prior_samples,
-      'ais': {'num_chains': FLAGS.num_chains,
-              'num_transitions': int(schedule.num_transitions),
-              'leapfrog_steps': FLAGS.leapfrog_steps,
-              'step_size_mode': FLAGS.step_size_mode},
-      'per_image': per_image,
-      'mean': {key: float(np.mean(values)) for key, values in
-               per_image.items() if key != 'image_index'},
-  }
-  summary['wall_time_s'] = time.time() - start
-  with outputs.open('entropic_gan.json') as f:
-    json.dump(summary, f, indent=1)
-  _plot(per_image, beta, outputs.path('entropic_gan.png'))
-  _print(summary)
-  return summary
-
-
-def _plot(per_image, beta, path):
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  indices = np.arange(len(per_image['image_index']))
-  figure, axis = plt.subplots(figsize=(7, 4))
-  for offset, (key, label) in zip(
-      (-0.25, 0.0, 0.25),
-      (('ais_log_likelihood', 'tfrd AIS: log C + log Z'),
-       ('importance_log_likelihood', 'prior importance sampling'),
-       ('surrogate_log_likelihood', 'entropic GAN surrogate'))):
-    axis.bar(indices + offset, per_image[key], width=0.25, label=label)
-  axis.set_xticks(indices, [str(i) for i in per_image['image_index']])
-  axis.set_xlabel('MNIST test image')
-  axis.set_ylabel('log-likelihood (nats)')
-  axis.set_title(f'Entropic GAN likelihood at beta = 1/lambda = {beta:g}')
-  values = np.concatenate([per_image[k] for k in (
-      'ais_log_likelihood', 'importance_log_likelihood',
-      'surrogate_log_likelihood')])
-  margin = 0.1 * (values.max() - values.min() + 1.0)
-  axis.set_ylim(values.min() - margin, values.max() + margin)
-  axis.legend(fontsize=8)
-  figure.tight_layout()
-  tfrd.files.save_figure(figure, path, dpi=120)
-  plt.close(figure)
-
-
-def _print(summary):
-  per_image = summary['per_image']
-  print(f'λ = {summary["entropic_lambda"]:g}, β = 1/λ = {summary["beta"]:g}, '
-        f'log C = {summary["log_normalizer"]:.2f} nats; all values in nats')
-  print(f'{"image":>6} {"AIS":>10} {"R":>8} {"βD":>8} | {"surrogate":>10} '
-        f'{"KL_w":>8} {"βE_w l":>8} {"ESS":>7} | {"IS":>10}')
-  for row in zip(per_image['image_index'], per_image['ais_log_likelihood'],
-                 per_image['ais_rate'], per_image['ais_beta_distortion'],
-                 per_image['surrogate_log_likelihood'],
-                 per_image['surrogate_kl'],
-                 per_image['surrogate_beta_expected_loss'],
-                 per_image['surrogate_effective_sample_size'],
-                 per_image['importance_log_likelihood']):
-    print('{:6d} {:10.2f} {:8.2f} {:8.2f} | {:10.2f} {:8.2f} {:8.2f} {:7.1f} '
-          '| {:10.2f}'.format(*row))
-  mean = summary['mean']
-  print(f'mean: AIS {mean["ais_log_likelihood"]:.2f}, surrogate '
-        f'{mean["surrogate_log_likelihood"]:.2f} (gap '
-        f'{mean["ais_log_likelihood"] - mean["surrogate_log_likelihood"]:.2f})'
-        f', IS {mean["importance_log_likelihood"]:.2f}; '
-        f'{summary["wall_time_s"]:.0f} s; wrote '
-        f'{os.path.join(FLAGS.output_dir, "entropic_gan.json")}')
+  Raises:
+    app.UsageError: for a --entropic_lambda that is not positive.
+  """
+  if FLAGS.entropic_lambda is not None and not FLAGS.entropic_lambda > 0:
+    raise app.UsageError('--entropic_lambda must be positive.')
+  # Imported once the flags are checked: they load TensorFlow.
+  # pylint: disable=g-import-not-at-top
+  from pipelines import entropic_gan
+  from pipelines import settings
+  import tfrd
+  # pylint: enable=g-import-not-at-top
+  return entropic_gan.EntropicGANJob(
+      model=FLAGS.model, critics=FLAGS.critics,
+      entropic_lambda=FLAGS.entropic_lambda,
+      images=settings.DataSettings(
+          dataset='mnist', split='test', num_images=FLAGS.num_images,
+          image_offset=FLAGS.image_offset, data_dir=FLAGS.data_dir,
+          tfds_data_dir=FLAGS.tfds_data_dir),
+      num_prior_samples=FLAGS.num_prior_samples,
+      chains=tfrd.ChainSettings(
+          num_chains=FLAGS.num_chains, seed=FLAGS.seed,
+          hmc=tfrd.HMCSettings(num_leapfrog_steps=FLAGS.leapfrog_steps,
+                               step_size_mode=FLAGS.step_size_mode)),
+      num_intermediate=FLAGS.num_intermediate,
+      num_rd_points=FLAGS.num_rd_points, output_dir=FLAGS.output_dir,
+      overwrite=FLAGS.overwrite)
 
 
 def main(argv):
-  if FLAGS.entropic_lambda is not None and not FLAGS.entropic_lambda > 0:
-    raise app.UsageError('--entropic_lambda must be positive.')
-  from zoo import metadata  # pylint: disable=g-import-not-at-top
-  return jobs.run_job(
-      'entropic_gan', run,
-      (keras_decoder.ModelError, datasets.DatasetError,
-       metadata.MetadataError, tfrd.DecoderOutputError, ValueError, OSError))
+  del argv  # jobs.run refused stray arguments.
+  job = job_from_flags()
+  from pipelines import entropic_gan  # pylint: disable=g-import-not-at-top
+
+  def compare_and_print():
+    summary = entropic_gan.compare_likelihoods(job)
+    sys.stdout.write(entropic_gan.format_summary(summary, job.output_dir))
+    return summary
+  return jobs.run_job('entropic_gan', compare_and_print,
+                      entropic_gan.EXPECTED_ERRORS)
 
 
 def console_main():

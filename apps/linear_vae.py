@@ -30,27 +30,18 @@ tolerance at large β (`benchmarks/precision_study.py` measures it).
 Writes, into --output_dir: the decoder (`linear_decoder.keras`), the test
 images (`test_images.npz`, so `apps.rd_curve` can be run on the same
 problem), for each distortion a subdirectory with the AIS curve files and
-`comparison.png` (AIS and exact in one figure), and `linear_vae.json`.
+`comparison.png` (AIS and exact in one figure), and `linear_vae.json`. The
+computation is `pipelines.linear_comparison`.
 """
 
-import json
-import os
 import sys
-import time
 
 from absl import flags
-import numpy as np
 
-from adapters import datasets
-from adapters import keras_decoder
 from apps import ais_flags
 from apps import output_flags
-from pipelines import jobs
-from pipelines import output_files
 from apps import precision_flags
-from pipelines import progress as progress_lib
-import tfrd
-from zoo import linear_gaussian
+from pipelines import jobs
 
 FLAGS = flags.FLAGS
 
@@ -69,6 +60,8 @@ flags.DEFINE_string('data_dir', None,
 flags.DEFINE_string('tfds_data_dir', None, 'TFDS data directory.')
 flags.DEFINE_string('output_dir', 'linear_vae_output', 'Output directory.')
 output_flags.define_overwrite_flag()
+# Listed in --help with the app's own flags.
+flags.adopt_module_key_flags(output_flags)
 flags.DEFINE_float('rate_tolerance_nats', 0.3, 'Absolute rate tolerance.')
 flags.DEFINE_float('rate_tolerance_relative', 0.03, 'Relative rate tolerance.')
 flags.DEFINE_float('distortion_tolerance_relative', 0.03,
@@ -86,166 +79,51 @@ flags.adopt_module_key_flags(ais_flags)
 flags.adopt_module_key_flags(precision_flags)
 
 
-def compare(curve, exact, distortion_variance):
-  """Per-point deviations and whether each is within the flags' tolerance.
+def job_from_flags():
+  """The `pipelines.linear_comparison.LinearVAEJob` the flags describe.
 
-  Args:
-    curve: the AIS `RDCurve`.
-    exact: the `LinearRDCurve` at the same betas.
-    distortion_variance: [K, N] exact Var_q(d).
-
-  Returns:
-    A JSON-serializable dict of the curves, the largest errors and
-    `within_tolerance`.
+  Raises:
+    ValueError: for impossible values, one line naming the flag.
   """
-  comparison = tfrd.compare_with_exact(
-      curve, exact, distortion_variance,
-      rate_tolerance_nats=FLAGS.rate_tolerance_nats,
-      rate_tolerance_relative=FLAGS.rate_tolerance_relative,
-      distortion_tolerance_relative=FLAGS.distortion_tolerance_relative,
-      distortion_tolerance_stderrs=FLAGS.distortion_tolerance_stderrs)
-  return {
-      'distortion_mc_stderr': comparison.distortion_mc_stderr.tolist(),
-      'beta': curve.betas.tolist(),
-      'rate_exact': comparison.rate_exact.tolist(),
-      'rate_ais': curve.rate.tolist(),
-      'distortion_exact': comparison.distortion_exact.tolist(),
-      'distortion_ais': curve.distortion.tolist(),
-      'max_rate_error_nats': float(np.max(np.abs(comparison.rate_error))),
-      'max_rate_error_over_tolerance': float(
-          np.max(comparison.rate_error_over_tolerance)),
-      'max_distortion_relative_error': float(np.max(
-          np.abs(comparison.distortion_error) /
-          np.abs(comparison.distortion_exact))),
-      'max_distortion_error_over_tolerance': float(
-          np.max(comparison.distortion_error_over_tolerance)),
-      'mean_rate_error_nats': float(np.mean(comparison.rate_error)),
-      'within_tolerance': comparison.within_tolerance,
-  }
-
-
-def run():
-  """Fits, estimates, compares; returns the summary dict."""
-  start = time.time()
-  ais_flags.check_flags()
-  outputs = output_files.OutputFiles(
-      'linear_vae', FLAGS.output_dir,
-      ['linear_vae.json', 'linear_decoder.keras', 'test_images.npz'] +
-      [os.path.join(name, file_name) for name in FLAGS.distortions
-       for file_name in ('curve.json', 'curve.csv', 'curve.npz', 'curve.png',
-                         'comparison.png')],
-      overwrite=FLAGS.overwrite)
-  outputs.prepare()
-  train = datasets.load_dataset('mnist', FLAGS.num_train, split='train',
-                                data_dir=FLAGS.data_dir,
-                                tfds_data_dir=FLAGS.tfds_data_dir)
-  test = datasets.load_dataset('mnist', FLAGS.num_images, split='test',
-                               data_dir=FLAGS.data_dir,
-                               tfds_data_dir=FLAGS.tfds_data_dir)
-  kernel, bias, ml_scale = linear_gaussian.fit_linear_gaussian(
-      train, FLAGS.latent_dim)
-  decoder = linear_gaussian.make_linear_decoder(kernel, bias)
-  decoder_path = outputs.save_keras_model('linear_decoder.keras', decoder)
-  decoder, precision_config = precision_flags.apply_precision_flags(
-      decoder, 'linear_vae')
-  # The comparison uses the weights the decoder actually holds: float32, or
-  # rounded to bfloat16 / TF32 by --decoder_precision.
-  kernel32, bias32 = (np.asarray(w).astype(np.float64)
-                      for w in decoder.get_weights())
-  test = test.reshape(test.shape[0], -1)
-  with outputs.open('test_images.npz', 'wb') as f:
-    np.savez(f, x=test)
-  noise_scale = (ml_scale if FLAGS.noise_scale == 'ml'
-                 else float(FLAGS.noise_scale))
-  schedule = ais_flags.schedule_from_flags()
-  summary = {'latent_dim': FLAGS.latent_dim, 'num_train': FLAGS.num_train,
-             'num_images': int(test.shape[0]),
-             'noise_scale_ml': ml_scale, 'decoder': decoder_path,
-             'num_transitions': schedule.num_transitions,
-             **precision_config, 'results': {}}
-  sys.stderr.write(
-      f'linear_vae: fitted latent {FLAGS.latent_dim} decoder on '
-      f'{train.shape[0]} images (ML noise scale {ml_scale:.4f}); '
-      f'{schedule.num_transitions} transitions, {FLAGS.num_chains} chains, '
-      f'{test.shape[0]} test images\n')
-  for name in FLAGS.distortions:
-    if name == 'mse':
-      distortion = tfrd.SquaredError()
-    elif name == 'gaussian_nll':
-      distortion = tfrd.GaussianNLL(noise_scale)
-    else:
-      raise ValueError(f'--distortions accepts mse and gaussian_nll (the '
-                       f'closed form covers those), got {name!r}.')
-    curve = tfrd.estimate_rd_curve(
-        decoder, test, distortion, schedule, latent_dim=FLAGS.latent_dim,
-        progress=progress_lib.ProgressPrinter(
-            tfrd.passes.num_passes(FLAGS.step_size_mode)),
-        config={'title': f'linear VAE ({name})', 'label': 'AIS',
-                **precision_config},
-        **ais_flags.ais_kwargs_from_flags())
-    exact = tfrd.linear_rate_distortion(kernel32, bias32, test, curve.betas,
-                                        distortion)
-    run_dir = os.path.join(FLAGS.output_dir, name)
-    curve.save(run_dir)
-    tfrd.plot_curves(
-        {'exact (appendix D.3.1)': (exact.distortion.mean(1),
-                                    exact.rate.mean(1), exact.betas),
-         'AIS': curve},
-        os.path.join(run_dir, 'comparison.png'),
-        title=f'Linear VAE on MNIST, {name}: AIS vs closed form')
-    result = compare(curve, exact, tfrd.linear_distortion_variance(
-        kernel32, bias32, test, curve.betas, distortion))
-    result['wall_time_s'] = curve.timing['ais_total_s']
-    if curve.log_likelihood is not None:
-      result['log_likelihood_ais'] = curve.log_likelihood
-      result['log_likelihood_exact'] = float(
-          exact.log_z[curve.betas == 1.0].mean())
-    summary['results'][name] = result
-    _print_result(name, result)
-  summary['wall_time_s'] = time.time() - start
-  summary['within_tolerance'] = all(
-      r['within_tolerance'] for r in summary['results'].values())
-  with outputs.open('linear_vae.json') as f:
-    json.dump(summary, f, indent=1)
-  return summary
-
-
-def _print_result(name, result):
-  print(f'\n== {name} ==')
-  print(f'{"beta":>10} {"R exact":>9} {"R AIS":>9} {"D exact":>10} '
-        f'{"D AIS":>10}')
-  for row in zip(result['beta'], result['rate_exact'], result['rate_ais'],
-                 result['distortion_exact'], result['distortion_ais']):
-    print('{:10.4g} {:9.3f} {:9.3f} {:10.4f} {:10.4f}'.format(*row))
-  print(f'largest rate error {result["max_rate_error_nats"]:.3f} nats '
-        f'({result["max_rate_error_over_tolerance"]:.2f} of the tolerance); '
-        f'largest distortion error '
-        f'{100 * result["max_distortion_relative_error"]:.2f}% '
-        f'({result["max_distortion_error_over_tolerance"]:.2f} of the '
-        f'tolerance); mean rate error {result["mean_rate_error_nats"]:+.3f}')
-  if 'log_likelihood_ais' in result:
-    print(f'log-likelihood at beta = 1: AIS {result["log_likelihood_ais"]:.3f}'
-          f', exact {result["log_likelihood_exact"]:.3f} nats')
-  print('within tolerance' if result['within_tolerance']
-        else 'OUTSIDE TOLERANCE')
-
-
-def _validate():
-  """Runs the comparison and prints the verdict; returns the summary."""
-  summary = run()
-  print(f'\nlinear_vae: {"PASS" if summary["within_tolerance"] else "FAIL"} '
-        f'in {summary["wall_time_s"]:.0f} s; details in '
-        f'{os.path.join(FLAGS.output_dir, "linear_vae.json")}')
-  return summary
+  # pylint: disable=g-import-not-at-top  (they load TensorFlow)
+  from pipelines import linear_comparison
+  from pipelines import settings
+  # pylint: enable=g-import-not-at-top
+  schedule = ais_flags.schedule_settings_from_flags()
+  chains = ais_flags.chain_settings_from_flags()
+  return linear_comparison.LinearVAEJob(
+      latent_dim=FLAGS.latent_dim, num_train=FLAGS.num_train,
+      images=settings.DataSettings(
+          dataset='mnist', split='test', num_images=FLAGS.num_images,
+          data_dir=FLAGS.data_dir, tfds_data_dir=FLAGS.tfds_data_dir),
+      distortions=tuple(FLAGS.distortions),
+      noise_scale=(FLAGS.noise_scale if FLAGS.noise_scale == 'ml'
+                   else float(FLAGS.noise_scale)),
+      tolerances=linear_comparison.Tolerances(
+          rate_nats=FLAGS.rate_tolerance_nats,
+          rate_relative=FLAGS.rate_tolerance_relative,
+          distortion_relative=FLAGS.distortion_tolerance_relative,
+          distortion_stderrs=FLAGS.distortion_tolerance_stderrs),
+      schedule=schedule, chains=chains,
+      **precision_flags.precision_from_flags(),
+      output_dir=FLAGS.output_dir, overwrite=FLAGS.overwrite)
 
 
 def main(argv):
-  ais_flags.apply_preset()
+  del argv  # jobs.run refused stray arguments.
+  ais_flags.preset_from_flags()
+  from pipelines import linear_comparison  # pylint: disable=g-import-not-at-top
+
+  def validate_and_print():
+    job = job_from_flags()
+    summary = linear_comparison.validate(
+        job, on_result=lambda name, result: sys.stdout.write(
+            linear_comparison.format_result(name, result)))
+    sys.stdout.write(linear_comparison.format_verdict(summary,
+                                                      job.output_dir))
+    return summary
   return jobs.run_job(
-      'linear_vae',
-      lambda: precision_flags.run_on_device_from_flags(_validate),
-      (keras_decoder.ModelError, datasets.DatasetError,
-       tfrd.DecoderOutputError, ValueError, OSError),
+      'linear_vae', validate_and_print, linear_comparison.EXPECTED_ERRORS,
       exit_status=lambda summary: 0 if summary['within_tolerance'] else 1)
 
 

@@ -14,7 +14,7 @@ code sizes 2, 10, 100), fig3a (shallow and deep GAN-GP, code sizes 2, 5, 10,
 100), fig8 (seed study with frozen step sizes), fig9 (BDMC gaps), fig5a
 (VAE10 with a damaged mixture prior: curves and log-likelihoods), fig5b
 (VAE10 with blurred outputs), d4 (low- and high-rate reconstructions). Budgets
-(apps/figures.py, BUDGETS): smoke (a minute per figure), cpu (hours on 2
+(apps/reproduce.py, BUDGETS): smoke (a minute per figure), cpu (hours on 2
 cores), paper (appendix D.1-D.2, for a GPU).
 
 Everything is resumable: the same command reuses the models and curves
@@ -29,16 +29,16 @@ import sys
 from absl import flags
 
 from pipelines import jobs
-from apps import figures
+from pipelines import reproduce
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string('figure', None,
-                    f'The figure to reproduce: {", ".join(figures.FIGURES)} '
+                    f'The figure to reproduce: {", ".join(reproduce.FIGURES)} '
                     f'or all.')
 flags.DEFINE_string('budget', None,
-                    f'Settings: {", ".join(figures.BUDGETS)} (see '
-                    f'apps/figures.py).')
+                    f'Settings: {", ".join(reproduce.BUDGETS)} (see '
+                    f'apps/reproduce.py).')
 flags.DEFINE_string('output_dir', None, 'Directory of the results.')
 flags.DEFINE_bool(
     'overwrite', False,
@@ -47,7 +47,7 @@ flags.DEFINE_bool(
     'recorded as its own is reused either way.')
 flags.DEFINE_string('data_dir', None,
                     'Directory with mnist/ raw files (default: '
-                    '$TFRD_DATA_DIR).')
+                    '$TFRD_DATA_DIR; without either, TFDS downloads MNIST).')
 flags.DEFINE_string('tfds_data_dir', None, 'TFDS data directory.')
 
 
@@ -55,38 +55,43 @@ def figure_names(figure):
   """The figures --figure names.
 
   Raises:
-    figures.ReproduceError: for an unknown name.
+    reproduce.ReproduceError: for an unknown name.
   """
   if figure == 'all':
-    return list(figures.FIGURES)
-  if figure not in figures.FIGURES:
-    raise figures.ReproduceError(
-        f'--figure must be one of {", ".join(figures.FIGURES)} or all, got '
+    return list(reproduce.FIGURES)
+  if figure not in reproduce.FIGURES:
+    raise reproduce.ReproduceError(
+        f'--figure must be one of {", ".join(reproduce.FIGURES)} or all, got '
         f'{figure!r}.')
   return [figure]
 
 
-def prepare():
-  """Checks every flag and the output directory; returns the `Run` and the
-  figures to make. Raises figures.ReproduceError before any work."""
+def run_from_flags():
+  """The `reproduce.Run` and the figures the flags ask for, once every flag
+  and the output directory are checked.
+
+  Raises:
+    reproduce.ReproduceError: before any work.
+  """
   names = figure_names(FLAGS.figure)
-  if FLAGS.budget not in figures.BUDGETS:
-    raise figures.ReproduceError(
-        f'--budget must be one of {", ".join(figures.BUDGETS)}, got '
+  if FLAGS.budget not in reproduce.BUDGETS:
+    raise reproduce.ReproduceError(
+        f'--budget must be one of {", ".join(reproduce.BUDGETS)}, got '
         f'{FLAGS.budget!r}.')
   if not FLAGS.output_dir:
-    raise figures.ReproduceError('--output_dir is required.')
-  run = figures.Run(FLAGS.output_dir, FLAGS.budget, overwrite=FLAGS.overwrite,
+    raise reproduce.ReproduceError('--output_dir is required.')
+  run = reproduce.Run(FLAGS.output_dir, FLAGS.budget, overwrite=FLAGS.overwrite,
                     data_dir=FLAGS.data_dir, tfds_data_dir=FLAGS.tfds_data_dir)
   run.check(names)
   return run, names
 
 
 def main(argv):
+  del argv  # jobs.run refused stray arguments.
   try:
     # Before TensorFlow is imported: bad input costs no start-up time.
-    run, names = prepare()
-  except figures.ReproduceError as error:
+    run, names = run_from_flags()
+  except reproduce.ReproduceError as error:
     sys.stderr.write(f'reproduce: error: {error}\n')
     return 2
   # pylint: disable=g-import-not-at-top
@@ -96,9 +101,9 @@ def main(argv):
   # pylint: enable=g-import-not-at-top
   return jobs.run_job(
       'reproduce',
-      lambda: [figures.run_figure(run, figures.FIGURES[name])
+      lambda: [reproduce.run_figure(run, reproduce.FIGURES[name])
                for name in names],
-      (figures.ReproduceError, datasets.DatasetError, tfrd.DecoderOutputError,
+      (reproduce.ReproduceError, datasets.DatasetError, tfrd.DecoderOutputError,
        training.TrainingCheckpointError, training.TrainingDivergedError,
        ValueError, OSError),
       interrupted_message='interrupted; the same command continues from the '

@@ -164,11 +164,12 @@ class Study:
       self.rows.append(row)
       return row
     schedule = _schedule(num_intermediate, self.points)
-    kwargs = dict(num_chains=num_chains,
-                  num_leapfrog_steps=num_leapfrog_steps,
-                  target_accept_prob=target_accept_prob,
-                  shared_step_size=shared_step_size,
-                  step_size_mode=step_size_mode, jit_compile=self.jit)
+    chains = tfrd.ChainSettings(
+        num_chains=num_chains, seed=FLAGS.seed, jit_compile=self.jit,
+        hmc=tfrd.HMCSettings(num_leapfrog_steps=num_leapfrog_steps,
+                             target_accept_prob=target_accept_prob,
+                             shared_step_size=shared_step_size,
+                             step_size_mode=step_size_mode))
     start = time.time()
     row = {'study': study, 'label': label,
            'num_intermediate': num_intermediate,
@@ -180,8 +181,8 @@ class Study:
     for beta in self.points:
       result = bdmc_lib.run_bdmc(
           self.decoder, self.distortion,
-          bdmc_lib.truncate_schedule(schedule, beta), seed=FLAGS.seed,
-          simulated=self.simulated[beta], **kwargs)
+          bdmc_lib.truncate_schedule(schedule, beta), self.simulated[beta],
+          chains=chains)
       exact = self.exact[beta]
       estimate = result.forward.estimates[-1]
       row['points'][repr(beta)] = {
@@ -202,8 +203,8 @@ class Study:
         schedule.num_transitions, num_leapfrog_steps, step_size_mode)
     if real_curve:
       run = tfrd.run_ais(self.decoder, self.test_images, self.distortion,
-                         schedule, seed=FLAGS.seed,
-                         latent_dim=self.kernel.shape[0], **kwargs)
+                         schedule, latent_dim=self.kernel.shape[0],
+                         chains=chains)
       exact = tfrd.linear_rate_distortion(self.kernel, self.bias,
                                           self.test_images, run.betas,
                                           self.distortion)

@@ -67,8 +67,10 @@ def main(argv):
   schedule = tfrd.build_schedule(
       tfrd.rd_point_betas(20, 1000.0),
       tfrd.geometric_betas(FLAGS.num_intermediate, 1000.0, 1 / 12), 800, 10)
-  settings = dict(num_chains=FLAGS.num_chains, num_leapfrog_steps=10,
-                  seed=FLAGS.seed, latent_dim=10)
+  settings = dict(
+      latent_dim=10,
+      chains=tfrd.ChainSettings(num_chains=FLAGS.num_chains, seed=FLAGS.seed,
+                                hmc=tfrd.HMCSettings(num_leapfrog_steps=10)))
   betas = schedule.rd_betas
   loss = tfrd.SquaredError()
 
@@ -101,7 +103,11 @@ def main(argv):
   }
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   figure_curves = {}
-  report = {'settings': {k: v for k, v in settings.items()},
+  chains = settings['chains']
+  report = {'settings': {'num_chains': chains.num_chains,
+                         'num_leapfrog_steps': chains.hmc.num_leapfrog_steps,
+                         'seed': chains.seed,
+                         'latent_dim': settings['latent_dim']},
             'num_images': FLAGS.num_images,
             'num_transitions': schedule.num_transitions, 'cases': {}}
   for label, case in cases.items():

@@ -82,9 +82,10 @@ def measure(images, num_chains, num_leapfrog_steps, num_transitions,
     for mode, jit_compile in _MODES:
       throughput._progress(f'{distortion_name}, {mode}')  # pylint: disable=protected-access
       row = throughput.time_decoder(
-          _DECODER, images, num_chains, num_leapfrog_steps, num_transitions,
-          repetitions, step_size, seed, bare_gradient=False,
-          distortion=make(), jit_compile=jit_compile)
+          _DECODER, images, num_chains, num_leapfrog_steps,
+          throughput.TimingPlan(num_transitions, repetitions,
+                                bare_gradient=False),
+          step_size, seed, distortion=make(), jit_compile=jit_compile)
       rows.append({'distortion': distortion_name, 'mode': mode,
                    'seconds_per_transition': row['seconds_per_transition'],
                    'repetition_seconds': row['repetition_seconds'],

@@ -79,9 +79,12 @@ def _measure():
   try:
     tfrd.estimate_rd_curve(
         decoder, images, 'mse', schedule, latent_dim=100,
-        num_chains=FLAGS.paper_num_chains, num_leapfrog_steps=_LEAPFROG_STEPS,
-        checkpoint_dir=FLAGS.checkpoint_dir, resume=False,
-        checkpoint_interval_s=3600.0, progress=progress, stop=stop)
+        chains=tfrd.ChainSettings(
+            num_chains=FLAGS.paper_num_chains,
+            hmc=tfrd.HMCSettings(num_leapfrog_steps=_LEAPFROG_STEPS)),
+        control=tfrd.RunControl(
+            progress=progress, checkpoint_dir=FLAGS.checkpoint_dir,
+            resume=False, checkpoint_interval_s=3600.0, stop=stop))
     raise RuntimeError('the run finished instead of stopping')
   except tfrd.RunInterrupted as interruption:
     checkpoint_path = interruption.checkpoint_path

@@ -189,9 +189,11 @@ def run_linear(settings, precisions):
     start = time.time()
     curve = tfrd.estimate_rd_curve(
         model, test, distortion, schedule, latent_dim=FLAGS.latent_dim,
-        num_chains=settings['num_chains'], seed=FLAGS.seed,
-        num_leapfrog_steps=settings['leapfrog_steps'],
-        jit_compile=_jit(settings['jit']))
+        chains=tfrd.ChainSettings(
+            num_chains=settings['num_chains'], seed=FLAGS.seed,
+            jit_compile=_jit(settings['jit']),
+            hmc=tfrd.HMCSettings(
+                num_leapfrog_steps=settings['leapfrog_steps'])))
     wall_time = time.time() - start
     row = {'precision': precision, 'tf32_execution': tf32,
            'wall_time_s': wall_time,
@@ -248,9 +250,11 @@ def run_bdmc(settings, precisions):
         model, 'mse', rd_betas=[settings['bdmc_beta']],
         num_images=settings['bdmc_images'], latent_dim=decoder.latent_dim,
         num_intermediate=settings['bdmc_intermediate'],
-        num_chains=settings['bdmc_chains'], seed=FLAGS.seed,
-        num_leapfrog_steps=settings['leapfrog_steps'],
-        jit_compile=_jit(settings['bdmc_jit']))
+        chains=tfrd.ChainSettings(
+            num_chains=settings['bdmc_chains'], seed=FLAGS.seed,
+            jit_compile=_jit(settings['bdmc_jit']),
+            hmc=tfrd.HMCSettings(
+                num_leapfrog_steps=settings['leapfrog_steps'])))
     wall_time = time.time() - start
     rows.append({
         'precision': precision, 'tf32_execution': tf32,

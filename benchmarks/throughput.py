@@ -57,6 +57,7 @@ sizes, and, labelled as a PROJECTION, on a GPU of the given fp32 / TF32
 throughput, from the counted FLOPs and the ratio measured here.
 """
 
+import collections
 import datetime
 import gzip
 import json
@@ -411,10 +412,30 @@ def time_bare_gradient(decoder, images, num_chains, num_leapfrog_steps,
   return min(times) / num_transitions
 
 
-def time_decoder(name, images, num_chains, num_leapfrog_steps,
-                 num_transitions, repetitions, step_size=0.05, seed=0,
-                 max_repetition_s=None, bare_gradient=True, distortion=None,
-                 jit_compile='auto'):
+class TimingPlan(
+    collections.namedtuple('TimingPlan', ['num_transitions', 'repetitions',
+                                          'max_repetition_s',
+                                          'bare_gradient'])):
+  """How `time_decoder` times a decoder.
+
+  Attributes:
+    num_transitions: transitions per timed repetition T.
+    repetitions: timed repetitions; the best counts.
+    max_repetition_s: if not None, T is cut (see `_probe_transitions`) when
+      a probe transition says a repetition would take longer.
+    bare_gradient: also time the bare decoder gradient at the same T
+      (`time_bare_gradient`, squared error only).
+  """
+  __slots__ = ()
+
+  def __new__(cls, num_transitions, repetitions, max_repetition_s=None,
+              bare_gradient=True):
+    return super().__new__(cls, int(num_transitions), int(repetitions),
+                           max_repetition_s, bool(bare_gradient))
+
+
+def time_decoder(name, images, num_chains, num_leapfrog_steps, plan,
+                 step_size=0.05, seed=0, distortion=None, jit_compile='auto'):
   """Measures steady-state seconds per transition of one decoder.
 
   Args:
@@ -422,14 +443,10 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps,
     images: [B, 784] float32 data.
     num_chains: chains per image K.
     num_leapfrog_steps: L.
-    num_transitions: transitions per timed repetition T.
-    repetitions: timed repetitions; the best counts.
+    plan: a `TimingPlan` (transitions per repetition, repetitions, the cap
+      on a repetition's time, whether to time the bare gradient too).
     step_size: the frozen step size of every chain.
     seed: seed of the weights, the initial states and the noise.
-    max_repetition_s: if given, T is cut (see `_probe_transitions`) when a
-      probe transition says a repetition would take longer.
-    bare_gradient: also time the bare decoder gradient at the same T
-      (`time_bare_gradient`, squared error only).
     distortion: a `tfrd.Distortion` (default squared error). The FLOP
       figures count the decoder only, whatever the distortion costs.
     jit_compile: the AIS loop's mode, as `tfrd.estimate_rd_curve` takes it.
@@ -437,6 +454,8 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps,
   Returns:
     A dict of the measurement (see the module docstring).
   """
+  num_transitions, repetitions = plan.num_transitions, plan.repetitions
+  max_repetition_s = plan.max_repetition_s
   latent_dim = DECODERS[name][0]
   num_images = images.shape[0]
   num_rows = num_images * num_chains
@@ -498,7 +517,7 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps,
   seconds_per_transition = min(times) / num_transitions
   flops = flops_per_transition(name, num_rows, num_leapfrog_steps)
   bare_s = None
-  if bare_gradient:
+  if plan.bare_gradient:
     _progress(f'{name}: the bare decoder gradient, {num_transitions} x '
               f'{num_leapfrog_steps} in one XLA loop')
     bare_s = time_bare_gradient(decoder, images, num_chains,
@@ -731,10 +750,11 @@ def _benchmark():
   matmul = MatmulBenchmark(FLAGS.matmul_size)
   _progress(f'matmul: {matmul.measure(FLAGS.matmul_repetitions):.2f} GFLOP/s')
 
+  plan = TimingPlan(FLAGS.num_transitions, FLAGS.repetitions,
+                    FLAGS.max_repetition_s)
   rows = [time_decoder(name, images[:FLAGS.num_images], FLAGS.num_chains,
-                       FLAGS.leapfrog_steps, FLAGS.num_transitions,
-                       FLAGS.repetitions, FLAGS.step_size, FLAGS.seed,
-                       FLAGS.max_repetition_s)
+                       FLAGS.leapfrog_steps, plan, FLAGS.step_size,
+                       FLAGS.seed)
           for name in FLAGS.decoders]
   deep = None
   if FLAGS.paper_setting:
@@ -748,9 +768,11 @@ def _benchmark():
                 f'{sizes[1]} images, L = {sizes[2]}, '
                 f'{FLAGS.paper_transitions} timed transition(s)')
       deep = time_decoder('deep', images[:paper['num_images']], sizes[0],
-                          sizes[2], FLAGS.paper_transitions,
-                          FLAGS.paper_repetitions, FLAGS.step_size,
-                          FLAGS.seed, bare_gradient=False)
+                          sizes[2],
+                          TimingPlan(FLAGS.paper_transitions,
+                                     FLAGS.paper_repetitions,
+                                     bare_gradient=False),
+                          FLAGS.step_size, FLAGS.seed)
 
   # Again after the decoders, so that the reference is the best of two
   # sessions far apart in time.

@@ -70,20 +70,22 @@ def stop_event():
   return _request.event
 
 
-def run(main):
+def run(main, positional_arguments=False):
   """Runs an absl `main(argv)` as a program's entry point.
 
   Installs the TensorFlow notice filter first; refuses stray positional
-  arguments (absl prints the usage); quiets INFO logging unless
-  --verbosity is given (TF and TFDS log every file they touch at INFO; the
-  progress lines are tfrd's); turns the exit of a help request into 0.
+  arguments (absl prints the usage) unless the program takes them
+  (`positional_arguments`, e.g. the runs apps.compare compares); quiets
+  INFO logging unless --verbosity is given (TF and TFDS log every file they
+  touch at INFO; the progress lines are tfrd's); turns the exit of a help
+  request into 0.
   """
   from pipelines import quiet_tensorflow  # pylint: disable=g-import-not-at-top
   quiet_tensorflow.install()
   arguments = sys.argv[1:]
 
   def checked_main(argv):
-    if len(argv) > 1:
+    if len(argv) > 1 and not positional_arguments:
       raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
     if not any(argument.startswith(('--verbosity', '-v=')) or argument == '-v'
                for argument in arguments):

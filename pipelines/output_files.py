@@ -5,6 +5,8 @@ the same rules, from here rather than from copies:
 
 - the directory is checked before any work: a path that is a file, or one
   that cannot be created, is one `PROGRAM: error:` line and exit status 2;
+  it is created only when the first result is written, so a run refused
+  before any work leaves no directory behind;
 - the app replaces only the files it is about to write, and only with
   `--overwrite`: files of those names already there (an earlier run's
   results, or the user's own) are refused, naming them, before any work;
@@ -59,7 +61,7 @@ class OutputFiles:
     return os.path.join(self.directory, name)
 
   def prepare(self, resume=False):
-    """Checks the directory and creates it; call before any work.
+    """Checks that the directory can be written; call before any work.
 
     Args:
       resume: the user asked to resume a run here.
@@ -69,8 +71,9 @@ class OutputFiles:
       is at `result_path`): the caller reports that and stops.
 
     Raises:
-      OutputError: if the directory is a file or cannot be created, or
-        holds files of the names the run writes and `overwrite` is off.
+      OutputError: if the directory is a file or cannot be created or
+        written, or holds files of the names the run writes and `overwrite`
+        is off.
     """
     if os.path.exists(self.directory) and not os.path.isdir(self.directory):
       raise OutputError(f'{self.flag}={self.directory} is a file, not a '
@@ -78,13 +81,20 @@ class OutputFiles:
     if resume and not self.overwrite and os.path.exists(self.result_path):
       return True
     self.refuse_existing(self.names)
-    try:
-      os.makedirs(self.directory, exist_ok=True)
-    except OSError as error:
+    # Nothing is created before the work starts: a run refused later, before
+    # any work (a bad model, a checkpoint to resume), leaves no directory
+    # behind. The first file written creates it.
+    existing = os.path.abspath(self.directory)
+    while not os.path.exists(existing):
+      existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
       raise OutputError(f'Cannot create {self.flag}={self.directory}: '
-                        f'{error.strerror or error}.') from None
-    if not os.access(self.directory, os.W_OK | os.X_OK):
-      raise OutputError(f'{self.flag}={self.directory} is not writable.')
+                        f'{existing} is a file.')
+    if not os.access(existing, os.W_OK | os.X_OK):
+      if existing == os.path.abspath(self.directory):
+        raise OutputError(f'{self.flag}={self.directory} is not writable.')
+      raise OutputError(f'Cannot create {self.flag}={self.directory}: '
+                        f'{existing} is not writable.')
     return False
 
   def declare(self, names):

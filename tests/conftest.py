@@ -9,6 +9,26 @@ import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
+def _marker_expression_given(args):
+  return any(arg == '-m' or (arg.startswith('-m') and not arg.startswith(
+      '--')) for arg in args)
+
+
+def pytest_configure(config):
+  """Under `bazel test`, each target runs all of its file.
+
+  pytest.ini's addopts deselect the slow tests, the README's quick selection.
+  A Bazel py_test (tests/BUILD.bazel) runs one file, and a file of slow tests
+  only would then collect nothing and fail (exit status 5): there the default
+  is every test, unless the command line gives its own -m.
+  """
+  under_bazel = os.environ.get('TEST_TARGET') and os.environ.get(
+      'TEST_SRCDIR')
+  if under_bazel and not _marker_expression_given(
+      config.invocation_params.args):
+    config.option.markexpr = ''
+
+
 class LinearProblem:
   """x̂ = z·kernel + bias with data simulated near the decoder's range."""
 

@@ -22,8 +22,14 @@ def _tiny_schedule():
 def _curve(decoder, data, seed=0):
   return tfrd.estimate_rd_curve(
       decoder, data, 'mse', _tiny_schedule(), latent_dim=LATENT_DIM,
-      num_chains=4, num_leapfrog_steps=2, step_size_mode='fixed',
-      jit_compile=False, seed=seed)
+      chains=_fixed_chains(seed))
+
+
+def _fixed_chains(seed=0):
+  """4 chains, L = 2, fixed step sizes, graph mode: a cheap smoke run."""
+  return tfrd.ChainSettings(
+      num_chains=4, seed=seed, jit_compile=False,
+      hmc=tfrd.HMCSettings(num_leapfrog_steps=2, step_size_mode='fixed'))
 
 
 class _LinearModule(tf.Module):
@@ -548,8 +554,7 @@ def test_mean_logvar_decoder_matches_fixed_scale_nll(small_linear_problem):
   assert decoder.output_shape == (24,)
   run = lambda d, distortion: tfrd.estimate_rd_curve(
       d, problem.data, distortion, _tiny_schedule(), latent_dim=LATENT_DIM,
-      num_chains=4, num_leapfrog_steps=2, step_size_mode='fixed',
-      jit_compile=False, seed=0)
+      chains=_fixed_chains())
   learned = run(decoder, tfrd.GaussianNLL('decoder'))
   fixed = run(problem.keras_model(), tfrd.GaussianNLL(sigma))
   np.testing.assert_allclose(learned.rate_per_image, fixed.rate_per_image,

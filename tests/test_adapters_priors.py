@@ -276,8 +276,9 @@ def test_blur_raises_the_distortion_floor(image_problem):
 
   # AIS through the blurred adapter reproduces the blurred closed form.
   curve = tfrd.estimate_rd_curve(
-      decoder, data, 'mse', _ais_schedule(), latent_dim=3, num_chains=16,
-      num_leapfrog_steps=5, jit_compile=False, seed=0)
+      decoder, data, 'mse', _ais_schedule(), latent_dim=3,
+      chains=tfrd.ChainSettings(num_chains=16, jit_compile=False,
+                                hmc=tfrd.HMCSettings(num_leapfrog_steps=5)))
   exact = tfrd.linear_rate_distortion(blurred_kernel, blurred_bias, data,
                                       curve.betas, mse)
   np.testing.assert_allclose(curve.rate, exact.rate.mean(1), atol=0.3,
@@ -321,8 +322,9 @@ def test_damaged_prior_hurts_low_rates(image_problem):
   prior = priors.damaged_mixture_prior(3, alpha, wide_variance)
   curve = tfrd.estimate_rd_curve(
       _image_decoder(kernel, bias, (_H, _W, 1)), data, 'mse', _ais_schedule(),
-      prior=prior, num_chains=64, num_leapfrog_steps=5, jit_compile=False,
-      seed=0)
+      prior=prior,
+      chains=tfrd.ChainSettings(num_chains=64, jit_compile=False,
+                                hmc=tfrd.HMCSettings(num_leapfrog_steps=5)))
   rate, distortion, _ = _mixture_closed_form(kernel, bias, data, curve.betas,
                                              alpha, wide_variance)
   np.testing.assert_allclose(curve.rate, rate.mean(1), atol=0.3, rtol=0.05)

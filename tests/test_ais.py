@@ -13,13 +13,18 @@ def _schedule(num_points=8, beta_max=100.0, base=600):
       tfrd.sigmoid_betas(base, beta_max), min_before_first=100, min_between=5)
 
 
+def _chains(num_chains, num_leapfrog_steps, seed=0, **hmc):
+  return tfrd.ChainSettings(num_chains=num_chains, seed=seed,
+                            hmc=tfrd.HMCSettings(
+                                num_leapfrog_steps=num_leapfrog_steps, **hmc))
+
+
 @pytest.fixture(scope='module')
 def mse_curve(small_linear_problem):
   problem = small_linear_problem
   return tfrd.estimate_rd_curve(
       problem.keras_model(), problem.data, 'mse', _schedule(),
-      latent_dim=problem.latent_dim, num_chains=32, num_leapfrog_steps=5,
-      seed=3)
+      latent_dim=problem.latent_dim, chains=_chains(32, 5, seed=3))
 
 
 def _accurate_curve(problem, distortion, seed):
@@ -30,8 +35,7 @@ def _accurate_curve(problem, distortion, seed):
       tfrd.sigmoid_betas(1500, 100.0), min_before_first=400, min_between=10)
   return tfrd.estimate_rd_curve(
       problem.keras_model(), problem.data[:2], distortion, schedule,
-      latent_dim=problem.latent_dim, num_chains=256, num_leapfrog_steps=5,
-      seed=seed)
+      latent_dim=problem.latent_dim, chains=_chains(256, 5, seed=seed))
 
 
 @pytest.mark.parametrize('name', ['mse', 'gaussian_nll'])
@@ -71,8 +75,8 @@ def test_beta_near_zero_gives_zero_rate_and_prior_distortion(
                                  min_between=3)
   curve = tfrd.estimate_rd_curve(
       problem.keras_model(), problem.data, 'mse', schedule,
-      latent_dim=problem.latent_dim, num_chains=512, num_leapfrog_steps=3,
-      seed=0, step_size_mode='fixed')
+      latent_dim=problem.latent_dim,
+      chains=_chains(512, 3, step_size_mode='fixed'))
   assert np.all(np.abs(curve.rate_per_image[0]) < 1e-4)
   exact = tfrd.linear_rate_distortion(problem.kernel, problem.bias,
                                       problem.data, [0.0], tfrd.SquaredError())
@@ -89,8 +93,9 @@ def test_log_z_estimate_is_unbiased_on_gaussian_target(small_linear_problem):
   schedule = tfrd.build_schedule([2.0], tfrd.linear_betas(20, 2.0), 0, 0)
   curve = tfrd.estimate_rd_curve(
       problem.keras_model(), replicas, 'mse', schedule,
-      latent_dim=problem.latent_dim, num_chains=1, num_leapfrog_steps=3,
-      seed=5, step_size_mode='fixed', initial_step_size=0.2)
+      latent_dim=problem.latent_dim,
+      chains=_chains(1, 3, seed=5, step_size_mode='fixed',
+                     initial_step_size=0.2))
   exact_log_z = tfrd.linear_rate_distortion(
       problem.kernel, problem.bias, problem.data[:1], [2.0],
       tfrd.SquaredError()).log_z[0, 0]
@@ -104,23 +109,24 @@ def test_log_z_estimate_is_unbiased_on_gaussian_target(small_linear_problem):
 def test_same_seed_reproduces_and_images_are_batch_invariant(
     small_linear_problem):
   problem = small_linear_problem
-  kwargs = dict(latent_dim=problem.latent_dim, num_chains=8,
-                num_leapfrog_steps=3, step_size_mode='adaptive')
+  chains = _chains(8, 3, seed=7, step_size_mode='adaptive')
+  kwargs = dict(latent_dim=problem.latent_dim)
   schedule = _schedule(num_points=3, base=100)
   model = problem.keras_model()
-  full = tfrd.estimate_rd_curve(model, problem.data, 'mse', schedule, seed=7,
-                                **kwargs)
-  again = tfrd.estimate_rd_curve(model, problem.data, 'mse', schedule, seed=7,
-                                 **kwargs)
+  full = tfrd.estimate_rd_curve(model, problem.data, 'mse', schedule,
+                                chains=chains, **kwargs)
+  again = tfrd.estimate_rd_curve(model, problem.data, 'mse', schedule,
+                                 chains=chains, **kwargs)
   np.testing.assert_array_equal(full.rate_per_image, again.rate_per_image)
   subset = tfrd.estimate_rd_curve(model, problem.data[2:], 'mse', schedule,
-                                  seed=7, image_indices=[2, 3], **kwargs)
+                                  chains=chains, image_indices=[2, 3],
+                                  **kwargs)
   np.testing.assert_allclose(subset.rate_per_image, full.rate_per_image[:, 2:],
                              rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(subset.distortion_per_image,
                              full.distortion_per_image[:, 2:], rtol=1e-5)
-  other = tfrd.estimate_rd_curve(model, problem.data, 'mse', schedule, seed=8,
-                                 **kwargs)
+  other = tfrd.estimate_rd_curve(model, problem.data, 'mse', schedule,
+                                 chains=chains._replace(seed=8), **kwargs)
   assert not np.allclose(other.rate_per_image, full.rate_per_image)
 
 
@@ -129,16 +135,18 @@ def test_step_size_table_replays_the_reported_run(small_linear_problem,
   problem = small_linear_problem
   replay = tfrd.estimate_rd_curve(
       problem.keras_model(), problem.data, 'mse', _schedule(),
-      latent_dim=problem.latent_dim, num_chains=32, num_leapfrog_steps=5,
-      seed=3, step_size_table=mse_curve.step_size_table)
+      latent_dim=problem.latent_dim,
+      chains=_chains(32, 5, seed=3)._replace(
+          step_size_table=mse_curve.step_size_table))
   np.testing.assert_allclose(replay.rate_per_image, mse_curve.rate_per_image,
                              rtol=1e-6)
   assert replay.config['step_size_mode'] == 'table'
   with pytest.raises(ValueError, match='step-size table has shape'):
     tfrd.estimate_rd_curve(
         problem.keras_model(), problem.data[:2], 'mse', _schedule(),
-        latent_dim=problem.latent_dim, num_chains=32,
-        step_size_table=mse_curve.step_size_table)
+        latent_dim=problem.latent_dim,
+        chains=tfrd.ChainSettings(num_chains=32,
+                                  step_size_table=mse_curve.step_size_table))
 
 
 def test_decoder_returning_nan_is_reported(small_linear_problem):
@@ -149,4 +157,5 @@ def test_decoder_returning_nan_is_reported(small_linear_problem):
 
   with pytest.raises(tfrd.DecoderOutputError, match='NaN'):
     tfrd.estimate_rd_curve(nan_decoder, problem.data, 'mse', _schedule(),
-                           latent_dim=problem.latent_dim, num_chains=2)
+                           latent_dim=problem.latent_dim,
+                           chains=tfrd.ChainSettings(num_chains=2))

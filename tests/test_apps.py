@@ -67,6 +67,7 @@ def test_rd_curve_end_to_end(files, tmp_path):
   assert 'points 4/4' in result.stderr  # progress reached the end
 
 
+@pytest.mark.slow  # each case starts apps.rd_curve, which loads TensorFlow
 @pytest.mark.parametrize('case, message', [
     ('mismatch', 'does not match the decoder output shape (24,)'),
     ('nan', 'NaN'),

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -125,6 +126,12 @@ def test_channels_without_exact_samples_are_refused(model, distortion, beta,
     bdmc_lib.simulate_data(model, distortion, beta, 2, latent_dim=3)
 
 
+def _chains(num_chains, num_leapfrog_steps, seed=0, **hmc):
+  return tfrd.ChainSettings(num_chains=num_chains, seed=seed,
+                            hmc=tfrd.HMCSettings(
+                                num_leapfrog_steps=num_leapfrog_steps, **hmc))
+
+
 @pytest.fixture(scope='module')
 def sandwiches(small_linear_problem, model):
   """BDMC at two betas: squared error at β = 20, Gaussian NLL at β = 1."""
@@ -134,9 +141,9 @@ def sandwiches(small_linear_problem, model):
                                  ('gaussian_nll', tfrd.GaussianNLL(0.5), 1.0)]:
     simulated = bdmc_lib.simulate_data(model, distortion, beta, 12,
                                        latent_dim=problem.latent_dim, seed=1)
-    result = bdmc_lib.run_bdmc(model, distortion, _geometric(beta, 150),
-                               num_chains=8, num_leapfrog_steps=4, seed=2,
-                               simulated=simulated, target_accept_prob=0.8)
+    result = bdmc_lib.run_bdmc(
+        model, distortion, _geometric(beta, 150), simulated,
+        chains=_chains(8, 4, seed=2, target_accept_prob=0.8))
     results[name, beta] = (result,
                            _exact_log_z(problem, simulated, distortion))
   return results
@@ -154,31 +161,48 @@ def test_forward_and_reverse_sandwich_the_exact_log_z(sandwiches, key):
   assert 0.5 < result.reverse_accept_rate < 1.0
 
 
+@pytest.mark.slow  # about 10 s; the sandwich test checks the bounds
 def test_forward_bound_is_the_forward_ais_run(small_linear_problem, model):
   problem = small_linear_problem
   simulated = bdmc_lib.simulate_data(model, 'mse', 5.0, 4, latent_dim=3,
                                      seed=6)
   schedule = tfrd.build_schedule([0.5, 5.0], _geometric(5.0, 30), 5, 5)
-  kwargs = dict(num_chains=4, num_leapfrog_steps=3, jit_compile=False)
-  result = bdmc_lib.run_bdmc(model, 'mse', schedule, seed=7,
-                             simulated=simulated, **kwargs)
+  chains = _chains(4, 3, seed=7)._replace(jit_compile=False)
+  result = bdmc_lib.run_bdmc(model, 'mse', schedule, simulated,
+                             chains=chains)
   forward = tfrd.run_ais(model, simulated.x, tfrd.SquaredError(), schedule,
-                         seed=7, latent_dim=problem.latent_dim, **kwargs)
+                         latent_dim=problem.latent_dim, chains=chains)
   np.testing.assert_array_equal(result.lower, forward.estimates[-1].log_z)
   np.testing.assert_array_equal(result.forward.betas, [0.5, 5.0])
   # Same seed, same numbers; a subset of images keeps its own streams.
-  again = bdmc_lib.run_bdmc(model, 'mse', schedule, seed=7,
-                            simulated=simulated, **kwargs)
+  again = bdmc_lib.run_bdmc(model, 'mse', schedule, simulated,
+                            chains=chains)
   np.testing.assert_array_equal(again.upper, result.upper)
   subset = bdmc_lib.SimulatedData(simulated.x[2:], simulated.z[2:], 5.0)
-  alone = bdmc_lib.run_bdmc(model, 'mse', schedule, seed=7, simulated=subset,
-                            image_indices=[2, 3], **kwargs)
+  alone = bdmc_lib.run_bdmc(model, 'mse', schedule, subset,
+                            image_indices=[2, 3], chains=chains)
   np.testing.assert_allclose(alone.upper, result.upper[2:], rtol=1e-6)
   with pytest.raises(ValueError, match='simulated at beta = 5'):
-    bdmc_lib.run_bdmc(model, 'mse', _geometric(4.0, 10), seed=7,
-                      simulated=simulated, **kwargs)
+    bdmc_lib.run_bdmc(model, 'mse', _geometric(4.0, 10), simulated,
+                      chains=chains)
+  # RunControl: progress through every phase, a stop request, and no
+  # checkpoints.
+  phases, stop = set(), threading.Event()
+  bdmc_lib.run_bdmc(model, 'mse', schedule, simulated, chains=chains,
+                    control=tfrd.RunControl(
+                        progress=lambda update: phases.add(update.phase)))
+  assert phases == {'preliminary', 'reported', 'reverse'}
+  stop.set()
+  with pytest.raises(tfrd.RunInterrupted):
+    bdmc_lib.run_bdmc(model, 'mse', schedule, simulated, chains=chains,
+                      control=tfrd.RunControl(stop=stop))
+  with pytest.raises(ValueError, match='checkpoint_dir'):
+    bdmc_lib.bdmc_at_points(model, 'mse', [5.0], latent_dim=3,
+                            schedule=schedule,
+                            control=tfrd.RunControl(checkpoint_dir='unused'))
 
 
+@pytest.mark.slow  # several AIS runs, more than 5 s
 def test_gap_shrinks_as_the_schedule_lengthens(small_linear_problem, model):
   problem = small_linear_problem
   simulated = bdmc_lib.simulate_data(model, 'mse', 10.0, 6, latent_dim=3,
@@ -186,11 +210,10 @@ def test_gap_shrinks_as_the_schedule_lengthens(small_linear_problem, model):
   exact = _exact_log_z(problem, simulated, tfrd.SquaredError())
   gaps = {}
   for num_transitions in (20, 400):
-    result = bdmc_lib.run_bdmc(model, 'mse',
-                               _geometric(10.0, num_transitions),
-                               num_chains=8, num_leapfrog_steps=3, seed=1,
-                               simulated=simulated, target_accept_prob=0.8,
-                               step_size_mode='adaptive')
+    result = bdmc_lib.run_bdmc(
+        model, 'mse', _geometric(10.0, num_transitions), simulated,
+        chains=_chains(8, 3, seed=1, target_accept_prob=0.8,
+                       step_size_mode='adaptive'))
     gaps[num_transitions] = result.mean_gap
     _assert_sandwich(result, exact)
   assert gaps[400] < gaps[20], gaps
@@ -204,10 +227,10 @@ def test_reverse_weights_are_unbiased_for_one_over_z(small_linear_problem,
   problem = small_linear_problem
   simulated = bdmc_lib.simulate_data(model, 'mse', 1.0, 150, latent_dim=3,
                                      seed=11)
-  result = bdmc_lib.run_bdmc(model, 'mse', _geometric(1.0, 40, 0.02),
-                             num_chains=1, num_leapfrog_steps=3, seed=12,
-                             simulated=simulated, step_size_mode='fixed',
-                             initial_step_size=0.3, jit_compile=False)
+  result = bdmc_lib.run_bdmc(
+      model, 'mse', _geometric(1.0, 40, 0.02), simulated,
+      chains=_chains(1, 3, seed=12, step_size_mode='fixed',
+                     initial_step_size=0.3)._replace(jit_compile=False))
   exact = _exact_log_z(problem, simulated, tfrd.SquaredError())
   for ratios in (np.exp(result.reverse_log_weights[:, 0] + exact),  # w_rev·Z
                  np.exp(result.lower - exact)):  # Ẑ_fwd / Z
@@ -249,7 +272,7 @@ def test_bdmc_at_points_reports_every_point(small_linear_problem, model):
   results = bdmc_lib.bdmc_at_points(
       model, 'mse', [0.5, 4.0], num_images=3,
       latent_dim=small_linear_problem.latent_dim, num_intermediate=50,
-      num_chains=4, num_leapfrog_steps=3, seed=0, jit_compile=False)
+      chains=_chains(4, 3, seed=0)._replace(jit_compile=False))
   assert [result.beta for result in results] == [0.5, 4.0]
   for result in results:
     assert result.simulated.beta == result.beta
@@ -264,6 +287,10 @@ def test_bdmc_at_points_reports_every_point(small_linear_problem, model):
   with pytest.raises(ValueError, match='not one of the schedule'):
     bdmc_lib.bdmc_at_points(model, 'mse', [2.0], latent_dim=3,
                             schedule=schedule)
+  with pytest.raises(ValueError, match='step_size_table must be None'):
+    bdmc_lib.bdmc_at_points(
+        model, 'mse', [1.0], latent_dim=3, schedule=schedule,
+        chains=tfrd.ChainSettings(step_size_table=np.ones([1, 16])))
 
 
 def test_shared_step_size_gives_one_step_size_per_image(small_linear_problem,
@@ -271,9 +298,10 @@ def test_shared_step_size_gives_one_step_size_per_image(small_linear_problem,
   problem = small_linear_problem
   schedule = tfrd.build_schedule([2.0], _geometric(2.0, 40), 0, 0)
   run = tfrd.run_ais(model, problem.data, tfrd.SquaredError(), schedule,
-                     num_chains=4, num_leapfrog_steps=3, latent_dim=3,
-                     step_size_mode='adaptive', shared_step_size=True,
-                     jit_compile=False)
+                     latent_dim=3,
+                     chains=_chains(4, 3, step_size_mode='adaptive',
+                                    shared_step_size=True)._replace(
+                                        jit_compile=False))
   table = run.step_size_table.reshape(-1, 4, 4)  # chunks, images, chains
   np.testing.assert_array_equal(table, np.repeat(table[..., :1], 4, axis=-1))
   assert not np.allclose(table[-1, :, 0], 0.1)  # it did adapt
@@ -322,6 +350,7 @@ def test_app_end_to_end(decoder_file, tmp_path):
   assert 'reverse' in result.stderr  # the progress line
 
 
+@pytest.mark.slow  # each case starts apps.bdmc, which loads TensorFlow
 @pytest.mark.parametrize('args, message', [
     (['--rd_points=0.5,20', '--beta_max=10'], 'must lie in (0, 10]'),
     (['--distortion=bernoulli_nll', '--rd_points=2'], 'only at beta = 1'),

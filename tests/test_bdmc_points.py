@@ -1,4 +1,5 @@
-"""apps.rd_curve --bdmc_points: BDMC gaps recorded with the curve."""
+"""apps.rd_curve --bdmc_points (pipelines.bdmc_points): BDMC gaps recorded
+with the curve."""
 
 import json
 import math
@@ -11,9 +12,10 @@ import numpy as np
 import pytest
 
 from apps import ais_flags
-from apps import bdmc_points
-from apps import compare
+from apps import bdmc_flags
 from apps import rd_curve  # pylint: disable=unused-import  (defines the flags)
+from pipelines import bdmc_points
+from pipelines import compare
 import tfrd
 
 import app_runner  # pylint: disable=g-bad-import-order
@@ -117,6 +119,13 @@ def _schedule():
   return ais_flags.schedule_from_flags()
 
 
+def _points_from_flags(schedule):
+  """The --bdmc_points the app would measure, checked as it checks them."""
+  return bdmc_points.check_points(bdmc_flags.bdmc_settings_from_flags(),
+                                  schedule,
+                                  ais_flags.distortion_settings_from_flags())
+
+
 @pytest.mark.parametrize('value, message', [
     ('one', '--bdmc_points must be numbers'),
     ('0', 'must be positive and at most 10'),
@@ -129,7 +138,7 @@ def test_bad_points_are_refused(restore_flags, value, message):
   del restore_flags
   _parse(*TINY_AIS_FLAGS, f'--bdmc_points={value}')
   with pytest.raises(ValueError, match=message):
-    bdmc_points.points_from_flags(_schedule())
+    _points_from_flags(_schedule())
 
 
 @pytest.mark.parametrize('args, message', [
@@ -146,7 +155,7 @@ def test_points_the_distortion_cannot_simulate_are_refused(
   del restore_flags
   _parse(*TINY_AIS_FLAGS, *args)
   with pytest.raises(ValueError, match=message):
-    bdmc_points.points_from_flags(_schedule())
+    _points_from_flags(_schedule())
 
 
 def test_points_snap_to_the_schedule_and_truncate_to_its_prefix(
@@ -156,7 +165,7 @@ def test_points_snap_to_the_schedule_and_truncate_to_its_prefix(
   schedule = _schedule()
   near = schedule.betas[20] * (1 + 1e-12)
   FLAGS.bdmc_points = [repr(float(near)), '0.37', '1', '10']
-  points = bdmc_points.points_from_flags(schedule)
+  points = _points_from_flags(schedule)
   assert points.tolist() == sorted([schedule.betas[20], 0.37, 1.0, 10.0])
   assert points[0] == schedule.betas[20]  # the schedule's own value
   full = bdmc_points.bdmc_schedule(schedule, points)
@@ -170,9 +179,10 @@ def test_points_snap_to_the_schedule_and_truncate_to_its_prefix(
   assert tfrd.truncate_schedule(full, schedule.betas[20]).betas.tolist() == (
       schedule.betas[:21].tolist())
   _parse(*TINY_AIS_FLAGS)
-  assert bdmc_points.points_from_flags(schedule).size == 0  # off by default
+  assert _points_from_flags(schedule).size == 0  # off by default
 
 
+@pytest.mark.slow  # starts apps.rd_curve, which loads TensorFlow
 def test_refusal_is_one_line_before_any_work(tmp_path):
   output_dir = tmp_path / 'out'
   result = app_runner.run_app(

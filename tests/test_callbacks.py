@@ -54,13 +54,14 @@ def trained(tmp_path_factory):
   data = train[:3]
   log_dir = str(tmp_path_factory.mktemp('rd_logs'))
   distortion = tfrd.GaussianNLL(0.5)
+  chains = callbacks.default_callback_chains()._replace(seed=7)
   every_epoch = callbacks.RDCurveCallback(
       lambda trained_model: trained_model.layers[-1], data,
       latent_dim=LATENT_DIM, distortion=distortion, schedule=_schedule(),
-      num_chains=4, num_leapfrog_steps=2, log_dir=log_dir, seed=7)
+      chains=chains, log_dir=log_dir)
   second_epoch = callbacks.RDCurveCallback(
       decoder, data, latent_dim=LATENT_DIM, schedule=_schedule(),
-      num_chains=4, num_leapfrog_steps=2, every_n_epochs=2, seed=7)
+      chains=chains, every_n_epochs=2)
   model.fit(train, train, epochs=2, batch_size=16, verbose=0,
             callbacks=[every_epoch, second_epoch])
   return {'decoder': decoder, 'data': data, 'log_dir': log_dir,
@@ -91,8 +92,11 @@ def test_curve_is_of_the_decoder_at_that_epoch(trained):
   _, last = trained['every_epoch'].history[-1]
   again = tfrd.estimate_rd_curve(
       trained['decoder'], trained['data'], trained['distortion'], _schedule(),
-      latent_dim=LATENT_DIM, num_chains=4, num_leapfrog_steps=2, seed=7,
-      step_size_mode='adaptive', jit_compile=False)
+      latent_dim=LATENT_DIM,
+      chains=tfrd.ChainSettings(
+          num_chains=4, seed=7, jit_compile=False,
+          hmc=tfrd.HMCSettings(num_leapfrog_steps=2,
+                               step_size_mode='adaptive')))
   np.testing.assert_allclose(again.rate_per_image, last.rate_per_image,
                              rtol=1e-12)
   np.testing.assert_allclose(again.distortion_per_image,
@@ -136,6 +140,9 @@ def test_default_schedule_and_argument_checks():
   callback = callbacks.RDCurveCallback(lambda model: None, np.zeros((2, 4)),
                                        latent_dim=2)
   assert callback.schedule.num_transitions == schedule.num_transitions
+  assert callback.chains == callbacks.default_callback_chains()
+  assert callback.chains.num_chains == 4
+  assert callback.chains.jit_compile is False
   assert callback.summary_writer is None
   with pytest.raises(ValueError, match='callable'):
     callback.get_decoder()
@@ -145,6 +152,8 @@ def test_default_schedule_and_argument_checks():
     callbacks.RDCurveCallback(lambda model: None, np.zeros((2, 4)),
                               latent_dim=2, every_n_epochs=0)
   with pytest.raises(ValueError, match='adaptive'):
-    callbacks.RDCurveCallback(lambda model: None, np.zeros((2, 4)),
-                              latent_dim=2, step_size_mode='fixed')
+    callbacks.RDCurveCallback(
+        lambda model: None, np.zeros((2, 4)), latent_dim=2,
+        chains=tfrd.ChainSettings(
+            hmc=tfrd.HMCSettings(step_size_mode='fixed')))
   assert callbacks.rate_tag(1 / 12) == 'rd/rate@beta=0.0833333'

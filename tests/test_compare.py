@@ -1,13 +1,18 @@
-"""apps.compare: several curve.json runs in one figure and one table."""
+"""pipelines.compare and apps.compare: several curve.json runs in one
+figure and one table."""
 
 import json
 import os
+import subprocess
+import sys
 
 from matplotlib import container
 import numpy as np
 import pytest
 
-from apps import compare
+from apps import compare as compare_app
+from pipelines import compare
+from pipelines import curves
 import tfrd
 
 import app_runner  # pylint: disable=g-bad-import-order
@@ -140,10 +145,36 @@ def test_default_table_values_lie_where_every_curve_reaches(runs):
 
 
 def test_interpolate_along_follows_the_curve_in_order():
-  assert compare.interpolate_along([3, 2, 0], [0, 1, 5], 1.0) == 3.0
-  assert compare.interpolate_along([3, 2, 0], [0, 1, 5], 3.0) == 0.0
-  assert compare.interpolate_along([3, 2, 0], [0, 1, 5], 3.5) is None
-  assert compare.interpolate_along([3, np.nan, 0], [0, 1, 6], 1.5) == 3.0
+  assert curves.value_where([3, 2, 0], [0, 1, 5], 1.0) == 3.0
+  assert curves.value_where([3, 2, 0], [0, 1, 5], 3.0) == 0.0
+  assert curves.value_where([3, 2, 0], [0, 1, 5], 3.5) is None
+  assert curves.value_where([3, np.nan, 0], [0, 1, 6], 1.5) == 3.0
+
+
+def test_a_dip_in_the_rate_is_read_at_the_first_crossing():
+  """Rate 0, 2, 1.9, 3 (AIS noise between close betas): 2.5 is reached on
+  the last segment, between the recorded points (1.9, 30) and (3, 10)."""
+  rates, distortions = [0.0, 2.0, 1.9, 3.0], [50.0, 31.0, 30.0, 10.0]
+  expected = 30.0 + (2.5 - 1.9) / (3.0 - 1.9) * (10.0 - 30.0)
+  assert curves.value_where(rates, distortions, 2.5) == pytest.approx(
+      expected)
+  assert curves.distortion_at_rate(rates, distortions, 2.5).value == (
+      pytest.approx(expected))
+  # 1.95 is first reached between the first two points.
+  assert curves.value_where(rates, distortions, 1.95) == pytest.approx(
+      50.0 + 1.95 / 2.0 * (31.0 - 50.0))
+  # The table reads the same.
+  table_reading = compare.comparison_table(
+      [_FakeRun(rates, distortions)], at_distortions=[], at_rates=[2.5])
+  assert table_reading['at_rates'][0][1] == [pytest.approx(expected)]
+
+
+class _FakeRun:
+  """What `comparison_table` reads of a run: its curve's points."""
+
+  def __init__(self, rates, distortions):
+    self.curve = type('Curve', (), {'rate': np.asarray(rates),
+                                    'distortion': np.asarray(distortions)})
 
 
 def test_error_bars_from_the_bdmc_field(runs):
@@ -167,26 +198,47 @@ def test_error_bars_from_the_bdmc_field(runs):
              for c in beta_axis.containers)
 
 
+def _write_bdmc_json(run_dir, points, distortion='mse',
+                     bdmc_format=compare.BDMC_FORMAT):
+  with open(os.path.join(run_dir, 'bdmc.json'), 'w') as stream:
+    json.dump({'format': bdmc_format,
+               'config': {'distortion': {'name': distortion}},
+               'points': points}, stream)
+
+
 def test_error_bars_from_a_bdmc_json_beside_the_curve(runs):
-  with open(os.path.join(runs['a'], 'bdmc.json'), 'w') as stream:
-    json.dump({'format': 'tfrd.bdmc/1', 'config': {'distortion': {
-        'name': 'mse'}}, 'points': [{'beta': 10.0, 'gap': 0.25,
-                                     'gap_max': 0.5, 'gap_stderr': 0.05}]},
-              stream)
+  point = dict(GAPS[0], beta=10.0, mean_gap=0.25, max_gap=0.5,
+               gap_stderr=0.05)
+  _write_bdmc_json(runs['a'], [point])
   (run,) = compare.load_runs([runs['a']])
-  assert run.bdmc == [{'beta': 10.0, 'mean_gap': 0.25, 'gap_stderr': 0.05,
-                       'max_gap': 0.5, 'source': 'bdmc.json'}]
+  # The one schema of curve.json's `bdmc` entries, read as it is.
+  assert run.bdmc == [dict(point, source='bdmc.json')]
   bars = [c for c in compare.draw([run]).axes[0].containers
           if isinstance(c, container.ErrorbarContainer)]
   assert len(bars) == 1
 
 
 def test_bdmc_json_of_another_distortion_is_refused(runs):
-  with open(os.path.join(runs['a'], 'bdmc.json'), 'w') as stream:
-    json.dump({'format': 'tfrd.bdmc/1', 'config': {'distortion': {
-        'name': 'bernoulli_nll'}}, 'points': []}, stream)
+  _write_bdmc_json(runs['a'], [], distortion='bernoulli_nll')
   with pytest.raises(ValueError, match='BDMC gaps of the distortion'):
     compare.load_runs([runs['a']])
+
+
+def test_bdmc_json_of_an_older_tfrd_says_to_rerun_apps_bdmc(runs):
+  _write_bdmc_json(runs['a'], [{'beta': 10.0, 'gap': 0.25, 'gap_max': 0.5,
+                                'gap_stderr': 0.05}],
+                   bdmc_format='tfrd.bdmc/1')
+  with pytest.raises(ValueError) as refused:
+    compare.load_runs([runs['a']])
+  message = str(refused.value)
+  assert '\n' not in message
+  assert 'written by an older tfrd (tfrd.bdmc/1)' in message
+  assert 'run apps.bdmc again' in message
+
+
+def test_the_bdmc_format_is_the_one_apps_bdmc_writes():
+  from pipelines import bdmc_points  # pylint: disable=g-import-not-at-top
+  assert compare.BDMC_FORMAT == bdmc_points.FORMAT
 
 
 @pytest.mark.parametrize('case, message', [
@@ -220,8 +272,8 @@ def test_refusals(runs, tmp_path, case, message):
     labels = ['x'] if case == 'labels' else ['x', 'x']
   with pytest.raises(ValueError, match=message.replace('(', r'\(').replace(
       ')', r'\)').replace('.', r'\.')):
-    compare.run([runs['a'], str(other)], str(tmp_path / 'out.png'),
-                labels=labels)
+    compare.compare_runs(compare.CompareSettings(
+        (runs['a'], str(other)), str(tmp_path / 'out.png'), labels=labels))
   assert not (tmp_path / 'out.png').exists()  # refused before drawing
 
 
@@ -231,23 +283,36 @@ def test_existing_output_is_refused_unless_overwrite(runs, tmp_path):
   with open(os.devnull, 'w') as devnull:
     with pytest.raises(ValueError, match='already holds mine.png; pass '
                        '--overwrite'):
-      compare.run([runs['a'], runs['b']], str(output), stream=devnull)
+      compare.compare_runs(compare.CompareSettings(
+          (runs['a'], runs['b']), str(output)), stream=devnull)
     assert output.read_text() == 'the user\'s figure'
-    compare.run([runs['a'], runs['b']], str(output), overwrite=True,
-                stream=devnull)
+    compare.compare_runs(compare.CompareSettings(
+        (runs['a'], runs['b']), str(output), overwrite=True), stream=devnull)
   assert output.read_bytes()[:4] == b'\x89PNG'
 
 
 @pytest.mark.parametrize('args, message', [
     (dict(output='x.unknownformat'), 'cannot write .unknownformat'),
     (dict(output=''), '--output is required'),
-    (dict(at_rates=['one']), '--at_rates must be numbers'),
+    (dict(num_table_points=0), '--num_table_points must be positive'),
 ])
 def test_bad_flags_are_refused(runs, tmp_path, args, message):
   kwargs = dict(output=str(tmp_path / 'out.png'))
   kwargs.update(args)
   with pytest.raises(ValueError, match=message):
-    compare.run([runs['a']], **kwargs)
+    compare.compare_runs(compare.CompareSettings((runs['a'],), **kwargs))
+
+
+@pytest.mark.parametrize('values, message', [
+    (['one'], '--at_rates must be numbers, got one.'),
+    (['1', 'inf'], '--at_rates must be finite, got 1,inf.'),
+])
+def test_table_values_must_be_finite_numbers(values, message):
+  numbers = compare_app._numbers_from_flag  # pylint: disable=protected-access
+  with pytest.raises(ValueError) as refused:
+    numbers(values, '--at_rates')
+  assert str(refused.value) == message
+  assert numbers(['1', '2.5'], '--at_rates') == (1.0, 2.5)
 
 
 def test_refusal_is_one_line_and_status_2(runs, tmp_path):
@@ -266,7 +331,22 @@ def test_refusal_is_one_line_and_status_2(runs, tmp_path):
 
 def test_help_describes_the_flags():
   result = app_runner.run_app('apps.compare', '--help')
-  for flag in ('--output', '--labels', '--overwrite', '--at_distortions',
+  for flag in ('--output', '--labels', '--[no]overwrite', '--at_distortions',
                '--at_rates'):
     assert flag in result.stdout
   assert 'BDMC gaps' in result.stdout
+
+
+def test_reading_runs_loads_no_tensorflow(runs):
+  """Neither the app nor the comparison of two runs imports TensorFlow."""
+  script = ('import sys\n'
+            'import apps.compare\n'
+            'from pipelines import compare\n'
+            'compare.load_runs(sys.argv[1:])\n'
+            'print("tensorflow" in sys.modules)\n')
+  result = subprocess.run(
+      [sys.executable, '-c', script, runs['a'], runs['b']],
+      cwd=app_runner.REPO, env=dict(os.environ, PYTHONPATH=app_runner.REPO),
+      capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.strip() == 'False'

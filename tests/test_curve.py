@@ -17,9 +17,10 @@ def _curve(is_nll=True):
   distortion = rng.uniform(1, 5, size=(3, 4))
   return tfrd.RDCurve(betas, -log_z - betas[:, None] * distortion, distortion,
                       log_z, rng.uniform(1, 8, size=(3, 4)),
-                      accept_rate=[0.6, 0.65, 0.7], image_indices=[5, 6, 7, 8],
-                      is_nll=is_nll, config={'seed': 3},
-                      timing={'wall_time_s': 1.5})
+                      image_indices=[5, 6, 7, 8], is_nll=is_nll,
+                      config={'seed': 3},
+                      run=tfrd.RunRecord(accept_rate=[0.6, 0.65, 0.7],
+                                         timing={'wall_time_s': 1.5}))
 
 
 def test_save_load_round_trip(tmp_path):
@@ -60,6 +61,34 @@ def test_json_and_csv_fields(tmp_path):
   means = tfrd.RDCurve.load(str(tmp_path / 'curve.json'))
   np.testing.assert_allclose(means.rate, curve.rate)
   np.testing.assert_allclose(means.distortion, curve.distortion)
+
+
+def test_run_record_fields_are_attributes_and_stay_out_of_the_files(
+    tmp_path):
+  table, latents = np.full([2, 8], 0.1), np.zeros([3, 4, 2], np.float32)
+  record = tfrd.RunRecord(accept_rate=[0.6, 0.65, 0.7],
+                          timing={'ais_total_s': 2.0}, step_size_table=table,
+                          latents=latents)
+  curve = tfrd.RDCurve(_curve().betas, np.ones((3, 4)), np.ones((3, 4)),
+                       np.ones((3, 4)), run=record)
+  np.testing.assert_array_equal(curve.step_size_table, table)
+  np.testing.assert_array_equal(curve.latents, latents)
+  np.testing.assert_array_equal(curve.accept_rate, [0.6, 0.65, 0.7])
+  assert curve.timing == {'ais_total_s': 2.0}
+  curve.save(str(tmp_path), plot=False)
+  with open(tmp_path / 'curve.json') as stream:
+    assert set(json.load(stream)) == {'format', 'points', 'num_images',
+                                      'image_indices', 'is_nll', 'config',
+                                      'timing'}
+  with np.load(tmp_path / 'curve.npz') as arrays:
+    assert set(arrays) == {'betas', 'image_indices', 'accept_rate', 'rate',
+                           'distortion', 'log_z', 'effective_sample_size'}
+  loaded = tfrd.RDCurve.load(str(tmp_path))
+  assert loaded.step_size_table is None and loaded.latents is None
+  assert loaded.timing == curve.timing
+  bare = tfrd.RDCurve([1.0], [1.0], [1.0], [1.0])
+  assert bare.step_size_table is None and bare.timing == {}
+  assert np.isnan(bare.accept_rate).all()
 
 
 def test_non_nll_curve_has_no_log_likelihood_and_load_rejects_other_files(

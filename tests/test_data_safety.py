@@ -162,7 +162,7 @@ def test_estimate_rd_curve_refuses_a_shared_checkpoint_dir_before_work(
     tfrd.estimate_rd_curve(
         lambda z: z, small_linear_problem.data, 'mse',
         latent_dim=small_linear_problem.latent_dim,
-        checkpoint_dir=str(tmp_path))
+        control=tfrd.RunControl(checkpoint_dir=str(tmp_path)))
   assert os.listdir(tmp_path) == ['notes.txt'] and _unchanged(user_file)
 
 
@@ -192,6 +192,7 @@ def test_output_files_rules(tmp_path):
 # --- apps.rd_curve, as a user runs it ---------------------------------------
 
 
+@pytest.mark.slow  # starts apps.rd_curve, which loads TensorFlow
 def test_output_dir_that_is_a_file_is_one_line_before_any_work(
     decoder_and_data, tmp_path):
   path = _user_file(str(tmp_path / 'results'))
@@ -201,6 +202,7 @@ def test_output_dir_that_is_a_file_is_one_line_before_any_work(
   assert _unchanged(path)
 
 
+@pytest.mark.slow  # starts apps.rd_curve, which loads TensorFlow
 def test_shared_checkpoint_dir_is_refused_and_kept(decoder_and_data, tmp_path):
   shared = tmp_path / 'my_results'
   user_file = _user_file(str(shared / 'table.csv'))
@@ -291,6 +293,7 @@ def test_sigterm_leaves_a_checkpoint_and_resume_gives_the_same_curve(
       np.testing.assert_array_equal(got[name], want[name])
 
 
+@pytest.mark.slow  # starts apps.rd_curve, which loads TensorFlow
 def test_unfinished_checkpoint_needs_resume_or_overwrite(decoder_and_data,
                                                          tmp_path):
   checkpoint_dir = tmp_path / 'ckpt'
@@ -306,6 +309,7 @@ def test_unfinished_checkpoint_needs_resume_or_overwrite(decoder_and_data,
 # --- the other apps that write results ---------------------------------------
 
 
+@pytest.mark.slow  # each case starts an app, which loads TensorFlow
 @pytest.mark.parametrize('module, args, existing', [
     ('apps.bdmc', ['--model=MODEL', '--rd_points=1'], 'bdmc.json'),
     ('apps.linear_vae', [], 'linear_vae.json'),

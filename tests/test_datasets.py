@@ -480,6 +480,7 @@ def test_mnist_source_never_downloads_for_a_directory_lacking_files(
     datasets.mnist_source(False)
 
 
+@pytest.mark.slow  # prepares MNIST with TFDS, like the tests above
 def test_mnist_prepares_from_local_files_with_one_tfrd_line(
     tmp_path, monkeypatch, capfd):
   """TFDS's progress bars, INFO logging and stdout lines are replaced by one

@@ -130,9 +130,11 @@ def test_gaussian_nll_decoder_variance_curve_equals_fixed_scale(
                       np.full(data_dim, 2 * math.log(sigma), np.float32)])])
   schedule = tfrd.build_schedule([0.5, 1.0, 2.0], tfrd.linear_betas(20, 2.0),
                                  0, 0)
-  kwargs = dict(latent_dim=problem.latent_dim, num_chains=4,
-                num_leapfrog_steps=2, step_size_mode='fixed', seed=2,
-                jit_compile=False)
+  kwargs = dict(latent_dim=problem.latent_dim,
+                chains=tfrd.ChainSettings(
+                    num_chains=4, seed=2, jit_compile=False,
+                    hmc=tfrd.HMCSettings(num_leapfrog_steps=2,
+                                         step_size_mode='fixed')))
   learned = tfrd.estimate_rd_curve(with_variance, problem.data[:2],
                                    tfrd.GaussianNLL('decoder'), schedule,
                                    **kwargs)
@@ -392,8 +394,11 @@ def test_ssim_rd_curve_end_to_end():
                                    filter_sigma=1.0)
   schedule = _tiny_schedule()
   curve = tfrd.estimate_rd_curve(
-      decoder, data, distortion, schedule, latent_dim=3, num_chains=4,
-      num_leapfrog_steps=2, step_size_mode='fixed', seed=1)
+      decoder, data, distortion, schedule, latent_dim=3,
+      chains=tfrd.ChainSettings(
+          num_chains=4, seed=1,
+          hmc=tfrd.HMCSettings(num_leapfrog_steps=2,
+                               step_size_mode='fixed')))
   _check_curve(curve, schedule)
   assert np.all(curve.distortion < 2.0)
   assert not curve.is_nll
@@ -413,8 +418,10 @@ def test_feature_rd_curve_end_to_end_extracts_data_features_once():
   schedule = _tiny_schedule()
   curve = tfrd.estimate_rd_curve(
       decoder, data, distortion, schedule, latent_dim=3,
-      num_chains=num_chains, num_leapfrog_steps=num_leapfrog_steps,
-      step_size_mode='fixed', seed=1, jit_compile=False)
+      chains=tfrd.ChainSettings(
+          num_chains=num_chains, seed=1, jit_compile=False,
+          hmc=tfrd.HMCSettings(num_leapfrog_steps=num_leapfrog_steps,
+                               step_size_mode='fixed')))
   _check_curve(curve, schedule)
   # One call on the N data images (prepare); every other call is one decoder
   # batch of N·C reconstructions: the initial state and one per leapfrog

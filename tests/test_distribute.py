@@ -183,12 +183,13 @@ _LIBRARY_SCRIPT = textwrap.dedent('''
                                    tfrd.geometric_betas(200, 100.0, 1 / 12),
                                    min_before_first=20)
     run = lambda decoder, **kw: tfrd.estimate_rd_curve(
-        decoder, data, 'mse', schedule, num_chains=4, latent_dim=3,
+        decoder, data, 'mse', schedule, latent_dim=3,
+        chains=tfrd.ChainSettings(num_chains=4),
         image_indices=np.arange(10, 15), **kw)
     single = run(plain)
-    split = run(mirrored, strategy=strategy)
+    split = run(mirrored, control=tfrd.RunControl(strategy=strategy))
     try:
-      run(plain, strategy=strategy)
+      run(plain, control=tfrd.RunControl(strategy=strategy))
       refused = ''
     except ValueError as error:
       refused = str(error)
@@ -204,6 +205,7 @@ _LIBRARY_SCRIPT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # a fresh process loads TensorFlow and runs two curves
 def test_two_logical_devices_give_the_single_process_curve():
   result = subprocess.run(
       [sys.executable, '-c', _LIBRARY_SCRIPT], cwd=REPO, capture_output=True,
@@ -307,6 +309,7 @@ def test_killed_worker_resumes_its_shard(files, reference, tmp_path):
 # -- Bad input: one line, before any work -----------------------------------
 
 
+@pytest.mark.slow  # each case starts apps.rd_curve, which loads TensorFlow
 @pytest.mark.parametrize('extra, env, message', [
     (['--cpu_devices=2'], {}, '--cpu_devices splits the CPU for '
                               '--strategy=mirrored'),
@@ -332,6 +335,7 @@ def test_bad_strategy_flags_are_refused_before_any_work(files, tmp_path,
   assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow  # runs benchmarks.replication end to end
 def test_replication_benchmark_runs_the_same_chains(tmp_path):
   data_dir = app_runner.write_mnist_test_images(str(tmp_path), 4)
   result = run_app('benchmarks.replication', f'--data_dir={data_dir}',

@@ -26,6 +26,7 @@ def _run(*args):
       check=False)
 
 
+@pytest.mark.slow  # runs benchmarks.feature_distortion end to end
 def test_rows_modes_and_ratios(tmp_path):
   data_dir = app_runner.write_mnist_test_images(tmp_path / 'data', 2)
   output = tmp_path / 'out' / 'features.json'
@@ -58,6 +59,7 @@ def test_rows_modes_and_ratios(tmp_path):
     assert row['batch_rows'] == 4
 
 
+@pytest.mark.slow  # starts the benchmark, which loads TensorFlow
 def test_existing_json_refused_before_any_work(tmp_path):
   output = tmp_path / 'mine.json'
   output.write_text('a user file')

@@ -1,17 +1,24 @@
-"""apps.findings: each claim judged from results documents whose answer is
-known by construction, the statistics behind the verdicts, and REPORT.md's
-table against the committed results."""
+"""pipelines.findings and apps.findings: each claim judged from results
+documents whose answer is known by construction, the statistics behind the
+verdicts, and REPORT.md's table against the committed results."""
 
 import json
 import math
 import os
+import subprocess
+import sys
 
+from absl import flags
+from absl.testing import flagsaver
 import numpy as np
 import pytest
 
-from apps import findings
+from apps import findings as findings_app
+from pipelines import findings
 
 import app_runner  # pylint: disable=g-bad-import-order
+
+FLAGS = flags.FLAGS
 
 _BETAS = np.array([0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0])
 _NUM_IMAGES = 6
@@ -334,12 +341,25 @@ def _write_results(directory, documents):
     (directory / name / 'results.json').write_text(json.dumps(document))
 
 
-def test_command_prints_the_table(tmp_path):
+def _main(capsys, results_dir):
+  """apps.findings' main in this process, as `--results_dir=results_dir`;
+  returns (exit status, stdout, stderr)."""
+  with flagsaver.flagsaver():
+    FLAGS(['findings', f'--results_dir={results_dir}'])
+    try:
+      status = findings_app.main(['findings'])
+    finally:
+      FLAGS.unparse_flags()
+  captured = capsys.readouterr()
+  return status, captured.out, captured.err
+
+
+def test_command_prints_the_table(tmp_path, capsys):
   _write_results(tmp_path, {'fig4': _fig4(vae_high=10, aae_high=20,
                                           gan_high=30)})
-  result = app_runner.run_app('apps.findings', f'--results_dir={tmp_path}')
-  assert result.returncode == 0, result.stderr
-  rows = [line for line in result.stdout.splitlines()
+  status, stdout, stderr = _main(capsys, tmp_path)
+  assert status == 0, stderr
+  rows = [line for line in stdout.splitlines()
           if line.startswith('| ') and not line.startswith(
               ('| #', '| -', '| figure'))]
   assert len(rows) == 1 + len(findings.CLAIMS)
@@ -354,24 +374,36 @@ def test_command_prints_the_table(tmp_path):
     (lambda path: path.mkdir(), 'holds no FIGURE/results.json'),
 ])
 def test_command_refuses_a_directory_without_results(tmp_path, make,
-                                                     message):
+                                                     message, capsys):
   path = tmp_path / 'results'
   make(path)
-  result = app_runner.run_app('apps.findings', f'--results_dir={path}')
-  assert result.returncode == 2
-  assert result.stderr.strip().splitlines() == [
-      result.stderr.strip().splitlines()[0]]
-  assert message in result.stderr and 'findings: error:' in result.stderr
-  assert result.stdout == ''
+  status, stdout, stderr = _main(capsys, path)
+  assert status == 2
+  assert stderr.strip().splitlines() == [stderr.strip().splitlines()[0]]
+  assert message in stderr and 'findings: error:' in stderr
+  assert stdout == ''
 
 
-def test_results_without_per_image_values_are_refused(tmp_path):
+def test_results_without_per_image_values_are_refused(tmp_path, capsys):
   document = _fig4(vae_high=10, aae_high=20, gan_high=30)
   del document['curves'][0]['per_image']
   _write_results(tmp_path, {'fig4': document})
-  result = app_runner.run_app('apps.findings', f'--results_dir={tmp_path}')
-  assert result.returncode == 2
-  assert 'no per-image values' in result.stderr
+  status, unused_stdout, stderr = _main(capsys, tmp_path)
+  assert status == 2
+  assert 'no per-image values' in stderr
+
+
+def test_the_app_answers_help_without_tensorflow():
+  """The program as a user starts it: --help exits 0 and neither it nor
+  importing the app loads TensorFlow."""
+  result = app_runner.run_app('apps.findings', '--help')
+  assert result.returncode == 0 and '--results_dir' in result.stdout
+  imported = subprocess.run(
+      [sys.executable, '-c', 'import sys, apps.findings; '
+       'print("tensorflow" in sys.modules)'],
+      cwd=app_runner.REPO, env=dict(os.environ, PYTHONPATH=app_runner.REPO),
+      capture_output=True, text=True, timeout=600, check=True)
+  assert imported.stdout.strip() == 'False'
 
 
 _REPORT = os.path.join(app_runner.REPO, 'REPORT.md')
@@ -389,3 +421,6 @@ def test_report_table_is_the_command_output_on_the_committed_results():
   assert table in report, ('REPORT.md\'s findings differ from python -m '
                            'apps.findings --results_dir=report/cpu; paste '
                            'its output into REPORT.md.')
+  # What the command prints is those two, one after the other.
+  assert findings.report(_COMMITTED) == (findings.figures_table(results) +
+                                         '\n' + table)

@@ -319,6 +319,7 @@ def test_chunking_does_not_change_the_chain(problem, jit_compile):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.slow  # two float64 runs, more than 5 s
 def test_xla_and_graph_runs_agree():
   # A float64 decoder: XLA and TF's kernels then differ only in the last
   # bits of the HMC arithmetic (XLA contracts a·b + c into FMAs), while
@@ -328,8 +329,10 @@ def test_xla_and_graph_runs_agree():
       tfrd.rd_point_betas(3, 10.0, beta_min=0.1), tfrd.sigmoid_betas(80, 10.0),
       min_before_first=20, min_between=5)
   runs = [tfrd.run_ais(_mlp('float64'), data, tfrd.SquaredError(), schedule,
-                       num_chains=8, latent_dim=LATENT_DIM, seed=1,
-                       jit_compile=jit_compile, decoder_dtype=tf.float64)
+                       latent_dim=LATENT_DIM,
+                       chains=tfrd.ChainSettings(
+                           num_chains=8, seed=1, jit_compile=jit_compile,
+                           decoder_dtype=tf.float64))
           for jit_compile in (True, False)]
   assert runs[0].jit_compiled and not runs[1].jit_compiled
   for xla, graph in zip(runs[0].estimates, runs[1].estimates):
@@ -463,6 +466,7 @@ def test_one_host_call_per_chunk_and_none_per_transition(problem, jit_compile):
       assert returned.shape == expected.shape
 
 
+@pytest.mark.slow  # more than 5 s
 def test_run_ais_calls_the_compiled_chunk_once_per_chunk(problem,
                                                          monkeypatch):
   data, _ = problem
@@ -486,7 +490,9 @@ def test_run_ais_calls_the_compiled_chunk_once_per_chunk(problem,
   schedule = tfrd.AnnealingSchedule(betas, [8, 20, 30])  # 3 chunks a pass
   assert ais.chunk_boundaries(schedule).size == 3
   run = tfrd.run_ais(_mlp(), data, tfrd.SquaredError(), schedule,
-                     num_chains=NUM_CHAINS, latent_dim=LATENT_DIM, seed=SEED)
+                     latent_dim=LATENT_DIM,
+                     chains=tfrd.ChainSettings(num_chains=NUM_CHAINS,
+                                               seed=SEED))
   assert run.jit_compiled
   num_passes = tfrd.num_passes('two_pass')
   assert calls['chunk'] == 3 * num_passes

@@ -44,9 +44,11 @@ def test_a_run_calls_the_decoder_as_often_as_the_rule_says(
   schedule = tfrd.build_schedule(tfrd.rd_point_betas(3, 10.0),
                                  tfrd.geometric_betas(40, 10.0, 0.1), 10, 2)
   run = tfrd.run_ais(decoder, problem.data, tfrd.SquaredError(), schedule,
-                     num_chains=2, latent_dim=problem.latent_dim,
-                     num_leapfrog_steps=3, step_size_mode=mode,
-                     jit_compile=False)
+                     latent_dim=problem.latent_dim,
+                     chains=tfrd.ChainSettings(
+                         num_chains=2, jit_compile=False,
+                         hmc=tfrd.HMCSettings(num_leapfrog_steps=3,
+                                              step_size_mode=mode)))
   expected = passes.decoder_gradients_per_chain(schedule.num_transitions, 3,
                                                 mode)
   assert run.num_decoder_gradients == expected
@@ -68,18 +70,27 @@ def test_hmc_settings():
     tfrd.HMCSettings(initial_step_size=0.0)
 
 
-def test_settings_object_and_keywords_give_the_same_curve(
+def test_run_ais_and_estimate_rd_curve_agree_on_the_same_chain_settings(
     small_linear_problem):
   problem = small_linear_problem
   schedule = tfrd.build_schedule(tfrd.rd_point_betas(3, 10.0),
                                  tfrd.geometric_betas(40, 10.0, 0.1), 10, 2)
-  common = dict(latent_dim=problem.latent_dim, num_chains=2, seed=3)
+  chains = tfrd.ChainSettings(num_chains=2, seed=3,
+                              hmc=tfrd.HMCSettings(3, 'adaptive'),
+                              decoder_dtype=tf.float32)
+  assert chains.decoder_dtype == 'float32'
   model = problem.keras_model()
-  by_keywords = tfrd.estimate_rd_curve(
-      model, problem.data, 'mse', schedule, num_leapfrog_steps=3,
-      step_size_mode='adaptive', **common)
-  by_settings = tfrd.estimate_rd_curve(
-      model, problem.data, 'mse', schedule,
-      hmc_settings=tfrd.HMCSettings(3, 'adaptive'), **common)
-  np.testing.assert_array_equal(by_keywords.rate_per_image,
-                                by_settings.rate_per_image)
+  curve = tfrd.estimate_rd_curve(model, problem.data, 'mse', schedule,
+                                 latent_dim=problem.latent_dim, chains=chains)
+  run = tfrd.run_ais(model, problem.data, tfrd.SquaredError(), schedule,
+                     latent_dim=problem.latent_dim, chains=chains)
+  np.testing.assert_array_equal(
+      curve.rate_per_image, np.stack([e.rate for e in run.estimates]))
+  np.testing.assert_array_equal(curve.step_size_table, run.step_size_table)
+  np.testing.assert_array_equal(curve.latents, run.latents)
+  assert curve.config['num_leapfrog_steps'] == 3
+  assert curve.config['step_size_mode'] == 'adaptive'
+  with pytest.raises(ValueError, match='checkpoints through'):
+    tfrd.run_ais(model, problem.data, tfrd.SquaredError(), schedule,
+                 latent_dim=problem.latent_dim, chains=chains,
+                 control=tfrd.RunControl(checkpoint_dir='unused'))

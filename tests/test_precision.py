@@ -17,6 +17,7 @@ from adapters import models
 from adapters import precision
 import app_runner  # pylint: disable=g-bad-import-order
 from apps import precision_flags
+from pipelines import devices
 from apps import rd_curve  # pylint: disable=unused-import  (defines the flags)
 
 FLAGS = flags.FLAGS
@@ -315,19 +316,29 @@ def test_tf32_switch(name, enabled):
   assert precision.tf32_execution_enabled() is enabled
 
 
+def _apply_precision_flags(decoder):
+  settings = precision_flags.precision_from_flags()
+  return devices.apply_precision(decoder, settings['precision'],
+                                 settings['device'], 'rd_curve')
+
+
+def test_precision_names_agree_with_the_adapter():
+  assert precision_flags.PRECISIONS == precision.PRECISIONS
+
+
 def test_apply_precision_flags_sets_switch_and_describes(capsys):
   decoder = models.decoder_from_object(_mlp(), source='mlp')
   # TensorFlow's default is on; float32 (the default) turns it off.
   tf.config.experimental.enable_tensor_float_32_execution(True)
   _parse()
-  same, config = precision_flags.apply_precision_flags(decoder, 'rd_curve')
+  same, config = _apply_precision_flags(decoder)
   assert same is decoder
   assert config == {'decoder_precision': 'float32', 'tf32_execution': False,
                     'device': None}
   assert not tf.config.experimental.tensor_float_32_execution_enabled()
 
   _parse('--decoder_precision=tf32')
-  same, config = precision_flags.apply_precision_flags(decoder, 'rd_curve')
+  same, config = _apply_precision_flags(decoder)
   assert same is decoder and config['tf32_execution'] is True
   assert tf.config.experimental.tensor_float_32_execution_enabled()
   if not tf.config.list_logical_devices('GPU'):
@@ -335,7 +346,7 @@ def test_apply_precision_flags_sets_switch_and_describes(capsys):
         'NVIDIA Ampere' in capsys.readouterr().err
 
   _parse('--decoder_precision=bfloat16', '--device=cpu:0')
-  rebuilt, config = precision_flags.apply_precision_flags(decoder, 'rd_curve')
+  rebuilt, config = _apply_precision_flags(decoder)
   assert config == {'decoder_precision': 'bfloat16', 'tf32_execution': False,
                     'device': '/device:CPU:0'}
   assert rebuilt.describe()['transforms'][-1]['precision'] == 'bfloat16'
@@ -351,16 +362,17 @@ def test_rd_curve_help_shows_the_flags():
     'cpu:0', 'CPU:0', '/CPU:0', '/cpu', '/device:CPU:0',
     '/job:localhost/replica:0/task:0/device:CPU:0'])
 def test_canonical_device(name):
-  assert precision_flags.canonical_device(name) == '/device:CPU:0'
+  assert devices.canonical_device(name) == '/device:CPU:0'
 
 
 @pytest.mark.parametrize('name', ['/GPU:7', '/CPU:3', 'banana', '/job:w/CPU:0',
                                   '/job:localhost'])
 def test_unknown_device_lists_the_available_ones(name):
   with pytest.raises(ValueError, match=r'available devices: .*/device:CPU:0'):
-    precision_flags.canonical_device(name)
+    devices.canonical_device(name)
 
 
+@pytest.mark.slow  # a fresh process loads TensorFlow
 def test_run_on_device_pins_ops_and_variables():
   # Two logical CPUs must be configured before TensorFlow starts: a process
   # of its own.
@@ -369,8 +381,8 @@ def test_run_on_device_pins_ops_and_variables():
       (cpu,) = tf.config.list_physical_devices('CPU')
       tf.config.set_logical_device_configuration(
           cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-      from apps import precision_flags
-      device = precision_flags.canonical_device('/CPU:1')
+      from pipelines import devices
+      device = devices.canonical_device('/CPU:1')
 
       def job():
         variable = tf.Variable(tf.ones([3, 3]))
@@ -378,7 +390,7 @@ def test_run_on_device_pins_ops_and_variables():
         return variable.device, traced(tf.ones([2, 3])).device, tf.ones(
             [1]).device
 
-      print(device, *precision_flags.run_on_device(device, job))
+      print(device, *devices.run_on_device(device, job))
   """)
   result = subprocess.run(
       [sys.executable, '-c', script], cwd=REPO, capture_output=True,
@@ -410,6 +422,7 @@ def files(tmp_path_factory):
   return paths
 
 
+@pytest.mark.slow  # starts apps.rd_curve, which loads TensorFlow
 def test_rd_curve_unknown_device_fails_before_any_work(files, tmp_path):
   output_dir = tmp_path / 'out'
   result = app_runner.run_app(

@@ -74,6 +74,7 @@ def test_unknown_precision_is_refused_before_any_work(module, model,
          '<float32|tf32|bfloat16|tf32_emulated>' in lines[0], lines
 
 
+@pytest.mark.slow  # the app loads TensorFlow to list the devices
 @pytest.mark.parametrize('module', APPS)
 def test_unknown_device_is_refused_in_one_line_before_any_work(module, model,
                                                                tmp_path):
@@ -85,6 +86,7 @@ def test_unknown_device_is_refused_in_one_line_before_any_work(module, model,
   assert '/device:CPU:0' in lines[0]
 
 
+@pytest.mark.slow  # starts apps.bdmc, which loads TensorFlow
 def test_bdmc_refuses_bfloat16_under_xla_in_one_line(model, tmp_path):
   status, lines = _refused('apps.bdmc', model, tmp_path,
                            '--decoder_precision=bfloat16', '--jit=true')

@@ -7,6 +7,7 @@ import pytest
 
 from apps import ais_flags
 from apps import rd_curve  # pylint: disable=unused-import  (defines the flags)
+from pipelines import settings as pipeline_settings
 import tfrd
 
 FLAGS = flags.FLAGS
@@ -61,7 +62,7 @@ def test_paper_schedule_lengths_of_both_readings(spacing, beta_max, base,
 
 def test_paper_preset_sets_appendix_d2_and_explicit_flags_win():
   _parse('--preset=paper', '--num_chains=3')
-  assert ais_flags.apply_preset() == 'paper'
+  assert ais_flags.preset_from_flags() == 'paper'
   assert FLAGS.num_chains == 3
   assert (FLAGS.leapfrog_steps, FLAGS.num_images, FLAGS.schedule,
           FLAGS.num_intermediate, FLAGS.step_size_mode) == (
@@ -81,15 +82,37 @@ def test_paper_preset_sets_appendix_d2_and_explicit_flags_win():
 
 def test_quick_and_default_presets():
   _parse('--preset=quick', '--num_images=4')
-  assert ais_flags.apply_preset() == 'quick'
+  assert ais_flags.preset_from_flags() == 'quick'
   assert (FLAGS.num_images, FLAGS.num_chains, FLAGS.num_intermediate,
           FLAGS.step_size_mode) == (4, 8, 5000, 'adaptive')
   _parse('--preset=default')
-  ais_flags.apply_preset()
+  ais_flags.preset_from_flags()
   for name in ('num_images', 'num_chains', 'num_intermediate',
                'leapfrog_steps', 'step_size_mode', 'schedule'):
     assert FLAGS[name].value == FLAGS[name].default, name
   _parse()
-  assert ais_flags.apply_preset() is None
-  assert ais_flags.apply_preset(default='quick') == 'quick'
+  assert ais_flags.preset_from_flags() is None
+  assert ais_flags.preset_from_flags(default='quick') == 'quick'
   assert FLAGS.num_chains == 8
+
+
+def test_library_and_apps_share_one_set_of_defaults():
+  # The flags' defaults are tfrd's settings' defaults: a curve of
+  # tfrd.estimate_rd_curve with no schedule and no chain settings is the
+  # app's curve with no flags.
+  _parse()
+  assert ais_flags.schedule_settings_from_flags() == tfrd.ScheduleSettings()
+  assert ais_flags.chain_settings_from_flags() == tfrd.ChainSettings()
+  schedule, chains, num_images = pipeline_settings.preset('default')
+  assert (schedule, chains, num_images) == (tfrd.ScheduleSettings(),
+                                            tfrd.ChainSettings(), None)
+
+
+def test_presets_as_settings_values_match_the_flags():
+  for name in pipeline_settings.PRESETS:
+    _parse(f'--preset={name}')
+    ais_flags.preset_from_flags()
+    schedule, chains, num_images = pipeline_settings.preset(name)
+    assert schedule == ais_flags.schedule_settings_from_flags(), name
+    assert chains == ais_flags.chain_settings_from_flags(), name
+    assert num_images in (None, FLAGS.num_images), name

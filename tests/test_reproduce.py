@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from apps import ais_flags
-from apps import figures
+from pipelines import settings as pipeline_settings
+from pipelines import reproduce as figures
 
 import app_runner  # pylint: disable=g-bad-import-order
 
@@ -218,7 +218,7 @@ def test_budgets_table():
   keys = set(figures.BUDGETS['smoke'])
   for name, budget in figures.BUDGETS.items():
     assert set(budget) == keys, name
-  for key, value in ais_flags.PRESETS['paper'].items():
+  for key, value in pipeline_settings.PRESETS['paper'].items():
     assert figures.BUDGETS['paper'][key] == value, key
 
 
@@ -317,6 +317,7 @@ def test_feature_curves_use_graph_mode_only_without_a_gpu(monkeypatch):
   assert figures._jit_compile(smoke, pixel_curve) is False
 
 
+@pytest.mark.slow  # two fig7 runs at --budget=smoke
 def test_curve_of_other_settings_is_computed_again(tmp_path):
   """A finished curve whose recorded settings differ from those this code
   gives it (here: its schedule's fill, as after a change of the rules) is

@@ -72,3 +72,94 @@ def test_build_schedule_rejects_bad_rd_points(rd_betas, message):
 def test_annealing_schedule_validates(betas, rd_indices, message):
   with pytest.raises(ValueError, match=message):
     tfrd.AnnealingSchedule(betas, rd_indices)
+
+
+# `schedule_from_settings` against schedules built by hand, the way the apps'
+# flags (apps/ais_flags.py) and the figure budgets (apps/figures.py) built
+# them before it existed.
+_BY_HAND = {
+    'default': (
+        tfrd.ScheduleSettings(),
+        lambda: tfrd.build_schedule(
+            tfrd.rd_point_betas(40, 1000.0),
+            tfrd.geometric_betas(20000, 1000.0, 1 / 12), 4000, 10)),
+    'paper': (
+        tfrd.ScheduleSettings(kind='paper', num_intermediate=4000,
+                              num_rd_points=41, rd_spacing='paper',
+                              beta_max=1 / 0.0002770224, min_before_first=800),
+        lambda: tfrd.build_schedule(
+            tfrd.rd_point_betas(41, 1 / 0.0002770224, spacing='paper'),
+            tfrd.sigmoid_betas(4000, 1 / 0.0002770224), 800, 10)),
+    'sigmoid, no fill': (
+        tfrd.ScheduleSettings(kind='sigmoid', num_intermediate=500,
+                              num_rd_points=6, beta_max=50.0),
+        lambda: tfrd.build_schedule(tfrd.rd_point_betas(6, 50.0),
+                                    tfrd.sigmoid_betas(500, 50.0), 0, 0)),
+    'linear, no beta = 1': (
+        tfrd.ScheduleSettings(kind='linear', num_intermediate=300,
+                              num_rd_points=4, beta_min=0.5, beta_max=20.0,
+                              include_beta_one=False),
+        lambda: tfrd.build_schedule(
+            tfrd.rd_point_betas(4, 20.0, 0.5, include_beta_one=False),
+            tfrd.linear_betas(300, 20.0), 0, 0)),
+    'explicit points': (
+        tfrd.ScheduleSettings(num_intermediate=100, rd_betas=[0.5, 2, 8],
+                              min_before_first=30, min_between=4),
+        # The geometric base starts at the lowest point (at most β_max / 2).
+        lambda: tfrd.build_schedule(
+            [0.5, 2.0, 8.0], tfrd.geometric_betas(100, 8.0, 0.5), 30, 4)),
+    # apps/figures.py's 'smoke' budget, and its 'cpu' budget with the lowest
+    # β scaled for a Gaussian NLL of σ = 0.2 (figures._beta_min_factor).
+    'smoke budget': (
+        tfrd.ScheduleSettings(num_intermediate=60, num_rd_points=5,
+                              beta_max=100.0, min_before_first=20,
+                              min_between=3),
+        lambda: tfrd.build_schedule(
+            tfrd.rd_point_betas(5, 100.0),
+            tfrd.geometric_betas(60, 100.0, 1 / 12), 20, 3)),
+    'cpu budget, scaled beta_min': (
+        tfrd.ScheduleSettings(num_intermediate=5000, num_rd_points=30,
+                              beta_min=2 * 0.2**2 / 12, beta_max=1000.0,
+                              min_before_first=1000, min_between=10),
+        lambda: tfrd.build_schedule(
+            tfrd.rd_point_betas(30, 1000.0, beta_min=2 * 0.2**2 / 12),
+            tfrd.geometric_betas(5000, 1000.0, 2 * 0.2**2 / 12), 1000, 10)),
+}
+
+
+@pytest.mark.parametrize('name', sorted(_BY_HAND))
+def test_schedule_from_settings_matches_the_hand_built_schedule(name):
+  settings, by_hand = _BY_HAND[name]
+  schedule, expected = tfrd.schedule_from_settings(settings), by_hand()
+  np.testing.assert_array_equal(schedule.betas, expected.betas)
+  np.testing.assert_array_equal(schedule.rd_indices, expected.rd_indices)
+
+
+def test_default_schedule_is_the_default_settings_schedule():
+  default = tfrd.schedule_from_settings()
+  assert default.rd_betas.size == 40 and 1.0 in default.rd_betas.tolist()
+  assert default.rd_betas[-1] == 1000.0
+  assert default.rd_indices[0] - 1 >= 4000
+  assert 20000 < default.num_transitions < 25000
+
+
+@pytest.mark.parametrize('fields, message', [
+    ({'kind': 'cosine'}, 'kind'),
+    ({'rd_spacing': 'cubic'}, 'rd_spacing'),
+    ({'num_intermediate': 0}, 'num_intermediate'),
+    ({'num_rd_points': 2.5}, 'num_rd_points'),
+    ({'min_before_first': -1}, 'min_before_first'),
+    ({'beta_max': float('inf')}, 'beta_max'),
+    ({'beta_min': 0.0}, 'beta_min'),
+    ({'rd_betas': []}, 'at least one'),
+    ({'rd_betas': [1.0, 0.5]}, 'strictly increasing'),
+    ({'rd_betas': [0.0, 1.0]}, 'positive'),
+    ({'rd_betas': ['a']}, 'numbers'),
+])
+def test_schedule_settings_validate(fields, message):
+  with pytest.raises(ValueError, match=message):
+    tfrd.ScheduleSettings(**fields)
+  settings = tfrd.ScheduleSettings(rd_betas=[1, 10])
+  assert settings.rd_betas == (1.0, 10.0)
+  with pytest.raises(ValueError, match=message):
+    settings._replace(**fields)

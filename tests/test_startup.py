@@ -156,10 +156,23 @@ def _fake_tf_path(tmp_path):
   return str(tmp_path) + os.pathsep + REPO
 
 
+# What an entry point (pipelines.jobs.run) does before TensorFlow loads.
+INSTALL = ('from pipelines import quiet_tensorflow; '
+           'quiet_tensorflow.install(); ')
 IMPORT_THROUGH_APPS = (
-    'import apps, tensorflow; '
+    INSTALL + 'import tensorflow; '
     'print("loader", type(tensorflow.__loader__).__name__, '
     'type(tensorflow.__spec__.loader).__name__)')
+
+
+def test_importing_the_packages_installs_nothing():
+  # The filter is the entry points' business (pipelines.jobs.run), not a
+  # side effect of importing a package.
+  before = list(sys.meta_path)
+  import apps  # pylint: disable=g-import-not-at-top,unused-import
+  import benchmarks  # pylint: disable=g-import-not-at-top,unused-import
+  import pipelines  # pylint: disable=g-import-not-at-top,unused-import
+  assert sys.meta_path == before
 
 
 def test_fake_import_through_apps_is_quiet(fake_tf_path):
@@ -181,7 +194,7 @@ def test_fake_import_keeps_a_given_log_level(fake_tf_path):
 
 
 def test_failed_import_shows_everything(fake_tf_path):
-  status, output = _run(['-c', 'import apps, tensorflow'], _clean_env(
+  status, output = _run(['-c', INSTALL + 'import tensorflow'], _clean_env(
       PYTHONPATH=fake_tf_path, FAKE_TF_FAILS='1'))
   assert status == 1
   assert output.startswith(NOTICES + b'TF_CPP_MIN_LOG_LEVEL=2\n'), output
@@ -191,7 +204,7 @@ def test_failed_import_shows_everything(fake_tf_path):
 @pytest.mark.parametrize('switch', [{'TFRD_TF_LOGS': '1'},
                                     {'TF_CPP_MIN_LOG_LEVEL': '0'}])
 def test_switch_leaves_tensorflow_alone(fake_tf_path, switch):
-  status, output = _run(['-c', 'import apps, tensorflow'],
+  status, output = _run(['-c', INSTALL + 'import tensorflow'],
                         _clean_env(PYTHONPATH=fake_tf_path, **switch))
   assert status == 0, output
   level = switch.get('TF_CPP_MIN_LOG_LEVEL')
@@ -208,18 +221,27 @@ def _first_nonempty_line(output):
   return next(line for line in output.decode().splitlines() if line.strip())
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('module', ['rd_curve', 'bdmc'])
-def test_app_help_starts_with_the_apps_own_text(module, tmp_path):
-  # absl exits with status 1 after --help. MPLCONFIGDIR: in Bazel's sandbox
-  # HOME is read-only and matplotlib would say so first.
-  _, output = _run(['-m', 'apps.' + module, '--help'],
-                   _clean_env(PYTHONPATH=REPO, MPLCONFIGDIR=str(tmp_path)))
+@pytest.mark.parametrize('module', ['rd_curve', 'bdmc', 'train', 'reproduce',
+                                    'compare', 'findings', 'linear_vae',
+                                    'entropic_gan'])
+def test_app_help_is_quick_and_exits_0(module, tmp_path):
+  # --help is answered from the flags alone: no TensorFlow (whose import
+  # takes seconds) is loaded, and a help request is not an error.
+  status, output = _run(
+      ['-X', 'importtime', '-m', 'apps.' + module, '--help'],
+      _clean_env(PYTHONPATH=REPO, MPLCONFIGDIR=str(tmp_path)))
+  assert status == 0, output[-2000:]
+  text = output.decode()
+  imported = {line.rsplit('|', 1)[-1].strip() for line in text.splitlines()
+              if line.startswith('import time:')}
+  heavy = {name for name in imported
+           if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras',
+                                     'tensorflow_probability')}
+  assert not heavy, sorted(heavy)[:10]
+  lines = [line for line in text.splitlines()
+           if not line.startswith('import time:')]
   expected = _first_docstring_line('apps/%s.py' % module)
-  if module == 'rd_curve':
-    assert expected == (
-        'Estimates the rate-prior distortion curve of a Keras decoder.')
-  assert _first_nonempty_line(output) == expected, output[:2000]
+  assert next(line for line in lines if line.strip()) == expected
 
 
 @pytest.mark.slow
@@ -228,6 +250,13 @@ def test_tfrd_tf_logs_brings_the_notices_back(tmp_path):
   if ABSL_WARNING not in plain:
     pytest.skip('this TensorFlow writes no absl::InitializeLog warning while '
                 'it loads, so there is nothing to bring back')
-  _, output = _run(['-m', 'apps.rd_curve', '--help'], _clean_env(
+  failing_run = ['-m', 'apps.rd_curve', f'--model={tmp_path}/missing.keras',
+                 f'--output_dir={tmp_path}/out']
+  _, output = _run(failing_run, _clean_env(
       PYTHONPATH=REPO, TFRD_TF_LOGS='1', MPLCONFIGDIR=str(tmp_path)))
   assert output.startswith(ABSL_WARNING), output[:2000]
+  # Without the switch the run's own error is its first line.
+  _, output = _run(failing_run, _clean_env(PYTHONPATH=REPO,
+                                           MPLCONFIGDIR=str(tmp_path)))
+  assert _first_nonempty_line(output).startswith('rd_curve: error: '), (
+      output[:2000])

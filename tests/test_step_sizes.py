@@ -56,6 +56,7 @@ def test_checkpoint_size_does_not_grow_with_the_schedule():
   print(f'checkpoint of the 1.6M-distribution setting: {paper / 1e6:.1f} MB')
 
 
+@pytest.mark.slow  # 64 chains, two resumed runs each: about 8 s a case
 @pytest.mark.parametrize('max_segments', [None, 3])
 def test_coarse_replay_is_exact_on_resume_and_accurate(
     small_linear_problem, tmp_path, monkeypatch, max_segments):
@@ -67,8 +68,10 @@ def test_coarse_replay_is_exact_on_resume_and_accurate(
                                  5)
   # 64 chains: a Monte Carlo error well inside the tolerance (16 left one
   # seed in three at its edge, with either table).
-  kwargs = dict(latent_dim=problem.latent_dim, num_chains=64, seed=4,
-                num_leapfrog_steps=3)
+  kwargs = dict(latent_dim=problem.latent_dim,
+                chains=tfrd.ChainSettings(
+                    num_chains=64, seed=4,
+                    hmc=tfrd.HMCSettings(num_leapfrog_steps=3)))
   model = problem.keras_model()
   curve = tfrd.estimate_rd_curve(model, problem.data, 'mse', schedule,
                                  **kwargs)
@@ -90,10 +93,13 @@ def test_coarse_replay_is_exact_on_resume_and_accurate(
       return Stop.calls == num_chunks + 2  # inside the reported pass
 
   with pytest.raises(tfrd.RunInterrupted):
-    tfrd.estimate_rd_curve(model, problem.data, 'mse', schedule,
-                           checkpoint_dir=str(tmp_path), stop=Stop(), **kwargs)
-  resumed = tfrd.estimate_rd_curve(model, problem.data, 'mse', schedule,
-                                   checkpoint_dir=str(tmp_path), **kwargs)
+    tfrd.estimate_rd_curve(
+        model, problem.data, 'mse', schedule,
+        control=tfrd.RunControl(checkpoint_dir=str(tmp_path), stop=Stop()),
+        **kwargs)
+  resumed = tfrd.estimate_rd_curve(
+      model, problem.data, 'mse', schedule,
+      control=tfrd.RunControl(checkpoint_dir=str(tmp_path)), **kwargs)
   np.testing.assert_array_equal(resumed.rate_per_image, curve.rate_per_image)
   np.testing.assert_array_equal(resumed.step_size_table,
                                 curve.step_size_table)

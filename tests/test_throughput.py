@@ -37,6 +37,7 @@ def _run(*args):
       env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
+@pytest.mark.slow  # runs benchmarks.throughput end to end
 def test_tiny_decoder_reports_consistent_figures(tmp_path):
   data_dir = app_runner.write_mnist_test_images(tmp_path / 'data', 4)
   output = tmp_path / 'out' / 'throughput.json'
@@ -86,6 +87,7 @@ def test_tiny_decoder_reports_consistent_figures(tmp_path):
   assert 'paper_setting' not in document
 
 
+@pytest.mark.slow  # each case starts the benchmark, which loads TensorFlow
 @pytest.mark.parametrize('args, message', [
     (['--decoders=tiny,huge'], "unknown decoder(s) ['huge']"),
     (['--num_chains=0'], '--num_chains must be a positive integer'),
@@ -101,6 +103,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
   assert result.stdout == ''
 
 
+@pytest.mark.slow  # starts the benchmark, which loads TensorFlow
 def test_missing_mnist_file_is_one_line_and_exit_2(tmp_path):
   result = _run('--decoders=tiny', f'--data_dir={tmp_path}')
   assert result.returncode == 2, result.stderr[-3000:]

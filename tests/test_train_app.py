@@ -1,10 +1,20 @@
-"""apps.train and apps.entropic_gan end to end, as a user runs them."""
+"""apps.train and apps.entropic_gan end to end, as a user runs them, and
+their pipelines (pipelines.training, pipelines.entropic_gan) in process."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from adapters import datasets
+from pipelines import entropic_gan
+from pipelines import output_files
+from pipelines import settings as pipeline_settings
+from pipelines import training
+import tfrd
 import zoo
 
 import app_runner  # pylint: disable=g-bad-import-order
@@ -140,3 +150,178 @@ def test_train_cifar10_without_prepared_data_says_how(tmp_path):
   assert result.returncode == 2
   assert 'CIFAR-10' in result.stderr and 'not prepared' in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+# The pipelines, in process.
+
+
+def _mnist_train_data(num_train=64):
+  data = training.TrainingData(dataset='mnist', num_train=num_train)
+  try:
+    training.load_training_images(data)
+  except datasets.DatasetError as error:
+    pytest.skip(f'MNIST not available: {error}')
+  return data
+
+
+def _tiny_job(output, epochs=1, checkpoint_dir=None, seed=0):
+  return training.TrainJob(
+      recipe=training.ModelRecipe('vae', code_size=3, width=16),
+      data=_mnist_train_data(),
+      training=training.TrainingSettings(
+          epochs=epochs, batch_size=32, seed=seed,
+          checkpoint_dir=checkpoint_dir and str(checkpoint_dir),
+          log_interval_s=0),
+      export=training.ExportSettings(output=str(output), samples_every=0,
+                                     command='python -m apps.train ...'))
+
+
+def test_train_and_export_writes_the_decoder_and_its_metadata(tmp_path):
+  output = tmp_path / 'vae.keras'
+  document = training.train_and_export(_tiny_job(output))
+  for name in ('vae.keras', 'vae.json', 'vae_samples.png'):
+    assert (tmp_path / name).is_file(), name
+  assert not (tmp_path / 'vae_samples').exists()  # samples_every=0
+  assert zoo.metadata.read(str(output)) == json.loads(json.dumps(dict(
+      document, format=zoo.metadata.FORMAT)))
+  assert document['training_command'] == 'python -m apps.train ...'
+  assert document['training']['steps'] == 2  # 64 images, batches of 32
+  assert document['training']['seed'] == 0
+  assert document['latent_dim'] == 3 and document['output_shape'] == [
+      28, 28, 1]
+  assert 'observation_scale' in document and (
+      '--distortion=gaussian_nll' in document['rd_curve_command_nll'])
+  # A second run into the same files is refused before any work.
+  with pytest.raises(output_files.OutputError,
+                     match='pass --overwrite'):
+    training.train_and_export(_tiny_job(output))
+
+
+def _as_a_new_process(job):
+  """`train_and_export(job)` as in a process of its own: the training config
+  records the optimizers' names, which Keras numbers per process (adam,
+  adam_1, ...)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  keras.utils.clear_session()
+  return training.train_and_export(job)
+
+
+@pytest.mark.slow
+def test_a_resumed_training_is_the_uninterrupted_one(tmp_path):
+  straight = _as_a_new_process(_tiny_job(tmp_path / 'straight.keras',
+                                         epochs=2, seed=5))
+  checkpoint_dir = tmp_path / 'checkpoint'
+  _as_a_new_process(_tiny_job(tmp_path / 'first.keras', epochs=1,
+                              checkpoint_dir=checkpoint_dir, seed=5))
+  resumed = _as_a_new_process(_tiny_job(
+      tmp_path / 'resumed.keras', epochs=2, checkpoint_dir=checkpoint_dir,
+      seed=5))
+  assert resumed['training']['epoch_mean_losses'] == (
+      straight['training']['epoch_mean_losses'][1:])
+  for expected, actual in zip(_weights(tmp_path / 'straight.keras'),
+                              _weights(tmp_path / 'resumed.keras')):
+    np.testing.assert_array_equal(expected, actual)
+  # The checkpoint resumes only the configuration that wrote it.
+  with pytest.raises(zoo.training.TrainingCheckpointError, match='seed'):
+    _as_a_new_process(_tiny_job(
+        tmp_path / 'other_seed.keras', epochs=2,
+        checkpoint_dir=checkpoint_dir, seed=6))
+
+
+def test_the_steps_apps_reproduce_composes():
+  """build_model, make_trainer and model_metadata: a trained decoder and its
+  record, the same weights for the same seed."""
+  recipe = training.ModelRecipe('wgan_gp', code_size=2, architecture='mlp',
+                                width=8)
+  images = training.load_training_images(_mnist_train_data())
+  settings = training.TrainingSettings(epochs=1, batch_size=32, seed=3,
+                                       checkpoint_dir=None, log_interval_s=0)
+  weights = []
+  for unused_run in range(2):
+    model = training.build_model(recipe, images.shape[1:], settings.seed)
+    trainer = training.make_trainer(model, images, settings,
+                                    config={'anything': 'the caller records'})
+    trainer.fit(settings.epochs)
+    weights.append(model.decoder.get_weights())
+  for first, second in zip(*weights):
+    np.testing.assert_array_equal(first, second)
+  metadata = training.model_metadata(recipe, model, trainer)
+  assert list(metadata)[:4] == ['description', 'hyperparameters', 'steps',
+                                'epoch_mean_losses']
+  assert metadata['description'] == zoo.DESCRIPTIONS['wgan_gp']
+  json.dumps(metadata)
+
+
+def test_entropic_gan_likelihoods_of_the_pretrained_model(tmp_path):
+  job = entropic_gan.EntropicGANJob(
+      images=pipeline_settings.DataSettings(num_images=2, image_offset=3),
+      num_prior_samples=64,
+      chains=tfrd.ChainSettings(num_chains=2, jit_compile=False,
+                                hmc=tfrd.HMCSettings(num_leapfrog_steps=2,
+                                                     step_size_mode='fixed')),
+      num_intermediate=20, num_rd_points=2, output_dir=str(tmp_path))
+  try:
+    summary = entropic_gan.compare_likelihoods(job)
+  except datasets.DatasetError as error:
+    pytest.skip(f'MNIST not available: {error}')
+  assert summary['beta'] == pytest.approx(1.0 / summary['entropic_lambda'])
+  per_image = summary['per_image']
+  assert per_image['image_index'] == [3, 4]
+  # Gibbs: on the same prior samples, surrogate <= importance sampling.
+  assert all(s <= i + 1e-6 for s, i in zip(
+      per_image['surrogate_log_likelihood'],
+      per_image['importance_log_likelihood']))
+  for name in ('entropic_gan.json', 'entropic_gan.png', 'curve.json'):
+    assert (tmp_path / name).is_file(), name
+  text = entropic_gan.format_summary(summary, job.output_dir)
+  assert text.splitlines()[2].split()[0] == '3'
+  assert text.rstrip().endswith(str(tmp_path / 'entropic_gan.json'))
+
+
+def test_entropic_gan_refuses_to_replace_results(tmp_path):
+  (tmp_path / 'entropic_gan.json').write_text('the user\'s')
+  job = entropic_gan.EntropicGANJob(output_dir=str(tmp_path))
+  with pytest.raises(output_files.OutputError,
+                     match='already holds entropic_gan.json; pass '
+                           '--overwrite'):
+    entropic_gan.compare_likelihoods(job)
+  assert (tmp_path / 'entropic_gan.json').read_text() == 'the user\'s'
+  assert sorted(os.listdir(tmp_path)) == ['entropic_gan.json']
+
+
+def test_entropic_gan_refuses_a_model_that_is_not_one(tmp_path):
+  path = tmp_path / 'gan.keras'
+  zoo.metadata.write(_saved_decoder(path), {
+      'family': 'gan', 'latent_dim': 2, 'output_shape': [28, 28, 1],
+      'output_range': [0.0, 1.0], 'training_command': 'python -m x'})
+  job = entropic_gan.EntropicGANJob(model=str(path),
+                                    output_dir=str(tmp_path / 'out'))
+  with pytest.raises(ValueError, match='is a gan model, not an entropic GAN'):
+    entropic_gan.compare_likelihoods(job)
+
+
+def _saved_decoder(path):
+  import keras  # pylint: disable=g-import-not-at-top
+  model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(784),
+                            keras.layers.Reshape((28, 28, 1))])
+  model.save(path)
+  return str(path)
+
+
+@pytest.mark.parametrize('module', ['apps.train', 'apps.entropic_gan'])
+def test_the_app_loads_tensorflow_only_in_main(module):
+  """Importing the app (and so its --help) loads no TensorFlow; the families
+  apps.train's --family lists without loading zoo are zoo's. (A fresh
+  interpreter: the apps' flags share names.)"""
+  script = (f'import sys\nimport {module} as app\n'
+            'print("tensorflow" in sys.modules)\n'
+            'print(",".join(getattr(app, "FAMILIES", ())))\n')
+  result = subprocess.run(
+      [sys.executable, '-c', script], cwd=REPO,
+      env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True,
+      timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  loaded, families = result.stdout.split('\n')[:2]
+  assert loaded == 'False'
+  if module == 'apps.train':
+    assert tuple(families.split(',')) == zoo.FAMILIES

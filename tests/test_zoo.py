@@ -50,8 +50,8 @@ def _tiny_schedule():
 def _train(family, images, epochs=1, checkpoint_dir=None, width=WIDTH,
            **options):
   keras.utils.set_random_seed(0)
-  model = zoo.build_model(family, images.shape[1:], LATENT_DIM, width=width,
-                          seed=0, **options)
+  model = zoo.build_model(family, images.shape[1:], LATENT_DIM,
+                          zoo.Networks(width=width), seed=0, **options)
   model.compile()
   trainer = zoo.training.Trainer(model, images, BATCH, seed=0,
                                  checkpoint_dir=checkpoint_dir,
@@ -75,8 +75,10 @@ def _export_reload_evaluate(model, images, path):
       outputs, np.asarray(model.decoder(latents, training=False)), atol=1e-6)
   curve = tfrd.estimate_rd_curve(
       decoder, images[:2], tfrd.SquaredError(), _tiny_schedule(),
-      latent_dim=decoder.latent_dim, num_chains=2, num_leapfrog_steps=2,
-      step_size_mode='fixed', jit_compile=False)
+      latent_dim=decoder.latent_dim,
+      chains=tfrd.ChainSettings(
+          num_chains=2, jit_compile=False,
+          hmc=tfrd.HMCSettings(num_leapfrog_steps=2, step_size_mode='fixed')))
   assert curve.betas.tolist() == [0.5, 2.0]
   assert np.all(np.isfinite(curve.rate))
   # Exact for squared error whatever the noise of 2 chains: every AIS
@@ -158,7 +160,8 @@ def _check_family_specifics(model, images):
 def test_wgan_trains_with_fit_exports_and_evaluates(mnist, tmp_path):
   """The custom train steps also run under plain `model.fit`."""
   keras.utils.set_random_seed(0)
-  model = zoo.build_model('wgan', (28, 28, 1), LATENT_DIM, width=WIDTH)
+  model = zoo.build_model('wgan', (28, 28, 1), LATENT_DIM,
+                          zoo.Networks(width=WIDTH))
   model.compile()
   history = model.fit(mnist, batch_size=BATCH, epochs=1, verbose=0)
   assert int(model.train_steps.numpy()) == 2
@@ -198,7 +201,8 @@ def test_interrupted_run_resumes_exactly(family, mnist, tmp_path):
   straight, straight_trainer = _train(family, mnist, epochs=2)
   checkpoint_dir = str(tmp_path / 'checkpoint')
   keras.utils.set_random_seed(0)
-  model = zoo.build_model(family, mnist.shape[1:], LATENT_DIM, width=WIDTH)
+  model = zoo.build_model(family, mnist.shape[1:], LATENT_DIM,
+                          zoo.Networks(width=WIDTH))
   model.compile()
   trainer = zoo.training.Trainer(model, mnist, BATCH, seed=0,
                                  checkpoint_dir=checkpoint_dir,
@@ -218,7 +222,8 @@ def test_interrupted_run_resumes_exactly(family, mnist, tmp_path):
     trainer.fit(2)
   # A fresh process would build everything anew with other initial weights.
   keras.utils.set_random_seed(123)
-  resumed = zoo.build_model(family, mnist.shape[1:], LATENT_DIM, width=WIDTH)
+  resumed = zoo.build_model(family, mnist.shape[1:], LATENT_DIM,
+                            zoo.Networks(width=WIDTH))
   resumed.compile()
   resumed_trainer = zoo.training.Trainer(
       resumed, mnist, BATCH, seed=0, checkpoint_dir=checkpoint_dir,
@@ -254,7 +259,7 @@ def test_same_seed_same_weights(mnist):
 
 def test_vae_negative_elbo_matches_hand_computation():
   keras.utils.set_random_seed(0)
-  model = zoo.build_model('vae', (2, 2, 1), 1, width=4)
+  model = zoo.build_model('vae', (2, 2, 1), 1, zoo.Networks(width=4))
   images = np.full((1, 2, 2, 1), 0.5, np.float32)
   nll, kl = model.negative_elbo(images)
   mean, log_variance_q = np.split(np.asarray(model.encoder(images)), 2, -1)
@@ -344,7 +349,8 @@ def test_entropic_dual_forms_agree_at_the_optimal_shift():
   values = {}
   for form in entropic_gan.DUAL_FORMS:
     keras.utils.set_random_seed(0)
-    model = zoo.build_model('entropic_gan', (2, 2, 1), 1, width=4,
+    model = zoo.build_model('entropic_gan', (2, 2, 1), 1,
+                            zoo.Networks(width=4),
                             entropic_regularization=0.5)
     model.dual_form = form
     samples = model.decoder(np.zeros((4, 1), np.float32))
@@ -444,19 +450,23 @@ def test_image_grid_layout():
 
 @pytest.mark.parametrize('kwargs, message', [
     ({'family': 'vqvae'}, 'Unknown model family'),
-    ({'family': 'gan', 'architecture': 'dcgan'}, '32×32'),
-    ({'family': 'gan', 'depth': 'medium'}, 'depth'),
+    ({'family': 'gan', 'networks': {'architecture': 'dcgan'}}, '32×32'),
+    ({'family': 'gan', 'networks': {'depth': 'medium'}}, 'depth'),
+    ({'family': 'gan', 'networks': {'width': 0}}, 'width'),
     ({'family': 'fgan', 'divergence': 'tv'}, 'f-divergence'),
     ({'family': 'wae', 'wae_penalty': 'sinkhorn'}, 'penalty'),
     ({'family': 'entropic_gan', 'entropic_regularization': 0.0}, 'positive'),
 ])
 def test_build_model_rejects_bad_settings(kwargs, message):
   with pytest.raises(ValueError, match=message):
-    zoo.build_model(image_shape=(28, 28, 1), latent_dim=2, width=4, **kwargs)
+    networks = kwargs.pop('networks', {})
+    zoo.build_model(image_shape=(28, 28, 1), latent_dim=2,
+                    networks=zoo.Networks(**{'width': 4, **networks}),
+                    **kwargs)
 
 
 def test_trainer_rejects_batch_larger_than_data(mnist):
-  model = zoo.build_model('gan', (28, 28, 1), 2, width=4)
+  model = zoo.build_model('gan', (28, 28, 1), 2, zoo.Networks(width=4))
   model.compile()
   with pytest.raises(ValueError, match='batch size'):
     zoo.training.Trainer(model, mnist[:8], 16)

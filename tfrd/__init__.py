@@ -7,18 +7,27 @@ whole curve R_p(D) of a decoder f with prior p.
 
 Main entry points:
 
-- `estimate_rd_curve(decoder, data, distortion, schedule, ...)` -> `RDCurve`
-- schedules: `sigmoid_betas`, `geometric_betas`, `linear_betas`, `rd_point_betas`,
-  `build_schedule`, `AnnealingSchedule`
+- `estimate_rd_curve(decoder, data, distortion, schedule, latent_dim=...,
+  prior=..., chains=ChainSettings(...), control=RunControl(...))` ->
+  `RDCurve` (with `RunRecord`: acceptance, timing, the step-size table and
+  one latent per image and point)
+- settings, each one validated value (`tfrd.settings`, importable without
+  TensorFlow): `ScheduleSettings` (the schedule as the apps describe it;
+  `schedule_from_settings` builds it), `ChainSettings` (chains per image,
+  seed, `HMCSettings`, XLA, decoder dtype, a step-size table to replay),
+  `RunControl` (progress, checkpoints, stop requests, devices)
+- schedules: `sigmoid_betas`, `geometric_betas`, `linear_betas`,
+  `rd_point_betas`, `build_schedule`, `AnnealingSchedule`,
+  `schedule_from_settings`
 - distortions: `SquaredError`, `GaussianNLL` (a given scale or the
   decoder's own variance), `BernoulliNLL`, `DeepFeatureDistortion` (§6.3),
   `SSIMDistortion` (1 - SSIM), `get_distortion`
-- long runs: `checkpoint_dir=` and `stop=` of `estimate_rd_curve`,
-  `RunInterrupted`, `CheckpointMismatchError`, `CheckpointExistsError`,
+- long runs: `RunControl(checkpoint_dir=..., stop=...)`, `RunInterrupted`,
+  `CheckpointMismatchError`, `CheckpointExistsError`,
   `CheckpointDirectoryError`; `tfrd.checkpointing.remove_checkpoint`;
   `tfrd.files.atomic_write` (results written whole or not at all)
-- several devices and machines: `estimate_rd_curve(..., strategy=...)` with
-  a `tf.distribute` strategy; how the images are split and merged is
+- several devices and machines: `RunControl(strategy=...)` with a
+  `tf.distribute` strategy; how the images are split and merged is
   `tfrd.distribute`
 - inside training jobs: `RDCurveCallback` (Keras 3, writes tf.summary)
 - validation: `linear_rate_distortion` (closed form for linear decoders),
@@ -32,79 +41,101 @@ Main entry points:
 - TFP's kernel protocol: `AnnealedHMC` (tfrd's HMC transition as a
   `tfp.mcmc.TransitionKernel`, for `tfp.mcmc.sample_chain`),
   `AnnealedHMCResults`
-- HMC settings as one value: `HMCSettings`; the passes a step-size mode
-  makes and their cost: `num_passes`, `decoder_gradients_per_chain`
-  (`tfrd.passes`)
+- the passes a step-size mode makes and their cost: `num_passes`,
+  `decoder_gradients_per_chain` (`tfrd.passes`)
 - lower level: `run_ais`, `hmc_transition`, `estimate_rate_distortion`,
-  `plot_curves`, `plot_reconstructions` (loaded on first use: `import tfrd`
-  leaves matplotlib's backend alone)
+  `plot_curves`, `plot_reconstructions`
 - decoders: any callable latents [B, D] -> outputs; how tfrd calls them
   (Keras models in inference mode) is `tfrd.decoders`
-"""
 
-from tfrd.ais import AISRun
-from tfrd.ais import ChainState
-from tfrd.ais import DecoderOutputError
-from tfrd.ais import ProgressUpdate
-from tfrd.ais import run_ais
-from tfrd.ais import RunInterrupted
-from tfrd.bdmc import bdmc_at_points
-from tfrd.bdmc import BDMCResult
-from tfrd.bdmc import run_bdmc
-from tfrd.bdmc import simulate_data
-from tfrd.bdmc import SimulatedData
-from tfrd.bdmc import truncate_schedule
-from tfrd.checkpointing import CheckpointDirectoryError
-from tfrd.checkpointing import CheckpointExistsError
-from tfrd.checkpointing import CheckpointMismatchError
-from tfrd.api import estimate_rd_curve
-from tfrd import distribute
-from tfrd.curve import RDCurve
-from tfrd.distortions import BernoulliNLL
-from tfrd.distortions import DeepFeatureDistortion
-from tfrd.distortions import Distortion
-from tfrd.distortions import GaussianNLL
-from tfrd.distortions import get_distortion
-from tfrd.distortions import SquaredError
-from tfrd.distortions import SSIMDistortion
-from tfrd.estimators import estimate_rate_distortion
-from tfrd.estimators import RDEstimate
-from tfrd.hmc import adapt_step_size
-from tfrd.hmc import HMCSettings
-from tfrd.kernel import AnnealedHMC
-from tfrd.kernel import AnnealedHMCResults
-from tfrd.hmc import hmc_transition
-from tfrd.hmc import leapfrog
-from tfrd.linear import compare_with_exact
-from tfrd.linear import ExactComparison
-from tfrd.linear import linear_distortion_variance
-from tfrd.linear import linear_rate_distortion
-from tfrd.linear import linear_rate_distortion_scale_mixture
-from tfrd.linear import LinearRDCurve
-from tfrd import passes
-from tfrd import quadrature
-from tfrd.passes import decoder_gradients_per_chain
-from tfrd.passes import num_passes
-from tfrd.quadrature import grid_rd_curve
-from tfrd.quadrature import GridCurve
-from tfrd.schedules import AnnealingSchedule
-from tfrd.schedules import build_schedule
-from tfrd.schedules import geometric_betas
-from tfrd.schedules import linear_betas
-from tfrd.schedules import rd_point_betas
-from tfrd.schedules import sigmoid_betas
-from tfrd.target import AnnealedTarget
-from tfrd.target import standard_normal_prior
-from tfrd.target import TargetParts
+Every name here, and every submodule (`tfrd.checkpointing`, ...), is loaded
+on first use: `import tfrd` imports neither TensorFlow nor Keras nor
+matplotlib (and leaves matplotlib's backend alone).
+"""
 
 __version__ = '0.1.0'
 
 
-# Loaded on first use, by `__getattr__`: name -> (module, attribute or None
-# for the module itself).
+# Every public name is loaded on first use, by `__getattr__`: `import tfrd`
+# imports neither TensorFlow nor anything else heavy, so that programs can
+# define their flags from `tfrd.settings` before TensorFlow loads. Keras
+# (`RDCurveCallback`) and matplotlib (plotting) load only when used.
+# name -> (module, attribute or None for the module itself).
 _LAZY = {
-    # The Keras callback imports Keras, so that `import tfrd` stays light
-    # inside jobs that never use it.
+    # Settings: no TensorFlow.
+    'ChainSettings': ('tfrd.settings', 'ChainSettings'),
+    'HMCSettings': ('tfrd.settings', 'HMCSettings'),
+    'RunControl': ('tfrd.settings', 'RunControl'),
+    'ScheduleSettings': ('tfrd.settings', 'ScheduleSettings'),
+    'settings': ('tfrd.settings', None),
+    # Schedules: NumPy only.
+    'AnnealingSchedule': ('tfrd.schedules', 'AnnealingSchedule'),
+    'build_schedule': ('tfrd.schedules', 'build_schedule'),
+    'geometric_betas': ('tfrd.schedules', 'geometric_betas'),
+    'linear_betas': ('tfrd.schedules', 'linear_betas'),
+    'rd_point_betas': ('tfrd.schedules', 'rd_point_betas'),
+    'schedule_from_settings': ('tfrd.schedules', 'schedule_from_settings'),
+    'sigmoid_betas': ('tfrd.schedules', 'sigmoid_betas'),
+    # The estimate and its result.
+    'estimate_rd_curve': ('tfrd.api', 'estimate_rd_curve'),
+    'RDCurve': ('tfrd.curve', 'RDCurve'),
+    'RunRecord': ('tfrd.curve', 'RunRecord'),
+    'AISRun': ('tfrd.ais', 'AISRun'),
+    'ChainState': ('tfrd.ais', 'ChainState'),
+    'DecoderOutputError': ('tfrd.ais', 'DecoderOutputError'),
+    'ProgressUpdate': ('tfrd.ais', 'ProgressUpdate'),
+    'run_ais': ('tfrd.ais', 'run_ais'),
+    'RunInterrupted': ('tfrd.ais', 'RunInterrupted'),
+    'CheckpointDirectoryError': ('tfrd.checkpointing',
+                                 'CheckpointDirectoryError'),
+    'CheckpointExistsError': ('tfrd.checkpointing', 'CheckpointExistsError'),
+    'CheckpointMismatchError': ('tfrd.checkpointing',
+                                'CheckpointMismatchError'),
+    'distribute': ('tfrd.distribute', None),
+    # BDMC.
+    'bdmc_at_points': ('tfrd.bdmc', 'bdmc_at_points'),
+    'BDMCResult': ('tfrd.bdmc', 'BDMCResult'),
+    'run_bdmc': ('tfrd.bdmc', 'run_bdmc'),
+    'simulate_data': ('tfrd.bdmc', 'simulate_data'),
+    'SimulatedData': ('tfrd.bdmc', 'SimulatedData'),
+    'truncate_schedule': ('tfrd.bdmc', 'truncate_schedule'),
+    # Distortions.
+    'BernoulliNLL': ('tfrd.distortions', 'BernoulliNLL'),
+    'DeepFeatureDistortion': ('tfrd.distortions', 'DeepFeatureDistortion'),
+    'Distortion': ('tfrd.distortions', 'Distortion'),
+    'GaussianNLL': ('tfrd.distortions', 'GaussianNLL'),
+    'get_distortion': ('tfrd.distortions', 'get_distortion'),
+    'SquaredError': ('tfrd.distortions', 'SquaredError'),
+    'SSIMDistortion': ('tfrd.distortions', 'SSIMDistortion'),
+    # Lower level.
+    'estimate_rate_distortion': ('tfrd.estimators',
+                                 'estimate_rate_distortion'),
+    'RDEstimate': ('tfrd.estimators', 'RDEstimate'),
+    'adapt_step_size': ('tfrd.hmc', 'adapt_step_size'),
+    'hmc_transition': ('tfrd.hmc', 'hmc_transition'),
+    'leapfrog': ('tfrd.hmc', 'leapfrog'),
+    'AnnealedHMC': ('tfrd.kernel', 'AnnealedHMC'),
+    'AnnealedHMCResults': ('tfrd.kernel', 'AnnealedHMCResults'),
+    'AnnealedTarget': ('tfrd.target', 'AnnealedTarget'),
+    'standard_normal_prior': ('tfrd.target', 'standard_normal_prior'),
+    'TargetParts': ('tfrd.target', 'TargetParts'),
+    'passes': ('tfrd.passes', None),
+    'decoder_gradients_per_chain': ('tfrd.passes',
+                                    'decoder_gradients_per_chain'),
+    'num_passes': ('tfrd.passes', 'num_passes'),
+    # Validation.
+    'compare_with_exact': ('tfrd.linear', 'compare_with_exact'),
+    'ExactComparison': ('tfrd.linear', 'ExactComparison'),
+    'linear_distortion_variance': ('tfrd.linear',
+                                   'linear_distortion_variance'),
+    'linear_rate_distortion': ('tfrd.linear', 'linear_rate_distortion'),
+    'linear_rate_distortion_scale_mixture': (
+        'tfrd.linear', 'linear_rate_distortion_scale_mixture'),
+    'LinearRDCurve': ('tfrd.linear', 'LinearRDCurve'),
+    'quadrature': ('tfrd.quadrature', None),
+    'grid_rd_curve': ('tfrd.quadrature', 'grid_rd_curve'),
+    'GridCurve': ('tfrd.quadrature', 'GridCurve'),
+    # The Keras callback imports Keras.
     'RDCurveCallback': ('tfrd.callbacks', 'RDCurveCallback'),
     # Plotting imports matplotlib, which most runs need only at the end, if
     # at all.
@@ -113,14 +144,29 @@ _LAZY = {
     'plotting': ('tfrd.plotting', None),
 }
 
+__all__ = sorted(_LAZY)
+
 
 def __getattr__(name):
+  """Loads a public name, or the submodule `tfrd.<name>`, on first use."""
+  import importlib  # pylint: disable=g-import-not-at-top
   if name in _LAZY:
-    import importlib  # pylint: disable=g-import-not-at-top
     module_name, attribute = _LAZY[name]
     module = importlib.import_module(module_name)
-    return module if attribute is None else getattr(module, attribute)
-  raise AttributeError(f'module tfrd has no attribute {name!r}')
+    value = module if attribute is None else getattr(module, attribute)
+  elif not name.startswith('_'):
+    # Any submodule, e.g. `tfrd.checkpointing.remove_checkpoint` with no
+    # `import tfrd.checkpointing` first.
+    try:
+      value = importlib.import_module(f'{__name__}.{name}')
+    except ModuleNotFoundError as error:
+      if error.name != f'{__name__}.{name}':
+        raise  # The submodule exists but needs a missing package.
+      raise AttributeError(f'module tfrd has no attribute {name!r}') from None
+  else:
+    raise AttributeError(f'module tfrd has no attribute {name!r}')
+  globals()[name] = value
+  return value
 
 
 def __dir__():

@@ -39,12 +39,13 @@ from tfrd import estimators
 from tfrd import hmc
 from tfrd import passes as passes_lib
 from tfrd import randomness
+from tfrd import settings as settings_lib
 from tfrd import step_sizes as step_sizes_lib
 from tfrd import target as target_lib
 
 __all__ = ['ChainState', 'ProgressUpdate', 'AISRun', 'DecoderOutputError',
            'RunInterrupted', 'STEP_SIZE_MODES', 'chunk_boundaries',
-           'TransitionRunner', 'RunState', 'run_ais']
+           'TransitionRunner', 'RunState', 'WorkerPart', 'run_ais']
 
 STEP_SIZE_MODES = hmc.STEP_SIZE_MODES
 
@@ -560,12 +561,27 @@ class _PassLoop:
             self.save(state) if self.checkpointer is not None else None)
 
 
-def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
-            prior=None, latent_dim=None, image_indices=None, hmc_settings=None,
-            step_size_table=None, jit_compile='auto',
-            decoder_dtype=tf.float32, progress=None, checkpointer=None,
-            checkpoint_interval_s=60.0, stop=None, strategy=None,
-            shard_plan=None, **hmc_overrides):
+class WorkerPart(
+    collections.namedtuple('WorkerPart', ['checkpointer', 'shard_plan'])):
+  """What `tfrd.estimate_rd_curve` prepares for this worker's part of a run.
+
+  Attributes:
+    checkpointer: None, or the `tfrd.checkpointing.AISCheckpointer` of this
+      worker's checkpoint directory, fingerprinted with the whole run. When
+      its directory holds a checkpoint of the run, `run_ais` resumes from it
+      and yields exactly the result of an uninterrupted run.
+    shard_plan: None, or the `tfrd.distribute.ShardPlan` of
+      `control.strategy` over the run's images (planned over this worker's
+      images if None).
+  """
+  __slots__ = ()
+
+  def __new__(cls, checkpointer=None, shard_plan=None):
+    return super().__new__(cls, checkpointer, shard_plan)
+
+
+def run_ais(decoder, data, distortion, schedule, prior=None, latent_dim=None,
+            image_indices=None, chains=None, control=None, worker=None):
   """Runs forward AIS from the prior and estimates every RD point.
 
   Args:
@@ -575,59 +591,55 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
       outputs per latent.
     distortion: a `tfrd.distortions.Distortion`.
     schedule: a `tfrd.schedules.AnnealingSchedule`.
-    num_chains: independent AIS chains per image (M).
-    seed: integer seed; with the same seed, images and schedule, the result
-      is identical.
     prior: TFP distribution with event shape [D]; standard normal if None.
     latent_dim: D; required when `prior` is None.
     image_indices: int [N], global indices of the images, which select each
       image's random streams; defaults to 0..N-1.
-    hmc_settings: a `tfrd.HMCSettings` (leapfrog steps, step-size mode,
-      initial step size, target acceptance, adaptation rate, shared step
-      size); the defaults if None. With the default L = 2, give a schedule
-      about five times longer than for the paper's L = 10 (see
-      `tfrd.estimate_rd_curve`).
-    step_size_table: optional [segments, N·C] table from an earlier run on
-      the same schedule (`AISRun.step_size_table`); replayed frozen instead
-      of adapting.
-    jit_compile: True, False or 'auto' (XLA, falling back to graph mode if
-      the decoder does not compile).
-    decoder_dtype: the decoder's input and computation dtype.
-    progress: optional callable receiving `ProgressUpdate`s.
-    checkpointer: optional `tfrd.checkpointing.AISCheckpointer`. When its
-      directory holds a checkpoint of this run, the run resumes from it and
-      yields exactly the result of an uninterrupted run.
-    checkpoint_interval_s: least wall time between checkpoints (one is
-      always written at the end of each pass).
-    stop: optional `threading.Event` (anything with `is_set()`); once set,
-      the run checkpoints at the end of the current chunk and raises
-      `RunInterrupted`. Apps set it from SIGTERM and Ctrl-C, so a batch
-      scheduler's kill leaves a checkpoint of that moment.
-    strategy: optional `tf.distribute.Strategy` whose local replicas share
-      the images (`tfrd.distribute.ReplicatedRunner`); with it, `data` are
-      this worker's images, `shard_plan.local_images` of the run's image
-      list (`tfrd.estimate_rd_curve(strategy=...)` does the split and the
-      merge across workers).
-    shard_plan: the `tfrd.distribute.ShardPlan` of `strategy` (planned over
-      this worker's images if None).
-    **hmc_overrides: fields of `HMCSettings` given one by one
-      (`num_leapfrog_steps=3`, `step_size_mode='adaptive'`, ...); they
-      replace those of `hmc_settings`.
+    chains: a `tfrd.ChainSettings` (chains per image, seed, `HMCSettings`,
+      XLA, decoder dtype, a step-size table from an earlier run on the same
+      schedule, `AISRun.step_size_table`, to replay frozen instead of
+      adapting); `ChainSettings()` if None. With the default L = 2, give a
+      schedule about five times longer than for the paper's L = 10 (see
+      `tfrd.estimate_rd_curve`). With the same seed, images, schedule and
+      settings, the result is identical.
+    control: a `tfrd.RunControl`; `RunControl()` if None. Used here:
+      `progress`, `checkpoint_interval_s` (least wall time between
+      checkpoints; one is always written at the end of each pass), `stop`
+      (once set, the run checkpoints at the end of the current chunk and
+      raises `RunInterrupted`; apps set it from SIGTERM and Ctrl-C, so a
+      batch scheduler's kill leaves a checkpoint of that moment) and
+      `strategy` (a `tf.distribute.Strategy` whose local replicas share the
+      images, `tfrd.distribute.ReplicatedRunner`; with it, `data` are this
+      worker's images, `worker.shard_plan.local_images` of the run's image
+      list, and `tfrd.estimate_rd_curve` does the split and the merge across
+      workers). Its `checkpoint_dir` and `resume` are
+      `tfrd.estimate_rd_curve`'s: here the checkpoints go through
+      `worker.checkpointer`.
+    worker: a `WorkerPart` (checkpointer and shard plan); none if None.
 
   Returns:
     An `AISRun`.
 
   Raises:
-    RunInterrupted: when `stop` was set.
+    RunInterrupted: when `control.stop` was set.
     DecoderOutputError: if the decoder returns non-finite values at the
       initial states or the log-weights become non-finite.
     tfrd.checkpointing.CheckpointMismatchError: if the checkpoint belongs to
       another model, data, schedule or settings.
-    ValueError: for invalid arguments.
+    ValueError: for invalid arguments (e.g. `control.checkpoint_dir` without
+      `worker.checkpointer`).
   """
-  hmc_settings = hmc.HMCSettings.make(hmc_settings, **hmc_overrides)
-  if num_chains < 1:
-    raise ValueError('num_chains must be >= 1.')
+  chains = settings_lib.ChainSettings() if chains is None else chains
+  control = settings_lib.RunControl() if control is None else control
+  worker = WorkerPart() if worker is None else worker
+  if control.checkpoint_dir is not None and worker.checkpointer is None:
+    raise ValueError(
+        'run_ais checkpoints through worker=WorkerPart(checkpointer=...); '
+        'tfrd.estimate_rd_curve makes one from control.checkpoint_dir.')
+  hmc_settings = chains.hmc
+  num_chains, step_size_table = chains.num_chains, chains.step_size_table
+  checkpointer, strategy = worker.checkpointer, control.strategy
+  shard_plan = worker.shard_plan
   if prior is None:
     if latent_dim is None:
       raise ValueError('Give latent_dim (or a prior).')
@@ -653,8 +665,8 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
   def make_runner(first, stop):
     target = target_lib.AnnealedTarget(decoder, prior, distortion,
                                        data[first:stop], num_chains,
-                                       decoder_dtype)
-    return TransitionRunner(target, hmc_settings, jit_compile)
+                                       chains.decoder_dtype)
+    return TransitionRunner(target, hmc_settings, chains.jit_compile)
 
   if strategy is None:
     runner = make_runner(0, num_images)
@@ -666,8 +678,9 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
           f'The shard plan gives this worker {sum(shard_plan.local_sizes)} '
           f'images, but {num_images} were given.')
     runner = distribute.ReplicatedRunner(strategy, shard_plan, make_runner)
-  loop = _PassLoop(runner, schedule, prior, seed, image_indices, hmc_settings,
-                   step_size_table, (checkpointer, checkpoint_interval_s))
+  loop = _PassLoop(runner, schedule, prior, chains.seed, image_indices,
+                   hmc_settings, step_size_table,
+                   (checkpointer, control.checkpoint_interval_s))
   state = RunState(num_rows, num_images, latent_dim, segments,
                    schedule.rd_indices.size, len(plan))
   if checkpointer is not None:
@@ -678,7 +691,8 @@ def run_ais(decoder, data, distortion, schedule, num_chains=16, seed=0,
   for pass_index, ais_pass in enumerate(plan):
     if pass_index < state.phase:
       continue
-    loop.run_pass(pass_index, ais_pass, state, progress, stop)
+    loop.run_pass(pass_index, ais_pass, state, control.progress,
+                  control.stop)
     if pass_index + 1 < len(plan):
       if ais_pass.phase == 'preliminary':
         state.preliminary_table = state.used_steps.table()

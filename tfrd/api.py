@@ -8,21 +8,16 @@ from tfrd import checkpointing
 from tfrd import curve as curve_lib
 from tfrd import distribute
 from tfrd import distortions as distortions_lib
-from tfrd import hmc as hmc_lib
 from tfrd import randomness
 from tfrd import schedules as schedules_lib
+from tfrd import settings as settings_lib
 
 __all__ = ['estimate_rd_curve']
 
 
 def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
-                      latent_dim=None, prior=None, num_chains=16, seed=0,
-                      image_indices=None, hmc_settings=None,
-                      step_size_table=None, jit_compile='auto',
-                      decoder_dtype=tf.float32, progress=None, config=None,
-                      checkpoint_dir=None, resume=True,
-                      checkpoint_interval_s=60.0, stop=None, strategy=None,
-                      **hmc_overrides):
+                      latent_dim=None, prior=None, chains=None, control=None,
+                      image_indices=None, config=None):
   """Estimates the rate-prior distortion curve of `decoder` on `data`.
 
   Runs AIS with HMC along q_β(z|x) ∝ p(z) exp(-β d(x, f(z))) and returns the
@@ -33,11 +28,12 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
   Example:
 
       decoder = keras.saving.load_model('decoder.keras')
-      schedule = tfrd.build_schedule(
-          tfrd.rd_point_betas(20, beta_max=1000.0),
-          tfrd.geometric_betas(10000, beta_max=1000.0, beta_min=1 / 12))
-      curve = tfrd.estimate_rd_curve(decoder, images, 'mse', schedule,
-                                     latent_dim=10)
+      schedule = tfrd.schedule_from_settings(tfrd.ScheduleSettings(
+          num_intermediate=10000, num_rd_points=20))
+      curve = tfrd.estimate_rd_curve(
+          decoder, images, 'mse', schedule, latent_dim=10,
+          chains=tfrd.ChainSettings(num_chains=16, seed=0),
+          control=tfrd.RunControl(checkpoint_dir='out/checkpoints'))
       curve.save('out/')
 
   Args:
@@ -46,70 +42,70 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
     data: [N, ...] images, with as many elements each as one decoder output.
     distortion: a `Distortion` or its name ('mse', 'gaussian_nll',
       'bernoulli_nll').
-    schedule: an `AnnealingSchedule`; a short default (10 log-spaced points up
-      to β = 1000 on a 5000-step geometric schedule) if None.
+    schedule: an `AnnealingSchedule`; if None, tfrd's default
+      `schedule_from_settings(ScheduleSettings())`: 40 log-spaced RD points
+      from 1/12 to 1000 (β = 1 among them) on 20000 geometric distributions
+      with appendix D.2's fills (about 24,000 transitions, long: pass a
+      shorter schedule for a quick look).
     latent_dim: D, needed when `prior` is None (standard normal prior).
     prior: TFP distribution with event shape [D].
-    num_chains: AIS chains per image.
-    seed: integer seed; results are a deterministic function of it.
-    image_indices: global indices of the images (select their random
-      streams); 0..N-1 by default.
-    hmc_settings: a `tfrd.HMCSettings`; the defaults if None. Its default
-      L = 2 wants a schedule about five times longer than L = 10 (e.g. 20000
-      geometric distributions instead of 4000): for the same decoder
-      gradients that was several times tighter in the README's accuracy
-      study and BDMC runs.
-    step_size_table: a table from an earlier run's config to replay.
-    jit_compile: True, False or 'auto'.
-    decoder_dtype: the decoder's dtype.
-    progress: optional callable receiving `ProgressUpdate`s.
-    config: extra JSON-serializable entries for the curve's config.
-    checkpoint_dir: optional directory for `tf.train.Checkpoint`s of the
-      chain state, written every `checkpoint_interval_s` seconds and at the
-      end of each pass. An interrupted run started again with the same
-      arguments resumes there and gives exactly the uninterrupted result.
-    resume: with `checkpoint_dir`, whether an existing checkpoint may be
-      resumed; if False and one exists, a `CheckpointExistsError` is raised
-      rather than overwriting it.
-      A directory holding files tfrd did not write (and no tfrd checkpoint)
-      is refused; `tfrd.checkpointing.remove_checkpoint` deletes tfrd's own
-      files from it once the curve is safe.
-    checkpoint_interval_s: least seconds between checkpoints.
-    stop: optional `threading.Event`; once set, the run checkpoints at the
-      end of the current chunk and raises `tfrd.RunInterrupted`.
-    strategy: optional `tf.distribute.Strategy` (`MirroredStrategy` for the
-      devices of one machine, `MultiWorkerMirroredStrategy` for several
-      machines; see `tfrd.distribute`). The images are split among its
-      replicas and the curve is the single-process curve of the same seed.
-      Every worker calls this with the same arguments and gets the whole
-      curve; with several workers each checkpoints its own images in
+    chains: a `tfrd.ChainSettings`: chains per image, seed (results are a
+      deterministic function of it), `HMCSettings` (its default L = 2 wants
+      a schedule about five times longer than L = 10, e.g. 20000 geometric
+      distributions instead of 4000: for the same decoder gradients that
+      was several times tighter in the README's accuracy study and BDMC
+      runs), `jit_compile`, the decoder's dtype and a step-size table from
+      an earlier run (`RDCurve.step_size_table`) to replay.
+      `ChainSettings()` if None.
+    control: a `tfrd.RunControl`; `RunControl()` if None. Its
+      `checkpoint_dir` holds `tf.train.Checkpoint`s of the chain state,
+      written every `checkpoint_interval_s` seconds and at the end of each
+      pass: an interrupted run started again with the same arguments resumes
+      there and gives exactly the uninterrupted result. With `resume=False`
+      an existing checkpoint raises `CheckpointExistsError` rather than
+      being overwritten. A directory holding files tfrd did not write (and
+      no tfrd checkpoint) is refused; `tfrd.checkpointing.remove_checkpoint`
+      deletes tfrd's own files from it once the curve is safe. Once `stop`
+      is set, the run checkpoints at the end of the current chunk and raises
+      `tfrd.RunInterrupted`. `strategy`, a `tf.distribute.Strategy`
+      (`MirroredStrategy` for the devices of one machine,
+      `MultiWorkerMirroredStrategy` for several machines; see
+      `tfrd.distribute`), splits the images among its replicas and the curve
+      is the single-process curve of the same seed. Every worker calls this
+      with the same arguments and gets the whole curve; with several
+      workers each checkpoints its own images in
       `checkpoint_dir/worker-K-of-N`. With several replicas in one process,
       build or load the decoder under `strategy.scope()`, so that each
       replica reads its own copy of the weights.
-    **hmc_overrides: fields of `HMCSettings` one by one
-      (`num_leapfrog_steps=3`, `step_size_mode='adaptive'`,
-      `initial_step_size`, `target_accept_prob`, `adaptation_rate`,
-      `shared_step_size`); they replace those of `hmc_settings`.
+    image_indices: global indices of the images (select their random
+      streams); 0..N-1 by default.
+    config: extra JSON-serializable entries for the curve's config.
 
   Returns:
-    An `RDCurve` (with `step_size_table` attached as an attribute).
+    An `RDCurve`, whose `step_size_table` and `latents` hold the reported
+    run's step sizes and one latent per point and image.
 
   Raises:
-    tfrd.RunInterrupted: `stop` was set.
+    tfrd.RunInterrupted: `control.stop` was set.
     tfrd.DecoderOutputError: the decoder produced NaN or infinite values.
     tfrd.checkpointing.CheckpointDirectoryError: `checkpoint_dir` is a file
       or holds another's files.
+    tfrd.checkpointing.CheckpointExistsError: a checkpoint exists and
+      `control.resume` is False.
     tfrd.checkpointing.CheckpointMismatchError: the checkpoint in
-      `checkpoint_dir` belongs to another model, data, schedule or settings.
+      `checkpoint_dir` belongs to another model, data, prior, schedule or
+      settings.
     ValueError: for invalid arguments.
   """
   distortion = distortions_lib.get_distortion(distortion)
-  hmc_settings = hmc_lib.HMCSettings.make(hmc_settings, **hmc_overrides)
+  chains = settings_lib.ChainSettings() if chains is None else chains
+  control = settings_lib.RunControl() if control is None else control
+  hmc_settings = chains.hmc
+  num_chains, seed = chains.num_chains, chains.seed
+  strategy, checkpoint_dir = control.strategy, control.checkpoint_dir
   if schedule is None:
-    schedule = schedules_lib.build_schedule(
-        schedules_lib.rd_point_betas(10, 1000.0),
-        schedules_lib.geometric_betas(5000, 1000.0, 1.0 / 12.0),
-        min_before_first=500)
+    schedule = schedules_lib.schedule_from_settings(
+        settings_lib.ScheduleSettings())
   data = np.asarray(data)
   # As given, for the fingerprint (a checkpoint of 0..N-1 by default resumes).
   given_image_indices = image_indices
@@ -121,14 +117,17 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
     checkpoint_dir = distribute.shard_checkpoint_dir(checkpoint_dir, plan)
   all_data, all_image_indices = data, image_indices
   data, image_indices, step_size_table = _this_workers_part(
-      plan, num_chains, data, image_indices, step_size_table)
+      plan, num_chains, data, image_indices, chains.step_size_table)
   settings = {
       'seed': int(seed), 'num_chains': int(num_chains),
-      'hmc': hmc_settings._asdict(), 'jit_compile': str(jit_compile),
+      'hmc': hmc_settings._asdict(), 'jit_compile': str(chains.jit_compile),
       # A checkpoint resumes only with the numbers it was drawn with.
       'noise_generator': randomness.NOISE_GENERATOR,
       'distortion': distortion.get_config(),
-      'prior': None if prior is None else repr(prior),
+      # The prior's class and parameters (its repr names neither its mean
+      # nor its scale): a checkpoint resumes only under the same prior.
+      'prior': (None if prior is None else
+                checkpointing.describe_parameters(prior)),
       'latent_dim': latent_dim,
       'image_indices': (None if given_image_indices is None and
                         len(image_indices) == len(all_image_indices)
@@ -148,18 +147,16 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
         checkpoint_dir,
         checkpointing.fingerprint(decoder, data, schedule, settings))
     checkpointer.check_directory()
-    if not resume and checkpointer.latest() is not None:
+    if not control.resume and checkpointer.latest() is not None:
       raise checkpointing.CheckpointExistsError(
           f'{checkpoint_dir} already holds a checkpoint; resume it or choose '
           f'another directory.')
-  run = ais.run_ais(decoder, data, distortion, schedule, num_chains=num_chains,
-                    seed=seed, prior=prior, latent_dim=latent_dim,
-                    image_indices=image_indices, hmc_settings=hmc_settings,
-                    step_size_table=step_size_table, jit_compile=jit_compile,
-                    decoder_dtype=decoder_dtype, progress=progress,
-                    checkpointer=checkpointer,
-                    checkpoint_interval_s=checkpoint_interval_s, stop=stop,
-                    strategy=strategy, shard_plan=plan)
+  run = ais.run_ais(
+      decoder, data, distortion, schedule, prior=prior, latent_dim=latent_dim,
+      image_indices=image_indices,
+      chains=chains._replace(step_size_table=step_size_table),
+      control=control._replace(checkpoint_dir=None),
+      worker=ais.WorkerPart(checkpointer, plan))
   if plan is not None and plan.num_workers > 1:
     run = _merge_workers(strategy, plan, run, num_chains)
   data, image_indices = all_data, all_image_indices
@@ -183,14 +180,13 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
   full_config.update(config or {})
   timing = {f'{phase}_s': seconds for phase, seconds in run.wall_time_s.items()}
   timing['ais_total_s'] = float(sum(run.wall_time_s.values()))
-  result = curve_lib.RDCurve(
+  return curve_lib.RDCurve(
       run.betas, stack('rate'), stack('distortion'), stack('log_z'),
-      stack('effective_sample_size'), accept_rate=run.accept_rates,
-      image_indices=image_indices,
-      is_nll=distortion.is_nll, config=full_config, timing=timing)
-  result.step_size_table = run.step_size_table
-  result.latents = run.latents
-  return result
+      stack('effective_sample_size'), image_indices=image_indices,
+      is_nll=distortion.is_nll, config=full_config,
+      run=curve_lib.RunRecord(accept_rate=run.accept_rates, timing=timing,
+                              step_size_table=run.step_size_table,
+                              latents=run.latents))
 
 
 def _check_decoder_weights(decoder, strategy, plan):

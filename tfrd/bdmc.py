@@ -35,10 +35,10 @@ import tensorflow as tf
 from tfrd import ais
 from tfrd import decoders as decoders_lib
 from tfrd import distortions as distortions_lib
-from tfrd import hmc as hmc_lib
 from tfrd import passes as passes_lib
 from tfrd import randomness
 from tfrd import schedules as schedules_lib
+from tfrd import settings as settings_lib
 from tfrd import step_sizes as step_sizes_lib
 from tfrd import target as target_lib
 
@@ -320,10 +320,8 @@ def _log_mean_exp(values, axis):
           np.squeeze(peak, axis=axis))
 
 
-def run_bdmc(decoder, distortion, schedule_to_beta, simulated, num_chains=16,
-             seed=0, prior=None, image_indices=None, hmc_settings=None,
-             step_size_table=None, jit_compile='auto',
-             decoder_dtype=tf.float32, progress=None, **hmc_overrides):
+def run_bdmc(decoder, distortion, schedule_to_beta, simulated, prior=None,
+             image_indices=None, chains=None, control=None):
   """Sandwiches log Z_β(x) of simulated data between forward and reverse AIS.
 
   Forward AIS (`tfrd.run_ais`) from the prior along the schedule gives the
@@ -339,7 +337,7 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, num_chains=16,
   forward reported pass costs.
 
   Step sizes: the forward run chooses them as `run_ais` does
-  (`hmc_settings.step_size_mode`; two-pass by default); the reverse run
+  (`chains.hmc.step_size_mode`; two-pass by default); the reverse run
   replays the forward run's per-chain step-size table, frozen and mirrored
   (the transition at β_j uses the step size forward used at β_j). The
   reverse run never adapts: adaptation would break the Markov property its
@@ -353,21 +351,20 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, num_chains=16,
       β_n = `simulated.beta`. With a schedule, forward estimates are recorded
       at its RD points too (`result.forward`).
     simulated: `SimulatedData` from `simulate_data` at β_n.
-    num_chains: chains per image C, in each direction.
-    seed: integer seed; the result is a deterministic function of it.
     prior: TFP prior with event shape [D]; standard normal if None.
     image_indices: global image indices selecting the random streams
       (0..N-1 by default).
-    hmc_settings: a `tfrd.HMCSettings` for the forward run (the reverse run
-      uses its L and the forward run's step sizes); defaults if None.
-    step_size_table: optional table for the forward schedule, replayed in
-      both directions.
-    jit_compile: True, False or 'auto'.
-    decoder_dtype: the decoder's dtype.
-    progress: optional callable receiving `ProgressUpdate`s (phases
-      'preliminary', 'reported', 'reverse').
-    **hmc_overrides: `HMCSettings` fields one by one
-      (`num_leapfrog_steps=4`, ...), replacing those of `hmc_settings`.
+    chains: a `tfrd.ChainSettings`; `ChainSettings()` if None. Its
+      `num_chains` C run in each direction; its `seed` makes the result a
+      deterministic function of it; its `hmc` settings are the forward
+      run's (the reverse run uses their L and the forward run's step
+      sizes); its `step_size_table`, for the forward schedule, is replayed
+      in both directions; `jit_compile` and `decoder_dtype` apply to both.
+    control: a `tfrd.RunControl`; `RunControl()` if None. Its `progress`
+      receives `ProgressUpdate`s (phases 'preliminary', 'reported',
+      'reverse'); once its `stop` is set, the run raises `RunInterrupted`
+      at the end of the current chunk (BDMC keeps no checkpoints: it may
+      have no `checkpoint_dir`, nor a `strategy`).
 
   Returns:
     A `BDMCResult`.
@@ -376,9 +373,14 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, num_chains=16,
     ValueError: if the schedule does not end at `simulated.beta`, or for
       invalid arguments.
     tfrd.DecoderOutputError: for non-finite decoder outputs or weights.
+    tfrd.RunInterrupted: `control.stop` was set.
   """
   distortion = distortions_lib.get_distortion(distortion)
-  hmc_settings = hmc_lib.HMCSettings.make(hmc_settings, **hmc_overrides)
+  chains = settings_lib.ChainSettings() if chains is None else chains
+  control = _check_control(control)
+  progress = control.progress
+  hmc_settings, num_chains, seed = chains.hmc, chains.num_chains, chains.seed
+  jit_compile = chains.jit_compile
   schedule = _as_schedule(schedule_to_beta)
   beta = float(schedule.betas[-1])
   if not math.isclose(beta, float(simulated.beta), rel_tol=1e-9):
@@ -396,16 +398,13 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, num_chains=16,
   image_indices = randomness.check_image_indices(image_indices, num_images)
 
   forward = ais.run_ais(
-      decoder, simulated.x, distortion, schedule, num_chains=num_chains,
-      seed=seed, prior=prior, image_indices=image_indices,
-      hmc_settings=hmc_settings, step_size_table=step_size_table,
-      jit_compile=jit_compile, decoder_dtype=decoder_dtype,
-      progress=progress)
+      decoder, simulated.x, distortion, schedule, prior=prior,
+      image_indices=image_indices, chains=chains, control=control)
   lower = np.asarray(forward.estimates[-1].log_z, dtype=np.float64)
 
   start = time.time()
   target = target_lib.AnnealedTarget(decoder, prior, distortion, simulated.x,
-                                     num_chains, decoder_dtype)
+                                     num_chains, chains.decoder_dtype)
   if jit_compile == 'auto' and not forward.jit_compiled:
     jit_compile = False  # XLA already failed on this decoder: don't retry.
   # The reverse run replays frozen step sizes: only L matters here.
@@ -446,6 +445,8 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, num_chains=16,
           'reverse', last, num_transitions, int(last == num_transitions), 1,
           float(betas[-1]), float(np.mean(accept_sum.numpy())) / len(betas),
           time.time() - start))
+    if control.stop is not None and control.stop.is_set():
+      raise ais.RunInterrupted(None)
   log_weights = state.log_weights.numpy().reshape(num_images, num_chains)
   if not np.all(np.isfinite(log_weights)):
     raise ais.DecoderOutputError(
@@ -464,6 +465,17 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, num_chains=16,
           forward.num_decoder_gradients + passes_lib.decoder_gradients_per_chain(
               num_transitions, hmc_settings.num_leapfrog_steps, 'fixed')),
       wall_time_s=wall_time_s, simulated=simulated)
+
+
+def _check_control(control):
+  """`control` (`RunControl()` if None), refused if it asks for more than
+  BDMC does."""
+  control = settings_lib.RunControl() if control is None else control
+  if control.checkpoint_dir is not None or control.strategy is not None:
+    raise ValueError('BDMC runs keep no checkpoints and run in one process: '
+                     'control.checkpoint_dir and control.strategy must be '
+                     'None.')
+  return control
 
 
 def default_bdmc_betas(distortion, beta_min=1.0 / 12.0, beta_max=1000.0):
@@ -486,9 +498,8 @@ def default_bdmc_betas(distortion, beta_min=1.0 / 12.0, beta_max=1000.0):
 
 
 def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
-                   latent_dim=None, schedule=None, num_intermediate=5000,
-                   num_chains=16, seed=0, prior=None, progress=None,
-                   **bdmc_kwargs):
+                   latent_dim=None, prior=None, schedule=None,
+                   num_intermediate=5000, chains=None, control=None):
   """BDMC gaps at chosen points of the curve, each on data simulated there.
 
   For every β in `rd_betas` this simulates `num_images` images at β
@@ -503,20 +514,22 @@ def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
       (a low-rate point, β = 1 and the highest β of `schedule`, or 1000).
     num_images: images simulated at each point.
     latent_dim: D, required without `prior`.
+    prior: TFP prior with event shape [D].
     schedule: an `AnnealingSchedule` holding every β of `rd_betas` exactly
       (e.g. the curve's schedule with them as RD points); if None, a
       geometric schedule of `num_intermediate` distributions up to the
       largest point, with appendix D.2's fills.
     num_intermediate: size of the default schedule's geometric base.
-    num_chains: C, chains per image in each direction.
-    seed: integer seed; each point derives its simulation and AIS seeds
-      from it and its β (not its position in `rd_betas`).
-    prior: TFP prior with event shape [D].
-    progress: optional callable receiving `ProgressUpdate`s, whose phase
-      names the point ('point 2/3 reverse').
-    **bdmc_kwargs: further `run_bdmc` arguments (hmc_settings or its fields
-      such as num_leapfrog_steps and step_size_mode, jit_compile,
-      decoder_dtype, ...).
+    chains: a `tfrd.ChainSettings` for every point's `run_bdmc`;
+      `ChainSettings()` if None. Its `num_chains` C run per image in each
+      direction; each point derives its simulation and AIS seeds from its
+      `seed` and its β (not its position in `rd_betas`); its
+      `decoder_dtype` is also the simulated data's. It may not hold a
+      `step_size_table` (each point runs its own schedule).
+    control: a `tfrd.RunControl` for every point's `run_bdmc`; its
+      `progress` receives `ProgressUpdate`s whose phase names the point
+      ('point 2/3 reverse'), its `stop` interrupts the run (`RunInterrupted`).
+      No `checkpoint_dir` nor `strategy`.
 
   Returns:
     A list of `BDMCResult`s, one per β, in increasing β.
@@ -524,8 +537,16 @@ def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
   Raises:
     ValueError: for points the schedule lacks or the distortion cannot
       simulate, or invalid arguments.
+    tfrd.RunInterrupted: `control.stop` was set.
   """
   distortion = distortions_lib.get_distortion(distortion)
+  chains = settings_lib.ChainSettings() if chains is None else chains
+  control = _check_control(control)
+  progress = control.progress
+  if chains.step_size_table is not None:
+    raise ValueError('bdmc_at_points runs a schedule of its own at every '
+                     'point: chains.step_size_table must be None.')
+  seed = chains.seed
   if prior is None:
     if latent_dim is None:
       raise ValueError('Give latent_dim (or a prior).')
@@ -559,16 +580,15 @@ def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
         decoder, distortion, float(beta), num_images, seed=
         randomness.derive_seed(
             seed, randomness.POINT_SEED_TAGS['simulation'], beta_bits),
-        prior=prior, decoder_dtype=bdmc_kwargs.get('decoder_dtype',
-                                                   tf.float32))
+        prior=prior, decoder_dtype=chains.decoder_dtype)
     point_progress = None
     if progress is not None:
       label = f'point {point + 1}/{rd_betas.size}'
       point_progress = (lambda update, label=label: progress(
           update._replace(phase=f'{label} {update.phase}')))
-    results.append(run_bdmc(
-        decoder, distortion, point_schedule, simulated, num_chains=num_chains,
-        seed=randomness.derive_seed(
-            seed, randomness.POINT_SEED_TAGS['ais'], beta_bits),
-        prior=prior, progress=point_progress, **bdmc_kwargs))
+    point_chains = chains._replace(seed=randomness.derive_seed(
+        seed, randomness.POINT_SEED_TAGS['ais'], beta_bits))
+    results.append(run_bdmc(decoder, distortion, point_schedule, simulated,
+                            prior=prior, chains=point_chains,
+                            control=control._replace(progress=point_progress)))
   return results

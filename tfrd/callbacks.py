@@ -29,9 +29,11 @@ from tfrd import api
 from tfrd import distortions as distortions_lib
 from tfrd import plotting
 from tfrd import schedules
+from tfrd import settings as settings_lib
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-__all__ = ['RDCurveCallback', 'default_callback_schedule', 'rate_tag',
+__all__ = ['RDCurveCallback', 'default_callback_schedule',
+           'default_callback_chains', 'rate_tag',
            'distortion_tag', 'LOG_LIKELIHOOD_TAG', 'CURVE_IMAGE_TAG']
 
 LOG_LIKELIHOOD_TAG = 'rd/log_likelihood'
@@ -69,6 +71,26 @@ def default_callback_schedule():
   return schedules.build_schedule(
       schedules.rd_point_betas(6, 100.0),
       schedules.geometric_betas(750, 100.0, 1.0 / 12.0), 125, 5)
+
+
+def default_callback_chains():
+  """The chains of curves during training: few, one adapting pass, no XLA.
+
+  4 chains per image, the default L = 2 with `step_size_mode='adaptive'`
+  (one adapting pass: half the cost of two passes, and the point of a
+  cheap in-training estimate), seed 0, graph mode (`jit_compile=False`):
+  every evaluation builds a new AIS loop, so XLA would compile it again each
+  time, and for the short in-training schedule compiling costs more than it
+  saves (on 2 CPU cores, an MLP decoder and the default schedule: 21 s with
+  XLA against 6 s in graph mode). True or 'auto' may pay off with long
+  schedules on accelerators. Change fields with `_replace`.
+
+  Returns:
+    A `tfrd.ChainSettings`.
+  """
+  return settings_lib.ChainSettings(
+      num_chains=4, jit_compile=False,
+      hmc=settings_lib.HMCSettings(step_size_mode='adaptive'))
 
 
 def _plugin_metadata(plugin_name):
@@ -116,9 +138,9 @@ class RDCurveCallback(keras.callbacks.Callback):
     p(x) = -(R_1 + D_1), Prop. 2c; a stochastic lower bound, loose with
     the short default schedule), and the plotted curve as image `rd/curve`.
 
-  The same `seed` is used at every evaluation, so successive curves share
-  their random numbers and their differences show the model's change rather
-  than Monte Carlo noise.
+  The same seed (`chains.seed`) is used at every evaluation, so successive
+  curves share their random numbers and their differences show the model's
+  change rather than Monte Carlo noise.
 
   Example:
 
@@ -133,28 +155,23 @@ class RDCurveCallback(keras.callbacks.Callback):
       getter, not as the decoder itself.
     data: a small batch of data [N, ...] (a few images: every evaluation runs
       N × num_chains chains).
-    latent_dim: D, for the standard normal prior; or pass `prior=` through
-      `estimate_kwargs`.
+    latent_dim: D, for the standard normal prior (or give `prior`).
     distortion: a `Distortion` or its name (see `tfrd.get_distortion`).
     schedule: an `AnnealingSchedule`; `default_callback_schedule()` if None.
-    num_chains: AIS chains per image.
-    num_leapfrog_steps: leapfrog steps per HMC transition.
+    chains: a `tfrd.ChainSettings` of every evaluation (chains per image,
+      seed, HMC settings, XLA, decoder dtype); `default_callback_chains()`
+      (4 chains, one adapting pass, graph mode) if None. Its
+      `hmc.step_size_mode` must be 'adaptive'.
+    prior: TFP distribution with event shape [D]; standard normal of size
+      `latent_dim` if None.
     every_n_epochs: evaluate after epochs every_n_epochs - 1,
       2·every_n_epochs - 1, ... (0-based epoch numbers, as Keras passes them).
     log_dir: directory for a `tf.summary` file writer, or None for no
       summaries (only `history`).
-    seed: integer seed of every evaluation.
     plot: whether to write the plotted curve as an image summary.
-    jit_compile: passed to `tfrd.estimate_rd_curve`. Off by default: every
-      evaluation builds a new AIS loop, so XLA would compile it again each
-      time, and for the short in-training schedule compiling costs more than
-      it saves (on 2 CPU cores, an MLP decoder and the default schedule:
-      21 s with XLA against 6 s in graph mode). True or 'auto' may pay off
-      with long schedules on accelerators.
-    **estimate_kwargs: further `tfrd.estimate_rd_curve` arguments (prior,
-      jit_compile, decoder_dtype, initial_step_size, ...).
 
   Attributes:
+    chains: the `tfrd.ChainSettings` of every evaluation.
     history: list of (epoch, `RDCurve`) pairs, one per evaluation.
     summary_writer: the `tf.summary` writer, or None.
 
@@ -164,9 +181,8 @@ class RDCurveCallback(keras.callbacks.Callback):
   """
 
   def __init__(self, decoder, data, latent_dim=None, distortion='mse',
-               schedule=None, num_chains=4, num_leapfrog_steps=2,
-               every_n_epochs=1, log_dir=None, seed=0, plot=True,
-               jit_compile=False, **estimate_kwargs):
+               schedule=None, chains=None, prior=None, every_n_epochs=1,
+               log_dir=None, plot=True):
     super().__init__()
     if keras.backend.backend() != 'tensorflow':
       # AIS runs TensorFlow graphs through the decoder.
@@ -179,26 +195,26 @@ class RDCurveCallback(keras.callbacks.Callback):
     if int(every_n_epochs) != every_n_epochs or every_n_epochs < 1:
       raise ValueError(f'every_n_epochs must be a positive integer, got '
                        f'{every_n_epochs!r}.')
-    if latent_dim is None and 'prior' not in estimate_kwargs:
+    if latent_dim is None and prior is None:
       raise ValueError('Give latent_dim (or a prior).')
-    if 'step_size_mode' in estimate_kwargs:
+    chains = default_callback_chains() if chains is None else chains
+    if chains.hmc.step_size_mode != 'adaptive':
       # One adapting pass is the point of a cheap in-training estimate.
-      raise ValueError('RDCurveCallback always uses '
-                       "step_size_mode='adaptive'.")
+      raise ValueError(
+          f"RDCurveCallback always uses step_size_mode='adaptive', got "
+          f'{chains.hmc.step_size_mode!r}; e.g. chains='
+          f'default_callback_chains()._replace(num_chains=...).')
     self._decoder = decoder
     self.data = np.asarray(data)
     self.latent_dim = latent_dim
     self.distortion = distortions_lib.get_distortion(distortion)
     self.schedule = (default_callback_schedule() if schedule is None
                      else schedule)
-    self.num_chains = int(num_chains)
-    self.num_leapfrog_steps = int(num_leapfrog_steps)
+    self.chains = chains
+    self.prior = prior
     self.every_n_epochs = int(every_n_epochs)
     self.log_dir = log_dir
-    self.seed = int(seed)
     self.plot = bool(plot)
-    self.jit_compile = jit_compile
-    self.estimate_kwargs = estimate_kwargs
     self.history = []
     self.summary_writer = (None if log_dir is None else
                            tf.summary.create_file_writer(str(log_dir)))
@@ -217,10 +233,7 @@ class RDCurveCallback(keras.callbacks.Callback):
     """Runs AIS on the current decoder and returns the `RDCurve`."""
     return api.estimate_rd_curve(
         self.get_decoder(), self.data, self.distortion, self.schedule,
-        latent_dim=self.latent_dim, num_chains=self.num_chains,
-        num_leapfrog_steps=self.num_leapfrog_steps, seed=self.seed,
-        step_size_mode='adaptive', jit_compile=self.jit_compile,
-        **self.estimate_kwargs)
+        latent_dim=self.latent_dim, prior=self.prior, chains=self.chains)
 
   def on_epoch_end(self, epoch, logs=None):
     if (epoch + 1) % self.every_n_epochs:

@@ -35,7 +35,8 @@ import tensorflow as tf
 from tfrd import files
 
 __all__ = ['CheckpointMismatchError', 'CheckpointExistsError',
-           'CheckpointDirectoryError', 'fingerprint', 'AISCheckpointer',
+           'CheckpointDirectoryError', 'describe_parameters', 'fingerprint',
+           'AISCheckpointer',
            'check_directory', 'has_checkpoint', 'remove_checkpoint', 'MANIFEST_NAME',
            'CHECKPOINT_PREFIX']
 
@@ -158,6 +159,59 @@ def _digest(*arrays):
     hasher.update(str(array.shape).encode())
     hasher.update(array.tobytes())
   return hasher.hexdigest()[:16]
+
+
+def describe_parameters(value):
+  """A JSON-able description of `value` that changes when its numbers do.
+
+  For a checkpoint's fingerprint: a prior's `repr` names its class and
+  shapes but not its parameters (N(0, I) and N(5, I) print alike), so the
+  prior is described by its class and constructor parameters instead.
+
+  - TFP distributions and bijectors (anything with a `parameters` dict):
+    `{'class': 'module.QualifiedName', 'parameters': {name: description}}`,
+    nested ones described the same way;
+  - tensors, variables and arrays: nested lists of floats (of their values
+    as strings for non-numeric dtypes); dtypes and shapes by name and list;
+  - functions and classes: their qualified name;
+  - lists, tuples and dicts: element by element; None, booleans, numbers
+    and strings as they are; anything else: its `repr`.
+
+  Args:
+    value: a prior (or any of its parameters).
+
+  Returns:
+    Nested dicts, lists, strings, numbers, booleans and None.
+  """
+  if value is None or isinstance(value, (bool, int, float, str)):
+    return value
+  if isinstance(value, dict):
+    return {str(key): describe_parameters(item)
+            for key, item in sorted(value.items(), key=lambda kv: str(kv[0]))}
+  if isinstance(value, (list, tuple)):
+    return [describe_parameters(item) for item in value]
+  if isinstance(value, tf.DType):
+    return value.name
+  if isinstance(value, tf.TensorShape):
+    return None if value.rank is None else value.as_list()
+  parameters = getattr(value, 'parameters', None)
+  if isinstance(parameters, dict) and not isinstance(value, type):
+    return {'class': _qualified_name(type(value)),
+            'parameters': describe_parameters(parameters)}
+  if isinstance(value, (np.ndarray, np.generic)) or tf.is_tensor(value) or (
+      hasattr(value, 'numpy') and callable(value.numpy)):
+    array = np.asarray(value.numpy() if hasattr(value, 'numpy') else value)
+    if array.dtype.kind in 'biuf':
+      return array.astype(np.float64).tolist()
+    return np.vectorize(str, otypes=[object])(array).tolist()
+  if callable(value):
+    return _qualified_name(value)
+  return repr(value)
+
+
+def _qualified_name(value):
+  return (f'{getattr(value, "__module__", None)}.'
+          f'{getattr(value, "__qualname__", getattr(value, "__name__", "?"))}')
 
 
 def fingerprint(decoder, data, schedule, settings):

@@ -15,6 +15,7 @@ points of the curve (`RDCurve.bdmc`; written by `apps.rd_curve
 Files without it load with `bdmc` None.
 """
 
+import collections
 import csv
 import json
 import os
@@ -23,13 +24,37 @@ import numpy as np
 
 from tfrd import files
 
-__all__ = ['RDCurve', 'FORMAT']
+__all__ = ['RDCurve', 'RunRecord', 'FORMAT']
 
 FORMAT = 'tfrd.rd_curve/1'
 _PER_IMAGE = ('rate', 'distortion', 'log_z', 'effective_sample_size')
 _CSV_COLUMNS = ('beta', 'rate', 'distortion', 'log_z', 'rate_stderr',
                 'distortion_stderr', 'log_z_stderr', 'min_effective_sample_size',
                 'accept_rate')
+
+
+class RunRecord(
+    collections.namedtuple(
+        'RunRecord',
+        ['accept_rate', 'timing', 'step_size_table', 'latents'])):
+  """What an AIS run recorded besides its estimates (all optional).
+
+  Attributes:
+    accept_rate: [P] mean HMC acceptance over the chunk that ended at each
+      RD point (of the reported run).
+    timing: JSON-serializable dict of wall times (seconds by phase).
+    step_size_table: [segments, N·C] float64 per-chain step sizes the
+      reported run used (`tfrd.step_sizes`), which a later run on the same
+      images and schedule can replay (`ChainSettings(step_size_table=...)`).
+    latents: [P, N, D] float32, one latent per RD point and image drawn
+      from the AIS distribution q_k^AIS (eq. 12), for reconstructions.
+  """
+  __slots__ = ()
+
+  def __new__(cls, accept_rate=None, timing=None, step_size_table=None,
+              latents=None):
+    return super().__new__(cls, accept_rate, timing, step_size_table,
+                           latents)
 
 
 class RDCurve:
@@ -45,22 +70,36 @@ class RDCurve:
     distortion_per_image: [P, N] D̂ (eq. 14).
     log_z_per_image: [P, N] log Ẑ (eq. 14).
     effective_sample_size_per_image: optional [P, N].
-    accept_rate: optional [P] HMC acceptance near each point.
     image_indices: optional [N] indices of the images in their dataset.
     is_nll: whether the distortion is a negative log-likelihood, in which
       case the β = 1 point gives log p(x) = log Z_1 = -(R_1 + D_1) (Prop. 2c).
     config: JSON-serializable run configuration.
-    timing: JSON-serializable wall times.
+    run: optional `RunRecord` of the run that made the curve (acceptance
+      rates, wall times, step-size table, latents); its fields become the
+      attributes of the same names.
     bdmc: optional list of JSON-serializable dicts, one per BDMC point, each
       with at least `beta` (the inverse temperature the data were simulated
       at) and `mean_gap` (upper - lower bound on log Z_β in nats, averaged
       over the simulated images); None when no BDMC was run.
+
+  Attributes:
+    betas, rate_per_image, distortion_per_image, log_z_per_image,
+    effective_sample_size_per_image, image_indices, is_nll, config, bdmc: as
+      given (arrays as float64 NumPy arrays; effective sample sizes NaN and
+      image indices 0..N-1 when not given).
+    accept_rate: [P] HMC acceptance near each point (NaN when unknown).
+    timing: dict of wall times (empty when unknown).
+    step_size_table: [segments, N·C] step sizes of the reported run, or None
+      (a curve loaded from files has none: they are not saved).
+    latents: [P, N, D] one latent per point and image from q^AIS, or None
+      (likewise not saved).
   """
 
   def __init__(self, betas, rate_per_image, distortion_per_image,
                log_z_per_image, effective_sample_size_per_image=None,
-               accept_rate=None, image_indices=None, is_nll=False,
-               config=None, timing=None, bdmc=None):
+               image_indices=None, is_nll=False, config=None, run=None,
+               bdmc=None):
+    run = RunRecord() if run is None else run
     self.betas = np.asarray(betas, dtype=np.float64).reshape(-1)
     self.rate_per_image = self._per_image(rate_per_image)
     self.distortion_per_image = self._per_image(distortion_per_image)
@@ -71,13 +110,17 @@ class RDCurve:
                                                      np.nan)
     self.effective_sample_size_per_image = self._per_image(
         effective_sample_size_per_image)
-    self.accept_rate = (np.full(self.betas.shape, np.nan) if accept_rate is None
-                        else np.asarray(accept_rate, np.float64).reshape(-1))
+    self.accept_rate = (
+        np.full(self.betas.shape, np.nan) if run.accept_rate is None
+        else np.asarray(run.accept_rate, np.float64).reshape(-1))
     self.image_indices = (np.arange(num_images) if image_indices is None else
                           np.asarray(image_indices, np.int64).reshape(-1))
     self.is_nll = bool(is_nll)
     self.config = dict(config or {})
-    self.timing = dict(timing or {})
+    self.timing = dict(run.timing or {})
+    self.step_size_table = (None if run.step_size_table is None else
+                            np.asarray(run.step_size_table))
+    self.latents = None if run.latents is None else np.asarray(run.latents)
     self.bdmc = None if bdmc is None else [dict(point) for point in bdmc]
 
   def _per_image(self, values):
@@ -209,18 +252,20 @@ class RDCurve:
     betas = [point['beta'] for point in points]
     npz_path = os.path.join(os.path.dirname(json_path), 'curve.npz')
     common = dict(is_nll=document.get('is_nll', False),
-                  config=document.get('config'), timing=document.get('timing'),
-                  bdmc=document.get('bdmc'))
+                  config=document.get('config'), bdmc=document.get('bdmc'))
     if os.path.exists(npz_path):
       with np.load(npz_path) as arrays:
         return cls(arrays['betas'], *(arrays[name] for name in _PER_IMAGE),
-                   accept_rate=arrays['accept_rate'],
-                   image_indices=arrays['image_indices'], **common)
+                   image_indices=arrays['image_indices'],
+                   run=RunRecord(accept_rate=arrays['accept_rate'],
+                                 timing=document.get('timing')),
+                   **common)
     column = lambda name: [np.nan if p.get(name) is None else p[name]
                            for p in points]
     return cls(betas, column('rate'), column('distortion'), column('log_z'),
                column('min_effective_sample_size'),
-               accept_rate=column('accept_rate'), **common)
+               run=RunRecord(accept_rate=column('accept_rate'),
+                             timing=document.get('timing')), **common)
 
 
 def _json_float(value):

@@ -23,64 +23,14 @@ import collections
 
 import tensorflow as tf
 
+from tfrd.settings import HMCSettings
+from tfrd.settings import STEP_SIZE_MODES
+
 __all__ = ['HMCSettings', 'STEP_SIZE_MODES', 'HMCStepResult', 'leapfrog',
            'hmc_transition', 'adapt_step_size']
 
-# How the step sizes of an AIS run are chosen (appendix D.2; see
-# `tfrd.passes` for the passes each mode makes).
-STEP_SIZE_MODES = ('two_pass', 'adaptive', 'fixed')
-
-
-class HMCSettings(
-    collections.namedtuple(
-        'HMCSettings',
-        ['num_leapfrog_steps', 'step_size_mode', 'initial_step_size',
-         'target_accept_prob', 'adaptation_rate', 'shared_step_size'])):
-  """The HMC choices of an AIS run, as one value.
-
-  Attributes:
-    num_leapfrog_steps: L; a transition costs exactly L decoder gradients.
-    step_size_mode: one of `STEP_SIZE_MODES`: 'two_pass' (adapt in a
-      preliminary run, replay the step sizes frozen with a fresh seed;
-      appendix D.2), 'adaptive' (one adapting run) or 'fixed'.
-    initial_step_size: starting (or fixed) step size.
-    target_accept_prob: acceptance the adaptation aims at (Neal's 65%).
-    adaptation_rate: see `adapt_step_size`.
-    shared_step_size: adapt one step size per image (its chains alike, on
-      their mean acceptance) instead of one per chain.
-  """
-  __slots__ = ()
-
-  def __new__(cls, num_leapfrog_steps=2, step_size_mode='two_pass',
-              initial_step_size=0.1, target_accept_prob=0.65,
-              adaptation_rate=0.05, shared_step_size=False):
-    if step_size_mode not in STEP_SIZE_MODES:
-      raise ValueError(f'step_size_mode must be one of {STEP_SIZE_MODES}, '
-                       f'got {step_size_mode!r}.')
-    if int(num_leapfrog_steps) < 1:
-      raise ValueError('num_leapfrog_steps must be >= 1.')
-    if not initial_step_size > 0:
-      raise ValueError(f'initial_step_size must be positive, got '
-                       f'{initial_step_size!r}.')
-    return super().__new__(cls, int(num_leapfrog_steps), step_size_mode,
-                           float(initial_step_size), float(target_accept_prob),
-                           float(adaptation_rate), bool(shared_step_size))
-
-  @classmethod
-  def make(cls, settings=None, **overrides):
-    """`settings` (defaults if None) with the given fields replaced.
-
-    Lets the public functions take `hmc=HMCSettings(...)` and the individual
-    keyword arguments (`num_leapfrog_steps=3`, ...) alike.
-
-    Raises:
-      TypeError: for a keyword that is not a field.
-    """
-    unknown = sorted(set(overrides) - set(cls._fields))
-    if unknown:
-      raise TypeError(f'Unknown HMC settings {unknown}; the fields are '
-                      f'{cls._fields}.')
-    return cls(**{**(settings or cls())._asdict(), **overrides})
+# `HMCSettings` and `STEP_SIZE_MODES` live in `tfrd.settings` (importable
+# without TensorFlow); they are re-exported here, where they began.
 
 
 class HMCStepResult(

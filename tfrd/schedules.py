@@ -11,6 +11,8 @@ import collections
 
 import numpy as np
 
+from tfrd import settings as settings_lib
+
 __all__ = [
     'AnnealingSchedule',
     'sigmoid_betas',
@@ -18,6 +20,7 @@ __all__ = [
     'geometric_betas',
     'rd_point_betas',
     'build_schedule',
+    'schedule_from_settings',
 ]
 
 
@@ -243,6 +246,56 @@ def build_schedule(rd_betas, base_betas=None, min_before_first=800,
     rd_indices.append(count - 1)
     previous = beta
   return AnnealingSchedule(np.concatenate(pieces), np.array(rd_indices))
+
+
+def schedule_from_settings(settings=None):
+  """The `AnnealingSchedule` a `tfrd.ScheduleSettings` describes.
+
+  RD points: `settings.rd_betas` if given (then the largest is β_max), else
+  `rd_point_betas(num_rd_points, beta_max, beta_min, include_beta_one,
+  rd_spacing)`. Base schedule of `num_intermediate` distributions:
+  geometric from the lowest RD point (at most β_max / 2) to β_max, Wu et
+  al.'s sigmoid ('paper', 'sigmoid') or linear. For 'geometric' and 'paper'
+  the stretches before the first RD point and between points are filled to
+  `min_before_first` and `min_between` distributions (appendix D.2); for
+  'sigmoid' and 'linear' the RD points are only inserted.
+
+  Args:
+    settings: a `tfrd.ScheduleSettings`; `ScheduleSettings()` (tfrd's
+      default schedule: 40 log-spaced points from 1/12 to 1000 with β = 1,
+      on 20000 geometric distributions) if None.
+
+  Returns:
+    An `AnnealingSchedule`.
+
+  Raises:
+    ValueError: for settings that make no schedule (e.g. 'paper' spacing
+      with beta_max <= 1).
+  """
+  if settings is None:
+    settings = settings_lib.ScheduleSettings()
+  if settings.rd_betas:
+    rd_betas = list(settings.rd_betas)
+    beta_max = rd_betas[-1]
+  else:
+    beta_max = settings.beta_max
+    rd_betas = rd_point_betas(settings.num_rd_points, beta_max,
+                              beta_min=settings.beta_min,
+                              include_beta_one=settings.include_beta_one,
+                              spacing=settings.rd_spacing)
+  beta_max = max(beta_max, 1e-12)  # build_schedule reports bad RD points
+  if settings.kind == 'linear':
+    base = linear_betas(settings.num_intermediate, beta_max)
+  elif settings.kind == 'geometric':
+    base = geometric_betas(settings.num_intermediate, beta_max,
+                           min(rd_betas[0], beta_max / 2)
+                           if rd_betas[0] > 0 else beta_max / 2)
+  else:
+    base = sigmoid_betas(settings.num_intermediate, beta_max)
+  if settings.kind in ('paper', 'geometric'):
+    return build_schedule(rd_betas, base, settings.min_before_first,
+                          settings.min_between)
+  return build_schedule(rd_betas, base, 0, 0)
 
 
 def _check_positive_int(value, name):

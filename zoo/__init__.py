@@ -16,7 +16,8 @@ code size) and DCGAN generators for 32×32×3. Every decoder maps codes
 layers only, so its `.keras` file is what `apps.rd_curve --model=...`
 evaluates, with nothing else to import.
 
-- `build_model(family, image_shape, latent_dim, ...)` assembles a model;
+- `build_model(family, image_shape, latent_dim, networks, ...)` assembles a
+  model, its networks chosen by `Networks(architecture, depth, width)`;
   `FAMILIES` lists the names.
 - `training.Trainer`: epochs with exact resumption (`tf.train.Checkpoint`).
 - `metadata.read(path)`: the JSON sidecar of a decoder saved by `apps.train`.
@@ -43,6 +44,7 @@ from zoo.entropic_gan import EntropicGAN
 from zoo.families import build_model
 from zoo.families import DESCRIPTIONS
 from zoo.families import FAMILIES
+from zoo.families import Networks
 from zoo.fgan import DIVERGENCES
 from zoo.fgan import FGAN
 from zoo.gan import GAN
@@ -56,7 +58,7 @@ from zoo.wgan import WGANGP
 
 __all__ = [
     'AAE', 'DESCRIPTIONS', 'DIVERGENCES', 'EntropicGAN', 'FAMILIES', 'FGAN',
-    'GAN', 'GenerativeModel', 'SNGAN', 'SpectralNormConv2D',
+    'GAN', 'GenerativeModel', 'Networks', 'SNGAN', 'SpectralNormConv2D',
     'SpectralNormDense', 'VAE', 'WAE', 'WGAN', 'WGANGP', 'architectures',
     'build_model', 'classifier', 'images', 'metadata', 'pretrained',
     'synthetic', 'training',

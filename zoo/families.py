@@ -1,12 +1,17 @@
 """The model families of the zoo and `build_model`, which assembles one.
 
     model = zoo.build_model('wgan_gp', image_shape=(28, 28, 1), latent_dim=10)
+    # or deeper, narrower networks:
+    model = zoo.build_model('vae', (28, 28, 1), 10,
+                            zoo.Networks(depth='deep', width=256))
     model.compile()                      # the family's optimizer recipe
     model.fit(images, batch_size=64, epochs=5)
     model.decoder.save('wgan_gp.keras')  # for apps.rd_curve
 
 (`apps.train` does this with exact resumption, sample grids and metadata.)
 """
+
+import collections
 
 from zoo import aae
 from zoo import architectures
@@ -18,7 +23,7 @@ from zoo import vae
 from zoo import wae
 from zoo import wgan
 
-__all__ = ['FAMILIES', 'DESCRIPTIONS', 'build_model']
+__all__ = ['FAMILIES', 'DESCRIPTIONS', 'Networks', 'build_model']
 
 DESCRIPTIONS = {
     'vae': 'VAE, Gaussian decoder with a learned global variance',
@@ -37,10 +42,35 @@ FAMILIES = tuple(DESCRIPTIONS)
 _LATENT_DISCRIMINATOR_WIDTH = 512
 
 
-def build_model(family, image_shape, latent_dim, architecture='auto',
-                depth='shallow', width=None, seed=0, divergence='js',
-                wae_penalty='mmd', entropic_regularization=0.1,
-                gan_r1_weight=0.0):
+class Networks(
+    collections.namedtuple('Networks', ['architecture', 'depth', 'width'])):
+  """The networks a model is built from (decoder, encoder, discriminators).
+
+  Attributes:
+    architecture: 'auto', 'mlp' or 'dcgan' (see
+      `architectures.resolve_architecture`: 'auto' is DCGAN for 32×32×3
+      images, MLPs otherwise).
+    depth: MLP depth, 'shallow' (one hidden layer, appendix D.1) or 'deep'
+      (three).
+    width: hidden units (MLP) or base filters (DCGAN) of every network; the
+      architecture's default (1024 or 64) if None. Small widths make tests
+      fast.
+  """
+  __slots__ = ()
+
+  def __new__(cls, architecture='auto', depth='shallow', width=None):
+    architectures.num_hidden_layers(depth)  # Validates depth early.
+    if width is not None and (isinstance(width, bool) or
+                              int(width) != width or width < 1):
+      raise ValueError(f'width must be a positive integer or None, got '
+                       f'{width!r}.')
+    return super().__new__(cls, architecture, depth,
+                           None if width is None else int(width))
+
+
+def build_model(family, image_shape, latent_dim, networks=None, seed=0,
+                divergence='js', wae_penalty='mmd',
+                entropic_regularization=0.1, gan_r1_weight=0.0):
   """Builds an uncompiled model of `family` for images of `image_shape`.
 
   Decoders, encoders and discriminators come from `zoo.architectures`: MLPs
@@ -50,12 +80,8 @@ def build_model(family, image_shape, latent_dim, architecture='auto',
     family: one of `FAMILIES`.
     image_shape: (H, W, C) of the training images.
     latent_dim: code size D.
-    architecture: 'auto', 'mlp' or 'dcgan' (see
-      `architectures.resolve_architecture`).
-    depth: MLP depth, 'shallow' or 'deep'.
-    width: hidden units (MLP) or base filters (DCGAN) of every network; the
-      architecture's default (1024 or 64) if None. Small widths make tests
-      fast.
+    networks: a `Networks` (architecture, MLP depth, width); `Networks()`
+      (automatic architecture, shallow, the default width) if None.
     seed: seed of the noise drawn during training (weights are initialized
       from Keras's global seed: call `keras.utils.set_random_seed` first).
     divergence: the f-GAN divergence.
@@ -72,9 +98,11 @@ def build_model(family, image_shape, latent_dim, architecture='auto',
   if family not in DESCRIPTIONS:
     raise ValueError(f'Unknown model family {family!r}; choose one of '
                      f'{", ".join(FAMILIES)}.')
+  networks = Networks() if networks is None else networks
   image_shape = tuple(int(d) for d in image_shape)
-  architecture = architectures.resolve_architecture(architecture, image_shape)
-  architectures.num_hidden_layers(depth)  # Validates depth early.
+  architecture = architectures.resolve_architecture(networks.architecture,
+                                                    image_shape)
+  depth, width = networks.depth, networks.width
 
   def decoder():
     return architectures.decoder(architecture, latent_dim, image_shape,

@@ -1,5 +1,13 @@
-"""The figures of `apps.reproduce`: budgets, models, curves, and the steps
+"""The paper's figures, reproduced: budgets, models, curves, and the steps
 they share (train or reuse a model, compute or reuse a curve).
+
+`apps.reproduce` is a thin entry point over `Run` and `run_figure`. Every
+step is the one the other apps use: a curve is estimated by
+`pipelines.curve_run.estimate` on the schedule `tfrd.schedule_from_settings`
+builds, its BDMC gaps are `pipelines.bdmc_points`' records, a zoo model is
+trained by `pipelines.training` and the linear VAE compared by
+`pipelines.linear_comparison`, as `apps.rd_curve`, `apps.train` and
+`apps.linear_vae` do.
 
 Layout of --output_dir (every file listed in `reproduce_manifest.json`, the
 record of what apps.reproduce wrote; nothing else is ever replaced unless
@@ -30,14 +38,14 @@ import time
 
 import numpy as np
 
-from apps import ais_flags
 from pipelines import output_files
+from pipelines import settings as pipeline_settings
 
 FORMAT = 'tfrd.reproduce/1'
 MANIFEST = 'reproduce_manifest.json'
 MANIFEST_FORMAT = 'tfrd.reproduce_manifest/1'
 
-_PAPER = ais_flags.PRESETS['paper']
+_PAPER = pipeline_settings.PRESETS['paper']
 
 # Every budget's settings, in one table. Training: images, epochs, batch and
 # hidden width of the MLPs (None: appendix D.1's 1024); AIS: images, chains,
@@ -81,7 +89,7 @@ BUDGETS = {
                           'fig9 0.4; estimated from those: fig3a 1-1.5, '
                           'fig8, fig5a, fig5b 0.2-0.3 each, d4 0.1-0.2',
     },
-    # The paper's settings (appendix D.1-D.2, ais_flags.PRESETS['paper']) for
+    # The paper's settings (appendix D.1-D.2, pipeline_settings.PRESETS['paper']) for
     # a GPU machine. D.1 gives 1000 epochs (Adam 1e-4) for the VAE and no
     # epochs for the GANs and AAEs; all use 1000 here, on all 60,000 images.
     'paper': {
@@ -497,33 +505,32 @@ def classifier_or_reuse(run):
 
 
 def _fit_linear(run, model):
-  from zoo import linear_gaussian  # pylint: disable=g-import-not-at-top
+  """The linear VAE, fitted as apps.linear_vae fits it."""
+  from pipelines import linear_comparison  # pylint: disable=g-import-not-at-top
   train = run.images('train', run.budget['linear_num_train'])
   say(f'fitting the linear VAE (latent {model.code_size}) on '
       f'{train.shape[0]} images')
-  kernel, bias, scale = linear_gaussian.fit_linear_gaussian(
+  decoder, noise_scale = linear_comparison.fit_linear_decoder(
       train, model.code_size)
-  return (linear_gaussian.make_linear_decoder(kernel, bias),
-          {'noise_scale_ml': float(scale)})
+  return decoder, {'noise_scale_ml': noise_scale}
 
 
 def _train_zoo_model(run, model, settings):
-  """zoo.build_model + zoo.training.Trainer, as apps.train runs them."""
-  import keras  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  """The zoo model, trained as apps.train trains it (pipelines.training)."""
   import zoo  # pylint: disable=g-import-not-at-top
+  from pipelines import training  # pylint: disable=g-import-not-at-top
   images = run.images('train', settings['num_train'])
-  keras.utils.set_random_seed(model.seed)
-  tf.config.experimental.enable_op_determinism()
-  built = zoo.build_model(model.family, images.shape[1:], model.code_size,
-                          architecture='mlp', depth=model.depth,
-                          width=settings['width'], seed=model.seed)
-  built.compile()
+  recipe = training.ModelRecipe(model.family, model.code_size,
+                                architecture='mlp', depth=model.depth,
+                                width=settings['width'])
+  built = training.build_model(recipe, images.shape[1:], model.seed)
   checkpoint_dir = _model_files(model)[2]
   run.record(checkpoint_dir)
-  trainer = zoo.training.Trainer(
-      built, images, settings['batch_size'], seed=model.seed,
-      checkpoint_dir=run.path(checkpoint_dir.rstrip('/')),
+  trainer = training.make_trainer(
+      built, images, training.TrainingSettings(
+          epochs=settings['epochs'], batch_size=settings['batch_size'],
+          seed=model.seed,
+          checkpoint_dir=run.path(checkpoint_dir.rstrip('/'))),
       config=dict(settings, hyperparameters=built.hyperparameters()))
   if trainer.restore():
     say(f'{model.name}: resuming training after {trainer.position[0]} '
@@ -531,13 +538,7 @@ def _train_zoo_model(run, model, settings):
   say(f'training {model.name} ({zoo.DESCRIPTIONS[model.family]}) on '
       f'{images.shape[0]} images, {settings["epochs"]} epochs')
   trainer.fit(settings['epochs'])
-  extra = {'description': zoo.DESCRIPTIONS[model.family],
-           'hyperparameters': built.hyperparameters(),
-           'steps': int(built.train_steps.numpy()),
-           'epoch_mean_losses': [{k: round(float(v), 6) for k, v in h.items()}
-                                 for h in trainer.history],
-           **built.export_metadata()}
-  return built.decoder, json.loads(json.dumps(extra, default=float))
+  return built.decoder, training.model_metadata(recipe, built, trainer)
 
 
 # Shared step 2: compute or reuse a curve.
@@ -545,23 +546,22 @@ def _train_zoo_model(run, model, settings):
 
 def schedule_for(budget, code_size, beta_min_factor=1.0):
   """The AIS schedule of the budget (D.2's large-code one for code 100),
-  its lowest beta scaled by `beta_min_factor` (see `_beta_min_factor`)."""
+  its lowest beta scaled by `beta_min_factor` (see `_beta_min_factor`).
+
+  Returns:
+    (`tfrd.AnnealingSchedule`, the settings that made it, for curve.json).
+  """
   import tfrd  # pylint: disable=g-import-not-at-top
   settings = dict(budget, **(budget['large_code']
                              if code_size >= _LARGE_CODE else {}))
   settings['beta_min'] = settings['beta_min'] * beta_min_factor
-  beta_max = settings['beta_max']
-  rd_betas = tfrd.rd_point_betas(settings['num_rd_points'], beta_max,
-                                 beta_min=settings['beta_min'],
-                                 include_beta_one=True,
-                                 spacing=settings['rd_spacing'])
-  if settings['schedule'] == 'geometric':
-    base = tfrd.geometric_betas(settings['num_intermediate'], beta_max,
-                                min(rd_betas[0], beta_max / 2))
-  else:
-    base = tfrd.sigmoid_betas(settings['num_intermediate'], beta_max)
-  schedule = tfrd.build_schedule(rd_betas, base, settings['min_before_first'],
-                                 settings['min_between'])
+  schedule = tfrd.schedule_from_settings(tfrd.ScheduleSettings(
+      kind=settings['schedule'], num_intermediate=settings['num_intermediate'],
+      num_rd_points=settings['num_rd_points'], beta_min=settings['beta_min'],
+      beta_max=settings['beta_max'], include_beta_one=True,
+      rd_spacing=settings['rd_spacing'],
+      min_before_first=settings['min_before_first'],
+      min_between=settings['min_between']))
   return schedule, {key: settings[key] for key in (
       'schedule', 'num_intermediate', 'num_rd_points', 'rd_spacing',
       'beta_min', 'beta_max', 'min_before_first', 'min_between')}
@@ -704,12 +704,17 @@ def _manipulated(decoder, curve):
                                      curve.blur_sigma)
 
 
-def _hmc_settings(budget, curve):
+def _chains(budget, curve, step_size_table=None):
+  """The budget's `tfrd.ChainSettings` for `curve` (its seed and step-size
+  mode)."""
   import tfrd  # pylint: disable=g-import-not-at-top
-  return tfrd.HMCSettings(num_leapfrog_steps=budget['leapfrog_steps'],
-                          step_size_mode=(curve.step_size_mode or
-                                          budget['step_size_mode']),
-                          target_accept_prob=budget['target_accept'])
+  hmc = tfrd.HMCSettings(num_leapfrog_steps=budget['leapfrog_steps'],
+                         step_size_mode=(curve.step_size_mode or
+                                         budget['step_size_mode']),
+                         target_accept_prob=budget['target_accept'])
+  return tfrd.ChainSettings(num_chains=budget['num_chains'], seed=curve.seed,
+                            hmc=hmc, jit_compile=_jit_compile(budget, curve),
+                            step_size_table=step_size_table)
 
 
 def _jit_compile(budget, curve):
@@ -729,9 +734,12 @@ def _jit_compile(budget, curve):
 def _estimate(run, figure_name, curve, decoder, model_document, directory,
               files):
   """Runs AIS (resumably) and writes the curve's files."""
-  import tfrd  # pylint: disable=g-import-not-at-top
-  from pipelines import jobs  # pylint: disable=g-import-not-at-top
-  from pipelines import progress as progress_lib  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  import tfrd
+  from pipelines import curve_run
+  from pipelines import jobs
+  from tfrd import files as files_lib
+  # pylint: enable=g-import-not-at-top
   start = time.time()
   budget = run.budget
   schedule, schedule_settings = schedule_for(
@@ -742,39 +750,26 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
   decoder = _manipulated(decoder, curve)
   table = None
   if curve.step_sizes_from:
-    source = os.path.join(run.output_dir, figure_name, 'curves',
-                          curve.step_sizes_from, 'step_sizes.npz')
-    with np.load(source) as arrays:
-      table = arrays['step_sizes']
+    table = curve_run.load_step_sizes(os.path.join(
+        run.output_dir, figure_name, 'curves', curve.step_sizes_from,
+        'step_sizes.npz'))
   checkpoint = files[-1]
   run.record(checkpoint)
-  say(f'curve {figure_name}/{curve.name}: {schedule.num_transitions} '
-      f'transitions, {schedule.rd_indices.size} RD points, '
-      f'{budget["num_chains"]} chains, {images.shape[0]} images, seed '
-      f'{curve.seed}' + (f', step sizes of {curve.step_sizes_from}'
-                         if table is not None else ''))
-  hmc = _hmc_settings(budget, curve)
-  result = tfrd.estimate_rd_curve(
+  result = curve_run.estimate(
       decoder, images, _distortion(run, curve, model_document), schedule,
-      latent_dim=curve.model.code_size, num_chains=budget['num_chains'],
-      prior=_prior(curve), seed=curve.seed, hmc_settings=hmc,
-      step_size_table=table,
-      jit_compile=_jit_compile(budget, curve),
-      progress=progress_lib.ProgressPrinter(tfrd.passes.num_passes(
-          hmc.step_size_mode, table is not None)),
+      _prior(curve), _chains(budget, curve, table),
+      tfrd.RunControl(checkpoint_dir=run.path(checkpoint.rstrip('/')),
+                      stop=jobs.stop_event()),
       config={'title': f'{figure_name}: {curve.label}', 'label': curve.label,
               'model': model_document['settings'],
               'schedule_settings': schedule_settings,
               'step_sizes_from': curve.step_sizes_from,
               'prior': curve.prior, 'blur_sigma': curve.blur_sigma},
-      checkpoint_dir=run.path(checkpoint.rstrip('/')),
-      stop=jobs.stop_event())
+      program='reproduce')
   result.timing['wall_time_s'] = time.time() - start
-  from tfrd import files as files_lib  # pylint: disable=g-import-not-at-top
   os.makedirs(directory, exist_ok=True)
   with files_lib.atomic_write(run.path(files[4]), 'wb') as stream:
-    np.savez(stream, step_sizes=result.step_size_table,
-             image_indices=result.image_indices)
+    curve_run.save_step_sizes(result, stream)
   if curve.reconstructions:
     _save_reconstructions(run, files[5], decoder, result)
   run.record(*files[:5])
@@ -800,33 +795,24 @@ def _save_reconstructions(run, name, decoder, result):
 
 
 def _add_bdmc(run, curve, result, decoder, model_document, directory):
-  """BDMC gaps at the budget's betas, on the curve's schedule (fig9)."""
-  from apps import bdmc_points  # pylint: disable=g-import-not-at-top
-  from tfrd import bdmc as bdmc_lib  # pylint: disable=g-import-not-at-top
+  """BDMC gaps at the budget's betas, on the curve's schedule (fig9), as
+  `apps.rd_curve --bdmc_points` measures them."""
+  from pipelines import bdmc_points  # pylint: disable=g-import-not-at-top
+  from pipelines import curve_run  # pylint: disable=g-import-not-at-top
   budget = run.budget
   schedule, _ = schedule_for(budget, curve.model.code_size,
                              _beta_min_factor(curve, model_document))
-  betas = [b for b in budget['bdmc_betas'] if b <= schedule.betas[-1]]
-  full = bdmc_points.bdmc_schedule(schedule, np.asarray(betas))
-  hmc = _hmc_settings(budget, curve)
+  betas = np.asarray([b for b in budget['bdmc_betas']
+                      if b <= schedule.betas[-1]])
+  inputs = curve_run.CurveInputs(
+      _manipulated(decoder, curve), None, None, None, None, False,
+      _distortion(run, curve, model_document))
   say(f'BDMC of {directory} at beta = {", ".join(f"{b:g}" for b in betas)}')
-  records = []
-  for beta in betas:
-    start = time.time()
-    (gap,) = bdmc_lib.bdmc_at_points(
-        _manipulated(decoder, curve),
-        _distortion(run, curve, model_document),
-        [beta], prior=_prior(curve),
-        num_images=budget['bdmc_num_images'],
-        latent_dim=curve.model.code_size, schedule=full,
-        num_chains=budget['num_chains'], seed=curve.seed,
-        hmc_settings=hmc, jit_compile=budget['jit'])
-    record = bdmc_points.point_record(gap, budget['num_chains'], curve.seed,
-                                      hmc, beta in schedule.betas)
-    record['wall_time_s'] = time.time() - start
-    records.append(record)
-  result.bdmc = records
-  result.save(directory)
+  result.bdmc = None
+  bdmc_points.measure_for_curve(
+      result, inputs, _prior(curve), schedule, betas,
+      budget['bdmc_num_images'], _chains(budget, curve)._replace(
+          jit_compile=budget['jit']), directory, 'reproduce')
 
 
 # The figure: results.json and figure.png.
@@ -1043,20 +1029,17 @@ def _exact_record(curve, exact, variance, compared=None):
 
 
 def _linear_comparison(run, specs, curves, models):
-  """fig7: the exact curve of the fitted decoder at every AIS beta."""
-  import tfrd  # pylint: disable=g-import-not-at-top
+  """fig7: the exact curve of the fitted decoder at every AIS beta
+  (pipelines.linear_comparison, as apps.linear_vae computes it)."""
+  from pipelines import linear_comparison  # pylint: disable=g-import-not-at-top
   comparison = {}
   for spec in specs:
     decoder, document = models[spec.model]
-    kernel, bias = (np.asarray(w, np.float64) for w in decoder.get_weights())
     images = run.images('test', run.budget['num_images']).reshape(
         (run.budget['num_images'], -1))
     curve = curves[spec.name]
-    distortion = _distortion(run, spec, document)
-    exact = tfrd.linear_rate_distortion(kernel, bias, images, curve.betas,
-                                        distortion)
-    variance = tfrd.linear_distortion_variance(kernel, bias, images,
-                                               curve.betas, distortion)
+    exact, variance = linear_comparison.closed_form(
+        decoder, images, curve.betas, _distortion(run, spec, document))
     comparison[spec.name] = {'beta': curve.betas.tolist(),
                              **_exact_record(curve, exact, variance)}
   return {'exact': comparison}
@@ -1065,7 +1048,7 @@ def _linear_comparison(run, specs, curves, models):
 def _draw(run, figure, specs, curves, extra):
   """figure.png: apps.compare's figure of the curves (fig7: tfrd.plotting's,
   AIS beside the closed form, one figure per distortion)."""
-  from apps import compare  # pylint: disable=g-import-not-at-top
+  from pipelines import compare  # pylint: disable=g-import-not-at-top
   from tfrd import files  # pylint: disable=g-import-not-at-top
   from tfrd import plotting  # pylint: disable=g-import-not-at-top
   name = os.path.join(figure.name, 'figure.png')

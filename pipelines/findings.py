@@ -1,0 +1,686 @@
+r"""The paper's findings, judged from the numbers apps.reproduce recorded.
+
+Why a module of its own: the judges of the claims are the reproduction's
+conclusion, and REPORT.md quotes them. `apps.findings` prints them for a
+--results_dir; tests and users' scripts call `load_results`, `evaluate`,
+`figures_table` and `markdown` (or `report`) directly. REPORT.md's tables
+are `report('report/cpu')` (tests/test_findings.py checks that they still
+are), so they cannot drift from the committed results.
+
+It reads every FIGURE/results.json under a results directory and writes a
+table of the figures, then one row per claim of Huang et al. (2020) listed
+in issue 13 (the claim and its verdict), then each claim's evidence.
+
+How a claim becomes numbers. Curves are compared where the paper's figures
+compare them, in three regimes read along the rate axis:
+
+  low rate    the distortion at `LOW_RATE` nats (or, for curves that start
+              a little above it, below `LOW_RATE_LIMIT`, the lowest rate
+              both reach), read where the curve first reaches that rate
+              (`pipelines.curves.distortion_at_rate`, the rule apps.compare
+              tabulates with too);
+  mid rate    the distortion at `MID_RATE` nats, or at the highest rate both
+              curves reach if one stops below it;
+  high rate   the lowest distortion the curve reaches (its point at the
+              largest beta): how far left the curve extends.
+
+Every curve of a figure runs on the same test images, so a difference is
+judged by the standard error se of the per-image differences (paired). A
+value read at a rate includes, by the delta method, the uncertainty of where
+the curve crosses that rate. With k = `SIGNIFICANCE`:
+
+- 'A lower than B' holds when D_A + k*se < D_B, fails when D_A - k*se > D_B,
+  and is unresolved in between;
+- 'A same as B' holds when |D_A - D_B| is within k*se or within
+  `SAME_FRACTION` of the span of B's distortions over its curve.
+
+These standard errors come from the images only. AIS's own bias (its rate is
+an upper bound) is not in them; BDMC (fig9) and the quadrature check
+(row 12) measure it. A claim is *reproduced* when every comparison holds,
+*not reproduced* when one fails, *inconclusive at this budget* otherwise,
+and *not tested* when its figures are absent.
+
+NumPy only: no TensorFlow, no flags.
+"""
+
+import collections
+import functools
+import json
+import math
+import os
+
+import numpy as np
+
+from pipelines import curves as curves_lib
+
+# A rate in the low-rate regime every curve of the paper's MNIST figures
+# passes through (the budgets start at beta = 1/12, where rates are < 1 nat).
+LOW_RATE = 1.0
+# A curve that starts below this rate still reaches the low-rate regime
+# (a damaged prior raises the rate at the lowest beta: fig5a starts at 1-2
+# nats); one that starts above it does not.
+LOW_RATE_LIMIT = 3.0
+# A rate in the mid regime: beyond the low-rate bend of every curve, below
+# where the 2-dimensional codes saturate.
+MID_RATE = 10.0
+# Differences smaller than this many combined standard errors are not
+# claimed either way (about a 95% two-sided interval).
+SIGNIFICANCE = 2.0
+# Two curves count as the same at a point when they differ by less than
+# this fraction of the reference curve's span (its largest minus smallest
+# value: about a line's width on axes drawn to fit the curve) or by less
+# than the margin: a sameness claim cannot ask for exact equality, which
+# paired standard errors of a few hundredths would otherwise demand. A span
+# rather than the value itself, because NLL distortions carry an arbitrary
+# offset.
+SAME_FRACTION = 0.05
+# The paper's largest BDMC gaps (Fig. 9, appendix D.3.2), in nats.
+PAPER_BDMC_GAP = {'vae': 0.127, 'aae': 0.127, 'wgan_gp': 1.649}
+
+REPRODUCED = 'reproduced'
+NOT_REPRODUCED = 'not reproduced'
+INCONCLUSIVE = 'inconclusive at this budget'
+NOT_TESTED = 'not tested'
+
+Finding = collections.namedtuple(
+    'Finding', ['number', 'claim', 'verdict', 'evidence', 'checks'])
+Finding.__doc__ = """One claim of the paper and what the results say.
+
+Fields:
+  number: its number in issue 13's list (1-11); 12 is tfrd's own check
+    against quadrature.
+  claim: the claim, in a line.
+  verdict: REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE or NOT_TESTED.
+  evidence: the numbers it rests on, as markdown.
+  checks: the `Check`s behind the verdict.
+"""
+
+class Value:
+  """A number read off a curve, with what its uncertainty over images is.
+
+  Attributes:
+    value: the number (a mean over images).
+    influence: [N] per-image contributions whose mean is `value` to first
+      order (None for numbers recorded with a standard error only); two
+      values of the same images are compared through the difference of their
+      influences, image by image.
+    stderr: its standard error over images.
+    where: where it was read ('R=1', 'beta=1000', ...).
+  """
+
+  def __init__(self, value, where, influence=None, stderr=None):
+    self.value = float(value)
+    self.where = where
+    self.influence = None if influence is None else np.asarray(influence)
+    self.stderr = (float(stderr) if stderr is not None else
+                   _stderr(self.influence))
+
+
+def _stderr(values):
+  return float(np.std(values, ddof=1) / np.sqrt(values.size))
+
+
+Check = collections.namedtuple('Check', ['outcome', 'text'])
+Check.__doc__ = """One comparison: outcome 'holds', 'fails' or 'unresolved',
+and the numbers as text."""
+
+
+class Curve:
+  """One curve record of a results.json, its points sorted by beta."""
+
+  def __init__(self, record):
+    self.name = record['name']
+    self.label = record['label']
+    self.record = record
+    order = np.argsort([point['beta'] for point in record['points']])
+    per_image = record.get('per_image')
+    if per_image is None:
+      raise FindingsError(
+          f'curve {self.name} has no per-image values (a results.json '
+          f'written before apps.findings); delete that results.json and run '
+          f'the same apps.reproduce command again: it reuses the curves.')
+    self.image_indices = list(per_image['image_indices'])
+    self.beta = np.array([record['points'][i]['beta'] for i in order])
+    self.rate_per_image = np.asarray(per_image['rate'], np.float64)[order]
+    self.distortion_per_image = np.asarray(per_image['distortion'],
+                                           np.float64)[order]
+    self.log_z_per_image = np.asarray(per_image['log_z'], np.float64)[order]
+    self.rate = self.rate_per_image.mean(axis=1)
+    self.distortion = self.distortion_per_image.mean(axis=1)
+
+  def distortion_at_rate(self, rate):
+    """The distortion where the curve first reaches `rate`, or None if it
+    never does (`pipelines.curves.distortion_at_rate`).
+
+    Its influence is the delta method's: where the mean rate crosses `rate`
+    depends on every image's rate too, so image i contributes
+    d_i - slope * (r_i - rate), both interpolated at the crossing.
+    """
+    reading = curves_lib.distortion_at_rate(
+        self.rate, self.distortion, rate,
+        per_image=(self.rate_per_image, self.distortion_per_image))
+    if reading is None:
+      return None
+    return Value(reading.value, f'R={rate:.3g}', reading.influence)
+
+  def lowest_distortion(self):
+    """The distortion at the largest beta: the curve's left end."""
+    return Value(self.distortion[-1], f'beta={self.beta[-1]:.4g}',
+                 self.distortion_per_image[-1])
+
+  def log_likelihood(self):
+    """log p(x) at beta = 1 (the log Z column), for an NLL distortion."""
+    (index,) = np.nonzero(self.beta == 1.0)[0][:1]
+    return Value(self.log_z_per_image[index].mean(), 'beta=1',
+                 self.log_z_per_image[index])
+
+
+def _span(curve):
+  return f'{curve.rate.min():.3g} to {curve.rate.max():.3g} nats'
+
+
+def _number(value):
+  return f'{value.value:.3g}±{value.stderr:.2g}'
+
+
+def _margin(a, b, same_images):
+  """SIGNIFICANCE standard errors of a - b: image by image when both are
+  read off the same images, else as independent."""
+  if same_images and a.influence is not None and b.influence is not None:
+    return SIGNIFICANCE * _stderr(a.influence - b.influence)
+  return SIGNIFICANCE * math.hypot(a.stderr, b.stderr)
+
+
+def compare(a_curve, a, relation, b_curve, b):
+  """Checks `a relation b` for values read off two curves.
+
+  Args:
+    a_curve, b_curve: the `Curve`s they were read off (labels, images).
+    a, b: `Value`s (or None where a curve does not reach the point).
+    relation: 'lower', 'higher' or 'same'.
+
+  Returns:
+    A `Check`; the margin is paired when both curves used the same images.
+  """
+  if a is None or b is None:
+    missing = a_curve.label if a is None else b_curve.label
+    return Check('unresolved', f'{missing} does not reach that rate (its '
+                 f'rates span {_span(a_curve if a is None else b_curve)})')
+  margin = _margin(a, b, a_curve.image_indices == b_curve.image_indices)
+  difference = a.value - b.value
+  where = a.where if a.where == b.where else f'{a.where} vs {b.where}'
+  text = (f'{a_curve.label} {_number(a)} vs {b_curve.label} {_number(b)} '
+          f'({where}; diff {difference:+.3g}, margin {margin:.2g})')
+  if relation == 'same':
+    tolerance = max(margin, SAME_FRACTION * np.ptp(b_curve.distortion))
+    return Check('holds' if abs(difference) <= tolerance else 'fails', text)
+  sign = 1.0 if relation == 'lower' else -1.0
+  if sign * difference < -margin:
+    return Check('holds', text)
+  if sign * difference > margin:
+    return Check('fails', text)
+  return Check('unresolved', text)
+
+
+def at_most(label, value, bound, bound_text):
+  """Checks value <= bound: holds below it, fails beyond SIGNIFICANCE
+  standard errors above it, unresolved in between."""
+  text = f'{label} {_number(value)} vs {bound_text} {bound:.3g}'
+  if value.value <= bound:
+    return Check('holds', text)
+  if value.value - SIGNIFICANCE * value.stderr > bound:
+    return Check('fails', text)
+  return Check('unresolved', text)
+
+
+def verdict(checks):
+  outcomes = {check.outcome for check in checks}
+  if 'fails' in outcomes:
+    return NOT_REPRODUCED
+  if 'unresolved' in outcomes or not checks:
+    return INCONCLUSIVE
+  return REPRODUCED
+
+
+_MARK = {'holds': '✓', 'fails': '✗', 'unresolved': '?'}
+
+
+def evidence(groups):
+  """One markdown bullet per regime, its checks marked and separated."""
+  return ''.join(
+      f'\n- {title}: ' + '; '.join(f'{_MARK[c.outcome]} {c.text}'
+                                   for c in checks) + '.'
+      for title, checks in groups)
+
+
+def mid(a, b):
+  """The mid-rate values of two curves: at MID_RATE, or at the highest rate
+  both reach when one stops below it, or, for curves that start above it
+  (NLL curves), at the geometric middle of the rates both cover."""
+  lowest = max(a.rate.min(), b.rate.min())
+  highest = min(a.rate.max(), b.rate.max())
+  rate = (math.sqrt(lowest * highest) if MID_RATE < lowest
+          else min(MID_RATE, highest))
+  return a.distortion_at_rate(rate), b.distortion_at_rate(rate)
+
+
+def low(a, b):
+  """The low-rate values of two curves: at LOW_RATE, or at the lowest rate
+  both reach when one starts above it but below LOW_RATE_LIMIT (None where
+  a curve starts above that: it never reached the low-rate regime)."""
+  rate = max(LOW_RATE, a.rate.min(), b.rate.min())
+  if rate > LOW_RATE_LIMIT:
+    rate = LOW_RATE  # reported as not reached
+  return a.distortion_at_rate(rate), b.distortion_at_rate(rate)
+
+
+def _claim(number, figures, claim):
+  """Makes `judge(results)` the evaluation of one claim.
+
+  The judge returns its comparisons as [(regime, [Check, ...]), ...], or a
+  string saying why the claim cannot be tested; the claim is not tested,
+  without calling it, when one of `figures` is missing.
+  """
+  def decorate(judge):
+    @functools.wraps(judge)
+    def evaluate(results):
+      missing = [name for name in figures if name not in results]
+      groups = (f'{" and ".join(missing)} '
+                f'{"was" if len(missing) == 1 else "were"} not run.'
+                if missing else judge(results))
+      if isinstance(groups, str):
+        return Finding(number, claim, NOT_TESTED, groups, [])
+      checks = [check for unused, group in groups for check in group]
+      return Finding(number, claim, verdict(checks), evidence(groups),
+                     checks)
+    return evaluate
+  return decorate
+
+
+# The claims, in issue 13's order. Each takes {figure: results document}.
+
+
+def _curves(document, prefix=''):
+  return {record['name']: Curve(record) for record in document['curves']
+          if record['name'].startswith(prefix)}
+
+
+def _family_curves(document, family):
+  """fig4's curves of one model family, by code size."""
+  curves = {}
+  for record in document['curves']:
+    model = record.get('model') or {}
+    if model.get('family') == family:
+      curves[model['code_size']] = Curve(record)
+  return dict(sorted(curves.items()))
+
+
+@_claim(1, ('fig3a',),
+        ('GANs: a larger code extends the curve leftwards (high rate), not '
+         'the low-rate end (§6.1, Fig. 3a)'))
+def gan_code_size(results):
+  curves = _curves(results['fig3a'])
+  groups = []
+  for depth in ('shallow', 'deep'):
+    by_size = sorted(((c.record['model']['code_size'], c)
+                      for c in curves.values()
+                      if c.record['model']['depth'] == depth),
+                     key=lambda item: item[0])
+    pairs = list(zip(by_size, by_size[1:]))
+    groups.append((f'{depth}, high rate', [
+        compare(big, big.lowest_distortion(), 'lower', small,
+                small.lowest_distortion())
+        for (unused, small), (unused, big) in pairs]))
+    smallest = by_size[0][1]
+    groups.append((f'{depth}, low rate', [
+        _low_same(c, smallest) for unused, c in by_size[1:]]))
+  return groups
+
+
+def _low_same(a, b):
+  value_a, value_b = low(a, b)
+  return compare(a, value_a, 'same', b, value_b)
+
+
+@_claim(2, ('fig3a',),
+        ('Depth moves GAN curves down and left at high and mid rates, not '
+         'at the low-rate end (Fig. 3a)'))
+def gan_depth(results):
+  curves = _curves(results['fig3a'])
+  high, middle, lowest = [], [], []
+  for name, deep in curves.items():
+    if not name.startswith('deep_'):
+      continue
+    shallow = curves['shallow_' + name[len('deep_'):]]
+    high.append(compare(deep, deep.lowest_distortion(), 'lower',
+                        shallow, shallow.lowest_distortion()))
+    a, b = mid(deep, shallow)
+    middle.append(compare(deep, a, 'lower', shallow, b))
+    lowest.append(_low_same(deep, shallow))
+  return [('high rate', high), ('mid rate', middle), ('low rate', lowest)]
+
+
+@_claim(3, ('fig4',),
+        ('At mid and high rates VAEs reach lower distortion than GANs with '
+         'the same decoder (Fig. 4)'))
+def vae_below_gan(results):
+  vaes = _family_curves(results['fig4'], 'vae')
+  gans = _family_curves(results['fig4'], 'wgan_gp')
+  middle, high = [], []
+  for size, vae in vaes.items():
+    gan = gans[size]
+    a, b = mid(vae, gan)
+    middle.append(compare(vae, a, 'lower', gan, b))
+    high.append(compare(vae, vae.lowest_distortion(), 'lower',
+                        gan, gan.lowest_distortion()))
+  return [('mid rate', middle), ('high rate', high)]
+
+
+@_claim(4, ('fig4',),
+        ('Larger VAE codes improve the high-rate end and worsen the '
+         'low-rate end (Fig. 4)'))
+def vae_code_size(results):
+  by_size = list(_family_curves(results['fig4'], 'vae').values())
+  pairs = list(zip(by_size, by_size[1:]))
+  return [
+      ('high rate', [compare(big, big.lowest_distortion(), 'lower',
+                            small, small.lowest_distortion())
+                    for small, big in pairs]),
+      ('low rate', [compare(big, low(big, small)[0], 'higher',
+                           small, low(big, small)[1])
+                   for small, big in pairs])]
+
+
+@_claim(5, ('fig4',),
+        ('AAEs match GANs at low rate, beat them at high rate, and sit '
+         'between VAEs and GANs (Fig. 4)'))
+def aae_between(results):
+  document = results['fig4']
+  vaes, gans, aaes = (_family_curves(document, family)
+                      for family in ('vae', 'wgan_gp', 'aae'))
+  lowest, high, between = [], [], []
+  for size, aae in aaes.items():
+    gan, vae = gans[size], vaes[size]
+    lowest.append(_low_same(aae, gan))
+    high.append(compare(aae, aae.lowest_distortion(), 'lower',
+                        gan, gan.lowest_distortion()))
+    rate = min(MID_RATE, vae.rate.max(), gan.rate.max(), aae.rate.max())
+    d_vae, d_aae, d_gan = (c.distortion_at_rate(rate) for c in (vae, aae, gan))
+    between.append(compare(vae, d_vae, 'lower', aae, d_aae))
+    between.append(compare(aae, d_aae, 'lower', gan, d_gan))
+  return [('low rate', lowest), ('high rate', high),
+          ('between, mid rate', between)]
+
+
+@_claim(6, ('fig5a',),
+        ('The mixture prior hurts only the low-rate regime and changes the '
+         'log-likelihood by at most -log(1 - alpha), 4.6 nats at 0.99 '
+         '(eq. 18, Fig. 5a)'))
+def mixture_prior(results):
+  curves = _curves(results['fig5a'])
+  base = curves.pop('alpha0')
+  lowest, middle, high, likelihood = [], [], [], []
+  base_ll = base.log_likelihood()
+  for curve in curves.values():
+    alpha = float(curve.name[len('alpha'):])
+    a, b = low(curve, base)
+    lowest.append(compare(curve, a, 'higher', base, b))
+    a, b = mid(curve, base)
+    middle.append(compare(curve, a, 'same', base, b))
+    high.append(compare(curve, curve.lowest_distortion(), 'same',
+                        base, base.lowest_distortion()))
+    ll = curve.log_likelihood()
+    change = ll.influence - base_ll.influence
+    # The claim: log p(x) moves by at most -log(1 - alpha) either way (eq.
+    # 18 bounds the drop; the paper saw no larger rise either).
+    likelihood.append(at_most(
+        f'|log p(x) change| at alpha={alpha:g} (change '
+        f'{ll.value - base_ll.value:+.3g})',
+        Value(abs(ll.value - base_ll.value), 'beta=1',
+              stderr=_stderr(change)), -math.log1p(-alpha),
+        '-log(1 - alpha)'))
+  return [('low rate (hurt)', lowest), ('mid rate (unchanged)', middle),
+          ('high rate (unchanged)', high), ('log-likelihood', likelihood)]
+
+
+@_claim(7, ('fig5b',),
+        ('Blur hurts the high-rate regime and helps the extreme low-rate '
+         'one (Fig. 5b)'))
+def blur(results):
+  curves = _curves(results['fig5b'])
+  sharp = curves.pop('sigma0')
+  # The lowest rate every curve reaches: the extreme low-rate end.
+  extreme = max(c.rate.min() for c in list(curves.values()) + [sharp])
+  high, lowest = [], []
+  for curve in curves.values():
+    high.append(compare(curve, curve.lowest_distortion(), 'higher',
+                        sharp, sharp.lowest_distortion()))
+    lowest.append(compare(curve, curve.distortion_at_rate(extreme),
+                          'lower', sharp,
+                          sharp.distortion_at_rate(extreme)))
+  return [('high rate (hurt)', high), ('extreme low rate (helped)', lowest)]
+
+
+@_claim(8, ('fig4', 'fig6'),
+        ('The deep-feature distortion gives the same qualitative picture as '
+         'squared error (Fig. 6)'))
+def deep_features(results):
+  checks = []
+  pixel = {family: _family_curves(results['fig4'], family)
+           for family in ('vae', 'wgan_gp', 'aae')}
+  feature = {family: _family_curves(results['fig6'], family)
+             for family in ('vae', 'wgan_gp', 'aae')}
+  for size in feature['vae']:
+    for first, second in (('vae', 'wgan_gp'), ('vae', 'aae'),
+                          ('aae', 'wgan_gp')):
+      for regime in ('mid rate', 'high rate'):
+        orders = [_order(curves[first][size], curves[second][size], regime)
+                  for curves in (pixel, feature)]
+        if orders[0] == orders[1] != 'tie':
+          outcome = 'holds'
+        elif 'tie' in orders:
+          outcome = 'unresolved'
+        else:
+          outcome = 'fails'
+        checks.append(Check(outcome, (
+            f'{regime}, {feature[first][size].label} vs '
+            f'{feature[second][size].label}: {orders[0]} under squared '
+            f'error, {orders[1]} under features')))
+  return [('the order of the models, figure by figure', checks)]
+
+
+def _order(a, b, regime):
+  """'lower', 'higher' or 'tie': where curve a sits against b."""
+  if regime == 'high rate':
+    values = a.lowest_distortion(), b.lowest_distortion()
+  else:
+    values = mid(a, b)
+  outcome = compare(a, values[0], 'lower', b, values[1]).outcome
+  return {'holds': 'lower', 'fails': 'higher'}.get(outcome, 'tie')
+
+
+@_claim(9, ('fig7',),
+         'The analytic and AIS curves of the linear VAE agree (Fig. 7)')
+def linear_vae(results):
+  checks = []
+  for name, exact in results['fig7']['exact'].items():
+    checks.append(Check(
+        'holds' if exact['within_tolerance'] else 'fails',
+        f'{name}: largest rate error {exact["max_rate_error_nats"]:.3g} nats, '
+        f'largest relative distortion error '
+        f'{exact["max_distortion_relative_error"]:.2g}, '
+        f'{"within" if exact["within_tolerance"] else "outside"} '
+        f'tfrd.compare_with_exact\'s tolerance'))
+  return [('AIS against the closed form', checks)]
+
+
+@_claim(10, ('fig8',),
+        ('The preliminary run and frozen-step-size runs with other seeds '
+         'give nearly the same curve (Fig. 8)'))
+def seeds(results):
+  curves = _curves(results['fig8'])
+  preliminary = curves.pop('preliminary')
+  checks = []
+  for curve in curves.values():
+    for column in ('rate', 'distortion'):
+      ours = getattr(curve, column + '_per_image')
+      theirs = getattr(preliminary, column + '_per_image')
+      # The same rule as every 'same' comparison, point by point: within the
+      # paired margin or SAME_FRACTION of the preliminary curve's span.
+      moved = ours.mean(axis=1) - theirs.mean(axis=1)
+      margin = SIGNIFICANCE * (ours - theirs).std(axis=1, ddof=1) / np.sqrt(
+          ours.shape[1])
+      tolerance = np.maximum(margin, SAME_FRACTION * np.ptp(
+          theirs.mean(axis=1)))
+      worst = int(np.argmax(np.abs(moved) / tolerance))
+      relative = np.max(np.abs(moved) / np.abs(theirs.mean(axis=1)))
+      checks.append(Check(
+          'holds' if np.all(np.abs(moved) <= tolerance) else 'fails',
+          f'{curve.name} {column}: moved {moved[worst]:+.3g} at beta='
+          f'{curve.beta[worst]:.3g} against a tolerance of '
+          f'{tolerance[worst]:.2g} (the largest share of it); largest '
+          f'relative change {relative:.2%}'))
+  return [('every point against the preliminary run', checks)]
+
+
+@_claim(11, ('fig9',),
+        ('BDMC gaps are small: at most 0.127 nats for VAEs/AAEs and 1.649 '
+         'for GANs in the paper (Fig. 9, D.3.2)'))
+def bdmc_gaps(results):
+  checks = []
+  for record in results['fig9']['curves']:
+    family = record['model']['family']
+    for point in record.get('bdmc') or []:
+      gap = Value(point['mean_gap'], f'beta={point["beta"]:g}',
+                  stderr=point['gap_stderr'])
+      checks.append(at_most(
+          f'{record["label"]} mean gap at beta={point["beta"]:g} '
+          f'(largest per image {point["max_gap"]:.2g})', gap,
+          PAPER_BDMC_GAP[family], 'paper\'s'))
+  return [('mean gap over simulated images', checks)]
+
+
+@_claim(12, (),
+        ('(tfrd\'s own check, not a claim of the paper) AIS matches the '
+         'exact curve of every code-size-2 model, summed on a grid, '
+         'wherever the grid converged'))
+def grid_reference(results):
+  checks = []
+  for figure in sorted(results):
+    for name, record in sorted(results[figure].get('quadrature',
+                                                   {}).items()):
+      betas = record['converged_betas']
+      if not betas:
+        checks.append(Check('unresolved', (
+            f'{figure}/{name}: the grid converged at no beta (largest '
+            f'discretization error {record["max_discretization_error_nats"]:.2g}'
+            f' nats)')))
+        continue
+      checks.append(Check(
+          'holds' if record['within_tolerance'] else 'fails',
+          f'{figure}/{name} at the {len(betas)} betas where the grid '
+          f'converged ({min(betas):.3g} to {max(betas):.3g}): largest rate '
+          f'error {record["max_rate_error_nats"]:.3g} nats, largest '
+          f'relative distortion error '
+          f'{record["max_distortion_relative_error"]:.2g} '
+          f'({"within" if record["within_tolerance"] else "outside"} '
+          f'tolerance); grid of {record["num_points"]:,} points'))
+  if not checks:
+    return 'no figure with code-size-2 curves was run.'
+  return [('AIS against the grid', checks)]
+
+
+CLAIMS = (gan_code_size, gan_depth, vae_below_gan, vae_code_size,
+          aae_between, mixture_prior, blur, deep_features, linear_vae, seeds,
+          bdmc_gaps, grid_reference)
+
+
+class FindingsError(ValueError):
+  """A --results_dir that holds no results (one line, exit status 2)."""
+
+
+def load_results(results_dir):
+  """{figure: results document} for every FIGURE/results.json there.
+
+  Raises:
+    FindingsError: when the directory is missing or holds no results.json.
+  """
+  if not results_dir or not os.path.isdir(results_dir):
+    raise FindingsError(f'--results_dir={results_dir} is not a directory; '
+                        f'give an apps.reproduce --output_dir.')
+  results = {}
+  for name in sorted(os.listdir(results_dir)):
+    path = os.path.join(results_dir, name, 'results.json')
+    if os.path.isfile(path):
+      try:
+        with open(path) as stream:
+          results[name] = json.load(stream)
+      except ValueError as error:
+        raise FindingsError(f'{path} is not valid JSON ({error}).') from None
+  if not results:
+    raise FindingsError(f'{results_dir} holds no FIGURE/results.json; run '
+                        f'apps.reproduce with --output_dir={results_dir} '
+                        f'first.')
+  return results
+
+
+def evaluate(results):
+  """Every claim's `Finding`, in issue 13's order."""
+  return [claim(results) for claim in CLAIMS]
+
+
+def figures_table(results):
+  """One markdown row per figure: its curves, images, chains, transitions
+  and what it cost (the times its parts recorded: training, AIS, BDMC,
+  quadrature)."""
+  lines = ['| figure | curves | images x chains | transitions per curve | '
+           'compute time |', '| --- | --- | --- | --- | --- |']
+  for name, document in sorted(results.items()):
+    curves = document['curves']
+    transitions = sorted({c.get('num_transitions') for c in curves
+                          if c.get('num_transitions')})
+    work = document.get('work_time_s') or 0.0
+    sizes = sorted({f'{c["num_images"]} x {c["num_chains"]}'
+                    for c in curves})
+    lines.append(
+        f'| {name} | {len(curves)} | {", ".join(sizes) or "-"} | '
+        f'{", ".join(f"{t:,}" for t in transitions) or "-"} | '
+        f'{work / 60:.1f} min |')
+  return '\n'.join(lines) + '\n'
+
+
+def markdown(findings, results):
+  """The findings as markdown: a table of verdicts, then the evidence of
+  each claim, one line per comparison."""
+  budgets = sorted({document['budget'] for document in results.values()})
+  lines = [f'Budget: {", ".join(budgets)}; figures: '
+           f'{", ".join(sorted(results))}. Marks: ✓ holds, ✗ fails, '
+           f'? unresolved (within {SIGNIFICANCE:g} standard errors).', '',
+           '| # | claim | verdict | comparisons |',
+           '| --- | --- | --- | --- |']
+  for finding in findings:
+    outcomes = [check.outcome for check in finding.checks]
+    counts = ' '.join(f'{outcomes.count(outcome)} {mark}'
+                      for outcome, mark in _MARK.items()
+                      if outcome in outcomes)
+    lines.append(f'| {finding.number} | {finding.claim} | '
+                 f'**{finding.verdict}** | {counts or "-"} |')
+  lines.append('')
+  for finding in findings:
+    lines.append(f'**{finding.number}. {finding.verdict}.** '
+                 f'{finding.evidence}')
+    lines.append('')
+  return '\n'.join(lines)
+
+
+def report(results_dir):
+  """What `apps.findings` prints for `results_dir`: the figures table, then
+  the findings as markdown (`markdown`).
+
+  Raises:
+    FindingsError: when the directory is missing or holds no results, or
+      a results.json lacks per-image values.
+  """
+  results = load_results(results_dir)
+  table = markdown(evaluate(results), results)
+  return figures_table(results) + '\n' + table

@@ -1,0 +1,160 @@
+"""pipelines.curve_run in-process: the run apps.rd_curve makes from its flags,
+its refusals before any work, its files, and resume after a stop.
+
+The process itself (exit statuses, signals, the first line printed) is
+tests/test_apps.py's, in subprocesses; every rule here runs in this one.
+"""
+
+import json
+import os
+import threading
+
+from absl import flags
+from absl.testing import flagsaver
+import numpy as np
+import pytest
+
+from adapters import keras_decoder
+from apps import rd_curve
+from pipelines import curve_run
+from pipelines import jobs
+from pipelines import output_files
+import tfrd
+
+import app_runner  # pylint: disable=g-bad-import-order
+
+FLAGS = flags.FLAGS
+
+
+@pytest.fixture(scope='module')
+def problem(tmp_path_factory):
+  root = tmp_path_factory.mktemp('curve_run')
+  rng = np.random.default_rng(0)
+  kernel = rng.normal(size=(3, 24)) * 0.3
+  bias = np.full(24, 0.4)
+  images = (rng.normal(size=(3, 3)) @ kernel + bias).astype(np.float32)
+  np.savez(root / 'images.npz', x=images)
+  return {'model': app_runner.save_linear_decoder(str(root / 'linear.keras'),
+                                                  kernel, bias),
+          'data': str(root / 'images.npz'), 'images': images}
+
+
+def _job(problem, output_dir, *args):
+  """The `CurveJob` apps.rd_curve makes of these flags."""
+  with flagsaver.flagsaver():
+    FLAGS.unparse_flags()
+    FLAGS(['rd_curve', f'--model={problem["model"]}',
+           f'--dataset=npz:{problem["data"]}', '--num_images=3',
+           '--distortion=gaussian_nll', '--gaussian_scale=0.5',
+           f'--output_dir={output_dir}', '--seed=1',
+           '--jit=false', *app_runner.TINY_AIS_FLAGS, *args])
+    job = rd_curve.job_from_flags(FLAGS.model, None)
+  FLAGS.unparse_flags()
+  return job
+
+
+def _points(output_dir):
+  with open(os.path.join(output_dir, 'curve.json')) as stream:
+    return json.load(stream)['points']
+
+
+def test_flags_become_one_job(problem, tmp_path):
+  job = _job(problem, tmp_path / 'out', '--leapfrog_steps=4',
+             '--bdmc_points=1', '--checkpoint_interval_s=5', '--prior=normal')
+  assert job.model.path == problem['model']
+  assert job.data.num_images == 3 and job.data.dataset.startswith('npz:')
+  assert job.distortion.name == 'gaussian_nll'
+  assert job.chains.hmc.num_leapfrog_steps == 4 and job.chains.seed == 1
+  assert job.schedule.beta_max == 10 and job.schedule.num_intermediate == 60
+  assert job.bdmc.betas == (1.0,)
+  assert job.outputs.checkpoint_interval_s == 5
+  assert job.strategy == 'none'
+
+
+def test_the_run_is_tfrds_curve_written(problem, tmp_path):
+  output_dir = tmp_path / 'out'
+  job = _job(problem, output_dir)
+  curve = curve_run.run_curve(job)
+  assert sorted(os.listdir(output_dir)) == list(sorted(
+      curve_run.RESULT_FILES))
+  # The same call a Python user makes gives the same numbers.
+  direct = tfrd.estimate_rd_curve(
+      keras_decoder_model(problem), problem['images'],
+      tfrd.GaussianNLL(0.5), tfrd.schedule_from_settings(job.schedule),
+      latent_dim=3, prior=tfrd.standard_normal_prior(3), chains=job.chains)
+  np.testing.assert_array_equal(curve.rate, direct.rate)
+  np.testing.assert_array_equal(curve.distortion, direct.distortion)
+  assert _points(output_dir) == curve.points()
+
+
+def keras_decoder_model(problem):
+  import keras  # pylint: disable=g-import-not-at-top
+  return keras.saving.load_model(problem['model'])
+
+
+@pytest.mark.parametrize('case', ['missing_model', 'bdmc_point', 'checkpoint'])
+def test_a_run_refused_before_any_work_leaves_no_directory(problem, tmp_path,
+                                                           case):
+  output_dir = tmp_path / 'runs' / 'out'
+  if case == 'missing_model':
+    job = _job(problem, output_dir)
+    job = job.__class__(**{**job.__dict__, 'model': job.model.__class__(
+        path=str(tmp_path / 'missing.keras'))})
+    error = keras_decoder.ModelError
+  elif case == 'bdmc_point':
+    job = _job(problem, output_dir, '--bdmc_points=20')
+    error = ValueError
+  else:
+    # A checkpoint directory holding someone else's file.
+    foreign = tmp_path / 'theirs'
+    foreign.mkdir()
+    (foreign / 'notes.txt').write_text('mine')
+    job = _job(problem, output_dir, f'--checkpoint_dir={foreign}')
+    error = tfrd.CheckpointDirectoryError
+  with pytest.raises(error):
+    curve_run.run_curve(job)
+  assert not (tmp_path / 'runs').exists()
+  if case == 'checkpoint':
+    assert sorted(os.listdir(tmp_path / 'theirs')) == ['notes.txt']
+
+
+def test_existing_results_are_refused_then_replaced_with_overwrite(
+    problem, tmp_path):
+  output_dir = tmp_path / 'out'
+  output_dir.mkdir()
+  (output_dir / 'curve.json').write_text('{"mine": true}')
+  with pytest.raises(output_files.OutputError, match='already holds'):
+    curve_run.run_curve(_job(problem, output_dir))
+  assert (output_dir / 'curve.json').read_text() == '{"mine": true}'
+  curve_run.run_curve(_job(problem, output_dir, '--overwrite'))
+  assert _points(output_dir)
+
+
+def test_a_stopped_run_resumes_to_the_uninterrupted_curve(problem, tmp_path,
+                                                          monkeypatch):
+  whole = tmp_path / 'whole'
+  curve_run.run_curve(_job(problem, whole))
+  stopped = tmp_path / 'stopped'
+  stop = threading.Event()
+  stop.set()  # as after SIGTERM: checkpoint at the end of the first chunk
+  monkeypatch.setattr(jobs, 'stop_event', lambda: stop)
+  with pytest.raises(tfrd.RunInterrupted):
+    curve_run.run_curve(_job(problem, stopped, '--checkpoint_interval_s=0'))
+  assert not (stopped / 'curve.json').exists()
+  assert tfrd.checkpointing.has_checkpoint(str(stopped / 'checkpoint'))
+  # Without --resume the checkpoint is not thrown away.
+  stop.clear()
+  with pytest.raises(tfrd.CheckpointExistsError, match='--resume'):
+    curve_run.run_curve(_job(problem, stopped))
+  curve_run.run_curve(_job(problem, stopped, '--resume'))
+  assert _points(stopped) == _points(whole)
+  assert sorted(os.listdir(stopped)) == sorted(curve_run.RESULT_FILES)
+
+
+def test_resume_of_a_finished_run_touches_nothing(problem, tmp_path, capsys):
+  output_dir = tmp_path / 'out'
+  curve_run.run_curve(_job(problem, output_dir))
+  before = (output_dir / 'curve.json').stat().st_mtime_ns
+  assert curve_run.run_curve(_job(problem, output_dir, '--resume')) is None
+  assert 'is finished' in capsys.readouterr().err
+  assert (output_dir / 'curve.json').stat().st_mtime_ns == before
