@@ -74,8 +74,8 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
-from apps import ais_flags
 from pipelines import jobs
+from pipelines import settings as pipeline_settings
 import tfrd
 from tfrd import ais
 from tfrd import decoders
@@ -499,7 +499,8 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps, plan,
   # geometric sweep over the paper's range keeps the chains realistic.
   schedule = tfrd.AnnealingSchedule(
       tfrd.geometric_betas(num_transitions,
-                           ais_flags.PRESETS['paper']['beta_max'], 1.0 / 12.0),
+                           pipeline_settings.PRESETS['paper']['beta_max'],
+                           1.0 / 12.0),
       [num_transitions])
 
   times = []
@@ -587,7 +588,7 @@ def format_table(rows):
 
 def paper_schedule():
   """The schedule tfrd builds for --preset=paper (appendix D.2)."""
-  preset = ais_flags.PRESETS['paper']
+  preset = pipeline_settings.PRESETS['paper']
   rd_betas = tfrd.rd_point_betas(
       preset['num_rd_points'], preset['beta_max'], beta_min=preset['beta_min'],
       spacing=preset['rd_spacing'])
@@ -614,7 +615,7 @@ def paper_projection(row, matmul_gflops, device_tflops, chunk_overhead_us):
   Returns:
     A dict: per schedule length, the time here and on the device.
   """
-  preset = ais_flags.PRESETS['paper']
+  preset = pipeline_settings.PRESETS['paper']
   schedule = paper_schedule()
   num_passes = tfrd.num_passes(preset['step_size_mode'])
   ratio = row['useful_gflops'] / matmul_gflops
@@ -739,7 +740,7 @@ def _machine():
 
 def _benchmark():
   _check_flags()
-  paper = ais_flags.PRESETS['paper']
+  paper = pipeline_settings.PRESETS['paper']
   num_images = FLAGS.num_images
   if FLAGS.paper_setting:
     num_images = max(num_images, paper['num_images'])

@@ -335,15 +335,16 @@ def test_app_end_to_end(decoder_file, tmp_path):
                                             'simulated.npz']
   with open(output_dir / 'bdmc.json') as stream:
     document = json.load(stream)
-  assert document['format'] == 'tfrd.bdmc/1'
+  assert document['format'] == 'tfrd.bdmc/2'
   assert [point['beta'] for point in document['points']] == [0.5, 10.0]
   for point in document['points']:
-    assert point['gap'] == pytest.approx(point['upper'] - point['lower'])
-    assert point['gap_max'] >= point['gap']
+    assert point['mean_gap'] == pytest.approx(point['mean_upper'] -
+                                              point['mean_lower'])
+    assert point['max_gap'] >= point['mean_gap']
     assert len(point['gap_per_image']) == 2
     assert point['forward_curve']['beta'][-1] == point['beta']
   assert document['config']['num_chains'] == 4
-  assert document['max_gap'] == max(p['gap'] for p in document['points'])
+  assert document['max_gap'] == max(p['mean_gap'] for p in document['points'])
   with np.load(output_dir / 'simulated.npz') as arrays:
     assert arrays['x_1'].shape == (2, 24) and arrays['z_1'].shape == (2, 3)
   assert 'largest mean BDMC gap' in result.stdout

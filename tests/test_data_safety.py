@@ -169,7 +169,8 @@ def test_estimate_rd_curve_refuses_a_shared_checkpoint_dir_before_work(
 def test_output_files_rules(tmp_path):
   directory = str(tmp_path / 'out')
   outputs = output_files.OutputFiles('app', directory, ['done.json', 'b.png'])
-  assert outputs.prepare() is False and os.path.isdir(directory)
+  # Checked, not created: a run refused after this leaves no directory.
+  assert outputs.prepare() is False and not os.path.exists(directory)
   with outputs.open('done.json') as stream:
     stream.write('{}')
   again = output_files.OutputFiles('app', directory, ['done.json', 'b.png'])
@@ -187,6 +188,16 @@ def test_output_files_rules(tmp_path):
   with pytest.raises(output_files.OutputError, match='is a file'):
     output_files.OutputFiles('app', os.path.join(directory, 'done.json'),
                              ['x']).prepare()
+  with pytest.raises(output_files.OutputError, match='is a file'):
+    output_files.OutputFiles('app', os.path.join(directory, 'done.json',
+                                                 'deeper'), ['x']).prepare()
+  read_only = tmp_path / 'read_only'
+  read_only.mkdir(mode=0o500)
+  if not os.access(read_only, os.W_OK):  # root may write anywhere
+    with pytest.raises(output_files.OutputError, match='not writable'):
+      output_files.OutputFiles('app', str(read_only / 'new' / 'out'),
+                               ['x']).prepare()
+    assert not os.path.exists(read_only / 'new')
 
 
 # --- apps.rd_curve, as a user runs it ---------------------------------------

@@ -20,8 +20,10 @@ work, a directory that holds other files and no tfrd checkpoint (the index
 file of someone else's TensorFlow checkpoint would be overwritten);
 `remove_checkpoint` deletes tfrd's files and nothing else, and the directory
 itself (and the parents it had to make for it) only if tfrd created it and
-it is then empty (the manifest records which). `tests/test_checkpointing.py` puts a user's file beside a checkpoint
-and checks it survives.
+it is then empty (the manifest records which).
+`tests/test_data_safety.py` (test_remove_checkpoint_*) puts a user's file
+beside a checkpoint and checks it survives; `tests/test_checkpointing.py`
+checks that a checkpoint resumes only its own run.
 """
 
 import hashlib

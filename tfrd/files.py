@@ -8,8 +8,9 @@ the next write of the same file does not need and a user may delete.
 
 Writes go to a temporary file in the same directory (so the final rename
 stays on one file system and is atomic under POSIX), are flushed to disk,
-and replace the target with `os.replace`. `tests/test_files.py` kills a
-writer half-way and checks the old file is intact.
+and replace the target with `os.replace`.
+`tests/test_data_safety.py::test_atomic_write_keeps_the_old_file_when_writing_fails`
+fails a writer half-way and checks the old file is intact.
 """
 
 import contextlib
