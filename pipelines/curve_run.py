@@ -38,7 +38,8 @@ import tfrd
 
 __all__ = ['CurveInputs', 'RESULT_FILES', 'load_decoder', 'make_distortion',
            'load_inputs', 'estimate', 'save_step_sizes', 'load_step_sizes',
-           'run_curve', 'EXPECTED_ERRORS']
+           'reconstruction_points', 'decode_latents', 'run_curve',
+           'print_summary', 'EXPECTED_ERRORS']
 
 # What a run writes into its output directory; curve.json, first, marks it
 # finished.
@@ -524,20 +525,39 @@ def _add_missing_bdmc(job, bdmc_betas, schedule, outputs, workers):
       job.bdmc.num_images, job.chains, output_dir)
 
 
-def _save_reconstructions(inputs, curve, output_dir, wanted=None):
-  """Decodes the AIS-distribution latents kept at a few RD points (the
-  lowest beta, beta = 1 if present and the highest, unless `wanted`)."""
+def reconstruction_points(curve, wanted=None):
+  """The RD points whose AIS latents are decoded (appendix D.4).
+
+  Args:
+    curve: the `tfrd.RDCurve`.
+    wanted: betas; each takes the nearest recorded point in log beta (None:
+      the lowest beta, beta = 1 if recorded, and the highest).
+
+  Returns:
+    Sorted point indices, without repeats.
+  """
   if not wanted:
     wanted = [curve.betas[0]] + ([1.0] if 1.0 in curve.betas else []) + [
         curve.betas[-1]]
-  columns = {}
-  for beta in wanted:
-    point = int(np.argmin(np.abs(np.log(curve.betas) - np.log(beta))))
-    latents = curve.latents[point].astype(np.float32)
-    decoded = np.asarray(
-        tfrd.decoders.call_in_inference_mode(inputs.decoder, latents))
-    columns[f'beta={curve.betas[point]:.3g}\nR={curve.rate[point]:.1f}'] = (
-        decoded.reshape(inputs.images.shape))
+  return sorted({int(np.argmin(np.abs(np.log(curve.betas) - np.log(beta))))
+                 for beta in wanted})
+
+
+def decode_latents(decoder, curve, points):
+  """The decoder's outputs for the AIS latents kept at `points`, a list of
+  [N, ...] arrays."""
+  return [np.asarray(tfrd.decoders.call_in_inference_mode(
+      decoder, curve.latents[point].astype(np.float32))) for point in points]
+
+
+def _save_reconstructions(inputs, curve, output_dir, wanted=None):
+  """reconstructions.png: the data beside decodings of the AIS latents."""
+  points = reconstruction_points(curve, wanted)
+  columns = {
+      f'beta={curve.betas[point]:.3g}\nR={curve.rate[point]:.1f}':
+          decoded.reshape(inputs.images.shape)
+      for point, decoded in zip(points, decode_latents(inputs.decoder, curve,
+                                                       points))}
   return tfrd.plot_reconstructions(
       inputs.images, columns, os.path.join(output_dir, 'reconstructions.png'),
       image_shape=inputs.image_shape)

@@ -781,15 +781,13 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
 
 def _save_reconstructions(run, name, decoder, result):
   """Decodings of the AIS latents kept at the lowest beta, beta = 1 and the
-  highest (as apps.rd_curve --save_reconstructions), into an npz."""
-  import tfrd  # pylint: disable=g-import-not-at-top
+  highest (those of apps.rd_curve --save_reconstructions), into an npz."""
+  from pipelines import curve_run  # pylint: disable=g-import-not-at-top
   from tfrd import files  # pylint: disable=g-import-not-at-top
-  betas = result.betas
-  points = sorted({0, int(np.argmin(np.abs(np.log(betas)))), betas.size - 1})
-  decoded = [np.asarray(tfrd.decoders.call_in_inference_mode(
-      decoder, result.latents[point].astype(np.float32))) for point in points]
+  points = curve_run.reconstruction_points(result)
+  decoded = curve_run.decode_latents(decoder, result, points)
   with files.atomic_write(run.path(name), 'wb') as stream:
-    np.savez(stream, betas=betas[points], rates=result.rate[points],
+    np.savez(stream, betas=result.betas[points], rates=result.rate[points],
              decoded=np.stack(decoded))
   run.record(name)
 
