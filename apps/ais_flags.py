@@ -107,7 +107,7 @@ def define_ais_flags(num_intermediate=_SCHEDULE.num_intermediate,
       'leapfrog_steps', _HMC.num_leapfrog_steps,
       'Leapfrog steps per HMC transition (L); a transition costs L decoder '
       'gradients. Short trajectories on a long schedule were the most '
-      'accurate per gradient in the accuracy study (README), which compared '
+      'accurate per gradient in the accuracy study (docs/accuracy.md), which compared '
       'L = 10 on --num_intermediate=4000 --min_before_first=800 at the same '
       'gradient budget; the paper itself used L = 20 on a far longer '
       'schedule (--preset=paper).')

@@ -7,7 +7,7 @@ The decoder is a Keras 3 model saved as `.keras` (or another format, see
 --model) whose input is the latent vector and whose output is the image;
 the prior is a standard normal of the input's size. Writes curve.json,
 curve.csv, curve.npz, curve.png and step_sizes.npz into --output_dir
-(README.md, "What a run writes"), printing progress to stderr.
+(README.md, "What a run prints and writes"), printing progress to stderr.
 
 The flags become a `pipelines.settings.CurveJob` (`job_from_flags`); the
 run is `pipelines.curve_run.run_curve`, which Python scripts call too.

@@ -14,7 +14,7 @@ code sizes 2, 10, 100), fig3a (shallow and deep GAN-GP, code sizes 2, 5, 10,
 100), fig8 (seed study with frozen step sizes), fig9 (BDMC gaps), fig5a
 (VAE10 with a damaged mixture prior: curves and log-likelihoods), fig5b
 (VAE10 with blurred outputs), d4 (low- and high-rate reconstructions). Budgets
-(apps/reproduce.py, BUDGETS): smoke (a minute per figure), cpu (hours on 2
+(pipelines/reproduce.py, BUDGETS): smoke (a minute per figure), cpu (hours on 2
 cores), paper (appendix D.1-D.2, for a GPU).
 
 Everything is resumable: the same command reuses the models and curves
@@ -38,7 +38,7 @@ flags.DEFINE_string('figure', None,
                     f'or all.')
 flags.DEFINE_string('budget', None,
                     f'Settings: {", ".join(reproduce.BUDGETS)} (see '
-                    f'apps/reproduce.py).')
+                    f'pipelines/reproduce.py).')
 flags.DEFINE_string('output_dir', None, 'Directory of the results.')
 flags.DEFINE_bool(
     'overwrite', False,

@@ -54,7 +54,8 @@ flags.DEFINE_enum('architecture', 'auto', ['auto', 'mlp', 'dcgan'],
                   'otherwise.')
 flags.DEFINE_string(
     'dataset', 'mnist',
-    "'mnist' (TFDS, offline from $TFRD_DATA_DIR), 'synthetic32' (generated "
+    "'mnist' (TFDS: offline from $TFRD_DATA_DIR or --data_dir, else downloaded "
+    "once), 'synthetic32' (generated "
     "32×32×3 images), 'cifar10' (TFDS, if prepared) or 'npz:PATH' (images "
     "[N, H, W(, C)] in [0, 1] under key 'x').")
 flags.DEFINE_integer('num_train', 10000,

@@ -564,7 +564,7 @@ def _save_reconstructions(inputs, curve, output_dir, wanted=None):
 
 
 def print_summary(curve, paths):
-  """The curve's table on stdout (what the README's "Outputs" explains)."""
+  """The curve's table on stdout (README.md, "What a run prints and writes")."""
   print(f'{"beta":>12} {"rate":>10} {"distortion":>12} {"log_z":>12}')
   for point in curve.points():
     print(f'{point["beta"]:12.5g} {point["rate"]:10.4f} '

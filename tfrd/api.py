@@ -53,7 +53,7 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
       deterministic function of it), `HMCSettings` (its default L = 2 wants
       a schedule about five times longer than L = 10, e.g. 20000 geometric
       distributions instead of 4000: for the same decoder gradients that
-      was several times tighter in the README's accuracy study and BDMC
+      was several times tighter in the accuracy study and BDMC
       runs), `jit_compile`, the decoder's dtype and a step-size table from
       an earlier run (`RDCurve.step_size_table`) to replay.
       `ChainSettings()` if None.

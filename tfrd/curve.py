@@ -1,6 +1,6 @@
 """`RDCurve`: an estimated rate-prior distortion curve and its files.
 
-On disk (README.md, "Outputs (in `--output_dir`)"), in one directory:
+On disk (README.md, "What a run prints and writes"), in one directory:
 
 - `curve.json`: `{"format": "tfrd.rd_curve/1", "points": [{"beta", "rate",
   "distortion", "log_z", ...}], "config": {...}, "timing": {...}, ...}` with

@@ -112,8 +112,8 @@ class ScheduleSettings(
   schedule (`tfrd.build_schedule`). The defaults spend the decoder gradients
   of 4000 distributions, 800 before the first point and L = 10 (the paper's
   construction at a smaller size) on five times as many transitions of
-  L = 2, which was several times tighter per gradient in the README's
-  accuracy study.
+  L = 2, which was several times tighter per gradient in the accuracy
+  study (docs/accuracy.md).
 
   Attributes:
     kind: the base schedule of `num_intermediate` distributions, one of

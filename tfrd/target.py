@@ -3,7 +3,7 @@
 The target is linear in β, so its two parts are evaluated and cached
 separately: moving the chain from β_{k-1} to β_k, and the log-weight update
 -(β_k - β_{k-1}) d(x, f(z_{k-1})), then need no decoder evaluation at all
-(README.md, "How it works, and how we know it is right", item "Estimator").
+(docs/accuracy.md, "The estimator").
 
 The decoder is called as `tfrd.decoders` says: Keras models (and objects
 that declare `takes_training = True`) in inference mode, anything else with
