@@ -1,4 +1,4 @@
-"""Decoders computing in reduced precision: bfloat16, and TF32 emulated.
+"""Decoders computing in reduced precision: bfloat16, and the TF32 switch.
 
 Why this exists. tfrd keeps the chain state, the log-weights and the HMC
 arithmetic in float64; only the decoder runs in its own dtype. Reduced
@@ -28,7 +28,9 @@ changes the model.
 decoder in bfloat16 the acceptance at β = 1000 fell from 0.56 to 0.09 and
 the rate there came out 3.8 nats high, against 0.3 in float32; rounding the
 weights alone moves the exact rate by 0.0002 nats). TF32 (11 significant
-bits, 8 times finer than bfloat16) did not measurably hurt there.
+bits, 8 times finer than bfloat16) did not measurably hurt there; the study
+emulates it on a CPU itself (`benchmarks/tf32_emulation.py`), as a
+measurement, not as a precision the apps offer.
 
 "Deterministic f" needs care with bfloat16: XLA computes a bfloat16 model
 differently from TensorFlow's eager kernels (outputs differ by up to a
@@ -42,74 +44,27 @@ What this module provides:
   Sequential model is rebuilt layer by layer with a 'bfloat16' dtype policy
   and its weights copied (so rounded to bfloat16): the matmuls, activations
   and everything else run in bfloat16, and the outputs are cast back to
-  float32. 'tf32_emulated' rounds, in every Dense and convolution layer, the
-  inputs and kernels of the matmul to TF32 (`round_to_tf32`) and accumulates
-  in float32, forward and in the backward pass HMC takes (the gradient with
-  respect to the layer input); this is how to measure TF32's effect on a CPU,
-  where TensorFlow's TF32 switch does nothing. 'float32' and 'tf32' leave the
-  decoder alone: TF32 is TensorFlow's global switch, `set_tf32_execution`.
+  float32. 'float32' and 'tf32' leave the decoder alone: TF32 is
+  TensorFlow's global switch, `set_tf32_execution`.
 - `set_tf32_execution(precision)`: that switch, on for 'tf32' only.
-- `round_to_tf32` and `round_to_tf32_numpy`: float32 rounded to TF32's 10-bit
-  mantissa.
 """
 
 import os
 
 os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
 
-import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from adapters.keras_decoder import LoadedDecoder  # pylint: disable=g-import-not-at-top,wrong-import-position
 from tfrd import decoders  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 __all__ = ['PRECISIONS', 'apply_precision', 'set_tf32_execution',
-           'tf32_execution_enabled', 'round_to_tf32', 'round_to_tf32_numpy',
-           'describe_precision']
+           'tf32_execution_enabled', 'describe_precision']
 
 # 'float32': full float32 (TF32 off). 'tf32': float32 decoder, TensorFlow's
 # TF32 switch on (has an effect on NVIDIA Ampere+ GPUs only). 'bfloat16': the
-# decoder rebuilt in bfloat16. 'tf32_emulated': TF32 rounding of the matmul
-# inputs done explicitly, on any device.
-PRECISIONS = ('float32', 'tf32', 'bfloat16', 'tf32_emulated')
-
-# TF32: float32's sign and 8 exponent bits, 10 of its 23 mantissa bits. The
-# 13 dropped bits are rounded to nearest, ties away from zero (as NVIDIA's
-# cvt.rna.tf32.f32 conversion does; hardware fed raw float32 bits truncates
-# instead, which errs up to twice as much): add half of the last kept bit,
-# clear the dropped ones. Overflow past the largest TF32 number gives
-# infinity, as rounding to nearest must.
-_TF32_DROPPED_BITS = 13
-_TF32_HALF = 1 << (_TF32_DROPPED_BITS - 1)  # 0x1000
-_TF32_KEEP = ~((1 << _TF32_DROPPED_BITS) - 1)  # ...1110 0000 0000 0000
-_ABS_MASK = 0x7FFFFFFF
-_INFINITY_BITS = 0x7F800000
-
-# Layers whose matmul (or convolution) `tf32_emulated` rounds. Looked up by
-# name in the model's Keras (keras or tf_keras); a missing name is skipped.
-_TF32_LAYERS = ('Dense', 'EinsumDense', 'Conv1D', 'Conv2D', 'Conv3D',
-                'Conv1DTranspose', 'Conv2DTranspose', 'Conv3DTranspose')
-# Layers that multiply no matrices: TF32 leaves them alone.
-_MATMUL_FREE_LAYERS = (
-    'InputLayer', 'Activation', 'ReLU', 'LeakyReLU', 'PReLU', 'ELU',
-    'Softmax', 'Reshape', 'Flatten', 'Permute', 'RepeatVector', 'Identity',
-    'Cropping1D', 'Cropping2D', 'Cropping3D', 'ZeroPadding1D',
-    'ZeroPadding2D', 'ZeroPadding3D', 'UpSampling1D', 'UpSampling2D',
-    'UpSampling3D', 'Dropout', 'SpatialDropout1D', 'SpatialDropout2D',
-    'SpatialDropout3D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout',
-    'ActivityRegularization', 'BatchNormalization', 'LayerNormalization',
-    'GroupNormalization', 'UnitNormalization', 'Rescaling', 'Add',
-    'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum', 'Concatenate',
-    'MaxPooling1D', 'MaxPooling2D', 'MaxPooling3D', 'AveragePooling1D',
-    'AveragePooling2D', 'AveragePooling3D', 'GlobalAveragePooling1D',
-    'GlobalAveragePooling2D', 'GlobalAveragePooling3D', 'GlobalMaxPooling1D',
-    'GlobalMaxPooling2D', 'GlobalMaxPooling3D')
-# Keras 3 functional-graph operations (keras.ops calls, not layers) and
-# tf_keras TFOpLambda symbols that multiply matrices: not emulated.
-_MATMUL_OPERATIONS = ('matmul', 'einsum', 'tensordot', 'dot', 'inner', 'outer',
-                      'vdot', 'conv', 'convtranspose', 'conv_transpose',
-                      'depthwiseconv', 'separableconv', 'conv2d', 'conv1d',
-                      'conv3d', 'conv2d_transpose', 'linalg')
+# decoder rebuilt in bfloat16.
+PRECISIONS = ('float32', 'tf32', 'bfloat16')
 
 _METHODS = {
     'bfloat16': ("Keras model rebuilt with a 'bfloat16' dtype policy in every "
@@ -118,10 +73,6 @@ _METHODS = {
     'bfloat16_cast': ('latents cast to bfloat16 before the call, outputs to '
                       'float32 after it; what runs in bfloat16 inside is up '
                       "to the callable's own dtype handling"),
-    'tf32_emulated': ('Dense/convolution kernels and inputs rounded to TF32 '
-                      '(10-bit mantissa, round to nearest), accumulation in '
-                      'float32; the backward pass to the inputs rounds the '
-                      'incoming gradient the same way'),
 }
 
 
@@ -141,7 +92,7 @@ def set_tf32_execution(precision):
   TensorFlow enables TF32 by default (matmuls and convolutions on NVIDIA
   Ampere and newer GPUs then round their inputs to 10-bit mantissas). tfrd
   turns it off for every precision except 'tf32', so that 'float32' means
-  float32, and 'bfloat16' and 'tf32_emulated' are not rounded a second time.
+  float32 and 'bfloat16' is not rounded a second time.
   On CPUs and older GPUs the switch has no effect.
 
   Args:
@@ -170,80 +121,6 @@ def describe_precision(precision, method=None):
           'method': _METHODS.get(method or precision, 'unchanged')}
 
 
-def round_to_tf32_numpy(values):
-  """float32 `values` rounded to TF32 (10 mantissa bits), as numpy float32.
-
-  Round to nearest with ties away from zero on the float32 bit pattern; NaN
-  stays NaN, infinities stay infinite, numbers beyond TF32's largest finite
-  value become infinite.
-
-  Args:
-    values: array-like; converted to float32 first.
-
-  Returns:
-    A float32 array of the same shape.
-  """
-  values = np.asarray(values, dtype=np.float32)
-  bits = values.view(np.uint32)
-  sign = bits & np.uint32(0x80000000)
-  magnitude = np.minimum(bits & np.uint32(_ABS_MASK),
-                         np.uint32(_INFINITY_BITS))
-  rounded = (magnitude + np.uint32(_TF32_HALF)) & np.uint32(
-      _TF32_KEEP & 0xFFFFFFFF)
-  result = (sign | rounded).view(np.float32)
-  return np.where(np.isnan(values), values, result).astype(np.float32)
-
-
-def round_to_tf32(values):
-  """A float32 tensor rounded to TF32, as `round_to_tf32_numpy` does.
-
-  Differentiable nowhere (bit operations); `apply_precision` wraps it in
-  straight-through gradients.
-
-  Args:
-    values: a float32 tensor.
-
-  Returns:
-    The rounded float32 tensor.
-
-  Raises:
-    ValueError: for another dtype.
-  """
-  values = tf.convert_to_tensor(values)
-  if values.dtype != tf.float32:
-    raise ValueError(f'TF32 rounding applies to float32 values, not '
-                     f'{values.dtype.name}.')
-  bits = tf.bitcast(values, tf.int32)
-  sign = tf.bitwise.bitwise_and(bits, tf.constant(-(1 << 31), tf.int32))
-  # Clamped to infinity's bits so that NaN payloads cannot overflow; NaNs are
-  # put back below.
-  magnitude = tf.minimum(tf.bitwise.bitwise_and(bits, _ABS_MASK),
-                         _INFINITY_BITS)
-  rounded = tf.bitwise.bitwise_and(magnitude + _TF32_HALF, _TF32_KEEP)
-  result = tf.bitcast(tf.bitwise.bitwise_or(sign, rounded), tf.float32)
-  return tf.where(tf.math.is_nan(values), values, result)
-
-
-@tf.custom_gradient
-def _tf32_inputs(values):
-  """Forward: TF32 rounding of a matmul input. Backward: straight through."""
-  return round_to_tf32(values), lambda upstream: upstream
-
-
-@tf.custom_gradient
-def _tf32_gradients(values):
-  """Forward: identity. Backward: the gradient rounded to TF32.
-
-  Placed on a matmul's output, it rounds the gradient that enters the
-  backward matmul (gradient x kernel transposed), as TF32 hardware does.
-  """
-
-  def gradient(upstream):
-    return round_to_tf32(tf.cast(upstream, tf.float32))
-
-  return tf.identity(values), gradient
-
-
 def apply_precision(decoder, precision):
   """A decoder computing in `precision`.
 
@@ -264,14 +141,6 @@ def apply_precision(decoder, precision):
         cast to float32: only the callable's own dtype handling decides what
         runs in bfloat16 inside it (a SavedModel signature casts its input
         back to float32, so only the latents are rounded).
-      - 'tf32_emulated': a Keras functional or Sequential model whose matmul
-        layers are Dense, EinsumDense or (transposed) convolutions, the
-        other layers being matmul-free (activations, reshapes, pooling,
-        normalization, merges, ...), rebuilt so that each matmul rounds its
-        inputs and kernel to TF32 and accumulates in float32 (the kernels
-        are stored rounded; biases and activations stay float32). The
-        backward pass rounds the gradient entering each transposed matmul
-        as well. Nested functional models are rebuilt recursively.
 
   Returns:
     A decoder of the same kind: a `LoadedDecoder` (same latent size, output
@@ -281,12 +150,9 @@ def apply_precision(decoder, precision):
     original dtype, for 'float32' and 'tf32').
 
   Raises:
-    ValueError: for an unknown precision; for 'tf32_emulated', a decoder
-      that is not a Keras functional or Sequential model or holds a layer
-      or operation whose matmuls it cannot round (a custom layer, Lambda,
-      attention, a keras.ops.matmul, ...); for 'bfloat16', a subclassed
-      Keras model (it cannot be rebuilt layer by layer), or a callable that
-      fails on bfloat16 latents.
+    ValueError: for an unknown precision; for 'bfloat16', a subclassed Keras
+      model (it cannot be rebuilt layer by layer), or a callable that fails
+      on bfloat16 latents.
   """
   _check_precision(precision)
   if precision in ('float32', 'tf32'):
@@ -295,11 +161,6 @@ def apply_precision(decoder, precision):
     return _apply_to_loaded(decoder, precision)
   if _keras_module(decoder) is not None:
     return _rebuild_keras(decoder, precision)
-  if precision == 'tf32_emulated':
-    raise ValueError(
-        f'tf32_emulated rounds the matmuls of Keras functional or '
-        f'Sequential models; a {type(decoder).__name__} cannot be emulated '
-        f'(its matmuls are out of reach).')
   return _CastingDecoder(decoder)
 
 
@@ -309,13 +170,6 @@ def _apply_to_loaded(decoder, precision):
   method = precision
   if _keras_module(decoder.model) is not None:
     model = _rebuild_keras(decoder.model, precision, source=source)
-  elif precision == 'tf32_emulated':
-    raise ValueError(
-        f'tf32_emulated rounds the matmuls of Keras functional or Sequential '
-        f'models; {source} is a {decoder.format or "callable"} decoder'
-        + (' wrapped by output conventions' if decoder.transforms else '') +
-        ' whose matmuls are out of reach (apply the precision to the loaded '
-        'Keras model, before any wrapper).')
   else:
     model, method = _CastingDecoder(decoder.model), 'bfloat16_cast'
   rebuilt = LoadedDecoder(
@@ -395,8 +249,6 @@ def _rebuild_keras(model, precision, source=None, cast_outputs=True):
   """
   module = _keras_module(model)
   source = source or f'Keras model {model.name!r}'
-  if precision == 'tf32_emulated':
-    _check_tf32_operations(model, module, source)
   pairs = []
 
   def clone_layer(layer):
@@ -406,18 +258,8 @@ def _rebuild_keras(model, precision, source=None, cast_outputs=True):
     config = layer.get_config()
     if _is_instance(layer, module, ('InputLayer',)):
       return layer.__class__.from_config(config)
-    if precision == 'bfloat16':
-      config['dtype'] = 'bfloat16'
-      layer_class = layer.__class__
-    elif _is_instance(layer, module, _TF32_LAYERS):
-      config['activation'] = 'linear'
-      layer_class = _tf32_class(layer.__class__)
-    else:
-      layer_class = layer.__class__
-    new_layer = layer_class.from_config(config)
-    if precision == 'tf32_emulated' and _is_instance(layer, module,
-                                                     _TF32_LAYERS):
-      new_layer.tfrd_activation = layer.activation
+    config['dtype'] = precision
+    new_layer = layer.__class__.from_config(config)
     pairs.append((layer, new_layer))
     return new_layer
 
@@ -436,14 +278,8 @@ def _rebuild_keras(model, precision, source=None, cast_outputs=True):
     raise _NotRebuildable(f'{source} could not be rebuilt in {precision}: '
                           f'{type(error).__name__}: {message}') from None
   for old_layer, new_layer in pairs:
-    weights = old_layer.get_weights()
-    if new_layer.__class__ is not old_layer.__class__:  # TF32: round kernels.
-      kernel = id(old_layer.kernel)
-      weights = [round_to_tf32_numpy(value) if id(variable) == kernel
-                 else value
-                 for variable, value in zip(old_layer.weights, weights)]
-    new_layer.set_weights(weights)
-  if not (cast_outputs and precision == 'bfloat16'):
+    new_layer.set_weights(old_layer.get_weights())
+  if not cast_outputs:
     return clone
   (input_tensor,) = model.inputs
   inputs = module.Input(shape=tuple(input_tensor.shape[1:]),
@@ -454,57 +290,3 @@ def _rebuild_keras(model, precision, source=None, cast_outputs=True):
   outputs = tf.nest.map_structure(lambda tensor: cast(tensor, 'float32'),
                                   outputs)
   return module.Model(inputs, outputs, name=f'{model.name}_{precision}')
-
-
-def _check_tf32_operations(model, module, source):
-  """Raises ValueError for a layer or operation TF32 emulation can't cover."""
-  operations = getattr(model, 'operations', None)
-  if operations is None:  # tf_keras
-    operations = model.layers
-  for operation in operations:
-    if _keras_module(operation) is not None:
-      continue  # A nested model, checked when rebuilt.
-    name = type(operation).__name__
-    symbol = str(getattr(operation, 'symbol', '') or '').lower()
-    if symbol:  # tf_keras TFOpLambda: tf.* calls in a functional model.
-      if any(word in symbol.replace('.', ' ').replace('_', ' ').split()
-             or symbol.endswith(word) for word in _MATMUL_OPERATIONS):
-        raise _NotRebuildable(
-            f'{source}: tf32_emulated cannot round the matmul of operation '
-            f'{symbol!r}; it covers the Dense, EinsumDense and convolution '
-            f'layers.')
-      continue
-    if _is_instance(operation, module, _TF32_LAYERS + _MATMUL_FREE_LAYERS):
-      continue
-    is_layer = isinstance(operation, module.layers.Layer)
-    if is_layer or name.lower() in _MATMUL_OPERATIONS:
-      raise _NotRebuildable(
-          f'{source}: tf32_emulated cannot emulate '
-          f'{"layer" if is_layer else "operation"} '
-          f'{getattr(operation, "name", name)!r} ({name}): it rounds the '
-          f'matmuls of {", ".join(_TF32_LAYERS)} layers, and passes only '
-          f'layers known to multiply no matrices.')
-
-
-_TF32_CLASSES = {}
-
-
-def _tf32_class(layer_class):
-  """A subclass of a Dense/convolution class whose matmul rounds to TF32.
-
-  The subclass is built with a linear activation; `tfrd_activation` (the
-  original layer's) is applied after the rounding of the backward gradient,
-  so that the gradient entering the transposed matmul is the one rounded.
-  """
-  if layer_class not in _TF32_CLASSES:
-
-    def call(self, inputs):
-      outputs = super(subclass, self).call(_tf32_inputs(inputs))
-      outputs = _tf32_gradients(outputs)
-      activation = getattr(self, 'tfrd_activation', None)
-      return outputs if activation is None else activation(outputs)
-
-    subclass = type(f'TF32Emulated{layer_class.__name__}', (layer_class,),
-                    {'call': call, '__module__': __name__})
-    _TF32_CLASSES[layer_class] = subclass
-  return _TF32_CLASSES[layer_class]

@@ -21,8 +21,8 @@ differentiated numerically), over the effective number of chains.
 
 --decoder_precision and --device are those of `apps.rd_curve`
 (`apps.precision_flags`), recorded in linear_vae.json and each curve.json.
-The linear decoder (one Keras Dense layer) runs in any of them; bfloat16 and
-tf32_emulated store its weights rounded, and the exact curve is that of the
+The linear decoder (one Keras Dense layer) runs in any of them; bfloat16
+stores its weights rounded, and the exact curve is that of the
 weights the decoder holds, so what is left of a deviation is the rounding
 of the arithmetic, which is not linear: expect bfloat16 to fall outside the
 tolerance at large β (`benchmarks/precision_study.py` measures it).

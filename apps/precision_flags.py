@@ -11,7 +11,7 @@ FLAGS = flags.FLAGS
 
 # adapters.precision.PRECISIONS, named here without loading TensorFlow
 # (tests/test_precision.py checks that they agree).
-PRECISIONS = ('float32', 'tf32', 'bfloat16', 'tf32_emulated')
+PRECISIONS = ('float32', 'tf32', 'bfloat16')
 
 
 def define_precision_flags():
@@ -22,10 +22,10 @@ def define_precision_flags():
       "float64): 'float32' with TensorFlow's TF32 mode explicitly off "
       "(TensorFlow enables it by default on Ampere+ GPUs, and TFP warns that "
       "it can hinder MCMC convergence); 'tf32' (TF32 on: an effect on "
-      "Ampere+ GPUs only); 'bfloat16' (a Keras functional or Sequential "
-      "decoder rebuilt with a bfloat16 dtype policy, outputs cast to "
-      "float32); 'tf32_emulated' (Dense/convolution inputs and kernels "
-      'rounded to TF32 on any device, to measure its effect on a CPU).')
+      "Ampere+ GPUs only; benchmarks.precision_study measures its effect "
+      "on a CPU by emulating it); 'bfloat16' (a Keras functional or "
+      "Sequential decoder rebuilt with a bfloat16 dtype policy, outputs "
+      "cast to float32).")
   flags.DEFINE_string(
       'device', None,
       'Run everything on this TensorFlow device, e.g. /GPU:0 or /CPU:0 '

@@ -18,6 +18,10 @@ exactly (appendix D.3.1), it measures for each setting:
 - the cost: decoder gradient evaluations per chain of the curve run (both
   passes of the two-pass step sizes) and wall time.
 
+Each BDMC point is recorded as every BDMC point is
+(`pipelines.bdmc_points.point_record`: mean_gap, max_gap, gap_stderr,
+mean_lower, mean_upper, ...), with the exact values' errors added.
+
 Studies: `schedule` (number of intermediate distributions), `chains`,
 `leapfrog` (L at a fixed gradient budget per pass), `accept` (target
 acceptance of the step-size adaptation), `step_sizes` (per-chain or shared
@@ -26,6 +30,7 @@ accuracy_study.json and accuracy_study.png (gap and rate error against cost)
 into --output_dir.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -40,7 +45,6 @@ from pipelines import jobs
 
 from benchmarks import study_flags
 import tfrd
-from tfrd import bdmc as bdmc_lib
 
 FLAGS = flags.FLAGS
 
@@ -80,31 +84,85 @@ flags.DEFINE_enum('jit', 'false', ['auto', 'true', 'false'],
 _BASE_L = 5
 
 
-def _settings():
-  quick = FLAGS.quick
-  return {
-      'num_images': FLAGS.num_images or (8 if quick else 32),
-      'num_chains': FLAGS.num_chains or (4 if quick else 8),
-      'budget': FLAGS.budget or (1000 if quick else 5000),
-      'schedule_lengths': [50, 200] if quick else [250, 1000, 4000],
-      'chain_counts': [2, 16] if quick else [2, 8, 32],
-      'chain_length': 200 if quick else 1000,
-      'leapfrog_steps': [2, 10] if quick else [1, 2, 5, 10, 20],
-      'accepts': [0.65, 0.9] if quick else [0.5, 0.65, 0.8, 0.9],
-  }
+@dataclasses.dataclass(frozen=True)
+class StudySettings:
+  """What the accuracy study runs.
+
+  Attributes:
+    points: increasing inverse temperatures of the BDMC points; the largest
+      is the end of every schedule.
+    studies: names of `STUDIES` to run.
+    decoder: the linear decoder (`study_flags.LinearDecoderSettings`).
+    num_images, num_chains, budget: images per point, chains per image of
+      the baseline, and decoder gradients per chain and pass of the
+      leapfrog, accept and step_sizes studies (None: the defaults of
+      `sizes`, smaller with `quick`).
+    quick: a smoke-sized study.
+    seed: seed of the simulations and chains.
+    jit: 'auto', 'true' or 'false': XLA for the AIS loop.
+    output_dir: where accuracy_study.json and .png go.
+  """
+  points: tuple = (1.0, 1000.0)
+  studies: tuple = STUDIES
+  decoder: study_flags.LinearDecoderSettings = (
+      study_flags.LinearDecoderSettings(num_train=10000))
+  num_images: int = None
+  num_chains: int = None
+  budget: int = None
+  quick: bool = False
+  seed: int = 0
+  jit: str = 'false'
+  output_dir: str = 'accuracy_study_output'
+
+  def sizes(self):
+    """Every size of the study, as accuracy_study.json's 'settings'."""
+    quick = self.quick
+    return {
+        'num_images': self.num_images or (8 if quick else 32),
+        'num_chains': self.num_chains or (4 if quick else 8),
+        'budget': self.budget or (1000 if quick else 5000),
+        'schedule_lengths': [50, 200] if quick else [250, 1000, 4000],
+        'chain_counts': [2, 16] if quick else [2, 8, 32],
+        'chain_length': 200 if quick else 1000,
+        'leapfrog_steps': [2, 10] if quick else [1, 2, 5, 10, 20],
+        'accepts': [0.65, 0.9] if quick else [0.5, 0.65, 0.8, 0.9],
+    }
 
 
-def _linear_decoder():
+def settings_from_flags():
+  """The `StudySettings` the flags describe.
+
+  Raises:
+    app.UsageError: for unknown --studies or --points that are not numbers.
+  """
+  unknown = sorted(set(FLAGS.studies) - set(STUDIES))
+  if unknown:
+    raise app.UsageError(f'Unknown --studies {unknown}; choose from {STUDIES}.')
+  try:
+    points = sorted(float(beta) for beta in FLAGS.points)
+  except ValueError:
+    raise app.UsageError(f'--points must be numbers, got {FLAGS.points}.'
+                         ) from None
+  return StudySettings(
+      points=tuple(points), studies=tuple(FLAGS.studies),
+      decoder=study_flags.linear_decoder_from_flags(),
+      num_images=FLAGS.num_images, num_chains=FLAGS.num_chains,
+      budget=FLAGS.budget, quick=FLAGS.quick, seed=FLAGS.seed, jit=FLAGS.jit,
+      output_dir=FLAGS.output_dir)
+
+
+def _linear_decoder(decoder_settings):
   """(keras decoder, kernel, bias, test images, description)."""
   # 64 test images: the most any setting uses.
-  problem = study_flags.linear_problem('accuracy_study', FLAGS.num_train, 64)
+  problem = study_flags.linear_problem('accuracy_study', decoder_settings, 64)
+  latent_dim = decoder_settings.latent_dim
   if problem.num_fitted is None:
-    description = (f'synthetic linear decoder (latent {FLAGS.latent_dim}, 784 '
+    description = (f'synthetic linear decoder (latent {latent_dim}, 784 '
                    f'outputs)')
   else:
-    description = (f'linear Gaussian decoder (latent {FLAGS.latent_dim}) '
-                   f'fitted to {FLAGS.num_train} MNIST training images '
-                   f'(ML noise scale {problem.noise_scale:.4f})')
+    description = (f'linear Gaussian decoder (latent {latent_dim}) '
+                   f'fitted to {decoder_settings.num_train} MNIST training '
+                   f'images (ML noise scale {problem.noise_scale:.4f})')
   # The exact values use the float32 weights the decoder actually holds.
   kernel32, bias32 = (w.astype(np.float64)
                       for w in problem.decoder.get_weights())
@@ -126,23 +184,34 @@ def _schedule(num_intermediate, points):
 class Study:
   """Runs configurations on shared simulated data and collects rows."""
 
-  def __init__(self, decoder, kernel, bias, test_images, points, settings):
+  def __init__(self, decoder, kernel, bias, test_images, settings):
+    """Simulates the data of every point.
+
+    Args:
+      decoder: the linear Keras decoder.
+      kernel, bias: its float64 weights, for the exact values.
+      test_images: the real images of the real-data curves.
+      settings: the `StudySettings` (points, seed, jit, sizes).
+    """
+    from tfrd import bdmc as bdmc_lib  # pylint: disable=g-import-not-at-top
+    sizes = settings.sizes()
     self.decoder = decoder
     self.kernel = kernel
     self.bias = bias
-    self.test_images = test_images[:settings['num_images']]
-    self.points = points
-    self.settings = settings
+    self.test_images = test_images[:sizes['num_images']]
+    self.points = list(settings.points)
+    self.settings = sizes
+    self.seed = settings.seed
     self.distortion = tfrd.SquaredError()
-    self.jit = {'auto': 'auto', 'true': True, 'false': False}[FLAGS.jit]
+    self.jit = {'auto': 'auto', 'true': True, 'false': False}[settings.jit]
     # One simulated data set per point, shared by every configuration, so
     # that the comparisons are paired.
     self.simulated = {}
     self.exact = {}
-    for index, beta in enumerate(points):
+    for index, beta in enumerate(self.points):
       simulated = bdmc_lib.simulate_data(
-          decoder, self.distortion, beta, settings['num_images'],
-          latent_dim=kernel.shape[0], seed=FLAGS.seed * 1000 + index)
+          decoder, self.distortion, beta, sizes['num_images'],
+          latent_dim=kernel.shape[0], seed=self.seed * 1000 + index)
       self.simulated[beta] = simulated
       self.exact[beta] = tfrd.linear_rate_distortion(
           kernel, bias, simulated.x, [beta], self.distortion)
@@ -154,6 +223,10 @@ class Study:
           shared_step_size=False, step_size_mode='two_pass',
           real_curve=False):
     """Runs BDMC at every point (and optionally a real-data curve)."""
+    # pylint: disable=g-import-not-at-top
+    from pipelines import bdmc_points
+    from tfrd import bdmc as bdmc_lib
+    # pylint: enable=g-import-not-at-top
     num_chains = num_chains or self.settings['num_chains']
     key = (num_intermediate, num_chains, num_leapfrog_steps,
            target_accept_prob, shared_step_size, step_size_mode)
@@ -165,7 +238,7 @@ class Study:
       return row
     schedule = _schedule(num_intermediate, self.points)
     chains = tfrd.ChainSettings(
-        num_chains=num_chains, seed=FLAGS.seed, jit_compile=self.jit,
+        num_chains=num_chains, seed=self.seed, jit_compile=self.jit,
         hmc=tfrd.HMCSettings(num_leapfrog_steps=num_leapfrog_steps,
                              target_accept_prob=target_accept_prob,
                              shared_step_size=shared_step_size,
@@ -185,20 +258,19 @@ class Study:
           chains=chains)
       exact = self.exact[beta]
       estimate = result.forward.estimates[-1]
-      row['points'][repr(beta)] = {
-          'gap': result.mean_gap,
-          'gap_stderr': result.gap_stderr,
-          'gap_max': result.max_gap,
+      record = bdmc_points.point_record(
+          result, chains, beta in schedule.betas, per_image=True)
+      record['settings']['seeds'] = (
+          'data simulated with seed * 1000 + the point\'s index, shared by '
+          'every setting; chains with seed (tfrd.bdmc.run_bdmc)')
+      # What the closed form adds: how far each bound and the rate are off.
+      record.update({
           'lower_error': float(np.mean(result.lower - exact.log_z[0])),
           'upper_error': float(np.mean(result.upper - exact.log_z[0])),
           'rate_error': float(np.mean(estimate.rate - exact.rate[0])),
-          'num_transitions': int(result.num_transitions),
-          'forward_accept_rate': float(result.forward.accept_rates[-1]),
-          'reverse_accept_rate': float(result.reverse_accept_rate),
-          'lower_per_image': result.lower.tolist(),
-          'upper_per_image': result.upper.tolist(),
           'exact_log_z_per_image': exact.log_z[0].tolist(),
-      }
+      })
+      row['points'][repr(beta)] = record
     row['curve_gradients_per_chain'] = tfrd.passes.decoder_gradients_per_chain(
         schedule.num_transitions, num_leapfrog_steps, step_size_mode)
     if real_curve:
@@ -218,7 +290,7 @@ class Study:
     top = row['points'][repr(self.points[-1])]
     sys.stderr.write(
         f'[{study}] {label}: gap at beta={self.points[-1]:g} '
-        f'{top["gap"]:.3f} nats, {row["wall_time_s"]:.0f} s\n')
+        f'{top["mean_gap"]:.3f} nats, {row["wall_time_s"]:.0f} s\n')
     sys.stderr.flush()
     return row
 
@@ -277,12 +349,12 @@ def format_tables(rows, points):
                str(row['curve_gradients_per_chain'])]
       for beta in points:
         point = row['points'][repr(beta)]
-        cells += [f'{point["gap"]:.2f}±{point["gap_stderr"]:.2f}',
+        cells += [f'{point["mean_gap"]:.2f}±{point["gap_stderr"]:.2f}',
                   f'{point["lower_error"]:+.3f}',
                   f'{point["upper_error"]:+.3f}', f'{point["rate_error"]:+.3f}']
       top = row['points'][repr(points[-1])]
       cost = row['curve_gradients_per_chain'] / 1000
-      cells.append(f'{top["gap"] * cost:.1f}')
+      cells.append(f'{top["mean_gap"] * cost:.1f}')
       if real:
         cells.append(f'{row["real_max_abs_rate_error"]:.3f}'
                      if 'real_max_abs_rate_error' in row else '—')
@@ -314,7 +386,7 @@ def plot(rows, points, path):
     if name == 'chains':  # Same gradients per chain: total cost scales.
       cost = [c * row['num_chains'] / selected[0]['num_chains']
               for c, row in zip(cost, selected)]
-    gaps = [row['points'][key]['gap'] for row in selected]
+    gaps = [row['points'][key]['mean_gap'] for row in selected]
     stderrs = [row['points'][key]['gap_stderr'] for row in selected]
     cost_axis.errorbar(cost, gaps, yerr=stderrs, fmt=marker, capsize=3,
                        label=f'BDMC gap, {name}')
@@ -345,7 +417,7 @@ def plot(rows, points, path):
       point = row['points'][key]
       labels.append(f'{name}: {row["label"]} '
                     f'({row["curve_gradients_per_chain"] / 1000:.0f}k grad)')
-      gaps.append(point['gap'])
+      gaps.append(point['mean_gap'])
       stderrs.append(point['gap_stderr'])
       colors.append(palette[name])
   positions = list(range(len(labels)))[::-1]
@@ -363,42 +435,42 @@ def plot(rows, points, path):
   return path
 
 
+def run(settings):
+  """Runs the studies, prints the tables, writes the JSON and the figure."""
+  points = list(settings.points)
+  start = time.time()
+  sizes = settings.sizes()
+  decoder, kernel, bias, test_images, description = _linear_decoder(
+      settings.decoder)
+  study = Study(decoder, kernel, bias, test_images, settings)
+  sys.stderr.write(f'accuracy_study: {description}; points {points}; '
+                   f'{sizes}\n')
+  rows = run_studies(study, sizes, settings.studies)
+  tables = format_tables(rows, points)
+  print(f'\n{description}; squared error; {sizes["num_images"]} images '
+        f'simulated per point; seed {settings.seed}.\n')
+  print(tables)
+  elapsed = time.time() - start
+  print(f'total wall time {elapsed:.0f} s')
+  output_dir = settings.output_dir
+  os.makedirs(output_dir, exist_ok=True)
+  document = {'format': 'tfrd.accuracy_study/1', 'decoder': description,
+              'distortion': 'mse', 'points': points, 'settings': sizes,
+              'quick': settings.quick, 'seed': settings.seed, 'rows': rows,
+              'wall_time_s': elapsed, 'argv': sys.argv}
+  with open(os.path.join(output_dir, 'accuracy_study.json'), 'w') as f:
+    json.dump(document, f, indent=1)
+  plot(rows, points, os.path.join(output_dir, 'accuracy_study.png'))
+  print(f'wrote {output_dir}/accuracy_study.json, accuracy_study.png')
+  return 0
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  unknown = sorted(set(FLAGS.studies) - set(STUDIES))
-  if unknown:
-    raise app.UsageError(f'Unknown --studies {unknown}; choose from {STUDIES}.')
-  try:
-    points = sorted(float(beta) for beta in FLAGS.points)
-  except ValueError:
-    raise app.UsageError(f'--points must be numbers, got {FLAGS.points}.'
-                         ) from None
-  start = time.time()
-  settings = _settings()
-  decoder, kernel, bias, test_images, description = _linear_decoder()
-  study = Study(decoder, kernel, bias, test_images, points, settings)
-  sys.stderr.write(f'accuracy_study: {description}; points {points}; '
-                   f'{settings}\n')
-  rows = run_studies(study, settings, FLAGS.studies)
-  tables = format_tables(rows, points)
-  print(f'\n{description}; squared error; {settings["num_images"]} images '
-        f'simulated per point; seed {FLAGS.seed}.\n')
-  print(tables)
-  elapsed = time.time() - start
-  print(f'total wall time {elapsed:.0f} s')
-  os.makedirs(FLAGS.output_dir, exist_ok=True)
-  document = {'format': 'tfrd.accuracy_study/1', 'decoder': description,
-              'distortion': 'mse', 'points': points, 'settings': settings,
-              'quick': FLAGS.quick, 'seed': FLAGS.seed, 'rows': rows,
-              'wall_time_s': elapsed, 'argv': sys.argv}
-  with open(os.path.join(FLAGS.output_dir, 'accuracy_study.json'), 'w') as f:
-    json.dump(document, f, indent=1)
-  plot(rows, points, os.path.join(FLAGS.output_dir, 'accuracy_study.png'))
-  print(f'wrote {FLAGS.output_dir}/accuracy_study.json, accuracy_study.png')
-  return 0
+  return run(settings_from_flags())
 
 
 if __name__ == '__main__':

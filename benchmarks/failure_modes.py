@@ -24,12 +24,7 @@ import numpy as np
 
 from pipelines import jobs
 
-from adapters import datasets
-from adapters import manipulations
-from adapters import models
-from adapters import priors
 import tfrd
-from zoo import linear_gaussian
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('output_dir', 'failure_modes_output', 'Output directory.')
@@ -58,6 +53,14 @@ def _rate_at_distortion(curve, level):
 
 def main(argv):
   del argv
+  # TensorFlow loads here, after jobs.run installed its notice filter.
+  # pylint: disable=g-import-not-at-top
+  from adapters import datasets
+  from adapters import manipulations
+  from adapters import models
+  from adapters import priors
+  from zoo import linear_gaussian
+  # pylint: enable=g-import-not-at-top
   train = datasets.load_dataset('mnist', 10000, split='train')
   test = datasets.load_dataset('mnist', FLAGS.num_images, split='test')
   kernel, bias, _ = linear_gaussian.fit_linear_gaussian(train, latent_dim=10)

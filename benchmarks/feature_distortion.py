@@ -27,6 +27,11 @@ mode is faster); `of squared error` is the row's time over the squared-error
 row in the same mode, what the feature network adds. Both are ratios of
 figures measured minutes apart in one process, so load from other processes
 shifts them less than the absolute times. --json keeps everything.
+
+Its flags are `benchmarks.throughput`'s (`throughput.settings_from_flags`
+turns them into a `throughput.ThroughputSettings`; this benchmark uses the
+images, chains, L, transitions, repetitions, step size, seed, data and JSON
+path of it), with fig6's budget as their defaults.
 """
 
 import datetime
@@ -34,12 +39,10 @@ import json
 import os
 
 from absl import flags
-import tensorflow as tf
 
 from pipelines import jobs
 from benchmarks import throughput
 import tfrd
-from zoo import classifier as classifier_lib
 
 FLAGS = flags.FLAGS
 
@@ -71,6 +74,7 @@ def measure(images, num_chains, num_leapfrog_steps, num_transitions,
     `seconds_per_transition`, `jit_compiled`, `of_xla` and
     `of_squared_error`.
   """
+  from zoo import classifier as classifier_lib  # pylint: disable=g-import-not-at-top
   features = classifier_lib.feature_extractor(
       classifier_lib.build_classifier(seed=seed))
   distortions = (
@@ -113,37 +117,54 @@ def format_table(rows):
   return '\n'.join(lines)
 
 
-def _benchmark():
-  throughput._check_flags()  # pylint: disable=protected-access
-  if FLAGS.json and os.path.lexists(FLAGS.json):
-    raise throughput.UsageError(f'--json={FLAGS.json} already exists; give '
-                                f'a new path (nothing is replaced).')
-  images = throughput.load_mnist_test_images(FLAGS.num_images, FLAGS.data_dir)
-  rows = measure(images, FLAGS.num_chains, FLAGS.leapfrog_steps,
-                 FLAGS.num_transitions, FLAGS.repetitions, FLAGS.step_size,
-                 FLAGS.seed)
-  print(f'{_DECODER} MLP decoder, {FLAGS.num_images} images x '
-        f'{FLAGS.num_chains} chains, L = {FLAGS.leapfrog_steps}, best of '
-        f'{FLAGS.repetitions} x {FLAGS.num_transitions} transitions; '
-        f'TensorFlow {tf.__version__}')
+def run(settings):
+  """Measures every row, prints the table, writes the JSON.
+
+  Args:
+    settings: a `throughput.ThroughputSettings`.
+
+  Returns:
+    The rows (`measure`).
+
+  Raises:
+    throughput.UsageError: if settings.json exists already (nothing is
+      replaced) or the MNIST file is missing, before any work.
+  """
+  if settings.json and os.path.lexists(settings.json):
+    raise throughput.UsageError(f'--json={settings.json} already exists; '
+                                f'give a new path (nothing is replaced).')
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  images = throughput.load_mnist_test_images(settings.num_images,
+                                             settings.data_dir)
+  rows = measure(images, settings.num_chains, settings.leapfrog_steps,
+                 settings.num_transitions, settings.repetitions,
+                 settings.step_size, settings.seed)
+  print(f'{_DECODER} MLP decoder, {settings.num_images} images x '
+        f'{settings.num_chains} chains, L = {settings.leapfrog_steps}, best '
+        f'of {settings.repetitions} x {settings.num_transitions} '
+        f'transitions; TensorFlow {tf.__version__}')
   print(format_table(rows))
-  if FLAGS.json:
+  if settings.json:
     document = {
         'benchmark': _PROGRAM, 'tensorflow': tf.__version__,
         'timestamp': datetime.datetime.now(datetime.timezone.utc).isoformat(),
         'machine': throughput._machine(),  # pylint: disable=protected-access
-        'settings': {name: FLAGS[name].value for name in (
+        'settings': settings.values((
             'num_images', 'num_chains', 'leapfrog_steps', 'num_transitions',
-            'repetitions', 'step_size', 'seed')},
+            'repetitions', 'step_size', 'seed')),
         'decoder': _DECODER, 'results': rows}
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json)), exist_ok=True)
-    with tfrd.files.atomic_write(FLAGS.json) as stream:
+    os.makedirs(os.path.dirname(os.path.abspath(settings.json)),
+                exist_ok=True)
+    with tfrd.files.atomic_write(settings.json) as stream:
       json.dump(document, stream, indent=1)
   return rows
 
 
 def main(argv):
-  return jobs.run_job(_PROGRAM, _benchmark, (throughput.UsageError,))
+  del argv  # jobs.run refused stray arguments.
+  return jobs.run_job(
+      _PROGRAM, lambda: run(throughput.settings_from_flags()),
+      (throughput.UsageError,))
 
 
 if __name__ == '__main__':

@@ -9,8 +9,10 @@ not to, TFP warns that this may hinder MCMC convergence, and bfloat16 is the
 accelerators' fast dtype. HMC feels rounding through its Metropolis test:
 rounding errors of the decoder output enter the energy difference multiplied
 by β and do not shrink with the step size (`adapters.precision`). This study
-measures, on a CPU, how far each `--decoder_precision` moves a curve
-(`tf32_emulated` stands for TF32, which a CPU does not have):
+measures, on a CPU, how far each `--decoder_precision` moves a curve, and
+TF32, which a CPU does not have, emulated (`tf32_emulated`: the study
+rebuilds the decoder with its Dense/convolution matmuls rounded to TF32,
+`benchmarks.tf32_emulation`):
 
 (a) Linear MNIST decoder (probabilistic PCA fitted as `apps.linear_vae`
     fits it; a synthetic linear decoder without MNIST): one AIS curve per
@@ -37,6 +39,7 @@ deterministic function of the flags (wall times are not). Prints two tables
 and writes precision_study.json into --output_dir.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -49,13 +52,17 @@ import numpy as np
 
 from pipelines import jobs
 
-# apps first: it keeps TensorFlow's C++ start-up notices off stderr.
-import apps  # pylint: disable=unused-import
-from adapters import precision as precision_lib
 from benchmarks import study_flags
+from benchmarks import tf32_emulation
 import tfrd
 
 FLAGS = flags.FLAGS
+
+# What --precisions may name, for --help (which answers without loading
+# TensorFlow): adapters.precision.PRECISIONS, the decoder precisions the apps
+# offer, and the TF32 emulation this study applies itself. The flags are
+# checked against the adapter's own tuple (`settings_from_flags`).
+_PRECISION_NAMES = ['float32', 'tf32', 'bfloat16', tf32_emulation.PRECISION]
 
 study_flags.define_output_flags(
     'precision_study', 'precision_study.json',
@@ -63,9 +70,9 @@ study_flags.define_output_flags(
     'images, 3 chains, short schedules; its figures say only that the study '
     'runs.')
 flags.DEFINE_list('precisions', ['float32', 'bfloat16', 'tf32_emulated'],
-                  f'Decoder precisions to compare, of '
-                  f'{list(precision_lib.PRECISIONS)} (tf32 acts on Ampere+ '
-                  f'GPUs only).')
+                  f'Decoder precisions to compare, of {_PRECISION_NAMES} '
+                  f'(tf32 acts on Ampere+ GPUs only; tf32_emulated rounds '
+                  f'as TF32 does on any device).')
 flags.DEFINE_list('parts', ['linear', 'bdmc'],
                   "Parts to run: 'linear' (closed form) and/or 'bdmc' "
                   '(pretrained GAN).')
@@ -114,28 +121,123 @@ _BDMC_BETA = 1000.0
 _PROGRAM = 'precision_study'
 
 
-def _settings():
+@dataclasses.dataclass(frozen=True)
+class StudySettings:
+  """What the precision study runs, every size decided.
+
+  Attributes:
+    precisions: `adapters.precision.PRECISIONS` and 'tf32_emulated'
+      (`benchmarks.tf32_emulation`), one row each.
+    parts: 'linear' (AIS against the closed form) and/or 'bdmc' (the
+      pretrained GAN).
+    decoder: the linear decoder (`study_flags.LinearDecoderSettings`, its
+      num_train set).
+    num_images, num_chains: test images and chains per image of the linear
+      curves.
+    num_intermediate: geometric base of the linear curves' schedule.
+    beta_max: largest β of the linear curves.
+    bdmc_images, bdmc_chains, bdmc_intermediate: images simulated, chains
+      per image and direction, and the geometric base of the BDMC schedule.
+    bdmc_beta: the β of the BDMC point.
+    leapfrog_steps: HMC leapfrog steps L.
+    jit, bdmc_jit: 'auto', 'true' or 'false': XLA for the linear curves and
+      for BDMC.
+    distortion: 'mse' or 'gaussian_nll' (the linear curves').
+    seed: seed of the chains and simulations.
+    quick: a smoke-sized study (recorded in the JSON).
+    output_dir: where precision_study.json goes.
+  """
+  precisions: tuple = ('float32', 'bfloat16', 'tf32_emulated')
+  parts: tuple = ('linear', 'bdmc')
+  decoder: study_flags.LinearDecoderSettings = (
+      study_flags.LinearDecoderSettings(num_train=10000))
+  num_images: int = 10
+  num_chains: int = 8
+  num_intermediate: int = 1000
+  beta_max: float = 1000.0
+  bdmc_images: int = 4
+  bdmc_chains: int = 4
+  bdmc_intermediate: int = 1000
+  bdmc_beta: float = _BDMC_BETA
+  leapfrog_steps: int = 5
+  jit: str = 'auto'
+  bdmc_jit: str = 'false'
+  distortion: str = 'mse'
+  seed: int = 0
+  quick: bool = False
+  output_dir: str = f'{_PROGRAM}_output'
+
+  def sizes(self):
+    """The sizes as precision_study.json's 'settings' records them."""
+    return {
+        'num_train': self.decoder.num_train, 'num_images': self.num_images,
+        'num_chains': self.num_chains,
+        'num_intermediate': self.num_intermediate, 'beta_max': self.beta_max,
+        'bdmc_images': self.bdmc_images, 'bdmc_chains': self.bdmc_chains,
+        'bdmc_intermediate': self.bdmc_intermediate,
+        'bdmc_beta': self.bdmc_beta, 'leapfrog_steps': self.leapfrog_steps,
+        'jit': self.jit, 'bdmc_jit': self.bdmc_jit,
+    }
+
+
+def settings_from_flags():
+  """The `StudySettings` the flags describe (--quick: smaller defaults).
+
+  Raises:
+    app.UsageError: for unknown --precisions or --parts.
+  """
+  from adapters import precision as precision_lib  # pylint: disable=g-import-not-at-top
+  known = precision_lib.PRECISIONS + (tf32_emulation.PRECISION,)
+  unknown = sorted(set(FLAGS.precisions) - set(known))
+  if unknown:
+    raise app.UsageError(f'Unknown --precisions {unknown}; choose from '
+                         f'{list(known)}.')
+  unknown = sorted(set(FLAGS.parts) - {'linear', 'bdmc'})
+  if unknown:
+    raise app.UsageError(f'Unknown --parts {unknown}; choose linear, bdmc.')
   quick = FLAGS.quick
   pick = lambda value, default, quick_default: (
       value if value is not None else (quick_default if quick else default))
-  return {
-      'num_train': pick(FLAGS.num_train, 10000, 2000),
-      'num_images': pick(FLAGS.num_images, 10, 3),
-      'num_chains': pick(FLAGS.num_chains, 8, 3),
-      'num_intermediate': pick(FLAGS.num_intermediate, 1000, 100),
-      'beta_max': FLAGS.beta_max,
-      'bdmc_images': pick(FLAGS.bdmc_images, 4, 2),
-      'bdmc_chains': pick(FLAGS.bdmc_chains, 4, 2),
-      'bdmc_intermediate': pick(FLAGS.bdmc_intermediate, 1000, 40),
-      'bdmc_beta': _BDMC_BETA,
-      'leapfrog_steps': FLAGS.leapfrog_steps,
-      'jit': FLAGS.jit or ('false' if quick else 'auto'),
-      'bdmc_jit': FLAGS.bdmc_jit,
-  }
+  return StudySettings(
+      precisions=tuple(FLAGS.precisions), parts=tuple(FLAGS.parts),
+      decoder=dataclasses.replace(
+          study_flags.linear_decoder_from_flags(),
+          num_train=pick(FLAGS.num_train, 10000, 2000)),
+      num_images=pick(FLAGS.num_images, 10, 3),
+      num_chains=pick(FLAGS.num_chains, 8, 3),
+      num_intermediate=pick(FLAGS.num_intermediate, 1000, 100),
+      beta_max=FLAGS.beta_max,
+      bdmc_images=pick(FLAGS.bdmc_images, 4, 2),
+      bdmc_chains=pick(FLAGS.bdmc_chains, 4, 2),
+      bdmc_intermediate=pick(FLAGS.bdmc_intermediate, 1000, 40),
+      leapfrog_steps=FLAGS.leapfrog_steps,
+      jit=FLAGS.jit or ('false' if quick else 'auto'),
+      bdmc_jit=FLAGS.bdmc_jit, distortion=FLAGS.distortion, seed=FLAGS.seed,
+      quick=quick, output_dir=FLAGS.output_dir)
 
 
 def _jit(value):
   return {'auto': 'auto', 'true': True, 'false': False}[value]
+
+
+def _in_precision(decoder, precision):
+  """(`decoder` computing in `precision`, whether TF32 execution is on).
+
+  The adapter's precisions go through `adapters.precision`; 'tf32_emulated'
+  is this study's own (`benchmarks.tf32_emulation`), with TensorFlow's TF32
+  switch off so that nothing is rounded twice.
+  """
+  from adapters import precision as precision_lib  # pylint: disable=g-import-not-at-top
+  if precision == tf32_emulation.PRECISION:
+    tf32 = precision_lib.set_tf32_execution('float32')
+    return tf32_emulation.emulate_tf32(decoder), tf32
+  tf32 = precision_lib.set_tf32_execution(precision)
+  return precision_lib.apply_precision(decoder, precision), tf32
+
+
+def _tf32_off():
+  from adapters import precision as precision_lib  # pylint: disable=g-import-not-at-top
+  precision_lib.set_tf32_execution('float32')
 
 
 def _xla_discrepancy(model, latent_dim, seed):
@@ -153,13 +255,14 @@ def _xla_discrepancy(model, latent_dim, seed):
 
 def _linear_problem(settings):
   """(keras decoder, test images [N, E], ML noise scale, description)."""
-  problem = study_flags.linear_problem(_PROGRAM, settings['num_train'],
-                                       settings['num_images'])
+  problem = study_flags.linear_problem(_PROGRAM, settings.decoder,
+                                       settings.num_images)
+  latent_dim = settings.decoder.latent_dim
   if problem.num_fitted is None:
-    description = (f'synthetic linear decoder (latent {FLAGS.latent_dim}, '
+    description = (f'synthetic linear decoder (latent {latent_dim}, '
                    f'784 outputs)')
   else:
-    description = (f'linear Gaussian decoder (latent {FLAGS.latent_dim}) '
+    description = (f'linear Gaussian decoder (latent {latent_dim}) '
                    f'fitted to {problem.num_fitted} MNIST training images')
   return problem.decoder, problem.test, problem.noise_scale, description
 
@@ -170,30 +273,30 @@ def _held_weights(model):
   return np.asarray(kernel, np.float64), np.asarray(bias, np.float64)
 
 
-def run_linear(settings, precisions):
+def run_linear(settings):
   """Part (a): AIS curves of the linear decoder against the closed form."""
   decoder, test, noise_scale, description = _linear_problem(settings)
-  distortion = (tfrd.SquaredError() if FLAGS.distortion == 'mse'
+  distortion = (tfrd.SquaredError() if settings.distortion == 'mse'
                 else tfrd.GaussianNLL(noise_scale))
-  beta_max = settings['beta_max']
-  num_intermediate = settings['num_intermediate']
+  beta_max = settings.beta_max
+  num_intermediate = settings.num_intermediate
   schedule = tfrd.build_schedule(
       np.union1d(tfrd.rd_point_betas(10, beta_max), [1.0]),
       tfrd.geometric_betas(num_intermediate, beta_max, 1.0 / 12.0),
       min_before_first=max(num_intermediate // 5, 1), min_between=0)
   kernel, bias = _held_weights(decoder)
   rows = []
-  for precision in precisions:
-    tf32 = precision_lib.set_tf32_execution(precision)
-    model = precision_lib.apply_precision(decoder, precision)
+  for precision in settings.precisions:
+    model, tf32 = _in_precision(decoder, precision)
     start = time.time()
     curve = tfrd.estimate_rd_curve(
-        model, test, distortion, schedule, latent_dim=FLAGS.latent_dim,
+        model, test, distortion, schedule,
+        latent_dim=settings.decoder.latent_dim,
         chains=tfrd.ChainSettings(
-            num_chains=settings['num_chains'], seed=FLAGS.seed,
-            jit_compile=_jit(settings['jit']),
+            num_chains=settings.num_chains, seed=settings.seed,
+            jit_compile=_jit(settings.jit),
             hmc=tfrd.HMCSettings(
-                num_leapfrog_steps=settings['leapfrog_steps'])))
+                num_leapfrog_steps=settings.leapfrog_steps)))
     wall_time = time.time() - start
     row = {'precision': precision, 'tf32_execution': tf32,
            'wall_time_s': wall_time,
@@ -230,31 +333,30 @@ def run_linear(settings, precisions):
         f'{row["vs_float32"]["max_abs_rate_error_nats"]:.3f} nats, max '
         f'|dD|/D {100 * row["vs_float32"]["max_rel_distortion_error"]:.2f}%'
         f', {wall_time:.0f} s\n')
-  precision_lib.set_tf32_execution('float32')
+  _tf32_off()
   return {'decoder': description, 'distortion': distortion.get_config(),
           'num_transitions': int(schedule.num_transitions), 'rows': rows}
 
 
-def run_bdmc(settings, precisions):
+def run_bdmc(settings):
   """Part (b): BDMC gaps of the pretrained GAN at β = 1000."""
   from adapters import models  # pylint: disable=g-import-not-at-top
   from zoo import pretrained  # pylint: disable=g-import-not-at-top
   path = pretrained.path('mnist_gan_shallow_10')
   decoder = models.load_decoder(path)
   rows = []
-  for precision in precisions:
-    tf32 = precision_lib.set_tf32_execution(precision)
-    model = precision_lib.apply_precision(decoder, precision)
+  for precision in settings.precisions:
+    model, tf32 = _in_precision(decoder, precision)
     start = time.time()
     (result,) = tfrd.bdmc_at_points(
-        model, 'mse', rd_betas=[settings['bdmc_beta']],
-        num_images=settings['bdmc_images'], latent_dim=decoder.latent_dim,
-        num_intermediate=settings['bdmc_intermediate'],
+        model, 'mse', rd_betas=[settings.bdmc_beta],
+        num_images=settings.bdmc_images, latent_dim=decoder.latent_dim,
+        num_intermediate=settings.bdmc_intermediate,
         chains=tfrd.ChainSettings(
-            num_chains=settings['bdmc_chains'], seed=FLAGS.seed,
-            jit_compile=_jit(settings['bdmc_jit']),
+            num_chains=settings.bdmc_chains, seed=settings.seed,
+            jit_compile=_jit(settings.bdmc_jit),
             hmc=tfrd.HMCSettings(
-                num_leapfrog_steps=settings['leapfrog_steps'])))
+                num_leapfrog_steps=settings.leapfrog_steps)))
     wall_time = time.time() - start
     rows.append({
         'precision': precision, 'tf32_execution': tf32,
@@ -265,12 +367,12 @@ def run_bdmc(settings, precisions):
         'reverse_accept_rate': float(result.reverse_accept_rate),
         'num_transitions': int(result.num_transitions),
         'xla_vs_eager_max_abs_output_difference': _xla_discrepancy(
-            model, decoder.latent_dim, FLAGS.seed),
+            model, decoder.latent_dim, settings.seed),
         'wall_time_s': wall_time})
     sys.stderr.write(f'[bdmc] {precision}: gap {result.mean_gap:.2f} ± '
                      f'{result.gap_stderr:.2f} nats, {wall_time:.0f} s\n')
-  precision_lib.set_tf32_execution('float32')
-  return {'decoder': path, 'distortion': 'mse', 'beta': settings['bdmc_beta'],
+  _tf32_off()
+  return {'decoder': path, 'distortion': 'mse', 'beta': settings.bdmc_beta,
           'rows': rows}
 
 
@@ -312,40 +414,37 @@ def format_tables(linear, bdmc):
   return '\n'.join(lines)
 
 
+def run(settings):
+  """Runs the parts of `settings`, prints the tables, writes the JSON."""
+  if 'tf32' in settings.precisions:
+    sys.stderr.write(f'{_PROGRAM}: note: tf32 acts on NVIDIA Ampere+ GPUs '
+                     f'only; elsewhere its row repeats float32.\n')
+  start = time.time()
+  sizes = settings.sizes()
+  sys.stderr.write(f'{_PROGRAM}: {sizes}\n')
+  linear = run_linear(settings) if 'linear' in settings.parts else None
+  bdmc = run_bdmc(settings) if 'bdmc' in settings.parts else None
+  elapsed = time.time() - start
+  print(format_tables(linear, bdmc))
+  print(f'total wall time {elapsed:.0f} s; seed {settings.seed}')
+  os.makedirs(settings.output_dir, exist_ok=True)
+  document = {'format': 'tfrd.precision_study/1', 'settings': sizes,
+              'quick': settings.quick, 'seed': settings.seed,
+              'precisions': list(settings.precisions), 'linear': linear,
+              'bdmc': bdmc, 'wall_time_s': elapsed, 'argv': sys.argv}
+  path = os.path.join(settings.output_dir, 'precision_study.json')
+  with tfrd.files.atomic_write(path) as stream:
+    json.dump(document, stream, indent=1)
+  print(f'wrote {path}')
+  return 0
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  unknown = sorted(set(FLAGS.precisions) - set(precision_lib.PRECISIONS))
-  if unknown:
-    raise app.UsageError(f'Unknown --precisions {unknown}; choose from '
-                         f'{list(precision_lib.PRECISIONS)}.')
-  unknown = sorted(set(FLAGS.parts) - {'linear', 'bdmc'})
-  if unknown:
-    raise app.UsageError(f'Unknown --parts {unknown}; choose linear, bdmc.')
-  if 'tf32' in FLAGS.precisions:
-    sys.stderr.write(f'{_PROGRAM}: note: tf32 acts on NVIDIA Ampere+ GPUs '
-                     f'only; elsewhere its row repeats float32.\n')
-  start = time.time()
-  settings = _settings()
-  sys.stderr.write(f'{_PROGRAM}: {settings}\n')
-  linear = (run_linear(settings, FLAGS.precisions)
-            if 'linear' in FLAGS.parts else None)
-  bdmc = run_bdmc(settings, FLAGS.precisions) if 'bdmc' in FLAGS.parts else None
-  elapsed = time.time() - start
-  print(format_tables(linear, bdmc))
-  print(f'total wall time {elapsed:.0f} s; seed {FLAGS.seed}')
-  os.makedirs(FLAGS.output_dir, exist_ok=True)
-  document = {'format': 'tfrd.precision_study/1', 'settings': settings,
-              'quick': FLAGS.quick, 'seed': FLAGS.seed,
-              'precisions': list(FLAGS.precisions), 'linear': linear,
-              'bdmc': bdmc, 'wall_time_s': elapsed, 'argv': sys.argv}
-  path = os.path.join(FLAGS.output_dir, 'precision_study.json')
-  with tfrd.files.atomic_write(path) as stream:
-    json.dump(document, stream, indent=1)
-  print(f'wrote {path}')
-  return 0
+  return run(settings_from_flags())
 
 
 if __name__ == '__main__':

@@ -23,6 +23,7 @@ same chunks, the runners taking turns) and each row's ratio to `plain`, and
 checks that every row's chains end where `plain`'s do.
 """
 
+import dataclasses
 import functools
 import sys
 import time
@@ -30,68 +31,120 @@ import time
 from absl import flags
 import numpy as np
 
-import tensorflow as tf
-
 from pipelines import jobs
 import tfrd
-from tfrd import ais
-from tfrd import distribute
 # Its flags (--decoders, --num_chains, --num_images, --leapfrog_steps,
 # --num_transitions, --repetitions, --data_dir, --step_size) are this
-# benchmark's too. Importing TensorFlow does not initialize its devices, so
-# --cpu_devices can still split the CPU in `_benchmark`.
+# benchmark's too.
 from benchmarks import throughput
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_integer('cpu_devices', 2,
-                     'Logical CPU devices of the last row (0: no such row).')
-# One small decoder by default: the cost measured here is per chunk.
-FLAGS.set_default('decoders', ['tiny'])
-FLAGS.set_default('num_transitions', 128)
-
 _PROGRAM = 'replication'
+# The defaults of benchmarks.throughput's flags here: one small decoder, as
+# the cost measured is per chunk (`ReplicationSettings`' defaults too).
+_DEFAULTS = {'decoders': ['tiny'], 'num_transitions': 128}
 
 
-def _check_flags():
-  """Refuses bad input before any work (`throughput.UsageError`)."""
-  throughput._check_flags()  # pylint: disable=protected-access
-  if FLAGS.cpu_devices < 0 or FLAGS.cpu_devices == 1:
-    raise throughput.UsageError('--cpu_devices must be 0 (no such row) or '
-                                'at least 2.')
-  if FLAGS.cpu_devices > FLAGS.num_images:
-    raise throughput.UsageError('--cpu_devices needs at least one image per '
-                                'device.')
+@dataclasses.dataclass(frozen=True)
+class ReplicationSettings:
+  """What the replication benchmark measures.
+
+  Attributes:
+    timing: the `throughput.ThroughputSettings` of its shared flags
+      (decoders, chains, images, L, transitions, repetitions, step size,
+      data directory).
+    cpu_devices: logical CPU devices of the last row (0: no such row).
+
+  Raises:
+    throughput.UsageError: for a cpu_devices no run can use.
+  """
+  timing: throughput.ThroughputSettings = throughput.ThroughputSettings(
+      decoders=tuple(_DEFAULTS['decoders']),
+      num_transitions=_DEFAULTS['num_transitions'])
+  cpu_devices: int = 2
+
+  def __post_init__(self):
+    if self.cpu_devices < 0 or self.cpu_devices == 1:
+      raise throughput.UsageError('--cpu_devices must be 0 (no such row) or '
+                                  'at least 2.')
+    if self.cpu_devices > self.timing.num_images:
+      raise throughput.UsageError('--cpu_devices needs at least one image '
+                                  'per device.')
 
 
-def _benchmark():
-  _check_flags()
+flags.DEFINE_integer('cpu_devices', ReplicationSettings.cpu_devices,
+                     'Logical CPU devices of the last row (0: no such row).')
+
+
+def settings_from_flags():
+  """The `ReplicationSettings` of the flags.
+
+  Raises:
+    throughput.UsageError: for bad values, before any work.
+  """
+  return ReplicationSettings(timing=throughput.settings_from_flags(),
+                             cpu_devices=FLAGS.cpu_devices)
+
+
+def run(settings):
+  """Times every decoder of `settings`; prints a table per decoder.
+
+  Args:
+    settings: a `ReplicationSettings`.
+
+  Returns:
+    {decoder name: [(runner label, seconds per transition, final latents)]}.
+  """
+  # Importing TensorFlow does not initialize its devices, so the CPU can
+  # still be split here.
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from tfrd import distribute
+  # pylint: enable=g-import-not-at-top
+  timing = settings.timing
   # Before anything initializes TensorFlow's devices.
-  if FLAGS.cpu_devices:
-    distribute.configure_cpu_devices(FLAGS.cpu_devices)
-  images = throughput.load_mnist_test_images(FLAGS.num_images, FLAGS.data_dir)
+  if settings.cpu_devices:
+    distribute.configure_cpu_devices(settings.cpu_devices)
+  images = throughput.load_mnist_test_images(timing.num_images,
+                                             timing.data_dir)
   strategies = [('plain', None),
                 ('mirrored x1', tf.distribute.MirroredStrategy(['/cpu:0']))]
-  if FLAGS.cpu_devices:
-    strategies.append((f'mirrored x{FLAGS.cpu_devices}',
+  if settings.cpu_devices:
+    strategies.append((f'mirrored x{settings.cpu_devices}',
                        tf.distribute.MirroredStrategy(
                            [device.name for device in
                             tf.config.list_logical_devices('CPU')])))
-  return {name: _time_decoder(name, images, strategies)
-          for name in FLAGS.decoders}
+  return {name: _time_decoder(name, images, strategies, timing)
+          for name in timing.decoders}
 
 
-def _time_decoder(name, images, strategies):
-  """Times one decoder's chunks through every runner; prints the table."""
+def _time_decoder(name, images, strategies, timing):
+  """Times one decoder's chunks through every runner; prints the table.
+
+  Args:
+    name: a key of `throughput.DECODERS`.
+    images: [B, 784] float32 data.
+    strategies: (label, strategy or None for the plain runner) pairs.
+    timing: the `throughput.ThroughputSettings` (chains, images, L,
+      transitions, repetitions, step size).
+  """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from tfrd import ais
+  from tfrd import distribute
+  # pylint: enable=g-import-not-at-top
+  num_images, num_chains = timing.num_images, timing.num_chains
+  num_transitions, step_size = timing.num_transitions, timing.step_size
   latent_dim = throughput.DECODERS[name][0]
-  num_rows = FLAGS.num_images * FLAGS.num_chains
-  settings = tfrd.HMCSettings(num_leapfrog_steps=FLAGS.leapfrog_steps,
+  num_rows = num_images * num_chains
+  settings = tfrd.HMCSettings(num_leapfrog_steps=timing.leapfrog_steps,
                               step_size_mode='fixed',
-                              initial_step_size=FLAGS.step_size)
+                              initial_step_size=step_size)
   schedule = tfrd.AnnealingSchedule(
-      tfrd.geometric_betas(FLAGS.num_transitions, 1000.0, 1.0 / 12.0),
-      [FLAGS.num_transitions])
-  image_indices = np.arange(FLAGS.num_images, dtype=np.int64)
+      tfrd.geometric_betas(num_transitions, 1000.0, 1.0 / 12.0),
+      [num_transitions])
+  image_indices = np.arange(num_images, dtype=np.int64)
   latents = tf.constant(np.random.default_rng(0).standard_normal(
       [num_rows, latent_dim]))
   reference_weights = throughput.build_decoder(name).get_weights()
@@ -101,16 +154,16 @@ def _time_decoder(name, images, strategies):
       def make_runner(first, stop):
         target = tfrd.AnnealedTarget(
             decoder, tfrd.standard_normal_prior(latent_dim),
-            tfrd.SquaredError(), images[first:stop], FLAGS.num_chains)
+            tfrd.SquaredError(), images[first:stop], num_chains)
         return ais.TransitionRunner(target, settings)
       return make_runner
     if strategy is None:
-      return make(throughput.build_decoder(name))(0, FLAGS.num_images)
+      return make(throughput.build_decoder(name))(0, num_images)
     with strategy.scope():
       decoder = throughput.build_decoder(name)
     decoder.set_weights(reference_weights)
     return distribute.ReplicatedRunner(
-        strategy, distribute.plan_shards(strategy, FLAGS.num_images),
+        strategy, distribute.plan_shards(strategy, num_images),
         make(decoder))
 
   runs = {}
@@ -118,33 +171,33 @@ def _time_decoder(name, images, strategies):
     runner = runner_for(strategy)
     start_chain = ais.ChainState(
         latents, runner.evaluate(latents), tf.zeros([num_rows], tf.float64),
-        tf.fill([num_rows], tf.constant(FLAGS.step_size, tf.float64)),
+        tf.fill([num_rows], tf.constant(step_size, tf.float64)),
         tf.constant(0.0, tf.float64))
     runs[label] = functools.partial(
         throughput._run_chunks, runner, start_chain, schedule, 7,  # pylint: disable=protected-access
-        image_indices, np.full([num_rows], FLAGS.step_size))
+        image_indices, np.full([num_rows], step_size))
     runs[label]()  # compiles
   # Round robin, so that a burst of load from other processes slows every
   # runner's repetition alike; the best of each counts.
   times = {label: [] for label in runs}
   final = {}
-  for _ in range(FLAGS.repetitions):
+  for _ in range(timing.repetitions):
     for label, run in runs.items():
       start = time.perf_counter()
       chain, _ = run()
       times[label].append(time.perf_counter() - start)
       final[label] = chain.latents.numpy()
-  results = [(label, min(times[label]) / FLAGS.num_transitions, final[label])
+  results = [(label, min(times[label]) / num_transitions, final[label])
              for label in runs]
   for label, seconds, _ in results:
     sys.stderr.write(f'{_PROGRAM}: {label}: {seconds:.4g} s per '
                      f'transition\n')
 
   plain_s, plain_latents = results[0][1], results[0][2]
-  print(f'{name} decoder, {FLAGS.num_chains} chains x '
-        f'{FLAGS.num_images} images, L = {FLAGS.leapfrog_steps}, '
-        f'{FLAGS.num_transitions} transitions in chunks of 32; best of '
-        f'{FLAGS.repetitions}.')
+  print(f'{name} decoder, {num_chains} chains x '
+        f'{num_images} images, L = {timing.leapfrog_steps}, '
+        f'{num_transitions} transitions in chunks of 32; best of '
+        f'{timing.repetitions}.')
   print(f'{"runner":<14} {"s/transition":>12} {"vs plain":>9} '
         f'{"same chains":>11}')
   for label, seconds, final_latents in results:
@@ -155,8 +208,12 @@ def _time_decoder(name, images, strategies):
 
 
 def main(argv):
-  return jobs.run_job(_PROGRAM, _benchmark, (throughput.UsageError,))
+  del argv  # jobs.run refused stray arguments.
+  return jobs.run_job(_PROGRAM, lambda: run(settings_from_flags()),
+                      (throughput.UsageError,))
 
 
 if __name__ == '__main__':
+  for _name, _value in _DEFAULTS.items():
+    FLAGS.set_default(_name, _value)
   jobs.run(main)

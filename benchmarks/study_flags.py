@@ -10,17 +10,20 @@ its own cost (images, chains, XLA, seed wording).
 
 A study calls `define_output_flags` and `define_linear_decoder_flags` at
 import time and `flags.adopt_module_key_flags(study_flags)`, so that the
-flags show in its --help as its own; then `linear_problem` gives the decoder
-the flags describe.
+flags show in its --help as its own; `linear_decoder_from_flags` turns them
+into a `LinearDecoderSettings`, and `linear_problem` gives the decoder it
+describes.
 """
 
 import collections
+import dataclasses
 import sys
 
 from absl import flags
 import numpy as np
 
 __all__ = ['define_output_flags', 'define_linear_decoder_flags',
+           'LinearDecoderSettings', 'linear_decoder_from_flags',
            'LinearProblem', 'linear_problem']
 
 FLAGS = flags.FLAGS
@@ -63,10 +66,37 @@ def define_linear_decoder_flags(num_train_default, num_train_help):
   flags.DEFINE_integer('num_train', num_train_default, num_train_help)
 
 
+@dataclasses.dataclass(frozen=True)
+class LinearDecoderSettings:
+  """The linear decoder of a study, as --data, --data_dir, --latent_dim and
+  --num_train describe it.
+
+  Attributes:
+    data: 'auto' (fitted to MNIST if it can be loaded, else synthetic),
+      'mnist' or 'synthetic'.
+    data_dir: a directory holding mnist/ with the raw files (None:
+      $TFRD_DATA_DIR).
+    latent_dim: the decoder's latent size.
+    num_train: MNIST training images to fit to (None: the study decides).
+  """
+  data: str = 'auto'
+  data_dir: str = None
+  latent_dim: int = 10
+  num_train: int = None
+
+
+def linear_decoder_from_flags():
+  """The `LinearDecoderSettings` of the flags `define_linear_decoder_flags`
+  defined."""
+  return LinearDecoderSettings(data=FLAGS.data, data_dir=FLAGS.data_dir,
+                               latent_dim=FLAGS.latent_dim,
+                               num_train=FLAGS.num_train)
+
+
 class LinearProblem(
     collections.namedtuple('LinearProblem',
                            ['decoder', 'test', 'noise_scale', 'num_fitted'])):
-  """The linear decoder of the flags and its test images.
+  """A study's linear decoder and its test images.
 
   Attributes:
     decoder: the Keras decoder x̂ = z·kernel + bias (float32 weights).
@@ -79,33 +109,33 @@ class LinearProblem(
   __slots__ = ()
 
 
-def linear_problem(program, num_train, num_test):
-  """The decoder --data, --data_dir and --latent_dim describe.
+def linear_problem(program, settings, num_test):
+  """The decoder `settings` describe.
 
   Args:
-    program: the study's name, starting its stderr line when --data=auto
+    program: the study's name, starting its stderr line when data='auto'
       falls back to the synthetic decoder.
-    num_train: MNIST training images to fit to.
+    settings: a `LinearDecoderSettings` whose num_train is set.
     num_test: test images to return.
 
   Returns:
     A `LinearProblem`.
 
   Raises:
-    adapters.datasets.DatasetError: with --data=mnist, if MNIST cannot be
+    adapters.datasets.DatasetError: with data='mnist', if MNIST cannot be
       loaded.
   """
   from zoo import linear_gaussian  # pylint: disable=g-import-not-at-top
-  latent_dim = FLAGS.latent_dim
-  if FLAGS.data in ('auto', 'mnist'):
+  latent_dim = settings.latent_dim
+  if settings.data in ('auto', 'mnist'):
     from adapters import datasets  # pylint: disable=g-import-not-at-top
     try:
-      train = datasets.load_dataset('mnist', num_train, split='train',
-                                    data_dir=FLAGS.data_dir)
+      train = datasets.load_dataset('mnist', settings.num_train,
+                                    split='train', data_dir=settings.data_dir)
       test = datasets.load_dataset('mnist', num_test, split='test',
-                                   data_dir=FLAGS.data_dir)
+                                   data_dir=settings.data_dir)
     except datasets.DatasetError as error:
-      if FLAGS.data == 'mnist':
+      if settings.data == 'mnist':
         raise
       sys.stderr.write(f'{program}: MNIST unavailable ({error}); using a '
                        f'synthetic linear decoder.\n')

@@ -55,9 +55,14 @@ How to read it (one row per decoder):
 two passes) on this machine, from a short measured run at exactly those
 sizes, and, labelled as a PROJECTION, on a GPU of the given fp32 / TF32
 throughput, from the counted FLOPs and the ratio measured here.
+
+The flags become a `ThroughputSettings` (`settings_from_flags`, which refuses
+bad values in one line), and `run(settings)` measures; TensorFlow loads only
+then, so `--help` and bad flags answer at once.
 """
 
 import collections
+import dataclasses
 import datetime
 import gzip
 import json
@@ -72,15 +77,12 @@ import time
 
 from absl import flags
 import numpy as np
-import tensorflow as tf
 
 from pipelines import jobs
 from pipelines import settings as pipeline_settings
 import tfrd
-from tfrd import ais
 from tfrd import decoders
 from tfrd import files
-from tfrd import randomness
 
 FLAGS = flags.FLAGS
 
@@ -109,92 +111,166 @@ _PAPER_TRANSITIONS = 60292
 _PAPER_HOURS_P100 = (4, 7)
 _GOAL_MINUTES_H100 = 15
 
-flags.DEFINE_list('decoders', _DEFAULT_DECODERS,
-                  f'Decoders to measure, from {list(DECODERS)}; may be empty '
-                  'with --paper_setting.')
-flags.DEFINE_integer('num_chains', 16, 'AIS chains per image (K).')
-flags.DEFINE_integer('num_images', 50, 'MNIST test images (B), the first ones.')
-flags.DEFINE_integer('leapfrog_steps', 20,
-                     'Leapfrog steps per transition (L), each one decoder '
-                     'gradient.')
-flags.DEFINE_integer(
-    'num_transitions', 256,
-    'Timed transitions per repetition (T); a multiple of 32 (one random '
-    'block) keeps every chunk full, as in a long run.')
-flags.DEFINE_float(
-    'max_repetition_s', 20.0,
-    'Time budget of one repetition: when a probe transition says T would '
-    'take longer, T is cut to the largest multiple of 32 that fits (at least '
-    '32; the table shows the T used). Keeps the deep decoder to minutes on a '
-    'CPU; 0 never cuts.')
-flags.DEFINE_integer('repetitions', 3,
-                     'Timed repetitions per decoder; the best one is reported.')
-flags.DEFINE_float('step_size', 0.05,
-                   'The frozen HMC step size of every chain (no adaptation; '
-                   'the cost does not depend on it).')
-flags.DEFINE_integer('seed', 0, 'Seed of the decoder weights and the chains.')
-flags.DEFINE_string('data_dir', None,
-                    f'Directory holding mnist/{_MNIST_TEST_IMAGES} (default: '
-                    '$TFRD_DATA_DIR).')
-flags.DEFINE_string('json', None, 'Also write the results to this JSON file.')
-flags.DEFINE_integer('matmul_size', 2048,
-                     'n of the n×n fp32 matmul that measures reachable peak.')
-flags.DEFINE_integer('matmul_repetitions', 5,
-                     'Timed calls of the matmul loop per mode (graph, XLA) '
-                     'and session (before and after the decoders); the best '
-                     'call counts.')
-flags.DEFINE_bool(
-    'paper_setting', False,
-    'Also project the wall time of the paper\'s MNIST run (--preset=paper: '
-    'deep decoder, 40 chains x 50 images, L = 20, two passes) on this '
-    'machine and, as a PROJECTION, on the GPU the --device_* flags describe.')
-flags.DEFINE_integer(
-    'paper_transitions', 32,
-    'Timed transitions of the short run at the paper\'s sizes (32 = one '
-    'random block; minutes on a CPU).')
-flags.DEFINE_integer('paper_repetitions', 1,
-                     'Timed repetitions of that short run (best reported).')
-flags.DEFINE_float(
-    'device_tflops_fp32', 67.0,
-    'Dense fp32 TFLOP/s of the projected GPU. Default: the published figure '
-    'of an NVIDIA H100 SXM (67 TFLOP/s FP32).')
-flags.DEFINE_float(
-    'device_tflops_tf32', 495.0,
-    'Dense TF32 tensor-core TFLOP/s of the projected GPU. Default: the '
-    'published figure of an NVIDIA H100 SXM without sparsity (495 TFLOP/s; '
-    '989 is the figure with sparsity).')
-flags.DEFINE_float(
-    'chunk_overhead_us', 50.0,
-    'Assumed host round trip plus kernel-launch overhead per chunk (<= 32 '
-    'transitions) on the GPU, in microseconds, added to the projection.')
-
 
 class UsageError(Exception):
   """Bad flags or missing data: reported as one line, exit status 2."""
 
 
-def _check_flags():
-  """Refuses bad input before any work is done."""
-  unknown = [name for name in FLAGS.decoders if name not in DECODERS]
-  if unknown:
-    raise UsageError(f'unknown decoder(s) {unknown}; choose from '
-                      f'{list(DECODERS)}.')
-  if not FLAGS.decoders and not FLAGS.paper_setting:
-    raise UsageError('--decoders is empty (allowed only with '
-                      '--paper_setting).')
-  for name in ('num_chains', 'num_images', 'leapfrog_steps', 'num_transitions',
-               'repetitions', 'matmul_size', 'matmul_repetitions',
-               'paper_transitions', 'paper_repetitions'):
-    if FLAGS[name].value < 1:
-      raise UsageError(f'--{name} must be a positive integer, got '
-                        f'{FLAGS[name].value}.')
-  for name in ('max_repetition_s', 'chunk_overhead_us'):
-    if not (math.isfinite(FLAGS[name].value) and FLAGS[name].value >= 0):
-      raise UsageError(f'--{name} must be >= 0, got {FLAGS[name].value}.')
-  for name in ('step_size', 'device_tflops_fp32', 'device_tflops_tf32'):
-    value = FLAGS[name].value
-    if not (math.isfinite(value) and value > 0):
-      raise UsageError(f'--{name} must be positive, got {value}.')
+_POSITIVE_INTEGERS = ('num_chains', 'num_images', 'leapfrog_steps',
+                      'num_transitions', 'repetitions', 'matmul_size',
+                      'matmul_repetitions', 'paper_transitions',
+                      'paper_repetitions')
+_NON_NEGATIVE = ('max_repetition_s', 'chunk_overhead_us')
+_POSITIVE = ('step_size', 'device_tflops_fp32', 'device_tflops_tf32')
+
+
+@dataclasses.dataclass(frozen=True)
+class ThroughputSettings:
+  """What the benchmark measures; each field is the flag of its name.
+
+  Attributes:
+    decoders: names of `DECODERS` to measure (may be empty with
+      paper_setting).
+    num_chains, num_images, leapfrog_steps: K, B and L of every row.
+    num_transitions, max_repetition_s, repetitions: T per timed repetition,
+      the time budget that may cut it, and the repetitions (best counts).
+    step_size: the frozen HMC step size of every chain.
+    seed: seed of the decoder weights and the chains.
+    data_dir: the directory holding mnist/t10k-images-idx3-ubyte.gz (None:
+      $TFRD_DATA_DIR).
+    json: also write the results to this file (None: no file).
+    matmul_size, matmul_repetitions: the fp32 matmul reference.
+    paper_setting: also project the paper's MNIST run; paper_transitions
+      and paper_repetitions time its short run.
+    device_tflops_fp32, device_tflops_tf32, chunk_overhead_us: the GPU of
+      the projection.
+
+  Raises:
+    UsageError: for a value no run can use, one line naming the flag.
+  """
+  decoders: tuple = tuple(_DEFAULT_DECODERS)
+  num_chains: int = 16
+  num_images: int = 50
+  leapfrog_steps: int = 20
+  num_transitions: int = 256
+  max_repetition_s: float = 20.0
+  repetitions: int = 3
+  step_size: float = 0.05
+  seed: int = 0
+  data_dir: str = None
+  json: str = None
+  matmul_size: int = 2048
+  matmul_repetitions: int = 5
+  paper_setting: bool = False
+  paper_transitions: int = 32
+  paper_repetitions: int = 1
+  device_tflops_fp32: float = 67.0
+  device_tflops_tf32: float = 495.0
+  chunk_overhead_us: float = 50.0
+
+  def __post_init__(self):
+    unknown = [name for name in self.decoders if name not in DECODERS]
+    if unknown:
+      raise UsageError(f'unknown decoder(s) {unknown}; choose from '
+                       f'{list(DECODERS)}.')
+    if not self.decoders and not self.paper_setting:
+      raise UsageError('--decoders is empty (allowed only with '
+                       '--paper_setting).')
+    for name in _POSITIVE_INTEGERS:
+      if getattr(self, name) < 1:
+        raise UsageError(f'--{name} must be a positive integer, got '
+                         f'{getattr(self, name)}.')
+    for name in _NON_NEGATIVE:
+      value = getattr(self, name)
+      if not (math.isfinite(value) and value >= 0):
+        raise UsageError(f'--{name} must be >= 0, got {value}.')
+    for name in _POSITIVE:
+      value = getattr(self, name)
+      if not (math.isfinite(value) and value > 0):
+        raise UsageError(f'--{name} must be positive, got {value}.')
+
+  def values(self, names):
+    """{name: value} of the named fields, as the JSON records them."""
+    return {name: (list(getattr(self, name)) if name == 'decoders'
+                   else getattr(self, name)) for name in names}
+
+
+_DEFAULTS = ThroughputSettings()
+
+flags.DEFINE_list('decoders', list(_DEFAULTS.decoders),
+                  f'Decoders to measure, from {list(DECODERS)}; may be empty '
+                  'with --paper_setting.')
+flags.DEFINE_integer('num_chains', _DEFAULTS.num_chains,
+                     'AIS chains per image (K).')
+flags.DEFINE_integer('num_images', _DEFAULTS.num_images,
+                     'MNIST test images (B), the first ones.')
+flags.DEFINE_integer('leapfrog_steps', _DEFAULTS.leapfrog_steps,
+                     'Leapfrog steps per transition (L), each one decoder '
+                     'gradient.')
+flags.DEFINE_integer(
+    'num_transitions', _DEFAULTS.num_transitions,
+    'Timed transitions per repetition (T); a multiple of 32 (one random '
+    'block) keeps every chunk full, as in a long run.')
+flags.DEFINE_float(
+    'max_repetition_s', _DEFAULTS.max_repetition_s,
+    'Time budget of one repetition: when a probe transition says T would '
+    'take longer, T is cut to the largest multiple of 32 that fits (at least '
+    '32; the table shows the T used). Keeps the deep decoder to minutes on a '
+    'CPU; 0 never cuts.')
+flags.DEFINE_integer('repetitions', _DEFAULTS.repetitions,
+                     'Timed repetitions per decoder; the best one is reported.')
+flags.DEFINE_float('step_size', _DEFAULTS.step_size,
+                   'The frozen HMC step size of every chain (no adaptation; '
+                   'the cost does not depend on it).')
+flags.DEFINE_integer('seed', _DEFAULTS.seed,
+                     'Seed of the decoder weights and the chains.')
+flags.DEFINE_string('data_dir', None,
+                    f'Directory holding mnist/{_MNIST_TEST_IMAGES} (default: '
+                    '$TFRD_DATA_DIR).')
+flags.DEFINE_string('json', None, 'Also write the results to this JSON file.')
+flags.DEFINE_integer('matmul_size', _DEFAULTS.matmul_size,
+                     'n of the n×n fp32 matmul that measures reachable peak.')
+flags.DEFINE_integer('matmul_repetitions', _DEFAULTS.matmul_repetitions,
+                     'Timed calls of the matmul loop per mode (graph, XLA) '
+                     'and session (before and after the decoders); the best '
+                     'call counts.')
+flags.DEFINE_bool(
+    'paper_setting', _DEFAULTS.paper_setting,
+    'Also project the wall time of the paper\'s MNIST run (--preset=paper: '
+    'deep decoder, 40 chains x 50 images, L = 20, two passes) on this '
+    'machine and, as a PROJECTION, on the GPU the --device_* flags describe.')
+flags.DEFINE_integer(
+    'paper_transitions', _DEFAULTS.paper_transitions,
+    'Timed transitions of the short run at the paper\'s sizes (32 = one '
+    'random block; minutes on a CPU).')
+flags.DEFINE_integer('paper_repetitions', _DEFAULTS.paper_repetitions,
+                     'Timed repetitions of that short run (best reported).')
+flags.DEFINE_float(
+    'device_tflops_fp32', _DEFAULTS.device_tflops_fp32,
+    'Dense fp32 TFLOP/s of the projected GPU. Default: the published figure '
+    'of an NVIDIA H100 SXM (67 TFLOP/s FP32).')
+flags.DEFINE_float(
+    'device_tflops_tf32', _DEFAULTS.device_tflops_tf32,
+    'Dense TF32 tensor-core TFLOP/s of the projected GPU. Default: the '
+    'published figure of an NVIDIA H100 SXM without sparsity (495 TFLOP/s; '
+    '989 is the figure with sparsity).')
+flags.DEFINE_float(
+    'chunk_overhead_us', _DEFAULTS.chunk_overhead_us,
+    'Assumed host round trip plus kernel-launch overhead per chunk (<= 32 '
+    'transitions) on the GPU, in microseconds, added to the projection.')
+
+
+def settings_from_flags():
+  """The `ThroughputSettings` of the flags (benchmarks.feature_distortion
+  and benchmarks.replication share them).
+
+  Raises:
+    UsageError: for bad values, before any work.
+  """
+  values = {field.name: FLAGS[field.name].value
+            for field in dataclasses.fields(ThroughputSettings)}
+  values['decoders'] = tuple(values['decoders'])
+  return ThroughputSettings(**values)
 
 
 def _progress(message):
@@ -282,6 +358,7 @@ class MatmulBenchmark:
   """
 
   def __init__(self, size, per_call=4):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
     self.size = size
     self.per_call = per_call
     rng = np.random.default_rng(0)
@@ -338,6 +415,8 @@ def _run_chunks(runner, chain, schedule, run_seed, image_indices, step_sizes):
   Like the reported pass of a run: the step sizes are set before every
   chunk, and after it the acceptance and step sizes come back to the host.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfrd import ais  # pylint: disable=g-import-not-at-top
   boundaries = ais.chunk_boundaries(schedule)
   accept = []
   for index, end in enumerate(boundaries):
@@ -361,7 +440,7 @@ def _probe_transitions(requested, probe_s, max_repetition_s):
   """
   if not max_repetition_s or requested * probe_s <= max_repetition_s:
     return requested
-  block = randomness.BLOCK_SIZE
+  block = tfrd.randomness.BLOCK_SIZE
   fitting = int(max_repetition_s / probe_s) // block * block
   return min(requested, max(block, fitting))
 
@@ -383,6 +462,7 @@ def time_bare_gradient(decoder, images, num_chains, num_leapfrog_steps,
   Returns:
     The best of `repetitions` timed calls, divided by T.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   num_rows = images.shape[0] * num_chains
   latent_dim = int(decoder.inputs[0].shape[-1])
   data = tf.repeat(tf.constant(images, tf.float32), num_chains, axis=0)
@@ -454,6 +534,11 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps, plan,
   Returns:
     A dict of the measurement (see the module docstring).
   """
+  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf
+  from tfrd import ais
+  from tfrd import randomness
+  # pylint: enable=g-import-not-at-top
   num_transitions, repetitions = plan.num_transitions, plan.repetitions
   max_repetition_s = plan.max_repetition_s
   latent_dim = DECODERS[name][0]
@@ -615,6 +700,10 @@ def paper_projection(row, matmul_gflops, device_tflops, chunk_overhead_us):
   Returns:
     A dict: per schedule length, the time here and on the device.
   """
+  # pylint: disable=g-import-not-at-top
+  from tfrd import ais
+  from tfrd import randomness
+  # pylint: enable=g-import-not-at-top
   preset = pipeline_settings.PRESETS['paper']
   schedule = paper_schedule()
   num_passes = tfrd.num_passes(preset['step_size_mode'])
@@ -731,6 +820,7 @@ def format_paper_projection(projection):
 
 
 def _machine():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return {'cpu_count': os.cpu_count(), 'platform': platform.platform(),
           'machine': platform.machine(), 'processor': platform.processor(),
           'python': platform.python_version(),
@@ -738,27 +828,39 @@ def _machine():
                    tf.config.list_physical_devices('GPU')]}
 
 
-def _benchmark():
-  _check_flags()
+def run(settings):
+  """Measures what `settings` ask for, prints the tables, writes the JSON.
+
+  Args:
+    settings: a `ThroughputSettings`.
+
+  Returns:
+    The JSON document (a dict).
+
+  Raises:
+    UsageError: if the MNIST file is missing or too short.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   paper = pipeline_settings.PRESETS['paper']
-  num_images = FLAGS.num_images
-  if FLAGS.paper_setting:
+  num_images = settings.num_images
+  if settings.paper_setting:
     num_images = max(num_images, paper['num_images'])
-  images = load_mnist_test_images(num_images, FLAGS.data_dir)
+  images = load_mnist_test_images(num_images, settings.data_dir)
 
-  _progress(f'matmul: {FLAGS.matmul_size}x{FLAGS.matmul_size} fp32, graph '
-            f'and XLA, {FLAGS.matmul_repetitions} timed call(s) each')
-  matmul = MatmulBenchmark(FLAGS.matmul_size)
-  _progress(f'matmul: {matmul.measure(FLAGS.matmul_repetitions):.2f} GFLOP/s')
+  _progress(f'matmul: {settings.matmul_size}x{settings.matmul_size} fp32, '
+            f'graph and XLA, {settings.matmul_repetitions} timed call(s) each')
+  matmul = MatmulBenchmark(settings.matmul_size)
+  _progress(f'matmul: {matmul.measure(settings.matmul_repetitions):.2f} '
+            'GFLOP/s')
 
-  plan = TimingPlan(FLAGS.num_transitions, FLAGS.repetitions,
-                    FLAGS.max_repetition_s)
-  rows = [time_decoder(name, images[:FLAGS.num_images], FLAGS.num_chains,
-                       FLAGS.leapfrog_steps, plan, FLAGS.step_size,
-                       FLAGS.seed)
-          for name in FLAGS.decoders]
+  plan = TimingPlan(settings.num_transitions, settings.repetitions,
+                    settings.max_repetition_s)
+  rows = [time_decoder(name, images[:settings.num_images],
+                       settings.num_chains, settings.leapfrog_steps, plan,
+                       settings.step_size, settings.seed)
+          for name in settings.decoders]
   deep = None
-  if FLAGS.paper_setting:
+  if settings.paper_setting:
     sizes = (paper['num_chains'], paper['num_images'], paper['leapfrog_steps'])
     reusable = [row for row in rows if row['decoder'] == 'deep' and (
         row['num_chains'], row['num_images'], row['leapfrog_steps']) == sizes]
@@ -767,39 +869,39 @@ def _benchmark():
     else:
       _progress(f'paper setting: deep decoder, {sizes[0]} chains x '
                 f'{sizes[1]} images, L = {sizes[2]}, '
-                f'{FLAGS.paper_transitions} timed transition(s)')
+                f'{settings.paper_transitions} timed transition(s)')
       deep = time_decoder('deep', images[:paper['num_images']], sizes[0],
                           sizes[2],
-                          TimingPlan(FLAGS.paper_transitions,
-                                     FLAGS.paper_repetitions,
+                          TimingPlan(settings.paper_transitions,
+                                     settings.paper_repetitions,
                                      bare_gradient=False),
-                          FLAGS.step_size, FLAGS.seed)
+                          settings.step_size, settings.seed)
 
   # Again after the decoders, so that the reference is the best of two
   # sessions far apart in time.
-  _progress(f'matmul: {matmul.measure(FLAGS.matmul_repetitions):.2f} GFLOP/s '
-            '(best of both sessions)')
+  _progress(f'matmul: {matmul.measure(settings.matmul_repetitions):.2f} '
+            'GFLOP/s (best of both sessions)')
   for row in rows + ([deep] if deep is not None else []):
     row['matmul_gflops'] = matmul.gflops
     row['ratio_of_matmul'] = row['useful_gflops'] / matmul.gflops
 
-  timing = (f'best of {FLAGS.repetitions} repetitions of T transitions '
-            f'(T = {FLAGS.num_transitions} unless --max_repetition_s cut it); '
-            'compile (warm-up chunk) excluded')
+  timing = (f'best of {settings.repetitions} repetitions of T transitions '
+            f'(T = {settings.num_transitions} unless --max_repetition_s cut '
+            'it); compile (warm-up chunk) excluded')
   if rows:
     print(f'AIS throughput, {timing}; squared error, first '
-          f'{FLAGS.num_images} MNIST test images, {FLAGS.num_chains} chains '
-          'each.')
+          f'{settings.num_images} MNIST test images, {settings.num_chains} '
+          'chains each.')
     print(format_table(rows))
   document = {
       'benchmark': _PROGRAM,
       'timestamp': datetime.datetime.now(datetime.timezone.utc).isoformat(),
       'tensorflow': tf.__version__,
       'machine': _machine(),
-      'settings': {name: FLAGS[name].value for name in (
+      'settings': settings.values((
           'decoders', 'num_chains', 'num_images', 'leapfrog_steps',
           'num_transitions', 'max_repetition_s', 'repetitions', 'step_size',
-          'seed', 'matmul_size', 'matmul_repetitions', 'paper_setting')},
+          'seed', 'matmul_size', 'matmul_repetitions', 'paper_setting')),
       'timing': timing,
       'matmul': matmul.to_json(),
       'results': rows,
@@ -807,25 +909,29 @@ def _benchmark():
   if deep is not None:
     projection = paper_projection(
         deep, matmul.gflops,
-        {'fp32': FLAGS.device_tflops_fp32, 'tf32': FLAGS.device_tflops_tf32},
-        FLAGS.chunk_overhead_us)
+        {'fp32': settings.device_tflops_fp32,
+         'tf32': settings.device_tflops_tf32},
+        settings.chunk_overhead_us)
     print(format_paper_projection(projection))
     document['paper_setting'] = projection
     document['paper_measurement'] = deep
-    document['settings'].update({name: FLAGS[name].value for name in (
+    document['settings'].update(settings.values((
         'paper_transitions', 'paper_repetitions', 'device_tflops_fp32',
-        'device_tflops_tf32', 'chunk_overhead_us')})
+        'device_tflops_tf32', 'chunk_overhead_us')))
 
-  if FLAGS.json:
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json)), exist_ok=True)
-    with files.atomic_write(FLAGS.json) as stream:
+  if settings.json:
+    os.makedirs(os.path.dirname(os.path.abspath(settings.json)),
+                exist_ok=True)
+    with files.atomic_write(settings.json) as stream:
       json.dump(document, stream, indent=1)
-    _progress(f'wrote {FLAGS.json}')
+    _progress(f'wrote {settings.json}')
   return document
 
 
 def main(argv):
-  return jobs.run_job(_PROGRAM, _benchmark, (UsageError,))
+  del argv  # jobs.run refused stray arguments.
+  return jobs.run_job(_PROGRAM, lambda: run(settings_from_flags()),
+                      (UsageError,))
 
 
 if __name__ == '__main__':

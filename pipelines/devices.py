@@ -102,13 +102,14 @@ def apply_precision(decoder, precision, device, program=None):
   Sets TensorFlow's TF32 switch (on for 'tf32' only) and rebuilds the
   decoder (`adapters.precision.apply_precision`). For 'tf32' without a GPU
   (or with --device on a CPU) it says on stderr that the run computes in
-  float32 and that 'tf32_emulated' measures TF32's effect.
+  float32 and that `benchmarks.precision_study` measures TF32's effect
+  (by emulating its rounding).
 
   Args:
     decoder: the loaded decoder (a `LoadedDecoder`, before output
       conventions wrap it, so that a Keras model is still reachable).
     precision: one of `adapters.precision.PRECISIONS` ('float32', 'tf32',
-      'bfloat16', 'tf32_emulated').
+      'bfloat16').
     device: None, or a device `canonical_device` accepts.
     program: the app's name, starting the warning line.
 
@@ -128,8 +129,8 @@ def apply_precision(decoder, precision, device, program=None):
     sys.stderr.write(
         f'{prefix}warning: --decoder_precision=tf32 has an effect on NVIDIA '
         f'Ampere or newer GPUs only; this run computes in float32 '
-        f'(--decoder_precision=tf32_emulated rounds as TF32 does on any '
-        f'device).\n')
+        f'(python -m benchmarks.precision_study emulates TF32\'s rounding '
+        f'on any device).\n')
   decoder = precision_lib.apply_precision(decoder, precision)
   return decoder, {'decoder_precision': precision, 'tf32_execution': tf32,
                    'device': device}

@@ -30,8 +30,14 @@ def test_quick_study_orders_the_settings_as_the_full_one(tmp_path):
   # The exact log Z lies between the bounds (up to noise) on a short run.
   for point in gaps.values():
     assert point['lower_error'] < 0.5 and point['upper_error'] > -0.5
+    # Each point is the one BDMC record (pipelines.bdmc_points.point_record).
+    assert point['mean_gap'] == pytest.approx(
+        point['mean_upper'] - point['mean_lower'])
+    assert point['max_gap'] >= point['mean_gap'] and point['num_images'] == 4
+    assert point['beta'] == float(document['points'][-1])
   # A 4x longer schedule, and at equal gradients L = 2 rather than 10, cut
   # the gap at beta = 1000 by far more than its noise.
-  assert (gaps['schedule', 'n=200']['gap'] <
-          0.2 * gaps['schedule', 'n=50']['gap'])
-  assert gaps['leapfrog', 'L=2']['gap'] < 0.2 * gaps['leapfrog', 'L=10']['gap']
+  assert (gaps['schedule', 'n=200']['mean_gap'] <
+          0.2 * gaps['schedule', 'n=50']['mean_gap'])
+  assert (gaps['leapfrog', 'L=2']['mean_gap'] <
+          0.2 * gaps['leapfrog', 'L=10']['mean_gap'])

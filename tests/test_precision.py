@@ -1,5 +1,6 @@
-"""--decoder_precision and --device: bfloat16 and TF32 decoders, the TF32
-switch, device pinning, and the precision study."""
+"""--decoder_precision and --device: bfloat16 decoders, the TF32 switch,
+device pinning; and the precision study with its TF32 emulation
+(`benchmarks.tf32_emulation`)."""
 
 import json
 import os
@@ -17,6 +18,7 @@ from adapters import models
 from adapters import precision
 import app_runner  # pylint: disable=g-bad-import-order
 from apps import precision_flags
+from benchmarks import tf32_emulation
 from pipelines import devices
 from apps import rd_curve  # pylint: disable=unused-import  (defines the flags)
 
@@ -73,29 +75,30 @@ def test_round_to_tf32_known_values():
        2.0**100, 0.0, -0.0,
        np.inf,  # beyond TF32's largest finite value
        np.inf, -np.inf], np.float32)
-  for rounded in (precision.round_to_tf32_numpy(values),
-                  precision.round_to_tf32(tf.constant(values)).numpy()):
+  for rounded in (tf32_emulation.round_to_tf32_numpy(values),
+                  tf32_emulation.round_to_tf32(tf.constant(values)).numpy()):
     np.testing.assert_array_equal(rounded, expected)
     assert np.signbit(rounded[11])  # -0.0 keeps its sign
     # At most 10 mantissa bits are left.
     assert not np.any(rounded.view(np.uint32) & np.uint32(0x1FFF))
-  assert np.isnan(precision.round_to_tf32_numpy([np.nan])[0])
-  assert np.isnan(precision.round_to_tf32(tf.constant([np.nan])).numpy()[0])
+  assert np.isnan(tf32_emulation.round_to_tf32_numpy([np.nan])[0])
+  assert np.isnan(
+      tf32_emulation.round_to_tf32(tf.constant([np.nan])).numpy()[0])
 
 
 def test_round_to_tf32_is_round_to_nearest():
   values = np.random.default_rng(0).normal(size=10000).astype(np.float32) * (
       10.0**np.random.default_rng(1).integers(-20, 20, size=10000))
   values = values.astype(np.float32)
-  rounded = precision.round_to_tf32_numpy(values)
+  rounded = tf32_emulation.round_to_tf32_numpy(values)
   np.testing.assert_array_equal(
-      rounded, precision.round_to_tf32(tf.constant(values)).numpy())
+      rounded, tf32_emulation.round_to_tf32(tf.constant(values)).numpy())
   # Within half a TF32 ulp (2^-11 relative) and never the farther neighbour.
   error = np.abs(rounded.astype(np.float64) - values) / np.abs(values)
   assert error.max() <= 2.0**-11 * (1 + 1e-6)
   assert np.mean(rounded != values) > 0.99
   with pytest.raises(ValueError, match='float32'):
-    precision.round_to_tf32(tf.constant([1.0], tf.float64))
+    tf32_emulation.round_to_tf32(tf.constant([1.0], tf.float64))
 
 
 # --- bfloat16 ----------------------------------------------------------------
@@ -182,8 +185,11 @@ def test_tf_keras_models_too():
       tf_keras.layers.Dense(8, activation='sigmoid')])
   latents = _latents()
   reference = model(latents).numpy()
-  for name, tolerance in (('bfloat16', 4 * 2.0**-8), ('tf32_emulated', 1e-3)):
-    outputs = precision.apply_precision(model, name)(latents)
+  for name, tolerance, rebuild in (
+      ('bfloat16', 4 * 2.0**-8,
+       lambda m: precision.apply_precision(m, 'bfloat16')),
+      ('tf32_emulated', 1e-3, tf32_emulation.emulate_tf32)):
+    outputs = rebuild(model)(latents)
     assert outputs.dtype == tf.float32
     difference = np.abs(outputs.numpy() - reference)
     assert 0 < difference.max() < tolerance, name
@@ -203,22 +209,24 @@ def test_subclassed_keras_model_is_refused():
 
   model = Decoder()
   model(tf.zeros([1, 4]))
-  for name in ('bfloat16', 'tf32_emulated'):
+  for rebuild in (lambda m: precision.apply_precision(m, 'bfloat16'),
+                  tf32_emulation.emulate_tf32):
     with pytest.raises(ValueError, match='subclassed Keras model'):
-      precision.apply_precision(model, name)
+      rebuild(model)
 
 
-# --- TF32 emulated -----------------------------------------------------------
+# --- TF32 emulated (benchmarks.tf32_emulation, the precision study's) --------
 
 
 def test_tf32_emulation_rounds_matmul_inputs_and_kernels():
   model = _mlp()
   latents = _latents()
-  rebuilt = precision.apply_precision(model, 'tf32_emulated')
+  rebuilt = tf32_emulation.emulate_tf32(model)
   outputs = rebuilt(latents).numpy()
   hidden_kernel, hidden_bias, pixel_kernel, pixel_bias = (
       w.astype(np.float64) for w in model.get_weights())
-  round32 = lambda a: precision.round_to_tf32_numpy(a).astype(np.float64)
+  round32 = lambda a: tf32_emulation.round_to_tf32_numpy(a).astype(
+      np.float64)
   hidden = np.tanh(round32(latents) @ round32(hidden_kernel) + hidden_bias)
   logits = round32(hidden) @ round32(pixel_kernel) + pixel_bias
   expected = (1 / (1 + np.exp(-logits))).reshape(outputs.shape)
@@ -237,14 +245,15 @@ def test_tf32_emulation_rounds_the_backward_matmul():
   model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(7)])
   kernel = rng.normal(size=(5, 7)).astype(np.float32)
   model.set_weights([kernel, np.zeros(7, np.float32)])
-  rebuilt = precision.apply_precision(model, 'tf32_emulated')
+  rebuilt = tf32_emulation.emulate_tf32(model)
   latents = tf.constant(rng.normal(size=(3, 5)).astype(np.float32))
   upstream = rng.normal(size=(3, 7)).astype(np.float32)
   with tf.GradientTape() as tape:
     tape.watch(latents)
     objective = tf.reduce_sum(rebuilt(latents) * upstream)
   gradient = tape.gradient(objective, latents).numpy()
-  round32 = lambda a: precision.round_to_tf32_numpy(a).astype(np.float64)
+  round32 = lambda a: tf32_emulation.round_to_tf32_numpy(a).astype(
+      np.float64)
   np.testing.assert_allclose(gradient, round32(upstream) @ round32(kernel).T,
                              rtol=1e-6, atol=1e-6)
   assert not np.allclose(gradient, upstream @ kernel.T, rtol=1e-7, atol=0)
@@ -260,7 +269,7 @@ def test_tf32_emulation_covers_convolutions_and_runs_under_xla():
                                    activation='relu'),
       keras.layers.BatchNormalization(),
       keras.layers.Conv2D(1, 3, padding='same', activation='sigmoid')])
-  rebuilt = precision.apply_precision(model, 'tf32_emulated')
+  rebuilt = tf32_emulation.emulate_tf32(model)
   names = [type(layer).__name__ for layer in rebuilt.layers]
   assert names[:1] == ['TF32EmulatedDense']
   assert 'TF32EmulatedConv2DTranspose' in names
@@ -281,34 +290,51 @@ def test_tf32_emulation_refuses_what_it_cannot_round():
   with_matmul_op = keras.Model(
       inputs, keras.ops.matmul(hidden, keras.ops.ones((6, 3))))
   with pytest.raises(ValueError, match="cannot emulate operation.*Matmul"):
-    precision.apply_precision(with_matmul_op, 'tf32_emulated')
+    tf32_emulation.emulate_tf32(with_matmul_op)
   with_lambda = keras.Sequential([
       keras.Input((4,)), keras.layers.Dense(6),
       keras.layers.Lambda(lambda x: x * 2.0, name='doubling')])
   with pytest.raises(ValueError, match="cannot emulate layer 'doubling'"):
-    precision.apply_precision(with_lambda, 'tf32_emulated')
+    tf32_emulation.emulate_tf32(with_lambda)
   with pytest.raises(ValueError, match='cannot be emulated'):
-    precision.apply_precision(lambda z: z, 'tf32_emulated')
+    tf32_emulation.emulate_tf32(lambda z: z)
   signature_like = models.decoder_from_object(lambda z: z * 2.0,
                                               latent_dim=4)
   with pytest.raises(ValueError, match='out of reach'):
-    precision.apply_precision(signature_like, 'tf32_emulated')
+    tf32_emulation.emulate_tf32(signature_like)
+
+
+def test_tf32_emulation_of_a_loaded_decoder_records_itself():
+  decoder = models.decoder_from_object(_mlp(), source='mlp')
+  rebuilt = tf32_emulation.emulate_tf32(decoder)
+  assert rebuilt.latent_dim == decoder.latent_dim == 4
+  assert rebuilt.output_shape == decoder.output_shape
+  assert rebuilt.dtype == 'float32' and rebuilt.source == 'mlp'
+  (transform,) = rebuilt.describe()['transforms']
+  assert transform == {'transform': 'precision',
+                       'precision': 'tf32_emulated',
+                       'method': tf32_emulation.METHOD}
+  outputs = rebuilt(tf.constant(_latents()), training=False).numpy()
+  difference = np.abs(outputs - decoder(_latents()).numpy())
+  assert 0 < difference.max() < 2.0**-8
 
 
 def test_float32_and_tf32_leave_the_decoder_alone():
   decoder = models.decoder_from_object(_mlp())
   assert precision.apply_precision(decoder, 'float32') is decoder
   assert precision.apply_precision(decoder, 'tf32') is decoder
-  with pytest.raises(ValueError, match='Unknown decoder precision'):
-    precision.apply_precision(decoder, 'float16')
+  # TF32 emulation is the precision study's measurement, not a precision
+  # of the apps.
+  for name in ('float16', 'tf32_emulated'):
+    with pytest.raises(ValueError, match='Unknown decoder precision'):
+      precision.apply_precision(decoder, name)
 
 
 # --- the TF32 switch and the flags -------------------------------------------
 
 
 @pytest.mark.parametrize('name, enabled', [
-    ('float32', False), ('tf32', True), ('bfloat16', False),
-    ('tf32_emulated', False)])
+    ('float32', False), ('tf32', True), ('bfloat16', False)])
 def test_tf32_switch(name, enabled):
   tf.config.experimental.enable_tensor_float_32_execution(not enabled)
   assert precision.set_tf32_execution(name) is enabled
@@ -324,6 +350,9 @@ def _apply_precision_flags(decoder):
 
 def test_precision_names_agree_with_the_adapter():
   assert precision_flags.PRECISIONS == precision.PRECISIONS
+  assert 'tf32_emulated' not in precision.PRECISIONS
+  with pytest.raises(ValueError, match='Unknown decoder precision'):
+    precision.set_tf32_execution('tf32_emulated')
 
 
 def test_apply_precision_flags_sets_switch_and_describes(capsys):

@@ -37,6 +37,30 @@ def _run(*args):
       env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
+# Every benchmark started as a user does; they share nothing but the rule.
+_BENCHMARKS = ('accuracy_study', 'failure_modes', 'feature_distortion',
+               'linear_check', 'paper_scale', 'precision_study', 'replication',
+               'throughput')
+
+
+@pytest.mark.slow  # starts every benchmark in a fresh interpreter
+@pytest.mark.parametrize('name', _BENCHMARKS)
+def test_help_answers_without_tensorflow(name):
+  # pipelines.jobs.run installs the TensorFlow notice filter before
+  # TensorFlow loads: a benchmark module imports it only in its work.
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2')
+  result = subprocess.run(
+      [sys.executable, '-X', 'importtime', '-m', f'benchmarks.{name}',
+       '--help'], cwd=_ROOT, env=env, capture_output=True, text=True,
+      timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  imported = [line.rsplit('|', 1)[-1].strip()
+              for line in result.stderr.splitlines()
+              if line.startswith('import time:')]
+  assert 'absl.flags' in imported
+  assert 'tensorflow' not in imported
+
+
 @pytest.mark.slow  # runs benchmarks.throughput end to end
 def test_tiny_decoder_reports_consistent_figures(tmp_path):
   data_dir = app_runner.write_mnist_test_images(tmp_path / 'data', 4)
