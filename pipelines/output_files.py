@@ -25,11 +25,38 @@ import tempfile
 
 from tfrd import files
 
-__all__ = ['OutputError', 'OutputFiles']
+__all__ = ['OutputError', 'OutputFiles', 'check_creatable']
 
 
 class OutputError(ValueError):
   """An output location tfrd may not write into as asked."""
+
+
+def check_creatable(directory, flag='--output_dir'):
+  """Checks, creating nothing, that `directory` is or can become a writable
+  directory.
+
+  Nothing is created before the work starts, so that a run refused later,
+  before any work (a bad model, a checkpoint to resume), leaves no
+  directory behind; the first file written creates it.
+
+  Raises:
+    OutputError: naming the file or unwritable directory in the way.
+  """
+  if os.path.exists(directory) and not os.path.isdir(directory):
+    raise OutputError(f'{flag}={directory} is a file, not a directory; give '
+                      f'a directory for the results.')
+  existing = os.path.abspath(directory)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise OutputError(f'Cannot create {flag}={directory}: {existing} is a '
+                      f'file.')
+  if not os.access(existing, os.W_OK | os.X_OK):
+    if existing == os.path.abspath(directory):
+      raise OutputError(f'{flag}={directory} is not writable.')
+    raise OutputError(f'Cannot create {flag}={directory}: {existing} is not '
+                      f'writable.')
 
 
 class OutputFiles:
@@ -81,20 +108,7 @@ class OutputFiles:
     if resume and not self.overwrite and os.path.exists(self.result_path):
       return True
     self.refuse_existing(self.names)
-    # Nothing is created before the work starts: a run refused later, before
-    # any work (a bad model, a checkpoint to resume), leaves no directory
-    # behind. The first file written creates it.
-    existing = os.path.abspath(self.directory)
-    while not os.path.exists(existing):
-      existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-      raise OutputError(f'Cannot create {self.flag}={self.directory}: '
-                        f'{existing} is a file.')
-    if not os.access(existing, os.W_OK | os.X_OK):
-      if existing == os.path.abspath(self.directory):
-        raise OutputError(f'{self.flag}={self.directory} is not writable.')
-      raise OutputError(f'Cannot create {self.flag}={self.directory}: '
-                        f'{existing} is not writable.')
+    check_creatable(self.directory, self.flag)
     return False
 
   def declare(self, names):

@@ -333,9 +333,10 @@ class Run:
       ReproduceError: for an output_dir that is a file, or files the run
         would write that apps.reproduce did not write (unless overwrite).
     """
-    if os.path.exists(self.output_dir) and not os.path.isdir(self.output_dir):
-      raise ReproduceError(f'--output_dir={self.output_dir} is a file, not a '
-                           f'directory; give a directory for the results.')
+    try:
+      output_files.check_creatable(self.output_dir)
+    except output_files.OutputError as error:
+      raise ReproduceError(str(error)) from None
     planned = []
     for name in figure_names:
       planned += planned_paths(FIGURES[name], self.budget)
@@ -349,11 +350,6 @@ class Run:
           f'apps.reproduce; pass --overwrite to replace '
           f'{"it" if len(foreign) == 1 else "them"}, or choose another '
           f'--output_dir.')
-    try:
-      os.makedirs(self.output_dir, exist_ok=True)
-    except OSError as error:
-      raise ReproduceError(f'Cannot create --output_dir={self.output_dir}: '
-                           f'{error.strerror or error}.') from None
 
   def images(self, split, count):
     """MNIST images [N, 28, 28, 1] in [0, 1] (cached)."""
