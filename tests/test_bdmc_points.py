@@ -257,3 +257,30 @@ def test_resume_of_a_finished_curve_adds_only_the_missing_points(tmp_path):
                     f'another seed than these flags give; pass the run\'s '
                     f'own flags to add BDMC points to it.']
   assert curve_json.stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize('changes, message', [
+    ({'betas': (0.5, 20.0)}, r'must lie in \(0, 10\]'),
+    ({'model_precision': 'bfloat16', 'jit_compile': True},
+     '--decoder_precision=bfloat16 needs --jit=false or auto'),
+    ({'num_images': 0}, '--num_images must be positive'),
+])
+def test_apps_bdmc_refuses_before_any_work(tmp_path, changes, message):
+  # apps.bdmc's refusals (one `bdmc: error:` line in the app), in process.
+  from pipelines import settings as pipeline_settings  # pylint: disable=g-import-not-at-top
+  _write_linear_problem(tmp_path)
+  model = pipeline_settings.ModelSettings(
+      path=str(tmp_path / 'linear.keras'),
+      precision=changes.get('model_precision', 'float32'))
+  job = pipeline_settings.BDMCJob(
+      model=model,
+      schedule=tfrd.ScheduleSettings(num_intermediate=60, num_rd_points=4,
+                                     beta_max=10, min_before_first=20),
+      chains=tfrd.ChainSettings(num_chains=2,
+                                jit_compile=changes.get('jit_compile',
+                                                        'auto')),
+      betas=changes.get('betas'), num_images=changes.get('num_images', 2),
+      output_dir=str(tmp_path / 'out'))
+  with pytest.raises(ValueError, match=message):
+    bdmc_points.run_bdmc_job(job)
+  assert not (tmp_path / 'out').exists()

@@ -158,3 +158,65 @@ def test_resume_of_a_finished_run_touches_nothing(problem, tmp_path, capsys):
   assert curve_run.run_curve(_job(problem, output_dir, '--resume')) is None
   assert 'is finished' in capsys.readouterr().err
   assert (output_dir / 'curve.json').stat().st_mtime_ns == before
+
+
+@pytest.fixture(scope='module')
+def bad_inputs(problem, tmp_path_factory):
+  root = tmp_path_factory.mktemp('bad_inputs')
+  np.savez(root / 'wrong.npz', x=np.zeros((3, 25), np.float32))
+  (root / 'truncated.keras').write_text('not a zip archive')
+  kernel = np.full((3, 24), np.nan)
+  return {'wrong_data': str(root / 'wrong.npz'),
+          'not_a_zip': str(root / 'truncated.keras'),
+          'nan_model': app_runner.save_linear_decoder(
+              str(root / 'nan.keras'), kernel, np.full(24, 0.4))}
+
+
+@pytest.mark.parametrize('case, message', [
+    ('mismatch', 'does not match the decoder output shape (24,)'),
+    ('missing', 'Model file not found'),
+    ('schedule', 'strictly increasing'),
+    ('prior', 'mixture'),
+    ('kind', '--gaussian_scale=decoder'),
+    ('step_size', '--initial_step_size must be positive'),
+    ('accept', '--target_accept is an acceptance probability'),
+    ('reconstruction_betas', '--reconstruction_betas must be numbers'),
+    ('not_a_zip', 'is not a Keras .keras archive'),
+    ('strategy', '--cpu_devices splits the CPU for --strategy=mirrored'),
+    ('bdmc_distortion', '--distortion=ssim does not define'),
+])
+def test_bad_input_is_refused_before_any_work(problem, bad_inputs, tmp_path,
+                                              case, message):
+  # What apps.rd_curve reports as one `rd_curve: error:` line (exit 2); the
+  # app's own process is tests/test_apps.py's.
+  model = f'--model={problem["model"]}'
+  args = {
+      'mismatch': [f'--dataset=npz:{bad_inputs["wrong_data"]}'],
+      'missing': [f'--model={tmp_path / "nope.keras"}'],
+      'schedule': ['--rd_betas=1,0.5'],
+      'prior': ['--prior=mixture:1.5'],
+      'kind': ['--output_kind=mean_logvar'],
+      'step_size': ['--initial_step_size=0'],
+      'accept': ['--target_accept=1.5'],
+      'reconstruction_betas': ['--save_reconstructions',
+                               '--reconstruction_betas=one'],
+      'not_a_zip': [f'--model={bad_inputs["not_a_zip"]}'],
+      'strategy': ['--cpu_devices=2'],
+      'bdmc_distortion': ['--distortion=ssim', '--bdmc_points=1',
+                          '--image_shape=4,6,1'],
+  }[case]
+  output_dir = tmp_path / 'out'
+  with pytest.raises(curve_run.EXPECTED_ERRORS) as refused:
+    rd_curve.run(_job(problem, output_dir, model, *args))
+  assert message in str(refused.value)
+  assert len(str(refused.value).splitlines()) == 1
+  assert not output_dir.exists()
+
+
+def test_a_decoder_giving_nan_is_one_error_and_no_curve(problem, bad_inputs,
+                                                        tmp_path):
+  output_dir = tmp_path / 'out'
+  with pytest.raises(tfrd.DecoderOutputError, match='NaN'):
+    curve_run.run_curve(_job(problem, output_dir,
+                             f'--model={bad_inputs["nan_model"]}'))
+  assert not (output_dir / 'curve.json').exists()

@@ -111,7 +111,6 @@ def test_tiny_decoder_reports_consistent_figures(tmp_path):
   assert 'paper_setting' not in document
 
 
-@pytest.mark.slow  # each case starts the benchmark, which loads TensorFlow
 @pytest.mark.parametrize('args, message', [
     (['--decoders=tiny,huge'], "unknown decoder(s) ['huge']"),
     (['--num_chains=0'], '--num_chains must be a positive integer'),

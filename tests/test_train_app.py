@@ -325,3 +325,4 @@ def test_the_app_loads_tensorflow_only_in_main(module):
   assert loaded == 'False'
   if module == 'apps.train':
     assert tuple(families.split(',')) == zoo.FAMILIES
+
