@@ -41,6 +41,7 @@ from absl import flags
 
 from apps import output_flags
 from pipelines import jobs
+from pipelines import settings as pipeline_settings
 
 FLAGS = flags.FLAGS
 
@@ -57,17 +58,20 @@ flags.DEFINE_integer('num_images', 8, 'MNIST test images (the first N).')
 flags.DEFINE_integer('image_offset', 0, 'Index of the first test image.')
 flags.DEFINE_integer('num_prior_samples', 10000,
                      'Prior samples K of the surrogate and IS estimates.')
-flags.DEFINE_integer('num_chains', 16, 'AIS chains per image.')
+_CHAINS = pipeline_settings.ENTROPIC_GAN_CHAINS
+flags.DEFINE_integer('num_chains', _CHAINS.num_chains, 'AIS chains per image.')
 flags.DEFINE_integer('num_intermediate', 1000,
                      'Intermediate distributions from β = 0 to 1/λ '
                      '(log-spaced).')
 flags.DEFINE_integer('num_rd_points', 8,
                      'RD points recorded up to β = 1/λ (the last).')
-flags.DEFINE_integer('leapfrog_steps', 10, 'Leapfrog steps per transition.')
-flags.DEFINE_enum('step_size_mode', 'adaptive',
+flags.DEFINE_integer('leapfrog_steps', _CHAINS.hmc.num_leapfrog_steps,
+                     'Leapfrog steps per transition.')
+flags.DEFINE_enum('step_size_mode', _CHAINS.hmc.step_size_mode,
                   ['two_pass', 'adaptive', 'fixed'],
                   'HMC step sizes (see apps.rd_curve).')
-flags.DEFINE_integer('seed', 0, 'Seed of AIS and of the prior samples.')
+flags.DEFINE_integer('seed', _CHAINS.seed,
+                     'Seed of AIS and of the prior samples.')
 flags.DEFINE_string('data_dir', None,
                     'Directory with mnist/ raw files (default: '
                     '$TFRD_DATA_DIR).')

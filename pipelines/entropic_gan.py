@@ -41,7 +41,7 @@ from pipelines import settings as pipeline_settings
 import tfrd
 from zoo import metadata as metadata_lib
 
-__all__ = ['EntropicGANJob', 'EXPECTED_ERRORS', 'default_chains',
+__all__ = ['EntropicGANJob', 'EXPECTED_ERRORS',
            'compare_likelihoods', 'format_summary']
 
 # Errors that mean bad input (one line, exit status 2 in the app).
@@ -51,15 +51,6 @@ EXPECTED_ERRORS = (keras_decoder.ModelError, datasets.DatasetError,
 
 _RESULT_FILES = ('entropic_gan.json', 'entropic_gan.png', 'curve.json',
                  'curve.csv', 'curve.npz', 'curve.png')
-
-
-def default_chains():
-  """The AIS chains of apps.entropic_gan's defaults: 16 chains, L = 10,
-  adaptive step sizes, seed 0."""
-  return tfrd.ChainSettings(
-      num_chains=16, seed=0,
-      hmc=tfrd.HMCSettings(num_leapfrog_steps=10,
-                           step_size_mode='adaptive'))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +81,7 @@ class EntropicGANJob:
       num_images=8)
   num_prior_samples: int = 10000
   chains: tfrd.ChainSettings = dataclasses.field(
-      default_factory=default_chains)
+      default_factory=lambda: pipeline_settings.ENTROPIC_GAN_CHAINS)
   num_intermediate: int = 1000
   num_rd_points: int = 8
   output_dir: str = 'entropic_gan_output'

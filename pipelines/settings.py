@@ -17,7 +17,7 @@ import dataclasses
 
 from tfrd import settings as tfrd_settings
 
-__all__ = ['PRESETS', 'STRATEGIES', 'ModelSettings', 'DistortionSettings',
+__all__ = ['PRESETS', 'STRATEGIES', 'ENTROPIC_GAN_CHAINS', 'ModelSettings', 'DistortionSettings',
            'DataSettings', 'OutputSettings', 'BDMCPointSettings', 'CurveJob',
            'BDMCJob', 'preset']
 
@@ -50,6 +50,13 @@ PRESETS = {
 
 # How a run may spread over devices (pipelines.devices.make_strategy).
 STRATEGIES = ('none', 'mirrored', 'multi_worker')
+
+# apps.entropic_gan's AIS chains (pipelines.entropic_gan): its short
+# schedule to β = 1/λ wants longer trajectories than the curves' L = 2.
+ENTROPIC_GAN_CHAINS = tfrd_settings.ChainSettings(
+    num_chains=16, seed=0,
+    hmc=tfrd_settings.HMCSettings(num_leapfrog_steps=10,
+                                  step_size_mode='adaptive'))
 
 _SCHEDULE_KEYS = {'schedule': 'kind', 'num_intermediate': 'num_intermediate',
                   'num_rd_points': 'num_rd_points', 'beta_min': 'beta_min',
