@@ -9,7 +9,7 @@ are not TensorFlow's own kernels, and on a CPU the feature curves of
 `apps.reproduce --figure=fig6` ran several times slower than the squared-
 error curves of the same decoder, far beyond the CNN's share of the FLOPs
 (0.36 M multiply-adds per image against the decoder's 0.81 M). This
-benchmark measures the choice `apps.figures._jit_compile` makes (feature
+benchmark measures the choice `pipelines.reproduce._jit_compile` makes (feature
 curves in graph mode on a machine without a GPU) instead of assuming it.
 
 What it measures, in one process and side by side: the steady-state seconds
@@ -49,7 +49,7 @@ FLAGS = flags.FLAGS
 _PROGRAM = 'feature_distortion'
 # The decoder of fig6's code-size-10 curves (and fig4's), appendix D.1.
 _DECODER = 'shallow'
-# fig6's cpu budget (apps.figures.BUDGETS['cpu']), set as the defaults of
+# fig6's cpu budget (pipelines.reproduce.BUDGETS['cpu']), set as the defaults of
 # benchmarks.throughput's flags, which this benchmark shares.
 _DEFAULTS = {'num_images': 20, 'num_chains': 16, 'leapfrog_steps': 2,
              'num_transitions': 128}

@@ -1,7 +1,7 @@
 """One curve run: load the model and the data, estimate, write, check.
 
-    load_inputs ──> tfrd.schedule_from_settings ──> estimate ──> write_curve
-                                                            └──> bdmc_points
+    load_inputs -> tfrd.schedule_from_settings -> estimate -> save (curve
+    files, step_sizes.npz, reconstructions) -> bdmc_points.measure_for_curve
 
 `run_curve(job)` is `apps.rd_curve`; `apps.reproduce` (pipelines.reproduce),
 the benchmarks and users' scripts call the same steps: `load_decoder`,

@@ -74,9 +74,9 @@ def test_annealing_schedule_validates(betas, rd_indices, message):
     tfrd.AnnealingSchedule(betas, rd_indices)
 
 
-# `schedule_from_settings` against schedules built by hand, the way the apps'
-# flags (apps/ais_flags.py) and the figure budgets (apps/figures.py) built
-# them before it existed.
+# `schedule_from_settings` against schedules built by hand, the way the
+# apps' flags (apps/ais_flags.py) and the figure budgets
+# (pipelines/reproduce.py) built them before it existed.
 _BY_HAND = {
     'default': (
         tfrd.ScheduleSettings(),
@@ -108,8 +108,9 @@ _BY_HAND = {
         # The geometric base starts at the lowest point (at most β_max / 2).
         lambda: tfrd.build_schedule(
             [0.5, 2.0, 8.0], tfrd.geometric_betas(100, 8.0, 0.5), 30, 4)),
-    # apps/figures.py's 'smoke' budget, and its 'cpu' budget with the lowest
-    # β scaled for a Gaussian NLL of σ = 0.2 (figures._beta_min_factor).
+    # pipelines/reproduce.py's 'smoke' budget, and its 'cpu' budget with the
+    # lowest β scaled for a Gaussian NLL of σ = 0.2
+    # (pipelines.reproduce._beta_min_factor).
     'smoke budget': (
         tfrd.ScheduleSettings(num_intermediate=60, num_rd_points=5,
                               beta_max=100.0, min_before_first=20,
