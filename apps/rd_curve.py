@@ -134,8 +134,6 @@ flags.adopt_module_key_flags(bdmc_flags)
 flags.adopt_module_key_flags(output_flags)
 
 
-
-
 def _floats(values, name):
   try:
     return tuple(float(value) for value in values)
@@ -200,27 +198,6 @@ def job_from_flags(model_path, preset):
       cpu_devices=cpu_devices, preset=preset)
 
 
-def run(job):
-  """Checks the strategy and the device, then runs `job` on them.
-
-  Returns:
-    The `tfrd.RDCurve` (None when the curve was already written).
-  """
-  # pylint: disable=g-import-not-at-top
-  from pipelines import curve_run
-  from pipelines import devices
-  # pylint: enable=g-import-not-at-top
-  devices.check_strategy(job.strategy, job.cpu_devices, job.model.device)
-  # First: --cpu_devices must split the CPU before TensorFlow initializes
-  # its devices, which the device check does.
-  strategy = devices.make_strategy(job.strategy, job.cpu_devices,
-                                   job.model.device)
-  device = (None if job.model.device is None else
-            devices.canonical_device(job.model.device))
-  return devices.run_on_device(device,
-                               lambda: curve_run.run_curve(job, strategy))
-
-
 def main(argv):
   del argv  # jobs.run refused stray arguments.
   model_path = FLAGS.model
@@ -241,7 +218,8 @@ def main(argv):
   from pipelines import distributed_run
   # pylint: enable=g-import-not-at-top
   return jobs.run_job(
-      'rd_curve', lambda: run(job_from_flags(model_path, preset)),
+      'rd_curve',
+      lambda: curve_run.run_curve(job_from_flags(model_path, preset)),
       curve_run.EXPECTED_ERRORS,
       interrupted_message='interrupted; continue with the same flags and '
       '--resume.', failures=(distributed_run.WorkerLost,))

@@ -390,16 +390,19 @@ def _curve_config(job, inputs, schedule):
   }
 
 
-def run_curve(job, strategy=None):
+def run_curve(job):
   """Loads, estimates and writes the curve of `job`; then its BDMC points.
 
   Everything that can be refused is refused before the model is loaded:
-  the output files, the checkpoint directory, the BDMC points.
+  the strategy and the device, the output files, the checkpoint directory,
+  the BDMC points.
 
   Args:
-    job: `pipelines.settings.CurveJob`.
-    strategy: the job's `tf.distribute` strategy (`devices.make_strategy`),
-      or None; with several workers only the chief writes results.
+    job: `pipelines.settings.CurveJob`. With a strategy other than 'none'
+      the images are spread over its replicas (`devices.make_strategy`,
+      made first: a CPU split must precede TensorFlow's device set-up), and
+      with several workers only the chief writes results; with a device,
+      everything runs on it.
 
   Returns:
     The `tfrd.RDCurve` (None when the curve was already written).
@@ -408,6 +411,16 @@ def run_curve(job, strategy=None):
     The `EXPECTED_ERRORS` for bad input; `tfrd.RunInterrupted` when stopped
     (by `jobs.stop_event()`); `distributed_run.WorkerLost`.
   """
+  devices.check_strategy(job.strategy, job.cpu_devices, job.model.device)
+  strategy = devices.make_strategy(job.strategy, job.cpu_devices,
+                                   job.model.device)
+  device = (None if job.model.device is None else
+            devices.canonical_device(job.model.device))
+  return devices.run_on_device(device, lambda: _run_curve(job, strategy))
+
+
+def _run_curve(job, strategy):
+  """`run_curve` on the strategy and device it made."""
   start = time.time()
   settings = job.outputs
   output_dir = settings.output_dir

@@ -207,7 +207,7 @@ def test_bad_input_is_refused_before_any_work(problem, bad_inputs, tmp_path,
   }[case]
   output_dir = tmp_path / 'out'
   with pytest.raises(curve_run.EXPECTED_ERRORS) as refused:
-    rd_curve.run(_job(problem, output_dir, model, *args))
+    curve_run.run_curve(_job(problem, output_dir, model, *args))
   assert message in str(refused.value)
   assert len(str(refused.value).splitlines()) == 1
   assert not output_dir.exists()
