@@ -59,7 +59,8 @@ from adapters.keras_decoder import LoadedDecoder  # pylint: disable=g-import-not
 from tfrd import decoders  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 __all__ = ['PRECISIONS', 'apply_precision', 'set_tf32_execution',
-           'tf32_execution_enabled', 'describe_precision']
+           'tf32_execution_enabled', 'describe_precision', 'NotRebuildable',
+           'rebuild_keras_model', 'keras_module', 'is_layer_instance']
 
 # 'float32': full float32 (TF32 off). 'tf32': float32 decoder, TensorFlow's
 # TF32 switch on (has an effect on NVIDIA Ampere+ GPUs only). 'bfloat16': the
@@ -76,8 +77,8 @@ _METHODS = {
 }
 
 
-class _NotRebuildable(ValueError):
-  """A model `apply_precision` cannot rebuild; the message says why."""
+class NotRebuildable(ValueError):
+  """A model that cannot be rebuilt layer by layer; the message says why."""
 
 
 def _check_precision(precision):
@@ -159,7 +160,7 @@ def apply_precision(decoder, precision):
     return decoder
   if isinstance(decoder, LoadedDecoder):
     return _apply_to_loaded(decoder, precision)
-  if _keras_module(decoder) is not None:
+  if keras_module(decoder) is not None:
     return _rebuild_keras(decoder, precision)
   return _CastingDecoder(decoder)
 
@@ -168,7 +169,7 @@ def _apply_to_loaded(decoder, precision):
   """`apply_precision` for a `LoadedDecoder`."""
   source = decoder.source or 'the decoder'
   method = precision
-  if _keras_module(decoder.model) is not None:
+  if keras_module(decoder.model) is not None:
     model = _rebuild_keras(decoder.model, precision, source=source)
   else:
     model, method = _CastingDecoder(decoder.model), 'bfloat16_cast'
@@ -220,7 +221,7 @@ def _to_float32(tensor):
   return tf.cast(tensor, tf.float32) if tensor.dtype.is_floating else tensor
 
 
-def _keras_module(obj):
+def keras_module(obj):
   """The Keras (the `keras` or `tf_keras` module) whose model `obj` is."""
   import sys  # pylint: disable=g-import-not-at-top
   for name in ('keras', 'tf_keras'):
@@ -235,10 +236,66 @@ def _layer_class(module, name):
   return getattr(module.layers, name, None)
 
 
-def _is_instance(obj, module, names):
+def is_layer_instance(obj, module, names):
   classes = tuple(c for c in (_layer_class(module, n) for n in names)
                   if isinstance(c, type))
   return bool(classes) and isinstance(obj, classes)
+
+
+def rebuild_keras_model(model, new_layer_for, label, source=None):
+  """A Keras functional/Sequential model cloned layer by layer.
+
+  The one rebuild of a decoder's layers, for its precision here and for the
+  TF32 emulation of `benchmarks/tf32_emulation.py`. Input layers are
+  copied; nested models go to `new_layer_for`, which rebuilds them (by
+  calling this again) and whose weights are their own business.
+
+  Args:
+    model: a Keras 3 or tf_keras model.
+    new_layer_for: callable (layer, its config, the Keras module) -> the new
+      layer, built from the config; for a nested model the config is None
+      (the callable rebuilds it whole).
+    label: what the model is rebuilt in, for messages (e.g. 'bfloat16').
+    source: how the model is named in messages.
+
+  Returns:
+    (clone, [(old layer, new layer), ...]): the rebuilt model, and the
+    layers whose weights the caller copies (or transforms) into the new
+    ones, once built.
+
+  Raises:
+    NotRebuildable: for a subclassed model or a layer that cannot be
+      rebuilt; the message (one line) says which.
+  """
+  module = keras_module(model)
+  source = source or f'Keras model {model.name!r}'
+  pairs = []
+
+  def clone_layer(layer):
+    if keras_module(layer) is not None:  # A nested model.
+      return new_layer_for(layer, None, module)
+    config = layer.get_config()
+    if is_layer_instance(layer, module, ('InputLayer',)):
+      return layer.__class__.from_config(config)
+    new_layer = new_layer_for(layer, config, module)
+    pairs.append((layer, new_layer))
+    return new_layer
+
+  try:
+    clone = module.models.clone_model(model, clone_function=clone_layer)
+  except NotRebuildable:
+    raise
+  except Exception as error:  # pylint: disable=broad-except
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ''
+    if isinstance(error, ValueError) and any(
+        word in message.lower() for word in ('functional', 'subclass')):
+      raise NotRebuildable(
+          f'{source} is a subclassed Keras model ({type(model).__name__}); '
+          f'only functional and Sequential models can be rebuilt in '
+          f'{label}.') from None
+    raise NotRebuildable(f'{source} could not be rebuilt in {label}: '
+                         f'{type(error).__name__}: {message}') from None
+  return clone, pairs
 
 
 def _rebuild_keras(model, precision, source=None, cast_outputs=True):
@@ -247,36 +304,17 @@ def _rebuild_keras(model, precision, source=None, cast_outputs=True):
   Raises:
     ValueError: as `apply_precision` says.
   """
-  module = _keras_module(model)
+  module = keras_module(model)
   source = source or f'Keras model {model.name!r}'
-  pairs = []
 
-  def clone_layer(layer):
-    if _keras_module(layer) is not None:  # A nested model: rebuilt whole.
+  def new_layer_for(layer, config, unused_module):
+    if keras_module(layer) is not None:  # A nested model: rebuilt whole.
       return _rebuild_keras(layer, precision, source=source,
                             cast_outputs=False)
-    config = layer.get_config()
-    if _is_instance(layer, module, ('InputLayer',)):
-      return layer.__class__.from_config(config)
     config['dtype'] = precision
-    new_layer = layer.__class__.from_config(config)
-    pairs.append((layer, new_layer))
-    return new_layer
+    return layer.__class__.from_config(config)
 
-  try:
-    clone = module.models.clone_model(model, clone_function=clone_layer)
-  except _NotRebuildable:
-    raise
-  except Exception as error:  # pylint: disable=broad-except
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ''
-    if isinstance(error, ValueError) and any(
-        word in message.lower() for word in ('functional', 'subclass')):
-      raise _NotRebuildable(
-          f'{source} is a subclassed Keras model ({type(model).__name__}); '
-          f'only functional and Sequential models can be rebuilt in '
-          f'{precision}.') from None
-    raise _NotRebuildable(f'{source} could not be rebuilt in {precision}: '
-                          f'{type(error).__name__}: {message}') from None
+  clone, pairs = rebuild_keras_model(model, new_layer_for, precision, source)
   for old_layer, new_layer in pairs:
     new_layer.set_weights(old_layer.get_weights())
   if not cast_outputs:

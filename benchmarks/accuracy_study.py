@@ -38,7 +38,6 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 
 from pipelines import jobs
@@ -466,10 +465,7 @@ def run(settings):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+  del argv  # jobs.run refused stray arguments and set the log level.
   return run(settings_from_flags())
 
 

@@ -23,7 +23,7 @@ gradient-rounding ops are built on first use.
 """
 
 import functools
-import sys
+import importlib
 
 import numpy as np
 
@@ -79,8 +79,10 @@ _MATMUL_OPERATIONS = ('matmul', 'einsum', 'tensordot', 'dot', 'inner', 'outer',
                       'conv3d', 'conv2d_transpose', 'linalg')
 
 
-class _NotRebuildable(ValueError):
-  """A model `emulate_tf32` cannot rebuild; the message says why."""
+def _precision():
+  """adapters.precision, loaded on first use: it imports TensorFlow, which
+  importing this module does not (a benchmark's --help stays quick)."""
+  return importlib.import_module('adapters.precision')
 
 
 def round_to_tf32_numpy(values):
@@ -192,7 +194,7 @@ def emulate_tf32(decoder):
   """
   if isinstance(decoder, LoadedDecoder):
     return _emulate_loaded(decoder)
-  if _keras_module(decoder) is not None:
+  if _precision().keras_module(decoder) is not None:
     return _rebuild_keras(decoder)
   raise ValueError(
       f'{PRECISION} rounds the matmuls of Keras functional or Sequential '
@@ -203,7 +205,7 @@ def emulate_tf32(decoder):
 def _emulate_loaded(decoder):
   """`emulate_tf32` for a `LoadedDecoder`."""
   source = decoder.source or 'the decoder'
-  if _keras_module(decoder.model) is None:
+  if _precision().keras_module(decoder.model) is None:
     raise ValueError(
         f'{PRECISION} rounds the matmuls of Keras functional or Sequential '
         f'models; {source} is a {decoder.format or "callable"} decoder'
@@ -220,62 +222,30 @@ def _emulate_loaded(decoder):
           'method': METHOD},))
 
 
-def _keras_module(obj):
-  """The Keras (the `keras` or `tf_keras` module) whose model `obj` is."""
-  for name in ('keras', 'tf_keras'):
-    module = sys.modules.get(name)
-    model_class = getattr(module, 'Model', None)
-    if model_class is not None and isinstance(obj, model_class):
-      return module
-  return None
-
-
-def _is_instance(obj, module, names):
-  classes = tuple(c for c in (getattr(module.layers, n, None) for n in names)
-                  if isinstance(c, type))
-  return bool(classes) and isinstance(obj, classes)
-
-
 def _rebuild_keras(model, source=None):
-  """A Keras functional/Sequential model rebuilt with TF32 matmuls.
+  """A Keras functional/Sequential model rebuilt with TF32 matmuls
+  (`adapters.precision.rebuild_keras_model`, the rebuild of the decoder
+  precisions).
 
   Raises:
     ValueError: as `emulate_tf32` says.
   """
-  module = _keras_module(model)
+  module = _precision().keras_module(model)
   source = source or f'Keras model {model.name!r}'
   _check_operations(model, module, source)
-  pairs = []
 
-  def clone_layer(layer):
-    if _keras_module(layer) is not None:  # A nested model: rebuilt whole.
+  def new_layer_for(layer, config, module):
+    if config is None:  # A nested model: rebuilt whole.
       return _rebuild_keras(layer, source=source)
-    config = layer.get_config()
-    if _is_instance(layer, module, ('InputLayer',)):
-      return layer.__class__.from_config(config)
-    if _is_instance(layer, module, _TF32_LAYERS):
+    if _precision().is_layer_instance(layer, module, _TF32_LAYERS):
       config['activation'] = 'linear'
       new_layer = _tf32_class(layer.__class__).from_config(config)
       new_layer.tfrd_activation = layer.activation
-    else:
-      new_layer = layer.__class__.from_config(config)
-    pairs.append((layer, new_layer))
-    return new_layer
+      return new_layer
+    return layer.__class__.from_config(config)
 
-  try:
-    clone = module.models.clone_model(model, clone_function=clone_layer)
-  except _NotRebuildable:
-    raise
-  except Exception as error:  # pylint: disable=broad-except
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ''
-    if isinstance(error, ValueError) and any(
-        word in message.lower() for word in ('functional', 'subclass')):
-      raise _NotRebuildable(
-          f'{source} is a subclassed Keras model ({type(model).__name__}); '
-          f'only functional and Sequential models can be rebuilt in '
-          f'{PRECISION}.') from None
-    raise _NotRebuildable(f'{source} could not be rebuilt in {PRECISION}: '
-                          f'{type(error).__name__}: {message}') from None
+  clone, pairs = _precision().rebuild_keras_model(model, new_layer_for,
+                                               PRECISION, source)
   for old_layer, new_layer in pairs:
     weights = old_layer.get_weights()
     if new_layer.__class__ is not old_layer.__class__:  # Round the kernel.
@@ -293,23 +263,24 @@ def _check_operations(model, module, source):
   if operations is None:  # tf_keras
     operations = model.layers
   for operation in operations:
-    if _keras_module(operation) is not None:
+    if _precision().keras_module(operation) is not None:
       continue  # A nested model, checked when rebuilt.
     name = type(operation).__name__
     symbol = str(getattr(operation, 'symbol', '') or '').lower()
     if symbol:  # tf_keras TFOpLambda: tf.* calls in a functional model.
       if any(word in symbol.replace('.', ' ').replace('_', ' ').split()
              or symbol.endswith(word) for word in _MATMUL_OPERATIONS):
-        raise _NotRebuildable(
+        raise _precision().NotRebuildable(
             f'{source}: {PRECISION} cannot round the matmul of operation '
             f'{symbol!r}; it covers the Dense, EinsumDense and convolution '
             f'layers.')
       continue
-    if _is_instance(operation, module, _TF32_LAYERS + _MATMUL_FREE_LAYERS):
+    if _precision().is_layer_instance(operation, module,
+                                      _TF32_LAYERS + _MATMUL_FREE_LAYERS):
       continue
     is_layer = isinstance(operation, module.layers.Layer)
     if is_layer or name.lower() in _MATMUL_OPERATIONS:
-      raise _NotRebuildable(
+      raise _precision().NotRebuildable(
           f'{source}: {PRECISION} cannot emulate '
           f'{"layer" if is_layer else "operation"} '
           f'{getattr(operation, "name", name)!r} ({name}): it rounds the '
