@@ -9,6 +9,7 @@ flag, before any work.
 
 from absl import flags
 
+from apps import number_flags
 from pipelines import settings as pipeline_settings
 from tfrd import settings as tfrd_settings
 
@@ -179,13 +180,7 @@ def schedule_settings_from_flags():
     ValueError: for impossible values (e.g. non-increasing --rd_betas).
   """
   numbers = _numbers_from_flags()
-  rd_betas = None
-  if FLAGS.rd_betas:
-    try:
-      rd_betas = tuple(float(value) for value in FLAGS.rd_betas)
-    except ValueError:
-      raise ValueError(f'--rd_betas must be numbers, got {FLAGS.rd_betas}.'
-                       ) from None
+  rd_betas = number_flags.floats_from_flags('rd_betas')
   return tfrd_settings.ScheduleSettings(
       kind=FLAGS.schedule, num_intermediate=numbers['num_intermediate'],
       num_rd_points=numbers['num_rd_points'], rd_betas=rd_betas,

@@ -32,6 +32,7 @@ from absl import flags
 
 from apps import ais_flags
 from apps import model_flags
+from apps import number_flags
 from apps import output_flags
 from apps import precision_flags
 from pipelines import jobs
@@ -69,13 +70,7 @@ def job_from_flags():
   Raises:
     ValueError: for impossible values, one line naming the flag.
   """
-  betas = None
-  if FLAGS.rd_points:
-    try:
-      betas = tuple(float(value) for value in FLAGS.rd_points)
-    except ValueError:
-      raise ValueError(f'--rd_points must be numbers, got {FLAGS.rd_points}.'
-                       ) from None
+  betas = number_flags.floats_from_flags('rd_points')
   model = pipeline_settings.ModelSettings(
       path=FLAGS.model, **model_flags.loading_from_flags(),
       **precision_flags.precision_from_flags())

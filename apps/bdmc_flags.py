@@ -5,6 +5,7 @@ What they measure and how: `pipelines.bdmc_points`.
 
 from absl import flags
 
+from apps import number_flags
 from pipelines import settings as pipeline_settings
 
 __all__ = ['define_flags', 'bdmc_settings_from_flags']
@@ -38,10 +39,7 @@ def bdmc_settings_from_flags():
     ValueError: for values that are not numbers (the rest is checked
       against the schedule by `pipelines.bdmc_points.check_points`).
   """
-  try:
-    betas = tuple(sorted({float(value) for value in FLAGS.bdmc_points}))
-  except ValueError:
-    raise ValueError(f'--bdmc_points must be numbers, got '
-                     f'{",".join(FLAGS.bdmc_points)}.') from None
+  betas = tuple(sorted(set(number_flags.floats_from_flags('bdmc_points')
+                          or ())))
   return pipeline_settings.BDMCPointSettings(
       betas=betas, num_images=FLAGS.bdmc_num_images)

@@ -27,6 +27,7 @@ import math
 
 from absl import flags
 
+from apps import number_flags
 from apps import output_flags
 from pipelines import jobs
 
@@ -71,14 +72,8 @@ def _numbers_from_flag(values, flag):
   Raises:
     ValueError: for values that are not finite numbers.
   """
-  if values is None:
-    return None
-  try:
-    numbers = tuple(float(value) for value in values)
-  except ValueError:
-    raise ValueError(f'{flag} must be numbers, got {",".join(values)}.'
-                     ) from None
-  if not all(math.isfinite(number) for number in numbers):
+  numbers = number_flags.parse_floats(values, flag.lstrip('-'))
+  if numbers is not None and not all(math.isfinite(n) for n in numbers):
     raise ValueError(f'{flag} must be finite, got {",".join(values)}.')
   return numbers
 

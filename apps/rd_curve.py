@@ -21,6 +21,7 @@ from absl import flags
 from apps import ais_flags
 from apps import bdmc_flags
 from apps import model_flags
+from apps import number_flags
 from apps import output_flags
 from apps import precision_flags
 from apps import strategy_flags
@@ -134,14 +135,6 @@ flags.adopt_module_key_flags(bdmc_flags)
 flags.adopt_module_key_flags(output_flags)
 
 
-def _floats(values, name):
-  try:
-    return tuple(float(value) for value in values)
-  except ValueError:
-    raise ValueError(f'--{name} must be numbers, got {",".join(values)}.'
-                     ) from None
-
-
 def job_from_flags(model_path, preset):
   """The `pipelines.settings.CurveJob` the flags describe.
 
@@ -158,10 +151,9 @@ def job_from_flags(model_path, preset):
   if FLAGS.blur_sigma < 0:
     raise ValueError(f'--blur_sigma must be 0 (off) or more, got '
                      f'{FLAGS.blur_sigma}.')
-  reconstruction_betas = None
-  if FLAGS.reconstruction_betas:
-    reconstruction_betas = _floats(FLAGS.reconstruction_betas,
-                                   'reconstruction_betas')
+  reconstruction_betas = number_flags.floats_from_flags(
+      'reconstruction_betas')
+  if reconstruction_betas is not None:
     if not all(beta > 0 for beta in reconstruction_betas):
       raise ValueError(f'--reconstruction_betas must be positive, got '
                        f'{list(reconstruction_betas)}.')
