@@ -1,45 +1,91 @@
-"""`apps.rd_curve --bdmc_points`: BDMC gaps at points of the curve just run.
+"""The accuracy check every curve gets: --bdmc_points, --target_gap.
 
-What they measure and how: `pipelines.bdmc_points`.
+What they measure and how: `tfrd.accuracy` (the check, the target and the
+schedule search) and `pipelines.bdmc_points` (where the gaps are written).
 """
 
 from absl import flags
 
 from apps import number_flags
-from pipelines import settings as pipeline_settings
+from tfrd import settings as tfrd_settings
 
-__all__ = ['define_flags', 'bdmc_settings_from_flags']
+__all__ = ['define_flags', 'accuracy_settings_from_flags']
 
 FLAGS = flags.FLAGS
 
+_DEFAULTS = tfrd_settings.AccuracySettings()
+
 
 def define_flags():
-  """Defines --bdmc_points and --bdmc_num_images (call once, from the app)."""
+  """Defines the check's flags (call once, from the app)."""
   flags.DEFINE_list(
-      'bdmc_points', [],
-      'Inverse temperatures at which to measure the BDMC gap of the curve '
-      'after it is estimated, e.g. 1,100 (default: none). Each must lie in '
-      '(0, largest beta of the schedule]; Bernoulli NLL and '
-      '--gaussian_scale=decoder allow only 1. Cost: a point at beta costs '
-      'about two runs of the schedule up to beta (forward AIS with the '
-      'curve\'s step-size passes, then one reverse pass) on '
-      '--bdmc_num_images simulated images: with the default two-pass step '
-      'sizes 1.5 times what the curve spent to reach beta on as many images. '
-      'The gaps go into curve.json (field "bdmc") and curve.png.')
+      'bdmc_points', ['auto'],
+      'Inverse temperatures at which the curve checks its own accuracy by '
+      'BDMC (data simulated from the model, forward and reverse AIS on the '
+      'curve\'s schedule up to each beta; appendix D.3.2). "auto": the '
+      'lowest RD beta, 1 and the highest (only 1 for Bernoulli NLL and '
+      '--gaussian_scale=decoder); "none": no check (and no --target_gap); '
+      'or numbers in (0, largest beta], e.g. 1,100. The gaps, their '
+      'standard errors and the check\'s cost beside the curve\'s go into '
+      'curve.json ("bdmc", "accuracy"), curve.png (error bars) and the '
+      'printed table.')
   flags.DEFINE_integer(
       'bdmc_num_images', None,
-      'Images simulated from the model at each --bdmc_points beta (default: '
-      'as many as the curve\'s images).')
+      'Images simulated from the model at each BDMC point (default: as many '
+      'as keep the check within half the curve\'s decoder gradients, at '
+      'most 8).')
+  flags.DEFINE_string(
+      'target_gap', str(_DEFAULTS.target_gap),
+      'The BDMC gap in nats every checked point must meet (measured mean '
+      'over the simulated images). Before the curve, the check runs on the '
+      'schedule asked for; while a gap is larger, the schedule (its base '
+      'and fills) is made 2, 4, ... times longer, as predicted from the gap, '
+      'and checked again, until every gap is within target or '
+      '--max_num_intermediate would be passed. The curve then runs once, on '
+      'the settled schedule, and the last check is its check. "none": '
+      'check the schedule as given, after the curve, without lengthening '
+      'it.')
+  flags.DEFINE_integer(
+      'max_num_intermediate', _DEFAULTS.max_num_intermediate,
+      'The compute cap of --target_gap: the longest base schedule '
+      '(--num_intermediate) it may try. When the target is not met within '
+      'it, one line says so and the curve uses the longest schedule tried.')
 
 
-def bdmc_settings_from_flags():
-  """The `pipelines.settings.BDMCPointSettings` the flags describe.
+def accuracy_settings_from_flags():
+  """The `tfrd.AccuracySettings` the flags describe.
 
   Raises:
-    ValueError: for values that are not numbers (the rest is checked
-      against the schedule by `pipelines.bdmc_points.check_points`).
+    ValueError: for values that are neither numbers nor the words the flags
+      take (the points are checked against the schedule by
+      `tfrd.accuracy.check_betas`, before any work).
   """
-  betas = tuple(sorted(set(number_flags.floats_from_flags('bdmc_points')
-                          or ())))
-  return pipeline_settings.BDMCPointSettings(
-      betas=betas, num_images=FLAGS.bdmc_num_images)
+  values = [value.strip().lower() for value in FLAGS.bdmc_points]
+  if values in (['auto'], []):
+    betas = None
+  elif values == ['none']:
+    betas = ()
+  else:
+    betas = number_flags.parse_floats(values, 'bdmc_points')
+  if betas is not None and not all(beta > 0 for beta in betas):
+    raise ValueError(f'--bdmc_points must be positive, got '
+                     f'{",".join(FLAGS.bdmc_points)}.')
+  if FLAGS.bdmc_num_images is not None and FLAGS.bdmc_num_images < 1:
+    raise ValueError(f'--bdmc_num_images must be positive, got '
+                     f'{FLAGS.bdmc_num_images}.')
+  if FLAGS.max_num_intermediate < 1:
+    raise ValueError(f'--max_num_intermediate must be positive, got '
+                     f'{FLAGS.max_num_intermediate}.')
+  target = FLAGS.target_gap.strip().lower()
+  target_gap = None
+  if target != 'none':
+    try:
+      target_gap = float(target)
+    except ValueError:
+      target_gap = float('nan')
+    if not target_gap > 0 or target_gap == float('inf'):
+      raise ValueError(f'--target_gap must be a positive number of nats or '
+                       f'"none", got {FLAGS.target_gap!r}.')
+  return tfrd_settings.AccuracySettings(
+      betas=betas, num_images=FLAGS.bdmc_num_images, target_gap=target_gap,
+      max_num_intermediate=FLAGS.max_num_intermediate)

@@ -186,7 +186,7 @@ def job_from_flags(model_path, preset):
       distortion=ais_flags.distortion_settings_from_flags(),
       schedule=ais_flags.schedule_settings_from_flags(),
       chains=ais_flags.chain_settings_from_flags(), outputs=outputs,
-      bdmc=bdmc_flags.bdmc_settings_from_flags(), strategy=strategy,
+      accuracy=bdmc_flags.accuracy_settings_from_flags(), strategy=strategy,
       cpu_devices=cpu_devices, preset=preset)
 
 

@@ -1,26 +1,29 @@
-"""BDMC gaps at points of a curve, and the one record of a BDMC point.
+"""BDMC gaps at points of a curve: the check every curve gets, written
+where the curve is.
 
-For every β asked for, this simulates images from the model at β
-(`tfrd.bdmc.simulate_data`) and runs forward AIS from the prior to β and
-reverse AIS from the generating latents back to the prior
-(`tfrd.bdmc_at_points`), along the curve's own schedule truncated at β,
-with the curve's chains, HMC settings and seed. The BDMC gap, upper minus
-lower bound on log Z_β of the simulated data (paper §2.1, appendix D.3.2,
-Fig. 9), bounds the error of the curve's log Ẑ, hence of its rate, at β.
+The check itself (which points, how many simulated images, the cost rule,
+the schedule search of --target_gap, the warnings) is `tfrd.accuracy`'s;
+this module runs it for `pipelines.curve_run` with progress lines, writes
+its gaps into the curve's files as they come, and prints them. For every β
+it simulates images from the model at β (`tfrd.bdmc.simulate_data`) and
+runs forward AIS from the prior to β and reverse AIS from the generating
+latents back to the prior (`tfrd.bdmc_at_points`), along the curve's own
+schedule truncated at β, with the curve's chains, HMC settings and seed.
+The BDMC gap, upper minus lower bound on log Z_β of the simulated data
+(paper §2.1, appendix D.3.2, Fig. 9), bounds the error of the curve's
+log Ẑ, hence of its rate, at β.
 
-`point_record` is the one schema of a BDMC point, wherever it is written:
-curve.json's `bdmc` field (`apps.rd_curve --bdmc_points`, `apps.reproduce`)
+`tfrd.accuracy.point_record` is the one schema of a BDMC point, wherever it
+is written: curve.json's `bdmc` field (`apps.rd_curve`, `apps.reproduce`)
 and bdmc.json's `points` (`apps.bdmc`, which adds per-image values and the
 forward curve). `apps.compare` reads both without translation.
 
 `measure_for_curve` rewrites the curve's files after every point, so an
-interrupted BDMC loses only the point it was running; the curve itself is
-written before any BDMC work, so it is never lost to one. Everything asked
-for is checked by `check_points` before any work.
+interrupted check loses only the point it was running; the curve itself is
+written before any BDMC work, so it is never lost to one.
 """
 
 import json
-import math
 import os
 import sys
 import time
@@ -30,150 +33,71 @@ import numpy as np
 from pipelines import jobs
 from pipelines import progress as progress_lib
 import tfrd
-from tfrd import bdmc as bdmc_lib
 
-__all__ = ['FORMAT', 'check_points', 'bdmc_schedule', 'point_record',
-           'measure_for_curve', 'print_summary', 'run_bdmc_job', 'plot_bdmc']
+__all__ = ['FORMAT', 'check_distortion', 'plan_check', 'settle_schedule',
+           'measure_for_curve', 'print_summary', 'print_accuracy',
+           'run_bdmc_job', 'plot_bdmc']
 
-# bdmc.json; /2: its points are `point_record`s (/1 named them gap, gap_max,
-# lower, upper).
+# bdmc.json; /2: its points are `tfrd.accuracy.point_record`s (/1 named them
+# gap, gap_max, lower, upper).
 FORMAT = 'tfrd.bdmc/2'
 
 # Distortions that have no exactly sampled channel at any β (tfrd.bdmc).
 _UNSIMULABLE = ('ssim', 'features')
 
 
-def check_points(settings, schedule, distortion):
-  """The betas of `settings`, checked against the curve's schedule.
-
-  Call before any work: every refusal is one clear line.
+def check_distortion(accuracy, distortion):
+  """The `tfrd.Distortion` the check simulates with, or None for no check.
 
   Args:
-    settings: `pipelines.settings.BDMCPointSettings`.
-    schedule: the curve's `AnnealingSchedule`.
-    distortion: the curve's `pipelines.settings.DistortionSettings`.
+    accuracy: the job's `tfrd.AccuracySettings`.
+    distortion: the job's `pipelines.settings.DistortionSettings`.
 
   Returns:
-    Increasing float64 array of betas (empty when BDMC is off), each one of
-    the schedule's own betas when it is within 1e-9 of one.
+    None when the check is off, or when its points are the defaults and the
+    distortion defines no channel to simulate from (SSIM, deep features:
+    a line says the curve goes unchecked).
 
   Raises:
-    ValueError: for betas that are not positive and finite or lie beyond
-      the schedule, a distortion that cannot simulate data at a beta, or a
-      non-positive number of images.
+    ValueError: for points asked for by name with such a distortion.
   """
   from pipelines import curve_run  # pylint: disable=g-import-not-at-top
-  if settings.num_images is not None and settings.num_images < 1:
-    raise ValueError(f'--bdmc_num_images must be positive, got '
-                     f'{settings.num_images}.')
-  if not settings.betas:
-    return np.zeros([0])
-  points = sorted({float(value) for value in settings.betas})
-  beta_max = float(schedule.betas[-1])
-  if not all(math.isfinite(beta) and 0 < beta <= beta_max * (1 + 1e-12)
-             for beta in points):
-    raise ValueError(
-        f'--bdmc_points must be positive and at most {beta_max:g} (the '
-        f'largest beta of the curve\'s schedule), got '
-        f'{",".join(f"{beta:g}" for beta in points)}.')
+  if not accuracy.enabled:
+    return None
   if distortion.name in _UNSIMULABLE:
+    if accuracy.betas is None:
+      sys.stderr.write(
+          f'rd_curve: --distortion={distortion.name} cannot simulate data '
+          f'from the model, so this curve goes without its BDMC accuracy '
+          f'check (it needs squared error, Gaussian NLL or Bernoulli NLL).\n')
+      return None
     raise ValueError(
         f'--bdmc_points needs data simulated from the model, which '
         f'--distortion={distortion.name} does not define; BDMC needs squared '
         f'error or Gaussian NLL (any beta), or Bernoulli NLL (beta = 1).')
-  channel = curve_run.make_distortion(distortion)
-  for beta in points:
-    try:
-      # The same check tfrd.bdmc makes, here before the curve's AIS run.
-      bdmc_lib._check_channel(channel, beta)  # pylint: disable=protected-access
-    except ValueError as error:
-      raise ValueError(f'--bdmc_points={beta:g}: {error}') from None
-  nearest = [schedule.betas[np.argmin(np.abs(schedule.betas - beta))]
-             for beta in points]
-  # A beta typed as the schedule's (e.g. 0.1 of a geometric schedule) takes
-  # its exact value, rather than adding a second temperature next to it.
-  return np.array(sorted({
-      float(near) if math.isclose(beta, near, rel_tol=1e-9) else beta
-      for beta, near in zip(points, nearest)}))
+  return curve_run.make_distortion(distortion)
 
 
-def bdmc_schedule(schedule, points):
-  """The curve's schedule with `points` added as RD points where missing.
-
-  `tfrd.truncate_schedule` of the result at a point is the curve's own
-  schedule up to that point (plus the point itself and any lower points
-  when they are not among the curve's temperatures).
-  """
-  betas = np.union1d(schedule.betas, points)
-  rd_betas = np.union1d(schedule.betas[schedule.rd_indices], points)
-  return tfrd.AnnealingSchedule(betas, np.searchsorted(betas, rd_betas))
-
-
-def point_record(result, chains, in_schedule, per_image=False):
-  """The record of one `tfrd.BDMCResult`: curve.json's `bdmc` entry and
-  bdmc.json's point.
-
-  Args:
-    result: the `tfrd.BDMCResult`.
-    chains: the `tfrd.ChainSettings` it ran with.
-    in_schedule: whether its beta is one of the curve's temperatures.
-    per_image: add the per-image bounds and the forward curve (bdmc.json).
+def plan_check(job, schedule, chains):
+  """The check of `job`'s curve on `schedule`, refused (one line naming
+  the flag) before any work when it cannot be made.
 
   Returns:
-    A JSON-serializable dict: beta, mean_gap (upper minus lower bound on log
-    Z_β, averaged over images), max_gap, gap_stderr, mean_lower,
-    mean_upper, num_images, the forward chains' rate and distortion at β,
-    transitions, acceptance, decoder gradients per chain, wall time and
-    settings.
+    (the `tfrd.Distortion` to simulate with or None, the
+    `tfrd.accuracy.CheckPlan`; no points when there is no check).
+
+  Raises:
+    ValueError: for points beyond the schedule or that the distortion cannot
+      simulate.
   """
-  forward = result.forward.estimates[-1]
-  hmc = chains.hmc
-  record = {
-      'beta': float(result.beta),
-      'mean_gap': result.mean_gap,
-      'max_gap': result.max_gap,
-      'gap_stderr': result.gap_stderr,
-      'mean_lower': result.mean_lower,
-      'mean_upper': result.mean_upper,
-      'num_images': int(np.size(result.gap)),
-      'forward_rate': float(np.mean(forward.rate)),
-      'forward_distortion': float(np.mean(forward.distortion)),
-      'num_transitions': int(result.num_transitions),
-      'forward_accept_rate': float(result.forward.accept_rates[-1]),
-      'reverse_accept_rate': float(result.reverse_accept_rate),
-      'decoder_gradients_per_chain': int(result.num_decoder_gradients),
-      'wall_time_s': float(sum(result.wall_time_s.values())),
-      'settings': {
-          'num_chains': int(chains.num_chains),
-          'num_leapfrog_steps': int(hmc.num_leapfrog_steps),
-          'step_size_mode': hmc.step_size_mode,
-          'reverse_step_sizes': 'the forward run\'s table, frozen',
-          'seed': int(chains.seed),
-          'seeds': 'derived from (seed, beta) by tfrd.bdmc.bdmc_at_points',
-          'jit_compiled': bool(result.forward.jit_compiled),
-          'schedule': 'the curve\'s schedule truncated at beta',
-          'beta_in_curve_schedule': bool(in_schedule),
-          'simulation': ('z ~ p(z); x from exp(-beta d(x, f(z))) normalized '
-                         '(tfrd.bdmc.simulate_data)'),
-      },
-  }
-  if per_image:
-    record.update({
-        'lower_per_image': result.lower.tolist(),
-        'upper_per_image': result.upper.tolist(),
-        'gap_per_image': result.gap.tolist(),
-        'forward_curve': {
-            'beta': result.forward.betas.tolist(),
-            'rate': [float(np.mean(e.rate))
-                     for e in result.forward.estimates],
-            'distortion': [float(np.mean(e.distortion))
-                           for e in result.forward.estimates],
-        },
-        'wall_time_by_phase_s': {
-            phase: float(seconds)
-            for phase, seconds in result.wall_time_s.items()},
-    })
-  return record
+  distortion = check_distortion(job.accuracy, job.distortion)
+  accuracy = (job.accuracy if distortion is not None else
+              tfrd.settings.AccuracySettings(betas=()))
+  try:
+    return distortion, tfrd.accuracy.plan_check(
+        distortion, schedule, job.data.num_images, chains, accuracy)
+  except ValueError as error:
+    raise ValueError(f'--bdmc_points: {error}') from None
 
 
 def _stopping_progress(printer):
@@ -192,13 +116,83 @@ def _stopping_progress(printer):
   return progress
 
 
-def measure_for_curve(curve, inputs, prior, schedule, points, num_images,
-                      chains, output_dir, program='rd_curve'):
-  """Runs BDMC at `points` and records the gaps in the saved curve.
+def _gaps_line(points):
+  return ', '.join(
+      f'{point["mean_gap"]:.3g}'
+      + (f' ± {point["gap_stderr"]:.2g}' if point['num_images'] > 1 else '')
+      + f' at beta {point["beta"]:g}' for point in points)
+
+
+def settle_schedule(job, inputs, prior, chains, program='rd_curve'):
+  """`tfrd.accuracy.settle_schedule` for a curve job, with its lines.
+
+  Args:
+    job: the `pipelines.settings.CurveJob` (its schedule is the first
+      attempt, its accuracy the target and cap).
+    inputs: the `CurveInputs`.
+    prior: the curve's prior.
+    chains: the curve's `tfrd.ChainSettings`.
+    program: the name starting the lines.
+
+  Returns:
+    The `tfrd.accuracy.ScheduleSearch`.
+  """
+  accuracy = job.accuracy
+  num_images = job.data.num_images
+  plan = tfrd.accuracy.plan_check(
+      inputs.distortion, tfrd.schedule_from_settings(job.schedule),
+      num_images, chains, accuracy)
+  hmc = chains.hmc
+  sys.stderr.write(
+      f'{program}: checking the schedule first: BDMC at beta = '
+      f'{", ".join(f"{b:g}" for b in plan.betas)} on {plan.num_images} '
+      f'image(s) simulated from the model, {chains.num_chains} chains each '
+      f'way, L={hmc.num_leapfrog_steps}; target gap {accuracy.target_gap:g} '
+      f'nats (the schedule grows until every gap meets it, up to '
+      f'--max_num_intermediate={accuracy.max_num_intermediate})\n')
+  passes = tfrd.passes.num_passes(hmc.step_size_mode) + 1
+  printers = {}
+
+  def progress(update):
+    # A printer per attempt ('check at N=...'), each with its own passes.
+    attempt = update.phase.split(' point ')[0]
+    if attempt not in printers:
+      printers[attempt] = progress_lib.ProgressPrinter(
+          passes * plan.betas.size)
+    printers[attempt](update)
+
+  control = tfrd.RunControl(progress=_stopping_progress(progress))
+  search = tfrd.accuracy.settle_schedule(
+      inputs.decoder, inputs.distortion, job.schedule, prior, chains,
+      accuracy, num_images, control)
+  for attempt in search.attempts:
+    sys.stderr.write(
+        f'{program}: schedule of {attempt["num_transitions"]} transitions '
+        f'(--num_intermediate={attempt["num_intermediate"]}): gaps '
+        f'{_gaps_line(attempt["points"])} nats'
+        f'{"" if attempt["within_target"] else " (above target)"}\n')
+  if search.status == 'capped':
+    sys.stderr.write(
+        f'{program}: the target gap of {accuracy.target_gap:g} nats was not '
+        f'met within --max_num_intermediate={accuracy.max_num_intermediate}; '
+        f'the curve uses the longest schedule tried '
+        f'(--num_intermediate={search.schedule_settings.num_intermediate}).\n')
+  elif len(search.attempts) > 1:
+    settled = search.schedule_settings
+    sys.stderr.write(
+        f'{program}: settled on --num_intermediate={settled.num_intermediate} '
+        f'--min_before_first={settled.min_before_first} '
+        f'--min_between={settled.min_between}; the curve runs on it\n')
+  return search
+
+
+def measure_for_curve(curve, inputs, prior, schedule, plan, accuracy, chains,
+                      output_dir, program='rd_curve'):
+  """Runs the check of `plan` and records its gaps in the saved curve.
 
   The curve must already be saved in `output_dir`; after every point its
   curve.json (and curve.csv, curve.npz, curve.png) are rewritten with the
-  gaps measured so far, atomically.
+  gaps measured so far and `curve.accuracy`, atomically.
 
   Args:
     curve: the `tfrd.RDCurve` (its `bdmc` is extended; a resumed run keeps
@@ -206,8 +200,8 @@ def measure_for_curve(curve, inputs, prior, schedule, points, num_images,
     inputs: the curve's `CurveInputs` (decoder and distortion).
     prior: the curve's prior.
     schedule: the curve's `AnnealingSchedule`.
-    points: betas from `check_points`.
-    num_images: images simulated at each point (None: the curve's number).
+    plan: the `tfrd.accuracy.CheckPlan` (its betas: those to measure).
+    accuracy: the `tfrd.AccuracySettings` (for the target).
     chains: the curve's `tfrd.ChainSettings`.
     output_dir: where the curve was saved.
     program: the name starting the messages.
@@ -221,23 +215,22 @@ def measure_for_curve(curve, inputs, prior, schedule, points, num_images,
   decoder, distortion = inputs.decoder, inputs.distortion
   chains = chains._replace(decoder_dtype=decoder.dtype, step_size_table=None)
   hmc = chains.hmc
-  num_images = num_images or curve.num_images
-  full = bdmc_schedule(schedule, points)
+  full = tfrd.accuracy.schedule_holding(schedule, plan.betas)
   passes = tfrd.passes.num_passes(hmc.step_size_mode) + 1
   sys.stderr.write(
-      f'{program}: BDMC at beta = {", ".join(f"{b:g}" for b in points)}: '
-      f'{num_images} images simulated at each, the curve\'s schedule up to '
-      f'each beta, {chains.num_chains} chains each way, '
-      f'L={hmc.num_leapfrog_steps}\n')
+      f'{program}: accuracy check: BDMC at beta = '
+      f'{", ".join(f"{b:g}" for b in plan.betas)}: {plan.num_images} images '
+      f'simulated at each, the curve\'s schedule up to each beta, '
+      f'{chains.num_chains} chains each way, L={hmc.num_leapfrog_steps}\n')
   control = tfrd.RunControl(progress=_stopping_progress(
-      progress_lib.ProgressPrinter(passes * len(points))))
+      progress_lib.ProgressPrinter(passes * len(plan.betas))))
   records = list(curve.bdmc or [])
   curve.bdmc = records
-  for beta in points:
+  for beta in plan.betas:
     start = time.time()
     try:
       (result,) = tfrd.bdmc_at_points(
-          decoder, distortion, [beta], num_images=num_images,
+          decoder, distortion, [beta], num_images=plan.num_images,
           latent_dim=int(prior.event_shape[-1]), schedule=full, prior=prior,
           chains=chains, control=control)
     except KeyboardInterrupt:
@@ -247,30 +240,66 @@ def measure_for_curve(curve, inputs, prior, schedule, points, num_images,
           f'finished point(s); the same flags and --resume measure the '
           f'others.\n')
       raise
-    record = point_record(result, chains, beta in schedule.betas)
+    record = tfrd.accuracy.point_record(result, chains,
+                                        beta in schedule.betas)
     record['wall_time_s'] = time.time() - start  # with the simulation
     records.append(record)
     records.sort(key=lambda record: record['beta'])
+    full_plan = plan._replace(betas=np.union1d(
+        plan.betas, [record['beta'] for record in records]))
+    curve.accuracy = tfrd.accuracy.describe(curve, full_plan, records, None,
+                                            accuracy.target_gap)
     curve.save(output_dir)
-  print_summary(records)
   return records
 
 
 def print_summary(records):
   """The BDMC points' table on stdout."""
   print(f'{"BDMC beta":>10} {"lower":>12} {"upper":>12} {"gap":>8} '
-        f'{"gap max":>8} {"images":>6}')
+        f'{"± s.e.":>8} {"gap max":>8} {"images":>6}')
   for record in records:
     print(f'{record["beta"]:10.4g} {record["mean_lower"]:12.4f} '
           f'{record["mean_upper"]:12.4f} {record["mean_gap"]:8.4f} '
-          f'{record["max_gap"]:8.4f} {record["num_images"]:6d}')
+          f'{record["gap_stderr"]:8.4f} {record["max_gap"]:8.4f} '
+          f'{record["num_images"]:6d}')
+
+
+def print_accuracy(accuracy):
+  """The curve's accuracy on stdout: the gaps, their cost, what they mean,
+  and the warnings (also on stderr, where a user watching progress sees
+  them)."""
+  fraction = accuracy['check_cost_fraction']
+  print(f'accuracy check (BDMC on {accuracy["num_images"]} simulated '
+        f'image(s) per point; {accuracy["check_decoder_gradients"]:,} decoder '
+        f'gradients, {fraction:.0%} of the curve\'s '
+        f'{accuracy["curve_decoder_gradients"]:,}):')
+  print(f'{"beta":>12} {"gap":>10} {"± s.e.":>8} {"largest":>8}')
+  for gap in accuracy['gaps']:
+    # One image has no standard error (tfrd.BDMCResult.gap_stderr says 0).
+    stderr = (f'{gap["gap_stderr"]:8.4f}' if accuracy['num_images'] > 1
+              else f'{"n/a":>8}')
+    print(f'{gap["beta"]:12.5g} {gap["mean_gap"]:10.4f} {stderr} '
+          f'{gap["max_gap"]:8.4f}')
+  search = accuracy.get('search')
+  if accuracy.get('target_gap') is not None:
+    met = accuracy.get('within_target')
+    tried = len(search['attempts']) if search else 1
+    print(f'target gap {accuracy["target_gap"]:g} nats: '
+          f'{"met" if met else "NOT met"}'
+          + (f' after {tried} schedule(s); the search spent '
+             f'{search["decoder_gradients"]:,} decoder gradients' if search
+             else ''))
+  print(accuracy['explanation'])
+  for warning in accuracy['warnings']:
+    print(f'warning: {warning}')
+    sys.stderr.write(f'rd_curve: warning: {warning}\n')
 
 
 def _default_points(distortion, schedule_settings):
   """The lowest RD beta, 1 and the highest (only 1 for Bernoulli NLL)."""
   beta_max = (schedule_settings.rd_betas[-1] if schedule_settings.rd_betas
               else schedule_settings.beta_max)
-  return np.array(bdmc_lib.default_bdmc_betas(
+  return np.array(tfrd.bdmc.default_bdmc_betas(
       distortion, beta_min=min(schedule_settings.beta_min, beta_max),
       beta_max=beta_max))
 
@@ -388,7 +417,7 @@ def run_bdmc_job(job):
       latent_dim=decoder.latent_dim, schedule=schedule, chains=chains,
       control=tfrd.RunControl(progress=progress_lib.ProgressPrinter(
           passes * points.size)))
-  records = [point_record(result, chains, True, per_image=True)
+  records = [tfrd.accuracy.point_record(result, chains, True, per_image=True)
              for result in results]
   schedule_settings = job.schedule
   document = {

@@ -358,10 +358,11 @@ def _prepare_checkpoint_dir(checkpoint_dir, settings):
                      f'checkpoint in {checkpoint_dir}.\n')
 
 
-def _curve_config(job, inputs, schedule):
-  """curve.json's config entries that describe the job."""
+def _curve_config(job, inputs, schedule, search=None):
+  """curve.json's config entries that describe the job (the schedule as
+  settled by the accuracy search, if one ran)."""
   data = job.data
-  schedule_settings = job.schedule
+  schedule_settings = search.schedule_settings if search else job.schedule
   return {
       'model': inputs.decoder.source,
       **inputs.model_config,
@@ -425,9 +426,12 @@ def _run_curve(job, strategy):
   settings = job.outputs
   output_dir = settings.output_dir
   schedule = tfrd.schedule_from_settings(job.schedule)
-  bdmc_betas = bdmc_points.check_points(job.bdmc, schedule, job.distortion)
   step_size_table = (load_step_sizes(settings.step_sizes)
                      if settings.step_sizes else None)
+  # Refused before any work: points the distortion cannot simulate or the
+  # schedule does not reach.
+  _, plan = bdmc_points.plan_check(
+      job, schedule, job.chains._replace(step_size_table=step_size_table))
   checkpoint_dir = settings.checkpoint_dir or os.path.join(output_dir,
                                                            'checkpoint')
   workers = distributed_run.DistributedRun('rd_curve', strategy,
@@ -444,14 +448,24 @@ def _run_curve(job, strategy):
     if not workers.is_chief:
       workers.say('the chief says the curve is already written; nothing '
                   'to do.')
-    elif np.size(bdmc_betas):
-      _add_missing_bdmc(job, bdmc_betas, schedule, outputs, workers)
+    elif plan.betas.size:
+      _add_missing_bdmc(job, plan, outputs, workers)
     else:
       outputs.say_finished()
     return None
   _prepare_checkpoint_dir(own_checkpoint_dir, settings)
   inputs = load_inputs(job, workers)
-  config = _curve_config(job, inputs, schedule)
+  prior = _prior(job, inputs)
+  chains = job.chains._replace(decoder_dtype=inputs.decoder.dtype,
+                               step_size_table=step_size_table)
+  search = None
+  if plan.betas.size and job.accuracy.target_gap is not None and (
+      step_size_table is None):
+    search = bdmc_points.settle_schedule(job, inputs, prior, chains)
+    schedule = search.schedule
+    plan = tfrd.accuracy.plan_check(inputs.distortion, schedule,
+                                    job.data.num_images, chains, job.accuracy)
+  config = _curve_config(job, inputs, schedule, search)
   if step_size_table is not None:
     config['step_sizes_from'] = os.path.abspath(settings.step_sizes)
   control = tfrd.RunControl(
@@ -461,10 +475,7 @@ def _run_curve(job, strategy):
   decoder = inputs.decoder
   with workers.collectives():
     curve = estimate(
-        decoder, inputs.images, inputs.distortion, schedule,
-        _prior(job, inputs),
-        job.chains._replace(decoder_dtype=decoder.dtype,
-                            step_size_table=step_size_table),
+        decoder, inputs.images, inputs.distortion, schedule, prior, chains,
         control, config, image_indices=job.data.image_offset + np.arange(
             inputs.images.shape[0]))
   curve.timing['wall_time_s'] = time.time() - start
@@ -473,6 +484,12 @@ def _run_curve(job, strategy):
     workers.finish()
     workers.say('done; the chief (worker 0) wrote the curve.')
     return curve
+  if plan.betas.size:
+    # The curve states its check from the start: the search's last attempt,
+    # or (measured after the curve) the points so far.
+    curve.bdmc = list(search.check) if search else []
+    curve.accuracy = tfrd.accuracy.describe(curve, plan, curve.bdmc, search,
+                                            job.accuracy.target_gap)
   paths = curve.save(output_dir)
   with outputs.open('step_sizes.npz', 'wb') as stream:
     save_step_sizes(curve, stream)
@@ -484,10 +501,11 @@ def _run_curve(job, strategy):
   workers.finish()
   print_summary(curve, paths)
   # After the curve is safe on disk: BDMC only adds its gaps to it.
-  if np.size(bdmc_betas):
-    bdmc_points.measure_for_curve(
-        curve, inputs, _prior(job, inputs), schedule, bdmc_betas,
-        job.bdmc.num_images, job.chains, output_dir)
+  if plan.betas.size and not search:
+    bdmc_points.measure_for_curve(curve, inputs, prior, schedule, plan,
+                                  job.accuracy, chains, output_dir)
+  if curve.accuracy is not None:
+    bdmc_points.print_accuracy(curve.accuracy)
   return curve
 
 
@@ -495,10 +513,10 @@ def _prior(job, inputs):
   return priors.prior_from_spec(job.model.prior, inputs.decoder.latent_dim)
 
 
-def _add_missing_bdmc(job, bdmc_betas, schedule, outputs, workers):
-  """A finished run asked for BDMC points: measures those its curve.json
-  does not hold yet (BDMC stopped part way, or points asked for only now),
-  on the curve as written, keeping the gaps it has.
+def _add_missing_bdmc(job, plan, outputs, workers):
+  """A finished run that asks for a check: measures the points its
+  curve.json does not hold yet (the check stopped part way, or points asked
+  for only now), on the curve as written, keeping the gaps it has.
 
   Raises:
     ValueError: when the job describes another curve than the one written
@@ -507,8 +525,16 @@ def _add_missing_bdmc(job, bdmc_betas, schedule, outputs, workers):
   output_dir = job.outputs.output_dir
   curve = tfrd.RDCurve.load(output_dir)
   done = {record['beta'] for record in curve.bdmc or []}
-  missing = np.asarray([beta for beta in bdmc_betas if beta not in done])
-  if not missing.size:
+  schedule_settings = job.schedule
+  search = (curve.accuracy or {}).get('search')
+  if search:
+    schedule_settings = tfrd.accuracy.lengthened(
+        schedule_settings, search['settled_num_intermediate'] //
+        schedule_settings.num_intermediate)
+  schedule = tfrd.schedule_from_settings(schedule_settings)
+  _, plan = bdmc_points.plan_check(job, schedule, job.chains)
+  missing = [beta for beta in plan.betas if beta not in done]
+  if not missing:
     outputs.say_finished()
     return
   config = curve.config or {}
@@ -534,8 +560,10 @@ def _add_missing_bdmc(job, bdmc_betas, schedule, outputs, workers):
       f'rd_curve: the curve in {output_dir} is finished; measuring its '
       f'missing BDMC point(s) ({len(done)} already there)\n')
   bdmc_points.measure_for_curve(
-      curve, inputs, _prior(job, inputs), schedule, missing,
-      job.bdmc.num_images, job.chains, output_dir)
+      curve, inputs, _prior(job, inputs), schedule,
+      plan._replace(betas=np.asarray(missing)), job.accuracy, job.chains,
+      output_dir)
+  bdmc_points.print_accuracy(curve.accuracy)
 
 
 def reconstruction_points(curve, wanted=None):

@@ -18,7 +18,7 @@ import dataclasses
 from tfrd import settings as tfrd_settings
 
 __all__ = ['PRESETS', 'STRATEGIES', 'ENTROPIC_GAN_CHAINS', 'ModelSettings', 'DistortionSettings',
-           'DataSettings', 'OutputSettings', 'BDMCPointSettings', 'CurveJob',
+           'DataSettings', 'OutputSettings', 'CurveJob',
            'BDMCJob', 'preset']
 
 # The settings users ask for by name (--preset); explicit flags win. Keys are
@@ -196,18 +196,6 @@ class OutputSettings:
 
 
 @dataclasses.dataclass(frozen=True)
-class BDMCPointSettings:
-  """BDMC gaps measured after a curve (`pipelines.bdmc_points`).
-
-  Attributes:
-    betas: the inverse temperatures (empty: none).
-    num_images: images simulated at each (None: as many as the curve's).
-  """
-  betas: tuple = ()
-  num_images: int = None
-
-
-@dataclasses.dataclass(frozen=True)
 class CurveJob:
   """One run of `pipelines.curve_run.run_curve`: everything it needs.
 
@@ -218,7 +206,9 @@ class CurveJob:
     schedule: `tfrd.ScheduleSettings`.
     chains: `tfrd.ChainSettings`.
     outputs: `OutputSettings`.
-    bdmc: `BDMCPointSettings`.
+    accuracy: `tfrd.AccuracySettings`: the BDMC check of the curve and the
+      gap its schedule is lengthened to meet (on by default; `betas=()`
+      turns both off).
     strategy: 'none', 'mirrored' or 'multi_worker' (`tf.distribute`).
     cpu_devices: with 'mirrored', split the CPU into this many devices.
     preset: the preset the settings came from, for the record.
@@ -229,7 +219,7 @@ class CurveJob:
   schedule: tfrd_settings.ScheduleSettings = tfrd_settings.ScheduleSettings()
   chains: tfrd_settings.ChainSettings = tfrd_settings.ChainSettings()
   outputs: OutputSettings = OutputSettings()
-  bdmc: BDMCPointSettings = BDMCPointSettings()
+  accuracy: tfrd_settings.AccuracySettings = tfrd_settings.AccuracySettings()
   strategy: str = 'none'
   cpu_devices: int = 0
   preset: str = None

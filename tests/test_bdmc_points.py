@@ -1,5 +1,5 @@
 """apps.rd_curve --bdmc_points (pipelines.bdmc_points): BDMC gaps recorded
-with the curve."""
+with the curve, measured after it (--target_gap=none)."""
 
 import json
 import math
@@ -16,6 +16,7 @@ from apps import bdmc_flags
 from apps import rd_curve  # pylint: disable=unused-import  (defines the flags)
 from pipelines import bdmc_points
 from pipelines import compare
+from pipelines import settings as pipeline_settings
 import tfrd
 
 import app_runner  # pylint: disable=g-bad-import-order
@@ -58,7 +59,7 @@ def tiny_run(tmp_path_factory):
       f'--dataset=npz:{root / "images.npz"}', '--num_images=3',
       '--distortion=gaussian_nll', '--gaussian_scale=0.5', '--seed=1',
       f'--output_dir={output_dir}', '--bdmc_points=1,0.37',
-      '--bdmc_num_images=2', *TINY_AIS_FLAGS)
+      '--bdmc_num_images=2', '--target_gap=none', *TINY_AIS_FLAGS)
   return result, output_dir
 
 
@@ -121,17 +122,20 @@ def _schedule():
 
 def _points_from_flags(schedule):
   """The --bdmc_points the app would measure, checked as it checks them."""
-  return bdmc_points.check_points(bdmc_flags.bdmc_settings_from_flags(),
-                                  schedule,
-                                  ais_flags.distortion_settings_from_flags())
+  job = pipeline_settings.CurveJob(
+      model=pipeline_settings.ModelSettings(path='unused.keras'),
+      distortion=ais_flags.distortion_settings_from_flags(),
+      accuracy=bdmc_flags.accuracy_settings_from_flags())
+  _, plan = bdmc_points.plan_check(job, schedule, tfrd.ChainSettings())
+  return plan.betas
 
 
 @pytest.mark.parametrize('value, message', [
     ('one', '--bdmc_points must be numbers'),
-    ('0', 'must be positive and at most 10'),
-    ('-1', 'must be positive and at most 10'),
-    ('inf', 'must be positive and at most 10'),
-    ('nan', 'must be positive and at most 10'),
+    ('0', '--bdmc_points must be positive'),
+    ('-1', '--bdmc_points must be positive'),
+    ('inf', 'must be positive and finite'),
+    ('nan', '--bdmc_points must be positive'),
     ('10.5', 'must be positive and at most 10'),
 ])
 def test_bad_points_are_refused(restore_flags, value, message):
@@ -143,8 +147,8 @@ def test_bad_points_are_refused(restore_flags, value, message):
 
 @pytest.mark.parametrize('args, message', [
     (['--distortion=bernoulli_nll', '--bdmc_points=0.5'],
-     r'--bdmc_points=0\.5: BernoulliNLL defines a normalized channel only at '
-     r'beta = 1'),
+     r'--bdmc_points: beta = 0\.5: BernoulliNLL defines a normalized channel '
+     r'only at beta = 1'),
     (['--distortion=ssim', '--bdmc_points=1'],
      '--distortion=ssim does not define'),
     (['--bdmc_points=1', '--bdmc_num_images=0'],
@@ -168,7 +172,7 @@ def test_points_snap_to_the_schedule_and_truncate_to_its_prefix(
   points = _points_from_flags(schedule)
   assert points.tolist() == sorted([schedule.betas[20], 0.37, 1.0, 10.0])
   assert points[0] == schedule.betas[20]  # the schedule's own value
-  full = bdmc_points.bdmc_schedule(schedule, points)
+  full = tfrd.accuracy.schedule_holding(schedule, points)
   assert set(schedule.betas) <= set(full.betas)
   assert set(full.betas) - set(schedule.betas) == {0.37}
   # Truncated at a point of the curve's schedule: exactly its prefix.
@@ -179,7 +183,11 @@ def test_points_snap_to_the_schedule_and_truncate_to_its_prefix(
   assert tfrd.truncate_schedule(full, schedule.betas[20]).betas.tolist() == (
       schedule.betas[:21].tolist())
   _parse(*TINY_AIS_FLAGS)
-  assert _points_from_flags(schedule).size == 0  # off by default
+  # By default: the lowest RD beta, 1 and the highest.
+  assert _points_from_flags(schedule).tolist() == [
+      schedule.betas[schedule.rd_indices[0]], 1.0, 10.0]
+  _parse(*TINY_AIS_FLAGS, '--bdmc_points=none')
+  assert _points_from_flags(schedule).size == 0
 
 
 @pytest.mark.slow  # starts apps.rd_curve, which loads TensorFlow
@@ -191,9 +199,9 @@ def test_refusal_is_one_line_before_any_work(tmp_path):
       '--bdmc_points=1,20', *TINY_AIS_FLAGS)
   assert result.returncode == 2, result.stderr[-3000:]
   errors = [line for line in result.stderr.splitlines() if line.strip()]
-  assert errors == ['rd_curve: error: --bdmc_points must be positive and at '
-                    'most 10 (the largest beta of the curve\'s schedule), got '
-                    '1,20.']
+  assert errors == ['rd_curve: error: --bdmc_points: BDMC points must be '
+                    'positive and at most 10 (the largest beta of the curve\'s '
+                    'schedule), got 1,20.']
   assert not output_dir.exists()
 
 
@@ -209,7 +217,7 @@ def test_resume_of_a_finished_curve_adds_only_the_missing_points(tmp_path):
         f'--dataset=npz:{tmp_path / "images.npz"}', '--num_images=3',
         '--distortion=gaussian_nll', '--gaussian_scale=0.5',
         f'--output_dir={output_dir}', '--bdmc_num_images=2',
-        *TINY_AIS_FLAGS, *args)
+        '--target_gap=none', *TINY_AIS_FLAGS, *args)
 
   def document():
     with open(curve_json) as stream:
@@ -225,7 +233,7 @@ def test_resume_of_a_finished_curve_adds_only_the_missing_points(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert (f'rd_curve: the curve in {output_dir} is finished; measuring its '
           f'missing BDMC point(s) (1 already there)' in result.stderr)
-  assert 'BDMC at beta = 0.37: ' in result.stderr
+  assert 'BDMC at beta = 0.37: ' in result.stderr, result.stderr[-2000:]
   second = document()
   assert [point['beta'] for point in second['bdmc']] == [0.37, 1.0]
   assert second['bdmc'][1] == first['bdmc'][0]

@@ -40,14 +40,17 @@ def problem(tmp_path_factory):
 
 
 def _job(problem, output_dir, *args):
-  """The `CurveJob` apps.rd_curve makes of these flags."""
+  """The `CurveJob` apps.rd_curve makes of these flags (without the
+  accuracy check unless they ask for it: it is tested on its own)."""
+  check = () if any(arg.startswith(('--bdmc_points', '--target_gap'))
+                    for arg in args) else ('--bdmc_points=none',)
   with flagsaver.flagsaver():
     FLAGS.unparse_flags()
     FLAGS(['rd_curve', f'--model={problem["model"]}',
            f'--dataset=npz:{problem["data"]}', '--num_images=3',
            '--distortion=gaussian_nll', '--gaussian_scale=0.5',
            f'--output_dir={output_dir}', '--seed=1',
-           '--jit=false', *app_runner.TINY_AIS_FLAGS, *args])
+           '--jit=false', *app_runner.TINY_AIS_FLAGS, *check, *args])
     job = rd_curve.job_from_flags(FLAGS.model, None)
   FLAGS.unparse_flags()
   return job
@@ -66,7 +69,7 @@ def test_flags_become_one_job(problem, tmp_path):
   assert job.distortion.name == 'gaussian_nll'
   assert job.chains.hmc.num_leapfrog_steps == 4 and job.chains.seed == 1
   assert job.schedule.beta_max == 10 and job.schedule.num_intermediate == 60
-  assert job.bdmc.betas == (1.0,)
+  assert job.accuracy.betas == (1.0,) and job.accuracy.target_gap == 1.0
   assert job.outputs.checkpoint_interval_s == 5
   assert job.strategy == 'none'
 
@@ -85,6 +88,40 @@ def test_the_run_is_tfrds_curve_written(problem, tmp_path):
   np.testing.assert_array_equal(curve.rate, direct.rate)
   np.testing.assert_array_equal(curve.distortion, direct.distortion)
   assert _points(output_dir) == curve.points()
+
+
+def test_by_default_the_curve_states_its_accuracy(problem, tmp_path, capsys):
+  # The default check (here at the top beta only, to keep the test short):
+  # the schedule is checked first, lengthened if a gap is above the target,
+  # and the curve, its files and its table state the gaps and their cost.
+  output_dir = tmp_path / 'out'
+  job = _job(problem, output_dir, '--bdmc_points=10', '--target_gap=0.5',
+             '--bdmc_num_images=2')
+  assert job.accuracy.target_gap == 0.5
+  curve = curve_run.run_curve(job)
+  with open(output_dir / 'curve.json') as stream:
+    document = json.load(stream)
+  (point,) = document['bdmc']
+  assert point['beta'] == 10.0 and point['num_images'] == 2
+  accuracy = document['accuracy']
+  assert accuracy['gaps'][0]['mean_gap'] == point['mean_gap']
+  assert accuracy['check_decoder_gradients'] == point['decoder_gradients']
+  assert accuracy['curve_decoder_gradients'] > 0
+  search = accuracy['search']
+  settled = search['settled_num_intermediate']
+  assert document['config']['schedule']['num_intermediate_base'] == settled
+  assert search['attempts'][-1]['num_intermediate'] == settled
+  assert accuracy['within_target'] == (search['status'] == 'met')
+  assert curve.accuracy == accuracy
+  printed = capsys.readouterr().out
+  assert 'accuracy check (BDMC on 2 simulated image(s) per point' in printed
+  assert 'target gap 0.5 nats: ' in printed
+  assert 'upper bound' in printed
+  # Without the check: no gaps, no accuracy, the schedule as asked.
+  plain = curve_run.run_curve(_job(problem, tmp_path / 'plain'))
+  assert plain.bdmc is None and plain.accuracy is None
+  assert 'accuracy' not in json.loads((tmp_path / 'plain' / 'curve.json')
+                                      .read_text())
 
 
 def keras_decoder_model(problem):

@@ -11,11 +11,17 @@ Main entry points:
   prior=..., chains=ChainSettings(...), control=RunControl(...))` ->
   `RDCurve` (with `RunRecord`: acceptance, timing, the step-size table and
   one latent per image and point)
+- curves that state their accuracy: `estimate_rd_curve_checked(...,
+  accuracy=AccuracySettings(...))` lengthens the schedule until BDMC gaps
+  meet a target and records the check in `RDCurve.bdmc` and
+  `RDCurve.accuracy` (`tfrd.accuracy`: `plan_check`, `settle_schedule`,
+  `run_warnings`)
 - settings, each one validated value (`tfrd.settings`, importable without
   TensorFlow): `ScheduleSettings` (the schedule as the apps describe it;
   `schedule_from_settings` builds it), `ChainSettings` (chains per image,
   seed, `HMCSettings`, XLA, decoder dtype, a step-size table to replay),
-  `RunControl` (progress, checkpoints, stop requests, devices)
+  `RunControl` (progress, checkpoints, stop requests, devices),
+  `AccuracySettings` (the BDMC check and its target gap)
 - schedules: `sigmoid_betas`, `geometric_betas`, `linear_betas`,
   `rd_point_betas`, `build_schedule`, `AnnealingSchedule`,
   `schedule_from_settings`
@@ -67,6 +73,7 @@ _LAZY = {
     'HMCSettings': ('tfrd.settings', 'HMCSettings'),
     'RunControl': ('tfrd.settings', 'RunControl'),
     'ScheduleSettings': ('tfrd.settings', 'ScheduleSettings'),
+    'AccuracySettings': ('tfrd.settings', 'AccuracySettings'),
     'settings': ('tfrd.settings', None),
     # Schedules: NumPy only.
     'AnnealingSchedule': ('tfrd.schedules', 'AnnealingSchedule'),
@@ -78,6 +85,9 @@ _LAZY = {
     'sigmoid_betas': ('tfrd.schedules', 'sigmoid_betas'),
     # The estimate and its result.
     'estimate_rd_curve': ('tfrd.api', 'estimate_rd_curve'),
+    'estimate_rd_curve_checked': ('tfrd.accuracy',
+                                  'estimate_rd_curve_checked'),
+    'accuracy': ('tfrd.accuracy', None),
     'RDCurve': ('tfrd.curve', 'RDCurve'),
     'RunRecord': ('tfrd.curve', 'RunRecord'),
     'AISRun': ('tfrd.ais', 'AISRun'),

@@ -12,7 +12,9 @@ On disk (README.md, "What a run prints and writes"), in one directory:
 `curve.json` may carry a `bdmc` field: a list of BDMC gaps measured at
 points of the curve (`RDCurve.bdmc`; written by `apps.rd_curve
 --bdmc_points`), one dict per point with at least `beta` and `mean_gap`.
-Files without it load with `bdmc` None.
+Files without it load with `bdmc` None. Its `accuracy` field
+(`RDCurve.accuracy`, `tfrd.accuracy.describe`) sums the check up: the gaps,
+the check's cost beside the curve's, the target and the schedule search.
 """
 
 import collections
@@ -93,6 +95,8 @@ class RDCurve:
       (a curve loaded from files has none: they are not saved).
     latents: [P, N, D] one latent per point and image from q^AIS, or None
       (likewise not saved).
+    accuracy: None, or the JSON-serializable summary of the curve's
+      accuracy check (`tfrd.accuracy.describe`), set by whoever ran it.
   """
 
   def __init__(self, betas, rate_per_image, distortion_per_image,
@@ -122,6 +126,7 @@ class RDCurve:
                             np.asarray(run.step_size_table))
     self.latents = None if run.latents is None else np.asarray(run.latents)
     self.bdmc = None if bdmc is None else [dict(point) for point in bdmc]
+    self.accuracy = None
 
   def _per_image(self, values):
     values = np.asarray(values, dtype=np.float64)
@@ -198,6 +203,8 @@ class RDCurve:
       document['log_likelihood'] = self.log_likelihood
     if self.bdmc is not None:
       document['bdmc'] = self.bdmc
+    if self.accuracy is not None:
+      document['accuracy'] = self.accuracy
     return document
 
   def save(self, output_dir, plot=True):
@@ -255,17 +262,20 @@ class RDCurve:
                   config=document.get('config'), bdmc=document.get('bdmc'))
     if os.path.exists(npz_path):
       with np.load(npz_path) as arrays:
-        return cls(arrays['betas'], *(arrays[name] for name in _PER_IMAGE),
-                   image_indices=arrays['image_indices'],
-                   run=RunRecord(accept_rate=arrays['accept_rate'],
-                                 timing=document.get('timing')),
-                   **common)
-    column = lambda name: [np.nan if p.get(name) is None else p[name]
-                           for p in points]
-    return cls(betas, column('rate'), column('distortion'), column('log_z'),
-               column('min_effective_sample_size'),
-               run=RunRecord(accept_rate=column('accept_rate'),
-                             timing=document.get('timing')), **common)
+        curve = cls(arrays['betas'], *(arrays[name] for name in _PER_IMAGE),
+                    image_indices=arrays['image_indices'],
+                    run=RunRecord(accept_rate=arrays['accept_rate'],
+                                  timing=document.get('timing')),
+                    **common)
+    else:
+      column = lambda name: [np.nan if p.get(name) is None else p[name]
+                             for p in points]
+      curve = cls(betas, column('rate'), column('distortion'),
+                  column('log_z'), column('min_effective_sample_size'),
+                  run=RunRecord(accept_rate=column('accept_rate'),
+                                timing=document.get('timing')), **common)
+    curve.accuracy = document.get('accuracy')
+    return curve
 
 
 def _json_float(value):

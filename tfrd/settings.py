@@ -10,7 +10,9 @@ what they are about, each group one immutable, validated value:
   transition (`HMCSettings`), XLA, the decoder's dtype and an optional
   step-size table to replay;
 - `RunControl`: how a run is driven, not what it computes: progress
-  reports, checkpoints, stop requests, devices.
+  reports, checkpoints, stop requests, devices;
+- `AccuracySettings`: the BDMC check every curve gets and the gap its
+  schedule is lengthened to meet (`tfrd.accuracy`).
 
 The defaults here are tfrd's one set of defaults (the apps' flags take
 theirs from them). This module imports neither TensorFlow, TFP nor NumPy, so
@@ -23,7 +25,7 @@ import os
 
 __all__ = ['HMCSettings', 'STEP_SIZE_MODES', 'ScheduleSettings',
            'SCHEDULE_KINDS', 'RD_SPACINGS', 'ChainSettings',
-           'DECODER_DTYPES', 'RunControl']
+           'DECODER_DTYPES', 'RunControl', 'AccuracySettings']
 
 # How the step sizes of an AIS run are chosen (appendix D.2; see
 # `tfrd.passes` for the passes each mode makes).
@@ -276,6 +278,58 @@ class RunControl(
                       f'threading.Event), got {stop!r}.')
     return super().__new__(cls, progress, checkpoint_dir, bool(resume),
                            checkpoint_interval_s, stop, strategy)
+
+
+class AccuracySettings(
+    _Validated,
+    collections.namedtuple(
+        'AccuracySettings',
+        ['betas', 'num_images', 'max_cost_fraction', 'target_gap',
+         'max_num_intermediate'])):
+  """How a curve checks its own accuracy (`tfrd.accuracy`).
+
+  Attributes:
+    betas: None (the default points: the lowest RD β, β = 1 and the highest,
+      `tfrd.bdmc.default_bdmc_betas`), () for no check at all, or a tuple
+      of positive inverse temperatures within the schedule.
+    num_images: images simulated at each point; None: as many as keep the
+      check's decoder gradients within `max_cost_fraction` of the curve's
+      (at most 8, at least 1).
+    max_cost_fraction: the check's largest share of the curve's decoder
+      gradients when `num_images` is None (0.5).
+    target_gap: None, or the BDMC gap in nats that every checked point must
+      meet: the schedule is lengthened until the measured mean gaps are
+      all at most this (`tfrd.accuracy.settle_schedule`). Default 1 nat.
+    max_num_intermediate: the compute cap of that search: the longest base
+      schedule (`ScheduleSettings.num_intermediate`) it may try.
+  """
+  __slots__ = ()
+
+  def __new__(cls, betas=None, num_images=None, max_cost_fraction=0.5,
+              target_gap=1.0, max_num_intermediate=320000):
+    if betas is not None:
+      try:
+        betas = tuple(sorted({float(beta) for beta in betas}))
+      except (TypeError, ValueError):
+        raise ValueError(f'betas must be numbers, got {betas!r}.') from None
+      if not all(math.isfinite(beta) and beta > 0 for beta in betas):
+        raise ValueError(f'BDMC points must be positive and finite, got '
+                         f'{list(betas)}.')
+    if num_images is not None:
+      num_images = _integer(num_images, 'num_images', 1)
+    max_cost_fraction = _positive_finite(max_cost_fraction,
+                                         'max_cost_fraction')
+    if target_gap is not None:
+      target_gap = _positive_finite(target_gap, 'target_gap')
+    max_num_intermediate = _integer(max_num_intermediate,
+                                    'max_num_intermediate', 1)
+    return super().__new__(cls, betas, num_images, max_cost_fraction,
+                           target_gap, max_num_intermediate)
+
+  @property
+  def enabled(self):
+    """Whether a check runs at all (`betas` is not empty)."""
+    return self.betas is None or bool(self.betas)
 
 
 def _integer(value, name, least):

@@ -1,0 +1,220 @@
+"""tfrd.accuracy: the check every curve gets, its cost rule, the schedule
+search of a target gap, and the warnings."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfrd
+from tfrd import accuracy as accuracy_lib
+
+# A 3-d linear decoder to 12 outputs: cheap, and its gap on a short
+# schedule is well above a fraction of a nat.
+_KERNEL = np.random.default_rng(0).normal(size=(3, 12)).astype(np.float32)
+
+
+def _decoder(latents):
+  return tf.matmul(tf.cast(latents, tf.float32), _KERNEL) + 0.4
+
+
+_CHAINS = tfrd.ChainSettings(num_chains=4, seed=3, jit_compile=False,
+                             hmc=tfrd.HMCSettings(num_leapfrog_steps=3))
+_SCHEDULE = tfrd.ScheduleSettings(num_intermediate=40, num_rd_points=4,
+                                  beta_max=10.0, min_before_first=10,
+                                  min_between=2)
+_PRIOR = tfrd.standard_normal_prior(3)
+
+
+def _images(count):
+  rng = np.random.default_rng(1)
+  return (rng.normal(size=(count, 3)) @ _KERNEL + 0.4).astype(np.float32)
+
+
+def test_default_points_are_the_low_end_one_and_the_top():
+  schedule = tfrd.schedule_from_settings(_SCHEDULE)
+  betas = accuracy_lib.check_betas('mse', schedule)
+  assert betas.tolist() == [schedule.betas[schedule.rd_indices[0]], 1.0, 10.0]
+  # Bernoulli NLL has an exact channel at beta = 1 only.
+  assert accuracy_lib.check_betas('bernoulli_nll', schedule).tolist() == [1.0]
+  with pytest.raises(ValueError, match='at most 10'):
+    accuracy_lib.check_betas('mse', schedule, [1.0, 20.0])
+  with pytest.raises(ValueError, match='beta = 2: BernoulliNLL'):
+    accuracy_lib.check_betas('bernoulli_nll', schedule, [2.0])
+
+
+@pytest.mark.parametrize('num_curve_images', [1, 3, 5, 20, 200])
+def test_the_check_costs_at_most_half_the_curve(num_curve_images):
+  schedule = tfrd.schedule_from_settings(tfrd.ScheduleSettings())
+  chains = tfrd.ChainSettings()
+  plan = accuracy_lib.plan_check('mse', schedule, num_curve_images, chains,
+                                 tfrd.AccuracySettings())
+  assert plan.betas.size == 3
+  assert 1 <= plan.num_images <= accuracy_lib.MAX_AUTO_IMAGES
+  # One simulated image costs 2.3 of the curve's images here (three points,
+  # each forward with two passes and a reverse pass): from 5 images on,
+  # the check fits within half.
+  if num_curve_images >= 5:
+    assert plan.cost_fraction <= 0.5
+    # ... and the largest number that stays within it, up to the cap.
+    more = accuracy_lib.check_decoder_gradients(
+        schedule, plan.betas, plan.num_images + 1, chains)
+    assert (plan.num_images == accuracy_lib.MAX_AUTO_IMAGES or
+            more > 0.5 * plan.curve_decoder_gradients)
+  # Asked for by number: as asked, whatever it costs.
+  asked = accuracy_lib.plan_check('mse', schedule, num_curve_images, chains,
+                                  tfrd.AccuracySettings(num_images=11))
+  assert asked.num_images == 11
+  off = accuracy_lib.plan_check('mse', schedule, num_curve_images, chains,
+                                tfrd.AccuracySettings(betas=()))
+  assert off.betas.size == 0 and off.decoder_gradients == 0
+
+
+def test_the_planned_cost_is_what_the_runs_report():
+  accuracy = tfrd.AccuracySettings(betas=(1.0, 10.0), target_gap=None,
+                                   num_images=2)
+  curve = accuracy_lib.estimate_rd_curve_checked(
+      _decoder, _images(3), 'mse', _SCHEDULE, prior=_PRIOR, chains=_CHAINS,
+      accuracy=accuracy)
+  schedule = tfrd.schedule_from_settings(_SCHEDULE)
+  plan = accuracy_lib.plan_check('mse', schedule, 3, _CHAINS, accuracy)
+  reported = curve.accuracy
+  assert reported['check_decoder_gradients'] == plan.decoder_gradients
+  assert reported['curve_decoder_gradients'] == plan.curve_decoder_gradients
+  # The curve's own count, from the passes it made.
+  assert plan.curve_decoder_gradients == 3 * 4 * 2 * (
+      1 + schedule.num_transitions * 3)
+  assert [point['beta'] for point in curve.bdmc] == plan.betas.tolist()
+  for point in curve.bdmc:
+    assert np.isfinite(point['mean_gap']) and point['num_images'] == 2
+    assert point['gap_stderr'] > 0
+  assert reported['target_gap'] is None and reported['within_target'] is None
+  assert 'upper bound' in reported['explanation']
+
+
+# The searches check beta_max alone: a third of the runs of the default
+# points, and the point whose gap needs the longer schedule.
+_TOP = tfrd.AccuracySettings(betas=(10.0,), target_gap=0.5, num_images=2,
+                             max_num_intermediate=40 * 64)
+
+
+@pytest.fixture(scope='module')
+def search(tmp_path_factory):
+  record = tmp_path_factory.mktemp('search') / 'search.json'
+  return accuracy_lib.settle_schedule(
+      _decoder, 'mse', _SCHEDULE, _PRIOR, _CHAINS, _TOP, 3,
+      record_path=str(record)), record
+
+
+def test_a_short_schedule_is_lengthened_until_the_gaps_meet_the_target(
+    search):
+  search, _ = search
+  attempts = search.attempts
+  first = attempts[0]
+  assert first['num_intermediate'] == 40 and not first['within_target']
+  assert max(p['mean_gap'] for p in first['points']) > 0.5
+  assert len(attempts) >= 2
+  for earlier, later in zip(attempts, attempts[1:]):
+    factor = later['num_intermediate'] // earlier['num_intermediate']
+    assert factor >= 2 and factor & (factor - 1) == 0  # a power of two
+    assert later['min_before_first'] == earlier['min_before_first'] * factor
+  assert search.status == 'met' and attempts[-1]['within_target']
+  assert all(p['mean_gap'] <= 0.5 for p in search.check)
+  assert search.schedule_settings.num_intermediate == (
+      attempts[-1]['num_intermediate'])
+  assert search.schedule.num_transitions == attempts[-1]['num_transitions']
+  # The RD points stay where they were.
+  first_schedule = tfrd.schedule_from_settings(_SCHEDULE)
+  np.testing.assert_array_equal(
+      search.schedule.betas[search.schedule.rd_indices],
+      first_schedule.betas[first_schedule.rd_indices])
+
+
+def test_a_resumed_search_reuses_what_it_measured(search, monkeypatch):
+  search, record = search
+  saved = json.loads(record.read_text())
+  assert saved['status'] == 'met'
+  assert len(saved['attempts']) == len(search.attempts)
+
+  def no_runs(*args, **kwargs):
+    raise AssertionError('measured again')
+
+  monkeypatch.setattr(tfrd.bdmc, 'bdmc_at_points', no_runs)
+  again = accuracy_lib.settle_schedule(
+      _decoder, 'mse', _SCHEDULE, _PRIOR, _CHAINS, _TOP, 3,
+      record_path=str(record))
+  assert again.attempts == search.attempts
+  # Another seed is another search: the record is not reused.
+  with pytest.raises(AssertionError, match='measured again'):
+    accuracy_lib.settle_schedule(
+        _decoder, 'mse', _SCHEDULE, _PRIOR, _CHAINS._replace(seed=4), _TOP, 3,
+        record_path=str(record))
+
+
+def test_the_checked_curve_runs_on_the_settled_schedule_and_saves_it(
+    tmp_path):
+  # A target no schedule meets within a cap of twice the first: the search
+  # stops at the cap, keeps the longest schedule tried, and says so.
+  accuracy = _TOP._replace(target_gap=1e-6, max_num_intermediate=40 * 2)
+  curve = accuracy_lib.estimate_rd_curve_checked(
+      _decoder, _images(3), 'mse', _SCHEDULE, prior=_PRIOR, chains=_CHAINS,
+      accuracy=accuracy)
+  search = curve.accuracy['search']
+  assert search['status'] == 'capped'
+  assert [a['num_intermediate'] for a in search['attempts']] == [40, 80]
+  assert search['settled_num_intermediate'] == 80
+  settled = tfrd.schedule_from_settings(accuracy_lib.lengthened(_SCHEDULE, 2))
+  assert curve.config['num_transitions'] == settled.num_transitions
+  assert curve.accuracy['within_target'] is False
+  (warning,) = [w for w in curve.accuracy['warnings'] if 'cap' in w]
+  assert 'not met within the cap' in warning
+  assert '--num_intermediate=80' in warning
+  assert curve.accuracy['check_cost_fraction'] == pytest.approx(
+      curve.accuracy['check_decoder_gradients'] /
+      curve.accuracy['curve_decoder_gradients'])
+  # The check is the search's last attempt, not measured again.
+  assert [p['mean_gap'] for p in curve.bdmc] == list(
+      search['attempts'][-1]['gaps'].values())
+  curve.save(str(tmp_path))
+  loaded = tfrd.RDCurve.load(str(tmp_path))
+  assert loaded.accuracy == json.loads(json.dumps(curve.accuracy))
+  assert loaded.bdmc == json.loads(json.dumps(curve.bdmc))
+
+
+def _curve(accept_rate, effective_sample_size):
+  betas = np.array([0.1, 1.0, 10.0, 100.0])
+  values = np.ones([4, 2])
+  return tfrd.RDCurve(
+      betas, values, values, values,
+      np.broadcast_to(np.asarray(effective_sample_size, float)[:, None],
+                      (4, 2)),
+      config={'num_chains': 8},
+      run=tfrd.RunRecord(accept_rate=np.asarray(accept_rate, float)))
+
+
+def test_warnings_name_where_the_chains_went_wrong_and_what_to_try():
+  healthy = _curve([0.6, 0.65, 0.7, 0.6], [7.0, 5.0, 3.0, 2.0])
+  assert accuracy_lib.run_warnings(healthy) == []
+  sick = _curve([0.6, 0.65, 0.1, 0.05], [7.0, 5.0, 1.2, 1.0])
+  accept, ess = accuracy_lib.run_warnings(sick)
+  assert accept.startswith('HMC acceptance below 0.25 at 2 RD point(s), '
+                           'beta 10 to 100')
+  assert 'leapfrog' in accept
+  assert ess.startswith('The AIS weights collapsed (median effective sample '
+                        'size <= 1.5 of 8 chains) at 2 RD point(s), beta 10 '
+                        'to 100')
+  assert '--num_chains' in ess and '--target_gap' in ess
+  eager = _curve([0.99, 0.65, 0.6, 0.6], [7.0, 5.0, 3.0, 2.0])
+  (high,) = accuracy_lib.run_warnings(eager)
+  assert high.startswith('HMC acceptance above 0.95 at 1 RD point(s), beta '
+                         '0.1 to 0.1')
+
+
+def test_a_loose_curve_says_so_without_a_target():
+  points = [{'beta': 1.0, 'mean_gap': 0.2, 'gap_stderr': 0.1},
+            {'beta': 1000.0, 'mean_gap': 3.7, 'gap_stderr': 1.2}]
+  (warning,) = accuracy_lib.gap_warnings(points)
+  assert warning.startswith('The curve is loose: BDMC gap 3.7 ± 1.2 nats at '
+                            'beta 1000')
+  assert accuracy_lib.gap_warnings(points[:1]) == []

@@ -1,0 +1,665 @@
+"""Every curve states its own accuracy: a BDMC check, and a schedule long
+enough to meet a target gap.
+
+Why this exists: an AIS curve is a stochastic bound whose looseness depends
+on the decoder. The defaults that are tight on shallow 10-d MLPs (BDMC gaps
+under 0.3 nats) were 5 nats loose at β = 1000 on a deep MLP with a 64-d code
+(docs/accuracy.md), and a curve said nothing about it. So every curve is
+checked, by default, where it is made:
+
+- **The check** (paper §2.1, appendix D.3.2): at a few β of the curve (the
+  lowest RD β, β = 1 and the highest, `tfrd.bdmc.default_bdmc_betas`),
+  images are simulated from the user's own decoder at β and forward and
+  reverse AIS run along the curve's schedule truncated at β, with the
+  curve's chains, leapfrog steps and step-size mode (`tfrd.bdmc_at_points`).
+  The gap, upper minus lower bound on log Z_β, bounds in expectation the
+  error of the forward estimate of log Z_β, hence of the rate R̂ = -log Ẑ -
+  βD̂ (eq. 15), on data simulated from the model; on the user's own images
+  it is the best available indication, not a bound (`EXPLANATION`).
+- **The target** (`settle_schedule`): the check runs alone first, on the
+  schedule asked for; while a mean gap exceeds `target_gap`, the base
+  schedule and its fills are made longer by a power of two predicted from
+  the gap (on long schedules AIS's gap falls about as 1/T; at least a
+  doubling), until every gap meets the target or the next length would
+  pass `max_num_intermediate`. The curve then runs once, on the settled
+  schedule, and the last attempt is its check: a model the defaults suit
+  pays for the check only, a deep one gets the schedule it needs.
+
+Cost invariant: the check's decoder gradients are at most
+`max_cost_fraction` (½) of the curve's, whenever the number of simulated
+images is left to `check_num_images` and the curve has enough images for
+one (`tfrd.passes` gives both costs; a BDMC point costs each chain a
+forward run, two passes with two-pass step sizes, and one frozen reverse
+pass over the schedule up to its β). `tests/test_accuracy.py` checks the
+plan's cost against the gradients the runs report, the search on a
+decoder whose gap needs a longer schedule, and the warnings.
+"""
+
+import collections
+import hashlib
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from tfrd import bdmc as bdmc_lib
+from tfrd import distortions as distortions_lib
+from tfrd import files
+from tfrd import passes as passes_lib
+from tfrd import schedules as schedules_lib
+from tfrd import settings as settings_lib
+
+__all__ = ['CheckPlan', 'ScheduleSearch', 'EXPLANATION', 'MAX_AUTO_IMAGES',
+           'ACCEPT_RANGE', 'MIN_EFFECTIVE_SAMPLE_SIZE', 'check_betas',
+           'schedule_holding', 'curve_decoder_gradients',
+           'check_decoder_gradients', 'plan_check', 'point_record',
+           'lengthened', 'settle_schedule', 'run_warnings', 'gap_warnings',
+           'describe', 'within_target', 'estimate_rd_curve_checked']
+
+# What a user reads beside the gaps (printed and in curve.json).
+EXPLANATION = (
+    'The BDMC gap at a beta is the width of a bracket [forward AIS lower '
+    'bound, reverse AIS upper bound] on log Z_beta of images simulated from '
+    'the model at that beta, run on the curve\'s own schedule, chains and '
+    'HMC settings. It bounds (in expectation) how far the curve\'s log Z, '
+    'hence its rate, is from the truth on such data: the rate is too high by '
+    'at most about the gap. On your own images it is an indication, not a '
+    'bound. A gap above the target says the schedule is too short for this '
+    'decoder: a longer one (--target_gap, --num_intermediate) tightens it.')
+
+# Images simulated per point when the cost rule chooses: a few images give
+# the gap's mean and standard error; more would mostly cost.
+MAX_AUTO_IMAGES = 8
+
+# HMC acceptance outside this range at an RD point is reported: below, the
+# chains barely move; above, the steps are too small to explore.
+ACCEPT_RANGE = (0.25, 0.95)
+
+# Median effective sample size of the AIS weights, per point, at or below
+# which the weights count as collapsed (one chain carries the estimate).
+MIN_EFFECTIVE_SAMPLE_SIZE = 1.5
+
+_SEARCH_FORMAT = 'tfrd.schedule_search/1'
+
+
+class CheckPlan(
+    collections.namedtuple('CheckPlan', [
+        'betas', 'num_images', 'decoder_gradients',
+        'curve_decoder_gradients'])):
+  """What a curve's BDMC check will do and cost.
+
+  Attributes:
+    betas: [K] increasing inverse temperatures checked (empty: no check).
+    num_images: images simulated at each.
+    decoder_gradients: the check's decoder gradient evaluations, all chains.
+    curve_decoder_gradients: the curve's, all chains and passes.
+  """
+  __slots__ = ()
+
+  @property
+  def cost_fraction(self):
+    """The check's decoder gradients over the curve's."""
+    return self.decoder_gradients / max(self.curve_decoder_gradients, 1)
+
+
+class ScheduleSearch(
+    collections.namedtuple('ScheduleSearch', [
+        'schedule_settings', 'schedule', 'attempts', 'status', 'check'])):
+  """Where `settle_schedule` ended.
+
+  Attributes:
+    schedule_settings: the settled `ScheduleSettings` (the curve's).
+    schedule: its `AnnealingSchedule`.
+    attempts: one JSON-serializable dict per schedule tried, in order:
+      num_intermediate, num_transitions, points (`point_record`s),
+      decoder_gradients, wall_time_s, within_target.
+    status: 'met' (every gap within target), 'capped' (the next schedule
+      would pass the cap: the longest one tried is kept) or 'checked' (no
+      target: one attempt).
+    check: the `point_record`s of the settled schedule (its last attempt),
+      which are the curve's check.
+  """
+  __slots__ = ()
+
+
+def check_betas(distortion, schedule, betas=None):
+  """The β a check measures on `schedule`.
+
+  Args:
+    distortion: a `tfrd.Distortion` or its name.
+    schedule: the curve's `AnnealingSchedule`.
+    betas: None for the default points (the lowest RD β, 1 if within the
+      schedule, and the highest; only β = 1 where the distortion can be
+      simulated there alone), or the points asked for.
+
+  Returns:
+    Increasing float64 array; each β within 1e-9 of one of the schedule's
+    takes the schedule's value.
+
+  Raises:
+    ValueError: for points beyond the schedule, or a distortion that cannot
+      be simulated at one of them (with what to do).
+  """
+  distortion = distortions_lib.get_distortion(distortion)
+  rd_betas = schedule.betas[schedule.rd_indices]
+  beta_max = float(schedule.betas[-1])
+  if betas is None:
+    points = [beta for beta in bdmc_lib.default_bdmc_betas(
+        distortion, beta_min=float(rd_betas[0]), beta_max=beta_max)
+              if beta <= beta_max]
+  else:
+    points = sorted({float(beta) for beta in betas})
+    if not all(math.isfinite(beta) and 0 < beta <= beta_max * (1 + 1e-12)
+               for beta in points):
+      raise ValueError(
+          f'BDMC points must be positive and at most {beta_max:g} (the '
+          f'largest beta of the curve\'s schedule), got '
+          f'{",".join(f"{beta:g}" for beta in points)}.')
+  for beta in points:
+    try:
+      bdmc_lib._check_channel(distortion, beta)  # pylint: disable=protected-access
+    except ValueError as error:
+      raise ValueError(f'beta = {beta:g}: {error}') from None
+  nearest = [schedule.betas[np.argmin(np.abs(schedule.betas - beta))]
+             for beta in points]
+  # A β typed as the schedule's (0.1 of a geometric schedule, say) takes its
+  # exact value rather than adding a second temperature next to it.
+  return np.array(sorted({
+      float(near) if math.isclose(beta, near, rel_tol=1e-9) else beta
+      for beta, near in zip(points, nearest)}), dtype=np.float64)
+
+
+def schedule_holding(schedule, betas):
+  """`schedule` with `betas` added as RD points where missing.
+
+  `tfrd.truncate_schedule` of the result at a point is the curve's own
+  schedule up to that point (plus the point itself and any lower points
+  when they are not among the curve's temperatures).
+  """
+  all_betas = np.union1d(schedule.betas, betas)
+  rd_betas = np.union1d(schedule.betas[schedule.rd_indices], betas)
+  return schedules_lib.AnnealingSchedule(
+      all_betas, np.searchsorted(all_betas, rd_betas))
+
+
+def curve_decoder_gradients(schedule, num_images, chains):
+  """A curve's decoder gradient evaluations, all chains and passes."""
+  hmc = chains.hmc
+  return int(num_images) * chains.num_chains * (
+      passes_lib.decoder_gradients_per_chain(
+          schedule.num_transitions, hmc.num_leapfrog_steps,
+          hmc.step_size_mode, chains.step_size_table is not None))
+
+
+def check_decoder_gradients(schedule, betas, num_images, chains):
+  """A check's decoder gradient evaluations: at each β, every chain of each
+  image runs forward AIS (its passes) and one frozen reverse pass."""
+  hmc = chains.hmc
+  full = schedule_holding(schedule, betas)
+  total = 0
+  for beta in betas:
+    transitions = bdmc_lib.truncate_schedule(full, beta).num_transitions
+    total += passes_lib.decoder_gradients_per_chain(
+        transitions, hmc.num_leapfrog_steps, hmc.step_size_mode) + (
+            passes_lib.decoder_gradients_per_chain(
+                transitions, hmc.num_leapfrog_steps, 'fixed'))
+  return int(num_images) * chains.num_chains * total
+
+
+def plan_check(distortion, schedule, num_curve_images, chains, accuracy):
+  """The check of a curve on `schedule`: its points, images and cost.
+
+  Args:
+    distortion: a `tfrd.Distortion` or its name.
+    schedule: the curve's `AnnealingSchedule`.
+    num_curve_images: the curve's number of images.
+    chains: the curve's `ChainSettings`.
+    accuracy: `AccuracySettings`.
+
+  Returns:
+    A `CheckPlan` (no points when `accuracy.betas` is ()).
+
+  Raises:
+    ValueError: as `check_betas` does.
+  """
+  curve_cost = curve_decoder_gradients(schedule, num_curve_images, chains)
+  if not accuracy.enabled:
+    return CheckPlan(np.zeros([0]), 0, 0, curve_cost)
+  betas = check_betas(distortion, schedule, accuracy.betas)
+  per_image = check_decoder_gradients(schedule, betas, 1, chains)
+  num_images = accuracy.num_images
+  if num_images is None:
+    affordable = int(accuracy.max_cost_fraction * curve_cost // per_image)
+    num_images = min(MAX_AUTO_IMAGES, max(1, affordable))
+  return CheckPlan(betas, num_images, num_images * per_image, curve_cost)
+
+
+def point_record(result, chains, in_schedule, per_image=False):
+  """The record of one `tfrd.BDMCResult`, wherever a BDMC point is written
+  (curve.json's `bdmc`, bdmc.json's points, the schedule search).
+
+  Args:
+    result: the `tfrd.BDMCResult`.
+    chains: the `ChainSettings` it ran with.
+    in_schedule: whether its β is one of the curve's temperatures.
+    per_image: add the per-image bounds and the forward curve.
+
+  Returns:
+    A JSON-serializable dict: beta, mean_gap (upper minus lower bound on log
+    Z_β, averaged over images), max_gap, gap_stderr, mean_lower,
+    mean_upper, num_images, the forward chains' rate and distortion at β,
+    transitions, acceptance, decoder gradients per chain and in all,
+    wall time and settings.
+  """
+  forward = result.forward.estimates[-1]
+  hmc = chains.hmc
+  num_images = int(np.size(result.gap))
+  record = {
+      'beta': float(result.beta),
+      'mean_gap': result.mean_gap,
+      'max_gap': result.max_gap,
+      'gap_stderr': result.gap_stderr,
+      'mean_lower': result.mean_lower,
+      'mean_upper': result.mean_upper,
+      'num_images': num_images,
+      'forward_rate': float(np.mean(forward.rate)),
+      'forward_distortion': float(np.mean(forward.distortion)),
+      'num_transitions': int(result.num_transitions),
+      'forward_accept_rate': float(result.forward.accept_rates[-1]),
+      'reverse_accept_rate': float(result.reverse_accept_rate),
+      'decoder_gradients_per_chain': int(result.num_decoder_gradients),
+      'decoder_gradients': int(result.num_decoder_gradients) * num_images *
+                           int(chains.num_chains),
+      'wall_time_s': float(sum(result.wall_time_s.values())),
+      'settings': {
+          'num_chains': int(chains.num_chains),
+          'num_leapfrog_steps': int(hmc.num_leapfrog_steps),
+          'step_size_mode': hmc.step_size_mode,
+          'reverse_step_sizes': 'the forward run\'s table, frozen',
+          'seed': int(chains.seed),
+          'seeds': 'derived from (seed, beta) by tfrd.bdmc.bdmc_at_points',
+          'jit_compiled': bool(result.forward.jit_compiled),
+          'schedule': 'the curve\'s schedule truncated at beta',
+          'beta_in_curve_schedule': bool(in_schedule),
+          'simulation': ('z ~ p(z); x from exp(-beta d(x, f(z))) normalized '
+                         '(tfrd.bdmc.simulate_data)'),
+      },
+  }
+  if per_image:
+    record.update({
+        'lower_per_image': result.lower.tolist(),
+        'upper_per_image': result.upper.tolist(),
+        'gap_per_image': result.gap.tolist(),
+        'forward_curve': {
+            'beta': result.forward.betas.tolist(),
+            'rate': [float(np.mean(e.rate))
+                     for e in result.forward.estimates],
+            'distortion': [float(np.mean(e.distortion))
+                           for e in result.forward.estimates],
+        },
+        'wall_time_by_phase_s': {
+            phase: float(seconds)
+            for phase, seconds in result.wall_time_s.items()},
+    })
+  return record
+
+
+def within_target(record, target_gap):
+  """Whether a point's measured mean gap is at most `target_gap` (the
+  measured value itself, so a curve said to meet 1 nat shows at most 1)."""
+  return record['mean_gap'] is not None and record['mean_gap'] <= target_gap
+
+
+def lengthened(schedule_settings, factor):
+  """`schedule_settings` with its base schedule and fills `factor` times
+  longer (the RD points stay where they are)."""
+  return schedule_settings._replace(
+      num_intermediate=schedule_settings.num_intermediate * factor,
+      min_before_first=schedule_settings.min_before_first * factor,
+      min_between=schedule_settings.min_between * factor)
+
+
+def _next_factor(records, target_gap):
+  """The power of two (at least 2) by which to lengthen the schedule: the
+  worst gap's ratio to the target, with a quarter to spare, on the 1/T
+  law."""
+  worst = max(record['mean_gap'] / target_gap for record in records)
+  return 2 ** max(1, math.ceil(math.log2(max(worst * 1.25, 2.0))))
+
+
+def _search_key(decoder, distortion, schedule_settings, prior, chains,
+                accuracy, num_curve_images):
+  """What a saved search must match to be reused (weights, settings)."""
+  from tfrd import checkpointing  # pylint: disable=g-import-not-at-top
+  settings = {
+      'distortion': distortion.get_config(),
+      'schedule': schedule_settings._asdict(),
+      'prior': checkpointing.describe_parameters(prior),
+      'chains': [chains.num_chains, chains.seed, chains.hmc._asdict(),
+                 chains.decoder_dtype],
+      'accuracy': accuracy._asdict(),
+      'num_curve_images': int(num_curve_images),
+  }
+  components = checkpointing.fingerprint(
+      decoder, np.zeros([0]), schedules_lib.AnnealingSchedule([0.0, 1.0], [1]),
+      settings)
+  return hashlib.sha256(json.dumps(components, sort_keys=True).encode()
+                        ).hexdigest()[:24]
+
+
+def _read_search(path, key):
+  if not path or not os.path.exists(path):
+    return []
+  try:
+    with open(path) as stream:
+      document = json.load(stream)
+  except (OSError, ValueError):
+    return []
+  if document.get('format') != _SEARCH_FORMAT or document.get('key') != key:
+    return []
+  return document.get('attempts', [])
+
+
+def _write_search(path, key, attempts, status=None):
+  with files.atomic_write(path) as stream:
+    json.dump({'format': _SEARCH_FORMAT, 'key': key, 'status': status,
+               'attempts': attempts}, stream, indent=1)
+    stream.write('\n')
+
+
+def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
+                    accuracy, num_curve_images, control=None,
+                    record_path=None):
+  """The schedule a curve should run on to meet `accuracy.target_gap`.
+
+  Runs the curve's check (`plan_check`) on the schedule of
+  `schedule_settings`; while a point's mean gap exceeds the target,
+  lengthens the schedule (`lengthened`, by a power of two predicted from the
+  worst gap) and checks again, until every gap is within the target or the
+  next schedule's `num_intermediate` would pass
+  `accuracy.max_num_intermediate` (then the longest schedule tried is
+  kept). Without a target it checks once.
+
+  Args:
+    decoder: callable latents [B, D] -> outputs [B, ...].
+    distortion: a `tfrd.Distortion` or its name.
+    schedule_settings: the `ScheduleSettings` of the first attempt.
+    prior: TFP prior with event shape [D].
+    chains: the curve's `ChainSettings` (no step-size table).
+    accuracy: `AccuracySettings` with a check (`enabled`).
+    num_curve_images: the curve's images (the check's cost rule).
+    control: a `RunControl` for the BDMC runs (progress, stop), or None.
+    record_path: None, or a JSON file to keep the attempts in: written
+      after each one, and read at the start, when an earlier run with the
+      same decoder weights and settings left one, so a resumed run does
+      not measure again what it measured.
+
+  Returns:
+    A `ScheduleSearch`.
+
+  Raises:
+    ValueError: for points the distortion cannot simulate.
+    tfrd.RunInterrupted: `control.stop` was set (the finished attempts are
+      in `record_path`).
+  """
+  distortion = distortions_lib.get_distortion(distortion)
+  chains = chains._replace(step_size_table=None)
+  target = accuracy.target_gap
+  key = _search_key(decoder, distortion, schedule_settings, prior, chains,
+                    accuracy, num_curve_images)
+  saved = _read_search(record_path, key)
+  attempts = []
+  settings = schedule_settings
+  while True:
+    schedule = schedules_lib.schedule_from_settings(settings)
+    plan = plan_check(distortion, schedule, num_curve_images, chains,
+                      accuracy)
+    index = len(attempts)
+    if (index < len(saved) and
+        saved[index]['num_intermediate'] == settings.num_intermediate):
+      attempt = saved[index]
+    else:
+      attempt = _attempt(decoder, distortion, settings, schedule, plan,
+                         prior, chains, control, target)
+    attempts.append(attempt)
+    if record_path:
+      _write_search(record_path, key, attempts)
+    if target is None or attempt['within_target']:
+      status = 'checked' if target is None else 'met'
+      break
+    factor = _next_factor(attempt['points'], target)
+    longest = accuracy.max_num_intermediate // settings.num_intermediate
+    if longest < 2:
+      status = 'capped'
+      break
+    # Powers of two only, so every schedule tried is the first one doubled.
+    factor = min(factor, 2 ** int(math.log2(longest)))
+    settings = lengthened(settings, factor)
+  if record_path:
+    _write_search(record_path, key, attempts, status)
+  return ScheduleSearch(settings, schedule, attempts, status,
+                        attempts[-1]['points'])
+
+
+def _attempt(decoder, distortion, settings, schedule, plan, prior, chains,
+             control, target):
+  """One attempt of `settle_schedule`: the check on one schedule."""
+  start = time.time()
+  progress = None if control is None else control.progress
+  if progress is not None:
+    label = f'check at N={settings.num_intermediate}'
+    control = control._replace(progress=lambda update: progress(
+        update._replace(phase=f'{label} {update.phase}')))
+  results = bdmc_lib.bdmc_at_points(
+      decoder, distortion, plan.betas, num_images=plan.num_images,
+      latent_dim=int(prior.event_shape[-1]), prior=prior,
+      schedule=schedule_holding(schedule, plan.betas), chains=chains,
+      control=control)
+  points = [point_record(result, chains, result.beta in schedule.betas)
+            for result in results]
+  return {
+      'num_intermediate': settings.num_intermediate,
+      'min_before_first': settings.min_before_first,
+      'min_between': settings.min_between,
+      'num_transitions': int(schedule.num_transitions),
+      'points': points,
+      'decoder_gradients': int(sum(point['decoder_gradients']
+                                   for point in points)),
+      'curve_decoder_gradients': plan.curve_decoder_gradients,
+      'wall_time_s': time.time() - start,
+      'within_target': bool(target is not None and all(
+          within_target(point, target) for point in points)),
+  }
+
+
+def run_warnings(curve):
+  """What a user should know about a curve's chains, with what to try.
+
+  Looks at each RD point's HMC acceptance (outside `ACCEPT_RANGE`) and the
+  median over images of the AIS weights' effective sample size (at most
+  `MIN_EFFECTIVE_SAMPLE_SIZE`: one chain carries the estimate).
+
+  Returns:
+    A list of one-line strings (empty when nothing is off).
+  """
+  warnings = []
+  betas = curve.betas
+  accept = curve.accept_rate
+  low, high = ACCEPT_RANGE
+  for name, outside, advice in (
+      ('below', accept < low,
+       'the chains barely move: try more leapfrog steps with smaller steps '
+       '(--step_size_mode=two_pass adapts them) or a longer schedule'),
+      ('above', accept > high,
+       'the steps are too small to explore: try --step_size_mode=two_pass '
+       'or a larger --target_accept')):
+    bound = low if name == 'below' else high
+    if np.any(outside):
+      where = betas[outside]
+      warnings.append(
+          f'HMC acceptance {name} {bound:g} at {where.size} RD point(s), '
+          f'beta {where.min():.3g} to {where.max():.3g} (lowest '
+          f'{np.nanmin(accept[outside]):.2f}, highest '
+          f'{np.nanmax(accept[outside]):.2f}): {advice}.')
+  ess = curve.effective_sample_size_per_image
+  if not np.all(np.isnan(ess)):
+    median = np.nanmedian(ess, axis=1)
+    collapsed = median <= MIN_EFFECTIVE_SAMPLE_SIZE
+    if np.any(collapsed):
+      where = betas[collapsed]
+      warnings.append(
+          f'The AIS weights collapsed (median effective sample size <= '
+          f'{MIN_EFFECTIVE_SAMPLE_SIZE:g} of {curve.config.get("num_chains", "the")} '
+          f'chains) at {where.size} RD point(s), beta {where.min():.3g} to '
+          f'{where.max():.3g}: one chain carries each estimate there; try a '
+          f'longer schedule (--target_gap, --num_intermediate) or more '
+          f'--num_chains.')
+  return warnings
+
+
+def gap_warnings(points, target_gap=None, search=None):
+  """One-line warnings about the check's gaps, with what to try."""
+  warnings = []
+  loose = [point for point in points if point['mean_gap'] is not None and
+           point['mean_gap'] > (1.0 if target_gap is None else target_gap)]
+  if search is not None and search.status == 'capped':
+    warnings.append(
+        f'The target gap of {target_gap:g} nats was not met within the cap '
+        f'(--max_num_intermediate): the curve uses the longest schedule '
+        f'tried (--num_intermediate={search.schedule_settings.num_intermediate}'
+        f'), whose largest gap is {max(p["mean_gap"] for p in points):.3g} '
+        f'nats; raise the cap, or use more --leapfrog_steps or chains.')
+  elif loose:
+    worst = max(loose, key=lambda point: point['mean_gap'])
+    warnings.append(
+        f'The curve is loose: BDMC gap {worst["mean_gap"]:.3g} ± '
+        f'{worst["gap_stderr"]:.2g} nats at beta {worst["beta"]:g}, so its '
+        f'rate there may be too high by about that much; --target_gap=1 '
+        f'lengthens the schedule until the gaps are within 1 nat.')
+  return warnings
+
+
+def describe(curve, plan, points, search=None, target_gap=None):
+  """curve.json's `accuracy` field.
+
+  Args:
+    curve: the `RDCurve` (for `run_warnings`).
+    plan: the check's `CheckPlan` on the curve's schedule.
+    points: the check's `point_record`s (those measured so far).
+    search: the `ScheduleSearch` the schedule came from, or None.
+    target_gap: the target, or None.
+
+  Returns:
+    A JSON-serializable dict: the gaps' summary, the check's and the
+    curve's decoder gradients, the target and whether it was met, the
+    schedule search's attempts, warnings (`run_warnings`, `gap_warnings`)
+    and `EXPLANATION`.
+  """
+  check_gradients = sum(point.get('decoder_gradients', 0)
+                        for point in points)
+  gaps = [point['mean_gap'] for point in points]
+  document = {
+      'checked_betas': [float(beta) for beta in plan.betas],
+      'num_images': int(plan.num_images),
+      'gaps': [{key: point[key] for key in ('beta', 'mean_gap', 'gap_stderr',
+                                            'max_gap')} for point in points],
+      'largest_mean_gap': max(gaps) if gaps else None,
+      'check_decoder_gradients': int(check_gradients),
+      'curve_decoder_gradients': int(plan.curve_decoder_gradients),
+      'check_cost_fraction': check_gradients / max(
+          plan.curve_decoder_gradients, 1),
+      'complete': len(points) == len(plan.betas),
+      'target_gap': target_gap,
+      'within_target': (None if target_gap is None or not gaps else all(
+          within_target(point, target_gap) for point in points)),
+      'warnings': run_warnings(curve) + gap_warnings(points, target_gap,
+                                                     search),
+      'explanation': EXPLANATION,
+  }
+  if search is not None:
+    document['search'] = {
+        'status': search.status,
+        'attempts': [{key: value for key, value in attempt.items()
+                      if key != 'points'} | {
+                          'gaps': {f'{point["beta"]:g}': point['mean_gap']
+                                   for point in attempt['points']}}
+                     for attempt in search.attempts],
+        'decoder_gradients': int(sum(attempt['decoder_gradients']
+                                     for attempt in search.attempts)),
+        'settled_num_intermediate': search.schedule_settings.num_intermediate,
+        'settled_min_before_first': search.schedule_settings.min_before_first,
+        'settled_min_between': search.schedule_settings.min_between,
+    }
+  return document
+
+
+def estimate_rd_curve_checked(decoder, data, distortion='mse', schedule=None,
+                              latent_dim=None, prior=None, chains=None,
+                              control=None, accuracy=None,
+                              image_indices=None):
+  """`tfrd.estimate_rd_curve` on a schedule that meets a target gap, with
+  the curve's BDMC check in its `bdmc` and `accuracy` fields.
+
+  What `apps.rd_curve` does by default: `settle_schedule` (when
+  `accuracy.target_gap` is set), the curve on the settled schedule, and the
+  check (the search's last attempt, or `plan_check`'s run after the curve).
+
+  Args:
+    decoder, data, distortion, latent_dim, prior, chains, image_indices: as
+      for `tfrd.estimate_rd_curve`.
+    schedule: a `ScheduleSettings` (the first attempt; tfrd's defaults if
+      None): the search lengthens it.
+    control: a `RunControl`; its progress, stop and checkpoints serve the
+      curve, its progress and stop the check (which runs undistributed).
+    accuracy: `AccuracySettings` (defaults: the three default points,
+      images within half the curve's cost, a 1-nat target).
+
+  Returns:
+    The `RDCurve`, with `bdmc` (the check's `point_record`s) and `accuracy`
+    (`describe`); `config['schedule_search']` names the settled schedule.
+  """
+  # pylint: disable=g-import-not-at-top
+  from tfrd import api
+  from tfrd import target as target_lib
+  # pylint: enable=g-import-not-at-top
+  distortion = distortions_lib.get_distortion(distortion)
+  chains = settings_lib.ChainSettings() if chains is None else chains
+  control = settings_lib.RunControl() if control is None else control
+  accuracy = (settings_lib.AccuracySettings() if accuracy is None
+              else accuracy)
+  schedule_settings = (settings_lib.ScheduleSettings() if schedule is None
+                       else schedule)
+  if prior is None:
+    if latent_dim is None:
+      raise ValueError('Give latent_dim (or a prior).')
+    prior = target_lib.standard_normal_prior(int(latent_dim))
+  num_images = int(np.shape(data)[0])
+  check_control = control._replace(checkpoint_dir=None, strategy=None)
+  search = None
+  if accuracy.enabled and accuracy.target_gap is not None:
+    search = settle_schedule(decoder, distortion, schedule_settings, prior,
+                             chains, accuracy, num_images, check_control)
+    schedule_settings = search.schedule_settings
+  schedule = schedules_lib.schedule_from_settings(schedule_settings)
+  curve = api.estimate_rd_curve(decoder, data, distortion, schedule,
+                                prior=prior, chains=chains, control=control,
+                                image_indices=image_indices)
+  plan = plan_check(distortion, schedule, num_images, chains, accuracy)
+  if search is not None:
+    points = list(search.check)
+  elif accuracy.enabled:
+    check_chains = chains._replace(step_size_table=None)
+    results = bdmc_lib.bdmc_at_points(
+        decoder, distortion, plan.betas, num_images=plan.num_images,
+        prior=prior, schedule=schedule_holding(schedule, plan.betas),
+        chains=check_chains, control=check_control)
+    points = [point_record(result, check_chains,
+                           result.beta in schedule.betas)
+              for result in results]
+  else:
+    points = []
+  curve.bdmc = points or None
+  curve.accuracy = describe(curve, plan, points, search, accuracy.target_gap)
+  return curve
