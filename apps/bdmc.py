@@ -18,7 +18,7 @@ recorded in bdmc.json; a bfloat16 decoder runs without XLA
 (`pipelines.bdmc_points`).
 
 Writes into --output_dir: bdmc.json (per point the record curve.json's
-`bdmc` field holds too, `pipelines.bdmc_points.point_record`, with per-image
+`bdmc` field holds too, `tfrd.accuracy.point_record`, with per-image
 values and the forward curve; settings and timing), bdmc.png (the forward
 curve of each point's simulated data with its gap annotated, and the gaps
 against β) and simulated.npz (the simulated x and z of every point). The

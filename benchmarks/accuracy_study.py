@@ -19,7 +19,7 @@ exactly (appendix D.3.1), it measures for each setting:
   passes of the two-pass step sizes) and wall time.
 
 Each BDMC point is recorded as every BDMC point is
-(`pipelines.bdmc_points.point_record`: mean_gap, max_gap, gap_stderr,
+(`tfrd.accuracy.point_record`: mean_gap, max_gap, gap_stderr,
 mean_lower, mean_upper, ...), with the exact values' errors added.
 
 Studies: `schedule` (number of intermediate distributions), `chains`,
@@ -257,7 +257,7 @@ class Study:
           chains=chains)
       exact = self.exact[beta]
       estimate = result.forward.estimates[-1]
-      record = bdmc_points.point_record(
+      record = tfrd.accuracy.point_record(
           result, chains, beta in schedule.betas, per_image=True)
       record['settings']['seeds'] = (
           'data simulated with seed * 1000 + the point\'s index, shared by '

@@ -123,7 +123,8 @@ def _gaps_line(points):
       + f' at beta {point["beta"]:g}' for point in points)
 
 
-def settle_schedule(job, inputs, prior, chains, program='rd_curve'):
+def settle_schedule(job, inputs, prior, chains, program='rd_curve',
+                    record_path=None):
   """`tfrd.accuracy.settle_schedule` for a curve job, with its lines.
 
   Args:
@@ -133,6 +134,8 @@ def settle_schedule(job, inputs, prior, chains, program='rd_curve'):
     prior: the curve's prior.
     chains: the curve's `tfrd.ChainSettings`.
     program: the name starting the lines.
+    record_path: a JSON file keeping the attempts, so that a search run
+      again reuses them (`tfrd.accuracy.settle_schedule`), or None.
 
   Returns:
     The `tfrd.accuracy.ScheduleSearch`.
@@ -164,7 +167,7 @@ def settle_schedule(job, inputs, prior, chains, program='rd_curve'):
   control = tfrd.RunControl(progress=_stopping_progress(progress))
   search = tfrd.accuracy.settle_schedule(
       inputs.decoder, inputs.distortion, job.schedule, prior, chains,
-      accuracy, num_images, control)
+      accuracy, num_images, control, record_path)
   for attempt in search.attempts:
     sys.stderr.write(
         f'{program}: schedule of {attempt["num_transitions"]} transitions '

@@ -7,7 +7,7 @@ figure; users' scripts call the same functions. The rules live here once:
 - a run is a directory written by `apps.rd_curve` (its curve.json) or the
   path of a curve.json; its BDMC gaps are the `bdmc` field of curve.json
   and the points of an `apps.bdmc` bdmc.json in the run's directory, both
-  records of one schema (`pipelines.bdmc_points.point_record`), read
+  records of one schema (`tfrd.accuracy.point_record`), read
   without translation;
 - runs are compared only when they measure the same thing: the same
   distortion (name and parameters) on the same data (dataset, split or
@@ -57,7 +57,7 @@ class Run(collections.namedtuple('Run', ['label', 'path', 'curve', 'document',
     document: the parsed curve.json.
     bdmc: list of BDMC point records (`beta`, `mean_gap`, `max_gap`,
       `gap_stderr`, `mean_lower`, `mean_upper`, ...: the schema of
-      `pipelines.bdmc_points.point_record`), each with `source`
+      `tfrd.accuracy.point_record`), each with `source`
       ('curve.json' or 'bdmc.json'), sorted by beta.
   """
   __slots__ = ()
@@ -90,7 +90,7 @@ def _read_json(path):
 
 
 def _bdmc_points(points, source):
-  """BDMC point records (`pipelines.bdmc_points.point_record`), each marked
+  """BDMC point records (`tfrd.accuracy.point_record`), each marked
   with the file it came from."""
   return [dict(point, beta=float(point['beta']), source=source)
           for point in points or []]

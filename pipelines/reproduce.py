@@ -791,8 +791,12 @@ def _save_reconstructions(run, name, decoder, result):
 def _add_bdmc(run, curve, result, decoder, model_document, directory):
   """BDMC gaps at the budget's betas, on the curve's schedule (fig9), as
   `apps.rd_curve --bdmc_points` measures them."""
-  from pipelines import bdmc_points  # pylint: disable=g-import-not-at-top
-  from pipelines import curve_run  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from pipelines import bdmc_points
+  from pipelines import curve_run
+  import tfrd
+  from tfrd import settings as tfrd_settings
+  # pylint: enable=g-import-not-at-top
   budget = run.budget
   schedule, _ = schedule_for(budget, curve.model.code_size,
                              _beta_min_factor(curve, model_document))
@@ -803,10 +807,17 @@ def _add_bdmc(run, curve, result, decoder, model_document, directory):
       _distortion(run, curve, model_document))
   say(f'BDMC of {directory} at beta = {", ".join(f"{b:g}" for b in betas)}')
   result.bdmc = None
+  chains = _chains(budget, curve)._replace(jit_compile=budget['jit'])
+  # The budget's points, measured after the curve (no target gap: the
+  # figures' schedules are the budget's).
+  accuracy = tfrd_settings.AccuracySettings(
+      betas=tuple(betas), num_images=budget['bdmc_num_images'],
+      target_gap=None)
+  plan = tfrd.accuracy.plan_check(inputs.distortion, schedule,
+                                  result.num_images, chains, accuracy)
   bdmc_points.measure_for_curve(
-      result, inputs, _prior(curve), schedule, betas,
-      budget['bdmc_num_images'], _chains(budget, curve)._replace(
-          jit_compile=budget['jit']), directory, 'reproduce')
+      result, inputs, _prior(curve), schedule, plan, accuracy, chains,
+      directory, 'reproduce')
 
 
 # The figure: results.json and figure.png.

@@ -19,6 +19,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_AIS_FLAGS = ('--num_chains=4', '--num_intermediate=60',
                   '--num_rd_points=4', '--beta_max=10', '--min_before_first=20',
                   '--min_between=3', '--leapfrog_steps=3')
+# The same for apps.rd_curve, without its accuracy check (tested on its own
+# in test_accuracy.py, test_curve_run.py and test_bdmc_points.py).
+TINY_CURVE_FLAGS = TINY_AIS_FLAGS + ('--bdmc_points=none',)
 
 
 def run_app(module, *args, env=None):

@@ -12,6 +12,7 @@ import app_runner  # pylint: disable=g-bad-import-order
 
 REPO = app_runner.REPO
 TINY_AIS_FLAGS = list(app_runner.TINY_AIS_FLAGS)
+TINY_CURVE_FLAGS = list(app_runner.TINY_CURVE_FLAGS)
 
 
 _run = app_runner.run_app
@@ -47,7 +48,7 @@ def test_rd_curve_end_to_end(files, tmp_path):
   result = _run('apps.rd_curve', f'--model={files["model"]}',
                 f'--dataset=npz:{files["data"]}', '--num_images=3',
                 '--distortion=gaussian_nll', '--gaussian_scale=0.5',
-                f'--output_dir={output_dir}', '--seed=1', *TINY_AIS_FLAGS)
+                f'--output_dir={output_dir}', '--seed=1', *TINY_CURVE_FLAGS)
   assert result.returncode == 0, result.stderr[-3000:]
   assert sorted(os.listdir(output_dir)) == ['curve.csv', 'curve.json',
                                             'curve.npz', 'curve.png',
@@ -106,7 +107,7 @@ def test_rd_curve_bad_input_fails_cleanly(files, tmp_path, case, message):
   }[case]
   output_dir = tmp_path / 'out'
   result = _run('apps.rd_curve', *args, '--num_images=3',
-                f'--output_dir={output_dir}', *TINY_AIS_FLAGS)
+                f'--output_dir={output_dir}', *TINY_CURVE_FLAGS)
   assert result.returncode != 0
   assert 'rd_curve: error:' in result.stderr
   assert message in result.stderr
@@ -128,7 +129,7 @@ def test_rd_curve_with_damaged_prior_and_blur(files, tmp_path):
   result = _run('apps.rd_curve', f'--model={files["model"]}',
                 f'--dataset=npz:{files["data"]}', '--num_images=3',
                 '--prior=mixture:0.3', '--blur_sigma=0.5',
-                f'--output_dir={output_dir}', *TINY_AIS_FLAGS)
+                f'--output_dir={output_dir}', *TINY_CURVE_FLAGS)
   assert result.returncode == 0, result.stderr[-3000:]
   with open(output_dir / 'curve.json') as stream:
     config = json.load(stream)['config']
@@ -166,7 +167,8 @@ def test_rd_curve_killed_and_resumed_gives_the_uninterrupted_curve(files,
   import signal  # pylint: disable=g-import-not-at-top
   # About 20 chunks a pass (a chunk ends at every RD point and every 32
   # transitions), and two passes.
-  common = [f'--model={files["model"]}', f'--dataset=npz:{files["data"]}',
+  common = ['--bdmc_points=none',
+            f'--model={files["model"]}', f'--dataset=npz:{files["data"]}',
             '--num_images=3', '--num_chains=4', '--num_intermediate=400',
             '--num_rd_points=6', '--beta_max=20', '--min_before_first=100',
             '--min_between=10', '--leapfrog_steps=3', '--seed=4',

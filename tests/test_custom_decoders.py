@@ -21,7 +21,7 @@ from adapters import python_objects
 import app_runner  # pylint: disable=g-bad-import-order
 
 REPO = app_runner.REPO
-TINY_AIS_FLAGS = list(app_runner.TINY_AIS_FLAGS)
+TINY_AIS_FLAGS = list(app_runner.TINY_CURVE_FLAGS)
 LATENT_DIM = 3
 OUTPUT_DIM = 24
 # Its own name, so that it cannot be imported already in the test process.

@@ -19,7 +19,7 @@ from tfrd import files
 import app_runner  # pylint: disable=g-bad-import-order
 
 REPO = app_runner.REPO
-TINY_AIS_FLAGS = list(app_runner.TINY_AIS_FLAGS)
+TINY_AIS_FLAGS = list(app_runner.TINY_CURVE_FLAGS)
 USER_TEXT = 'the user\'s own notes\n'
 
 
@@ -273,7 +273,8 @@ def test_sigterm_leaves_a_checkpoint_and_resume_gives_the_same_curve(
   # line, the event the interruption is driven by.
   flags = [*decoder_and_data, '--num_chains=2', '--num_intermediate=20000',
            '--num_rd_points=4', '--beta_max=10', '--min_before_first=20',
-           '--leapfrog_steps=1', '--checkpoint_interval_s=100000']
+           '--leapfrog_steps=1', '--checkpoint_interval_s=100000',
+           '--bdmc_points=none']
   reference = _run('apps.rd_curve', *flags,
                    f'--output_dir={tmp_path / "reference"}')
   assert reference.returncode == 0, reference.stderr[-3000:]

@@ -30,7 +30,7 @@ _RUN_FLAGS = ('--dataset=npz:{data}', '--num_images=5', '--num_chains=4',
               '--distortion=gaussian_nll', '--gaussian_scale=0.5',
               '--num_intermediate=60', '--num_rd_points=4', '--beta_max=10',
               '--min_before_first=20', '--min_between=3',
-              '--leapfrog_steps=3', '--seed=3')
+              '--leapfrog_steps=3', '--seed=3', '--bdmc_points=none')
 # A longer schedule for the killed worker: about 16 chunks a pass.
 _LONG_FLAGS = ('--num_intermediate=400', '--num_rd_points=6', '--beta_max=20',
                '--min_before_first=100', '--min_between=10')

@@ -24,7 +24,7 @@ from apps import rd_curve  # pylint: disable=unused-import  (defines the flags)
 
 FLAGS = flags.FLAGS
 REPO = app_runner.REPO
-TINY_AIS_FLAGS = list(app_runner.TINY_AIS_FLAGS)
+TINY_AIS_FLAGS = list(app_runner.TINY_CURVE_FLAGS)
 DATA_DIR = os.environ.get('TFRD_DATA_DIR') or os.path.join(
     os.path.dirname(REPO), 'shared', 'data')
 

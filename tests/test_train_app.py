@@ -26,7 +26,7 @@ TINY_AIS_FLAGS = ['--num_chains=2', '--num_intermediate=20',
                   '--num_rd_points=2', '--beta_max=2', '--min_before_first=0',
                   '--min_between=0', '--leapfrog_steps=2',
                   '--step_size_mode=fixed', '--schedule=linear', '--jit=false',
-                  '--num_images=2']
+                  '--num_images=2', '--bdmc_points=none']
 
 
 _run = app_runner.run_app

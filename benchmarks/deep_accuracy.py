@@ -1,0 +1,231 @@
+r"""Does the default curve meet its accuracy target on decoders like users'?
+
+    TFRD_DATA_DIR=../shared/data python -m benchmarks.deep_accuracy \
+        --output_dir=runs/deep_accuracy          # hours on 2 CPU cores
+    python -m benchmarks.deep_accuracy --quick --output_dir=runs/smoke
+
+For each decoder it runs what `apps.rd_curve` runs, with every default,
+before its curve: the BDMC check of the default schedule for a curve on 20
+images (`pipelines.bdmc_points.settle_schedule`: the lowest RD β, β = 1 and
+β_max; as many simulated images as fit in half the curve's decoder
+gradients; a target of 1 nat, a cap of 320,000 base distributions), which
+lengthens the schedule until every gap meets the target. The decoders:
+
+- `gan10`, `vae10`: the shallow pretrained MNIST models of zoo/pretrained
+  (one hidden layer of 1024, code 10);
+- `mlp64`: a deep MLP (three hidden layers of 256, code 64), trained as a
+  VAE for 3 epochs on 10,000 MNIST images by the pipeline of `apps.train
+  --family=vae --code_size=64 --depth=deep --width=256 --epochs=3`;
+- `dcgan100`: a DCGAN-style convolutional decoder (zoo's: dense to 4×4,
+  three stride-2 transposed convolutions with batch norm, base width 16,
+  code 100) on MNIST padded to 32×32, trained the same way (`apps.train
+  --family=vae --architecture=dcgan --code_size=100 --width=16`).
+
+Prints, and writes into --output_dir (deep_accuracy.json, deep_accuracy.md),
+one row per decoder and schedule tried: its length, the gap ± its standard
+error at each β, the check's decoder gradients, the curve's on that
+schedule and the wall time. The trained models and each decoder's
+finished attempts (NAME_search.json) are kept in --output_dir and reused by
+a later run.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+
+from absl import flags
+import numpy as np
+
+from benchmarks import study_flags
+from pipelines import jobs
+from pipelines import settings as pipeline_settings
+
+FLAGS = flags.FLAGS
+
+DECODERS = ('gan10', 'vae10', 'mlp64', 'dcgan100')
+
+study_flags.define_output_flags(
+    'deep_accuracy', 'deep_accuracy.json and .md and the trained models',
+    'A smoke-sized run (a minute or two): tiny models and schedules; says '
+    'nothing about accuracy.')
+flags.adopt_module_key_flags(study_flags)
+flags.DEFINE_list('decoders', list(DECODERS),
+                  f'Decoders to check, of {", ".join(DECODERS)}.')
+flags.DEFINE_string('data_dir', None,
+                    'Directory with mnist/ raw files (default: '
+                    '$TFRD_DATA_DIR).')
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """What one run of the benchmark checks.
+
+  Attributes:
+    output_dir: where the results and the trained models go.
+    decoders: names of `DECODERS`.
+    data_dir: MNIST's raw files (None: $TFRD_DATA_DIR).
+    quick: tiny models and schedules (a smoke test of the benchmark).
+  """
+  output_dir: str
+  decoders: tuple = DECODERS
+  data_dir: str = None
+  quick: bool = False
+
+
+def settings_from_flags():
+  unknown = sorted(set(FLAGS.decoders) - set(DECODERS))
+  if unknown:
+    raise ValueError(f'--decoders: unknown {", ".join(unknown)}; choose of '
+                     f'{", ".join(DECODERS)}.')
+  return Settings(output_dir=FLAGS.output_dir, decoders=tuple(FLAGS.decoders),
+                  data_dir=FLAGS.data_dir, quick=FLAGS.quick)
+
+
+def _padded_mnist(settings, split, count):
+  """MNIST images [count, 32, 32, 1], zero-padded, as an npz dataset path."""
+  from adapters import datasets  # pylint: disable=g-import-not-at-top
+  path = os.path.join(settings.output_dir, f'mnist32_{split}.npz')
+  if not os.path.exists(path):
+    images = datasets.load_dataset('mnist', count, split=split,
+                                   data_dir=settings.data_dir)
+    images = images.reshape(-1, 28, 28, 1)
+    os.makedirs(settings.output_dir, exist_ok=True)
+    np.savez(path, x=np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0))))
+  return path
+
+
+def _trained(settings, name, recipe, dataset):
+  """The decoder `recipe` trained as the module docstring says (reused
+  when an earlier run left it)."""
+  from pipelines import training  # pylint: disable=g-import-not-at-top
+  output = os.path.join(settings.output_dir, f'{name}.keras')
+  if os.path.exists(output):
+    return output
+  training.train_and_export(training.TrainJob(
+      recipe=recipe,
+      data=training.TrainingData(
+          dataset=dataset, num_train=256 if settings.quick else 10000,
+          data_dir=settings.data_dir),
+      training=training.TrainingSettings(epochs=1 if settings.quick else 3,
+                                         log_interval_s=60.0),
+      export=training.ExportSettings(output=output, samples_every=0)))
+  return output
+
+
+def decoder_path(settings, name):
+  """The .keras file of decoder `name`, training it first if needed."""
+  from pipelines import training  # pylint: disable=g-import-not-at-top
+  from zoo import pretrained  # pylint: disable=g-import-not-at-top
+  if name in ('gan10', 'vae10'):
+    return pretrained.path(f'mnist_{name[:3]}_shallow_10')
+  width = 8 if settings.quick else None
+  if name == 'mlp64':
+    return _trained(settings, name, training.ModelRecipe(
+        family='vae', code_size=64, depth='deep', width=width or 256),
+                    'mnist')
+  return _trained(settings, name, training.ModelRecipe(
+      family='vae', code_size=100, architecture='dcgan', width=width or 16),
+                  'npz:' + _padded_mnist(settings, 'train',
+                                         256 if settings.quick else 10000))
+
+
+def _job(settings, path):
+  """The `CurveJob` of `apps.rd_curve --model=PATH` with every default (a
+  tiny schedule with --quick)."""
+  import tfrd  # pylint: disable=g-import-not-at-top
+  schedule = tfrd.ScheduleSettings()
+  chains = tfrd.ChainSettings()
+  if settings.quick:
+    schedule = tfrd.ScheduleSettings(num_intermediate=60, num_rd_points=4,
+                                     beta_max=10.0, min_before_first=20,
+                                     min_between=3)
+    chains = tfrd.ChainSettings(num_chains=4, jit_compile=False)
+  return pipeline_settings.CurveJob(
+      model=pipeline_settings.ModelSettings(path=path), schedule=schedule,
+      chains=chains, accuracy=tfrd.AccuracySettings(
+          max_num_intermediate=240 if settings.quick else 320000))
+
+
+def check_decoder(settings, name):
+  """The default search on decoder `name`; returns its JSON record."""
+  # pylint: disable=g-import-not-at-top
+  from adapters import priors
+  from pipelines import bdmc_points
+  from pipelines import curve_run
+  # pylint: enable=g-import-not-at-top
+  path = decoder_path(settings, name)
+  job = _job(settings, path)
+  decoder, _ = curve_run.load_decoder(job.model, job.distortion,
+                                      'deep_accuracy')
+  inputs = curve_run.CurveInputs(decoder, None, None, None, None, False,
+                                 curve_run.make_distortion(job.distortion))
+  prior = priors.prior_from_spec(job.model.prior, decoder.latent_dim)
+  chains = job.chains._replace(decoder_dtype=decoder.dtype)
+  start = time.time()
+  os.makedirs(settings.output_dir, exist_ok=True)
+  search = bdmc_points.settle_schedule(
+      job, inputs, prior, chains, 'deep_accuracy',
+      os.path.join(settings.output_dir, f'{name}_search.json'))
+  return {
+      'decoder': name,
+      'model': os.path.abspath(path),
+      'latent_dim': int(decoder.latent_dim),
+      'num_curve_images': job.data.num_images,
+      'status': search.status,
+      'settled_num_intermediate': search.schedule_settings.num_intermediate,
+      'attempts': search.attempts,
+      'wall_time_s': time.time() - start,
+  }
+
+
+def format_table(records):
+  """The results as a markdown table."""
+  lines = ['| decoder | code | base schedule (transitions) | gap ± s.e. '
+           '(nats) at each β | images | check gradients | curve gradients '
+           '| time |', '| --- | --- | --- | --- | --- | --- | --- | --- |']
+  for record in records:
+    for attempt in record['attempts']:
+      gaps = '; '.join(
+          f'β={point["beta"]:.3g}: {point["mean_gap"]:.2f} ± '
+          f'{point["gap_stderr"]:.2f}' for point in attempt['points'])
+      lines.append(
+          f'| {record["decoder"]} | {record["latent_dim"]} | '
+          f'{attempt["num_intermediate"]:,} ({attempt["num_transitions"]:,}) '
+          f'| {gaps} | {attempt["points"][0]["num_images"]} | '
+          f'{attempt["decoder_gradients"]:.3g} | '
+          f'{attempt["curve_decoder_gradients"]:.3g} | '
+          f'{attempt["wall_time_s"] / 60:.0f} min |')
+  return '\n'.join(lines) + '\n'
+
+
+def run(settings):
+  """Checks every decoder of `settings`; writes and returns the records."""
+  from tfrd import files  # pylint: disable=g-import-not-at-top
+  records = []
+  json_path = os.path.join(settings.output_dir, 'deep_accuracy.json')
+  for name in settings.decoders:
+    sys.stderr.write(f'deep_accuracy: {name}\n')
+    records.append(check_decoder(settings, name))
+    os.makedirs(settings.output_dir, exist_ok=True)
+    with files.atomic_write(json_path) as stream:
+      json.dump({'quick': settings.quick, 'decoders': records}, stream,
+                indent=1)
+  table = format_table(records)
+  with files.atomic_write(os.path.join(settings.output_dir,
+                                       'deep_accuracy.md')) as stream:
+    stream.write(table)
+  print(table)
+  return records
+
+
+def main(argv):
+  del argv  # jobs.run refused stray arguments.
+  settings = settings_from_flags()
+  return jobs.run_job('deep_accuracy', lambda: run(settings),
+                      (ValueError, OSError))
+
+
+if __name__ == '__main__':
+  jobs.run(main)
