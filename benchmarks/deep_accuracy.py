@@ -17,9 +17,15 @@ lengthens the schedule until every gap meets the target. The decoders:
   VAE for 3 epochs on 10,000 MNIST images by the pipeline of `apps.train
   --family=vae --code_size=64 --depth=deep --width=256 --epochs=3`;
 - `dcgan100`: a DCGAN-style convolutional decoder (zoo's: dense to 4×4,
-  three stride-2 transposed convolutions with batch norm, base width 16,
+  three stride-2 transposed convolutions with batch norm, base width 8,
   code 100) on MNIST padded to 32×32, trained the same way (`apps.train
-  --family=vae --architecture=dcgan --code_size=100 --width=16`).
+  --family=vae --architecture=dcgan --code_size=100 --width=8`). Base
+  width 8 keeps one schedule's check within about half an hour on 2 CPU
+  cores (width 16 took about 1.5 hours). On a machine without a GPU its
+  chains run in graph mode rather than XLA, whose CPU convolutions are
+  about 2.3 times slower (`benchmarks.feature_distortion`); the chains
+  draw the same numbers either way (`tfrd.ais`), so only the time
+  differs from the app's.
 
 Prints, and writes into --output_dir (deep_accuracy.json, deep_accuracy.md),
 one row per decoder and schedule tried: its length, the gap ± its standard
@@ -126,17 +132,21 @@ def decoder_path(settings, name):
         family='vae', code_size=64, depth='deep', width=width or 256),
                     'mnist')
   return _trained(settings, name, training.ModelRecipe(
-      family='vae', code_size=100, architecture='dcgan', width=width or 16),
+      family='vae', code_size=100, architecture='dcgan', width=width or 8),
                   'npz:' + _padded_mnist(settings, 'train',
                                          256 if settings.quick else 10000))
 
 
-def _job(settings, path):
+def _job(settings, name, path):
   """The `CurveJob` of `apps.rd_curve --model=PATH` with every default (a
-  tiny schedule with --quick)."""
+  tiny schedule with --quick; graph mode for the convolutional decoder on a
+  CPU, which changes only the time)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tfrd  # pylint: disable=g-import-not-at-top
   schedule = tfrd.ScheduleSettings()
   chains = tfrd.ChainSettings()
+  if name == 'dcgan100' and not tf.config.list_physical_devices('GPU'):
+    chains = chains._replace(jit_compile=False)
   if settings.quick:
     schedule = tfrd.ScheduleSettings(num_intermediate=60, num_rd_points=4,
                                      beta_max=10.0, min_before_first=20,
@@ -156,7 +166,7 @@ def check_decoder(settings, name):
   from pipelines import curve_run
   # pylint: enable=g-import-not-at-top
   path = decoder_path(settings, name)
-  job = _job(settings, path)
+  job = _job(settings, name, path)
   decoder, _ = curve_run.load_decoder(job.model, job.distortion,
                                       'deep_accuracy')
   inputs = curve_run.CurveInputs(decoder, None, None, None, None, False,

@@ -34,7 +34,8 @@ from pipelines import jobs
 from pipelines import progress as progress_lib
 import tfrd
 
-__all__ = ['FORMAT', 'check_distortion', 'plan_check', 'settle_schedule',
+__all__ = ['FORMAT', 'check_distortion', 'plan_check', 'check_chains',
+           'settle_schedule',
            'measure_for_curve', 'print_summary', 'print_accuracy',
            'run_bdmc_job', 'plot_bdmc']
 
@@ -98,6 +99,20 @@ def plan_check(job, schedule, chains):
         distortion, schedule, job.data.num_images, chains, accuracy)
   except ValueError as error:
     raise ValueError(f'--bdmc_points: {error}') from None
+
+
+def check_chains(chains, precision):
+  """The chains of a curve's check: the curve's, without XLA for a
+  bfloat16 decoder.
+
+  The check's data are simulated by an eager decoder call, and XLA computes
+  a bfloat16 decoder differently (`adapters.precision`): chains compiled
+  by XLA would sample another function than the one the data came from,
+  and the upper bound would not be guaranteed.
+  """
+  if precision == 'bfloat16' and chains.jit_compile is not False:
+    return chains._replace(jit_compile=False)
+  return chains
 
 
 def _stopping_progress(printer):

@@ -458,10 +458,13 @@ def _run_curve(job, strategy):
   prior = _prior(job, inputs)
   chains = job.chains._replace(decoder_dtype=inputs.decoder.dtype,
                                step_size_table=step_size_table)
+  # The check's chains: the curve's, but never XLA on a bfloat16 decoder
+  # (its data are simulated by an eager call, `bdmc_points.check_chains`).
+  check_chains = bdmc_points.check_chains(chains, job.model.precision)
   search = None
   if plan.betas.size and job.accuracy.target_gap is not None and (
       step_size_table is None):
-    search = bdmc_points.settle_schedule(job, inputs, prior, chains)
+    search = bdmc_points.settle_schedule(job, inputs, prior, check_chains)
     schedule = search.schedule
     plan = tfrd.accuracy.plan_check(inputs.distortion, schedule,
                                     job.data.num_images, chains, job.accuracy)
@@ -503,7 +506,7 @@ def _run_curve(job, strategy):
   # After the curve is safe on disk: BDMC only adds its gaps to it.
   if plan.betas.size and not search:
     bdmc_points.measure_for_curve(curve, inputs, prior, schedule, plan,
-                                  job.accuracy, chains, output_dir)
+                                  job.accuracy, check_chains, output_dir)
   if curve.accuracy is not None:
     bdmc_points.print_accuracy(curve.accuracy)
   return curve
@@ -561,8 +564,8 @@ def _add_missing_bdmc(job, plan, outputs, workers):
       f'missing BDMC point(s) ({len(done)} already there)\n')
   bdmc_points.measure_for_curve(
       curve, inputs, _prior(job, inputs), schedule,
-      plan._replace(betas=np.asarray(missing)), job.accuracy, job.chains,
-      output_dir)
+      plan._replace(betas=np.asarray(missing)), job.accuracy,
+      bdmc_points.check_chains(job.chains, job.model.precision), output_dir)
   bdmc_points.print_accuracy(curve.accuracy)
 
 

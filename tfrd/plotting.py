@@ -185,10 +185,13 @@ def _draw_gaps(rd_axis, beta_axis, betas, distortion, rate, gaps, color,
     if point_rate is None or point_distortion is None or gap.get(
         'mean_gap') is None:
       continue
-    where.append((beta, point_distortion, point_rate, float(gap['mean_gap'])))
+    where.append((beta, point_distortion, point_rate, float(gap['mean_gap']),
+                  gap.get('gap_stderr') if gap.get('num_images', 2) > 1
+                  else None))
   if not where:
     return
-  beta, point_distortion, point_rate, size = (np.array(c) for c in zip(*where))
+  beta, point_distortion, point_rate, size = (
+      np.array(c, dtype=float) for c in list(zip(*where))[:4])
   # Only downward: the AIS rate is the upper end of what the gap allows.
   yerr = np.stack([np.maximum(size, 0.0), np.zeros_like(size)])
   rd_axis.errorbar(point_distortion, point_rate, yerr=yerr, fmt='o',
@@ -196,12 +199,20 @@ def _draw_gaps(rd_axis, beta_axis, betas, distortion, rate, gaps, color,
   beta_axis.errorbar(beta, point_rate, yerr=yerr, fmt='o', color=color,
                      capsize=4, markersize=4)
   if annotate:
-    for b, d, r, g in where:
-      rd_axis.annotate(f'BDMC gap {g:.3g}\n(β = {b:.3g})', (d, r),
-                       textcoords='offset points', xytext=(6, 4), fontsize=7,
-                       color=color)
-      beta_axis.annotate(f'{g:.3g}', (b, r), textcoords='offset points',
-                         xytext=(6, 4), fontsize=7, color=color)
+    # Below right of each point; the outermost one (largest distortion on
+    # the left, largest β on the right) above left, inside the axes.
+    right = lambda last: dict(xytext=(-6, 6), horizontalalignment='right') if (
+        last) else dict(xytext=(6, -14), horizontalalignment='left')
+    for b, d, r, g, stderr in where:
+      text = f'{g:.2g}' + ('' if stderr is None else f' ± {stderr:.1g}')
+      rd_axis.annotate(f'BDMC gap {text} nats\n(β = {b:.3g})', (d, r),
+                       textcoords='offset points', fontsize=7, color=color,
+                       **right(d == point_distortion.max()))
+      beta_axis.annotate(f'gap {text}', (b, r), textcoords='offset points',
+                         fontsize=7, color=color, **right(b == beta.max()))
+    # Room for the notes inside the axes, clear of the titles.
+    for axis in (rd_axis, beta_axis):
+      axis.margins(x=0.08, y=0.1)
 
 
 def guess_image_shape(num_values):

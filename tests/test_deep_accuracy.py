@@ -1,0 +1,35 @@
+"""benchmarks.deep_accuracy: the default check's search, as the app runs it,
+on a decoder it trains (smoke-sized)."""
+
+import json
+import os
+
+import pytest
+
+from benchmarks import deep_accuracy
+
+
+@pytest.mark.slow  # trains a model and runs BDMC at three points
+def test_quick_run_records_each_attempt_and_reuses_them(tmp_path):
+  if not os.environ.get('TFRD_DATA_DIR'):
+    pytest.skip('TFRD_DATA_DIR is unset: no MNIST files to train on.')
+  settings = deep_accuracy.Settings(output_dir=str(tmp_path),
+                                    decoders=('mlp64',), quick=True)
+  (record,) = deep_accuracy.run(settings)
+  assert record['decoder'] == 'mlp64' and record['latent_dim'] == 64
+  assert record['num_curve_images'] == 20
+  attempts = record['attempts']
+  assert attempts[0]['num_intermediate'] == 60
+  assert record['settled_num_intermediate'] == attempts[-1]['num_intermediate']
+  for attempt in attempts:
+    assert [p['beta'] for p in attempt['points']][1:] == [1.0, 10.0]
+    # Within half the curve's decoder gradients, as the app plans it.
+    assert attempt['decoder_gradients'] <= (
+        0.5 * attempt['curve_decoder_gradients'])
+  with open(tmp_path / 'deep_accuracy.json') as stream:
+    assert json.load(stream)['decoders'][0]['attempts'] == attempts
+  table = (tmp_path / 'deep_accuracy.md').read_text().splitlines()
+  assert len(table) == 2 + len(attempts) and table[2].startswith('| mlp64 | 64 |')
+  # Run again: the model and the attempts are reused, the numbers the same.
+  (again,) = deep_accuracy.run(settings)
+  assert again['attempts'] == attempts
