@@ -3,9 +3,10 @@
 One owner for each step that the apps, `apps.reproduce`, the benchmarks and
 users' scripts share:
 
-- `curve_run`: one curve run (load the model and the data, the schedule,
-  estimate, write, BDMC points), `apps.rd_curve`;
-- `bdmc_points`: BDMC gaps and their one record, `apps.bdmc`;
+- `curve_run`: one curve run (load the model and the data, check and
+  settle the schedule, estimate, write, check), `apps.rd_curve`;
+- `bdmc_points`: a curve's accuracy check (`tfrd.accuracy`) run, written
+  and printed; `apps.bdmc`;
 - `training`: train and export a zoo model, `apps.train`;
 - `linear_comparison`: AIS against the linear VAE's closed form,
   `apps.linear_vae`;

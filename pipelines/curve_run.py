@@ -1,7 +1,10 @@
 """One curve run: load the model and the data, estimate, write, check.
 
-    load_inputs -> tfrd.schedule_from_settings -> estimate -> save (curve
-    files, step_sizes.npz, reconstructions) -> bdmc_points.measure_for_curve
+    load_inputs -> tfrd.schedule_from_settings -> bdmc_points.settle_schedule
+    (the accuracy check first, lengthening the schedule to --target_gap) ->
+    estimate -> save (curve files, step_sizes.npz, reconstructions) ->
+    bdmc_points.measure_for_curve (the check after the curve, without a
+    target) -> print_summary and the accuracy
 
 `run_curve(job)` is `apps.rd_curve`; `apps.reproduce` (pipelines.reproduce),
 the benchmarks and users' scripts call the same steps: `load_decoder`,

@@ -152,6 +152,7 @@ def test_a_resumed_search_reuses_what_it_measured(search, monkeypatch):
         record_path=str(record))
 
 
+@pytest.mark.slow  # a search and a curve; test_curve_run covers the app's
 def test_the_checked_curve_runs_on_the_settled_schedule_and_saves_it(
     tmp_path):
   # A target no schedule meets within a cap of twice the first: the search
