@@ -199,20 +199,25 @@ def _draw_gaps(rd_axis, beta_axis, betas, distortion, rate, gaps, color,
   beta_axis.errorbar(beta, point_rate, yerr=yerr, fmt='o', color=color,
                      capsize=4, markersize=4)
   if annotate:
-    # Below right of each point; the outermost one (largest distortion on
-    # the left, largest β on the right) above left, inside the axes.
-    right = lambda last: dict(xytext=(-6, 6), horizontalalignment='right') if (
-        last) else dict(xytext=(6, -14), horizontalalignment='left')
+    # Off the curve: above right of each point on the falling R(D) curve,
+    # below right on the rising R(β) one; the outermost point (largest
+    # distortion, largest β) above left, inside the axes.
+    def place(last, offset):
+      if last:
+        return dict(xytext=(-6, 6), horizontalalignment='right')
+      return dict(xytext=offset, horizontalalignment='left')
+
     for b, d, r, g, stderr in where:
       text = f'{g:.2g}' + ('' if stderr is None else f' ± {stderr:.1g}')
       rd_axis.annotate(f'BDMC gap {text} nats\n(β = {b:.3g})', (d, r),
                        textcoords='offset points', fontsize=7, color=color,
-                       **right(d == point_distortion.max()))
+                       **place(d == point_distortion.max(), (8, 4)))
       beta_axis.annotate(f'gap {text}', (b, r), textcoords='offset points',
-                         fontsize=7, color=color, **right(b == beta.max()))
+                         fontsize=7, color=color,
+                         **place(b == beta.max(), (6, -14)))
     # Room for the notes inside the axes, clear of the titles.
     for axis in (rd_axis, beta_axis):
-      axis.margins(x=0.08, y=0.1)
+      axis.margins(x=0.08, y=0.15)
 
 
 def guess_image_shape(num_values):
