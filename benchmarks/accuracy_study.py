@@ -398,8 +398,9 @@ def plot(rows, points, path):
   cost_axis.set_xscale('log')
   # Symmetric log: a gap can come out slightly negative (Monte Carlo noise).
   cost_axis.set_yscale('symlog', linthresh=0.1)
+  cost_axis.margins(y=0.15)  # room for the labels of the top points
   cost_axis.set_ylim(bottom=0.0)
-  cost_axis.set_xlabel('decoder gradients per chain (chains: times the '
+  cost_axis.set_xlabel('decoder gradients per chain\n(chains: times the '
                        'chain count over the baseline\'s)')
   cost_axis.set_ylabel(f'nats at β = {points[-1]:g}')
   cost_axis.set_title('longer schedules against more chains')
