@@ -48,6 +48,10 @@ __all__ = ['CurveInputs', 'RESULT_FILES', 'load_decoder', 'make_distortion',
 # finished.
 RESULT_FILES = ('curve.json', 'curve.csv', 'curve.npz', 'curve.png',
                 'step_sizes.npz')
+# The schedule search's attempts while the curve is not written yet, so that
+# --resume does not measure them again (`tfrd.accuracy.settle_schedule`);
+# removed once curve.json holds them.
+SEARCH_RECORD = '.tfrd_schedule_search.json'
 
 # Errors that mean bad input (one line, exit status 2 in the apps).
 EXPECTED_ERRORS = (keras_decoder.ModelError, datasets.DatasetError,
@@ -457,6 +461,14 @@ def _run_curve(job, strategy):
       outputs.say_finished()
     return None
   _prepare_checkpoint_dir(own_checkpoint_dir, settings)
+  # Only the chief keeps the search's record: workers share the directory.
+  search_record = (os.path.join(output_dir, SEARCH_RECORD)
+                   if workers.is_chief else None)
+  if (search_record and os.path.lexists(search_record) and
+      not tfrd.accuracy.is_search_record(search_record)):
+    raise output_files.OutputError(
+        f'{search_record} is not a file tfrd wrote; move it away or choose '
+        f'another --output_dir.')
   inputs = load_inputs(job, workers)
   prior = _prior(job, inputs)
   chains = job.chains._replace(decoder_dtype=inputs.decoder.dtype,
@@ -467,7 +479,8 @@ def _run_curve(job, strategy):
   search = None
   if plan.betas.size and job.accuracy.target_gap is not None and (
       step_size_table is None):
-    search = bdmc_points.settle_schedule(job, inputs, prior, check_chains)
+    search = bdmc_points.settle_schedule(job, inputs, prior, check_chains,
+                                         record_path=search_record)
     schedule = search.schedule
     plan = tfrd.accuracy.plan_check(inputs.distortion, schedule,
                                     job.data.num_images, chains, job.accuracy)
@@ -503,8 +516,11 @@ def _run_curve(job, strategy):
   if settings.save_reconstructions:
     paths['reconstructions'] = _save_reconstructions(
         inputs, curve, output_dir, settings.reconstruction_betas)
-  # The curve is safe on disk: the checkpoints have done their work.
+  # The curve is safe on disk: the checkpoints, and the search's record (in
+  # curve.json now), have done their work.
   workers.finish()
+  if search_record and os.path.exists(search_record):
+    os.remove(search_record)
   print_summary(curve, paths)
   # After the curve is safe on disk: BDMC only adds its gaps to it.
   if plan.betas.size and not search:

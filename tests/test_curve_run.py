@@ -117,11 +117,49 @@ def test_by_default_the_curve_states_its_accuracy(problem, tmp_path, capsys):
   assert 'accuracy check (BDMC on 2 simulated image(s) per point' in printed
   assert 'target gap 0.5 nats: ' in printed
   assert 'upper bound' in printed
+  # The search's record went into curve.json; its file is gone.
+  assert not (output_dir / curve_run.SEARCH_RECORD).exists()
   # Without the check: no gaps, no accuracy, the schedule as asked.
   plain = curve_run.run_curve(_job(problem, tmp_path / 'plain'))
   assert plain.bdmc is None and plain.accuracy is None
   assert 'accuracy' not in json.loads((tmp_path / 'plain' / 'curve.json')
                                       .read_text())
+
+
+def test_a_resumed_run_reuses_its_schedule_search(problem, tmp_path,
+                                                  monkeypatch):
+  # A run stopped after its schedule search (here: a curve that fails)
+  # keeps the search's attempts; the same job again measures none of them,
+  # and a file of that name tfrd did not write is refused.
+  output_dir = tmp_path / 'out'
+  job = _job(problem, output_dir, '--bdmc_points=10', '--target_gap=0.5',
+             '--bdmc_num_images=2')
+
+  def no_curve(*args, **kwargs):
+    raise RuntimeError('stopped before the curve')
+
+  monkeypatch.setattr(curve_run, 'estimate', no_curve)
+  with pytest.raises(RuntimeError, match='stopped before the curve'):
+    curve_run.run_curve(job)
+  record = output_dir / curve_run.SEARCH_RECORD
+  attempts = json.loads(record.read_text())['attempts']
+  assert attempts
+  monkeypatch.undo()
+
+  def no_bdmc(*args, **kwargs):
+    raise AssertionError('measured again')
+
+  monkeypatch.setattr(tfrd.bdmc, 'bdmc_at_points', no_bdmc)
+  curve = curve_run.run_curve(job)
+  assert [a['num_intermediate'] for a in curve.accuracy['search']['attempts']
+         ] == [a['num_intermediate'] for a in attempts]
+  assert not record.exists()
+  other = tmp_path / 'other'
+  other.mkdir()
+  (other / curve_run.SEARCH_RECORD).write_text('mine')
+  with pytest.raises(output_files.OutputError, match='not a file tfrd wrote'):
+    curve_run.run_curve(_job(problem, other, '--bdmc_points=10'))
+  assert (other / curve_run.SEARCH_RECORD).read_text() == 'mine'
 
 
 def keras_decoder_model(problem):

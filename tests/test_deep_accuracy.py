@@ -1,21 +1,28 @@
 """benchmarks.deep_accuracy: the default check's search, as the app runs it,
-on a decoder it trains (smoke-sized)."""
+on a decoder it trains (smoke-sized, as a user runs the benchmark)."""
 
 import json
 import os
 
 import pytest
 
-from benchmarks import deep_accuracy
+import app_runner  # pylint: disable=g-bad-import-order
 
 
 @pytest.mark.slow  # trains a model and runs BDMC at three points
 def test_quick_run_records_each_attempt_and_reuses_them(tmp_path):
   if not os.environ.get('TFRD_DATA_DIR'):
     pytest.skip('TFRD_DATA_DIR is unset: no MNIST files to train on.')
-  settings = deep_accuracy.Settings(output_dir=str(tmp_path),
-                                    decoders=('mlp64',), quick=True)
-  (record,) = deep_accuracy.run(settings)
+
+  def run():
+    result = app_runner.run_app('benchmarks.deep_accuracy', '--quick',
+                                '--decoders=mlp64', f'--output_dir={tmp_path}')
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / 'deep_accuracy.json') as stream:
+      (record,) = json.load(stream)['decoders']
+    return record, result
+
+  record, result = run()
   assert record['decoder'] == 'mlp64' and record['latent_dim'] == 64
   assert record['num_curve_images'] == 20
   attempts = record['attempts']
@@ -26,10 +33,11 @@ def test_quick_run_records_each_attempt_and_reuses_them(tmp_path):
     # Within half the curve's decoder gradients, as the app plans it.
     assert attempt['decoder_gradients'] <= (
         0.5 * attempt['curve_decoder_gradients'])
-  with open(tmp_path / 'deep_accuracy.json') as stream:
-    assert json.load(stream)['decoders'][0]['attempts'] == attempts
   table = (tmp_path / 'deep_accuracy.md').read_text().splitlines()
-  assert len(table) == 2 + len(attempts) and table[2].startswith('| mlp64 | 64 |')
+  assert len(table) == 2 + len(attempts)
+  assert table[2].startswith('| mlp64 | 64 |')
+  assert table[2] in result.stdout
   # Run again: the model and the attempts are reused, the numbers the same.
-  (again,) = deep_accuracy.run(settings)
+  again, result = run()
   assert again['attempts'] == attempts
+  assert 'train:' not in result.stderr

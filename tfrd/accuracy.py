@@ -57,7 +57,8 @@ __all__ = ['CheckPlan', 'ScheduleSearch', 'EXPLANATION', 'MAX_AUTO_IMAGES',
            'schedule_holding', 'curve_decoder_gradients',
            'check_decoder_gradients', 'plan_check', 'point_record',
            'lengthened', 'settle_schedule', 'run_warnings', 'gap_warnings',
-           'describe', 'within_target', 'estimate_rd_curve_checked']
+           'describe', 'within_target', 'estimate_rd_curve_checked',
+           'is_search_record']
 
 # What a user reads beside the gaps (printed and in curve.json).
 EXPLANATION = (
@@ -355,6 +356,16 @@ def _search_key(decoder, distortion, schedule_settings, prior, chains,
                         ).hexdigest()[:24]
 
 
+def is_search_record(path):
+  """Whether `path` is a record `settle_schedule` wrote (which it may
+  replace); anything else there is someone else's."""
+  try:
+    with open(path) as stream:
+      return json.load(stream).get('format') == _SEARCH_FORMAT
+  except (OSError, ValueError, AttributeError):
+    return False
+
+
 def _read_search(path, key):
   if not path or not os.path.exists(path):
     return []
@@ -369,6 +380,7 @@ def _read_search(path, key):
 
 
 def _write_search(path, key, attempts, status=None):
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with files.atomic_write(path) as stream:
     json.dump({'format': _SEARCH_FORMAT, 'key': key, 'status': status,
                'attempts': attempts}, stream, indent=1)
@@ -400,7 +412,8 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
     record_path: None, or a JSON file to keep the attempts in: written
       after each one, and read at the start, when an earlier run with the
       same decoder weights and settings left one, so a resumed run does
-      not measure again what it measured.
+      not measure again what it measured. A file there that is not such a
+      record is refused, never replaced.
 
   Returns:
     A `ScheduleSearch`.
@@ -413,6 +426,10 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
   distortion = distortions_lib.get_distortion(distortion)
   chains = chains._replace(step_size_table=None)
   target = accuracy.target_gap
+  if record_path and os.path.lexists(record_path) and not is_search_record(
+      record_path):
+    raise ValueError(f'{record_path} is not a schedule search record tfrd '
+                     f'wrote; move it away or choose another record path.')
   key = _search_key(decoder, distortion, schedule_settings, prior, chains,
                     accuracy, num_curve_images)
   saved = _read_search(record_path, key)
