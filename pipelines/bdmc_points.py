@@ -36,7 +36,7 @@ import tfrd
 
 __all__ = ['FORMAT', 'check_distortion', 'plan_check', 'check_chains',
            'settle_schedule',
-           'measure_for_curve', 'print_summary', 'print_accuracy',
+           'measure_for_curve', 'print_accuracy',
            'run_bdmc_job', 'plot_bdmc']
 
 # bdmc.json; /2: its points are `tfrd.accuracy.point_record`s (/1 named them
@@ -269,17 +269,6 @@ def measure_for_curve(curve, inputs, prior, schedule, plan, accuracy, chains,
                                             accuracy.target_gap)
     curve.save(output_dir)
   return records
-
-
-def print_summary(records):
-  """The BDMC points' table on stdout."""
-  print(f'{"BDMC beta":>10} {"lower":>12} {"upper":>12} {"gap":>8} '
-        f'{"± s.e.":>8} {"gap max":>8} {"images":>6}')
-  for record in records:
-    print(f'{record["beta"]:10.4g} {record["mean_lower"]:12.4f} '
-          f'{record["mean_upper"]:12.4f} {record["mean_gap"]:8.4f} '
-          f'{record["gap_stderr"]:8.4f} {record["max_gap"]:8.4f} '
-          f'{record["num_images"]:6d}')
 
 
 def print_accuracy(accuracy):

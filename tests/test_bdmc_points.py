@@ -94,8 +94,15 @@ def test_rd_curve_records_finite_gaps_and_their_settings(tiny_run):
     assert settings['beta_in_curve_schedule'] == (point['beta'] in betas)
     # Forward and reverse runs of the schedule up to beta, no more.
     assert point['num_transitions'] < document['config']['num_transitions']
-  assert 'BDMC beta' in result.stdout
+  assert 'accuracy check (BDMC on 2 simulated image(s) per point' in (
+      result.stdout)
+  for point in points:
+    assert f'{point["mean_gap"]:10.4f}' in result.stdout
   assert 'BDMC at beta = 0.37, 1' in result.stderr
+  accuracy = document['accuracy']
+  assert accuracy['complete'] and accuracy['target_gap'] is None
+  assert accuracy['check_decoder_gradients'] == sum(
+      point['decoder_gradients'] for point in points)
   # The curve itself is the one a run without BDMC writes: it is saved first.
   curve = tfrd.RDCurve.load(str(output_dir))
   assert curve.bdmc == points and curve.num_images == 3
