@@ -519,7 +519,9 @@ def _run_curve(job, strategy):
   # The curve is safe on disk: the checkpoints, and the search's record (in
   # curve.json now), have done their work.
   workers.finish()
-  if search_record and os.path.exists(search_record):
+  # Only a record tfrd wrote (a file of another kind there was refused
+  # before any work, and is never removed).
+  if search_record and tfrd.accuracy.is_search_record(search_record):
     os.remove(search_record)
   print_summary(curve, paths)
   # After the curve is safe on disk: BDMC only adds its gaps to it.
