@@ -3,7 +3,7 @@ r"""BDMC gaps: how tight the AIS curve of a decoder is, at chosen points.
     python -m apps.bdmc --model=decoder.keras --rd_points=0.1,1,1000 \
         --num_images=10 --output_dir=runs/bdmc
 
-For every point β of --rd_points (default: --beta_min, 1 and --beta_max)
+For every point β of --rd_points (default: the lowest RD β, 1 and the largest)
 this simulates --num_images images from the model at β (z ~ p(z), x from the
 channel exp(-β d(x, f(z))); `tfrd.bdmc.simulate_data`), runs forward AIS from
 the prior to β (a stochastic lower bound on log Z_β(x)) and reverse AIS from
@@ -45,7 +45,7 @@ flags.DEFINE_string('model', None,
 flags.DEFINE_list(
     'rd_points', None,
     'Inverse temperatures at which to measure the BDMC gap, e.g. 0.1,1,1000 '
-    '(default: --beta_min, 1 and the largest beta of the schedule; only 1 '
+    '(default: the lowest RD beta, 1 and the largest; only 1 '
     'for Bernoulli NLL, whose channel is normalized only there). Each must '
     'lie in (0, largest beta of the schedule].')
 flags.DEFINE_integer('num_images', 10,

@@ -34,7 +34,7 @@ from pipelines import jobs
 from pipelines import progress as progress_lib
 import tfrd
 
-__all__ = ['FORMAT', 'check_distortion', 'plan_check', 'check_chains',
+__all__ = ['FORMAT', 'UNSIMULABLE', 'check_distortion', 'plan_check', 'check_chains',
            'settle_schedule',
            'measure_for_curve', 'print_accuracy',
            'run_bdmc_job', 'plot_bdmc']
@@ -44,7 +44,7 @@ __all__ = ['FORMAT', 'check_distortion', 'plan_check', 'check_chains',
 FORMAT = 'tfrd.bdmc/2'
 
 # Distortions that have no exactly sampled channel at any β (tfrd.bdmc).
-_UNSIMULABLE = ('ssim', 'features')
+UNSIMULABLE = ('ssim', 'features')
 
 
 def check_distortion(accuracy, distortion):
@@ -65,7 +65,7 @@ def check_distortion(accuracy, distortion):
   from pipelines import curve_run  # pylint: disable=g-import-not-at-top
   if not accuracy.enabled:
     return None
-  if distortion.name in _UNSIMULABLE:
+  if distortion.name in UNSIMULABLE:
     if accuracy.betas is None:
       sys.stderr.write(
           f'rd_curve: --distortion={distortion.name} cannot simulate data '
@@ -101,16 +101,19 @@ def plan_check(job, schedule, chains):
     raise ValueError(f'--bdmc_points: {error}') from None
 
 
-def check_chains(chains, precision):
-  """The chains of a curve's check: the curve's, without XLA for a
-  bfloat16 decoder.
+def check_chains(chains, precision, program='rd_curve'):
+  """The chains of BDMC runs: the curve's, without XLA for a bfloat16
+  decoder (a line on stderr says so).
 
-  The check's data are simulated by an eager decoder call, and XLA computes
-  a bfloat16 decoder differently (`adapters.precision`): chains compiled
-  by XLA would sample another function than the one the data came from,
-  and the upper bound would not be guaranteed.
+  The data are simulated by an eager decoder call, and XLA computes a
+  bfloat16 decoder differently (`adapters.precision`): chains compiled by
+  XLA would sample another function than the one the data came from, and
+  the upper bound would not be guaranteed.
   """
   if precision == 'bfloat16' and chains.jit_compile is not False:
+    sys.stderr.write(f'{program}: --decoder_precision=bfloat16: the BDMC '
+                     f'chains run without XLA, computing the decoder as the '
+                     f'eager call that simulates their data does.\n')
     return chains._replace(jit_compile=False)
   return chains
 
@@ -302,32 +305,16 @@ def print_accuracy(accuracy):
     sys.stderr.write(f'rd_curve: warning: {warning}\n')
 
 
-def _default_points(distortion, schedule_settings):
-  """The lowest RD beta, 1 and the highest (only 1 for Bernoulli NLL)."""
-  beta_max = (schedule_settings.rd_betas[-1] if schedule_settings.rd_betas
-              else schedule_settings.beta_max)
-  return np.array(tfrd.bdmc.default_bdmc_betas(
-      distortion, beta_min=min(schedule_settings.beta_min, beta_max),
-      beta_max=beta_max))
-
-
-def _checked_betas(betas, beta_max):
-  points = np.array(sorted({float(value) for value in betas}))
-  if not np.all(np.isfinite(points)) or points[0] <= 0 or (
-      points[-1] > beta_max * (1 + 1e-12)):
-    raise ValueError(
-        f'--rd_points must lie in (0, {beta_max:g}] (the schedule ends at '
-        f'the largest RD beta, --beta_max or the last --rd_betas), got '
-        f'{points.tolist()}.')
-  return points
-
-
 def schedule_with_points(schedule_settings, points):
-  """The curve run's schedule with `points` added to its RD points.
+  """`apps.bdmc`'s schedule: the curve run's with `points` added to its RD
+  points.
 
-  Each point's runs then take exactly the temperatures the curve run takes
-  to reach it (plus the few fills the added points bring), so the gap is
-  the gap of that run.
+  Unlike a curve's check (`tfrd.accuracy.schedule_holding`, which adds a
+  point as one more temperature of a schedule already built), apps.bdmc
+  starts from the flags: it builds the schedule an `apps.rd_curve` run
+  would build had `points` been among its RD points, fills included, so
+  that each point's runs take exactly the temperatures that run takes to
+  it. For points on the curve's schedule (the defaults) the two agree.
   """
   if schedule_settings.rd_betas:
     curve_points = np.array(schedule_settings.rd_betas)
@@ -340,32 +327,6 @@ def schedule_with_points(schedule_settings, points):
   merged = np.union1d(curve_points, points)
   return tfrd.schedule_from_settings(schedule_settings._replace(
       rd_betas=tuple(float(beta) for beta in merged)))
-
-
-def _jit_compile(chains, precision):
-  """The chains' XLA choice under the decoder's precision.
-
-  The data are simulated by an eager decoder call and XLA computes a
-  bfloat16 decoder differently (`adapters.precision`): with bfloat16 the
-  chains run without XLA ('auto'), or the run is refused (True); otherwise
-  they would sample another function than the one the data came from, and
-  the upper bound would not be guaranteed.
-
-  Raises:
-    ValueError: for bfloat16 with jit_compile=True.
-  """
-  if precision != 'bfloat16' or chains.jit_compile is False:
-    return chains.jit_compile
-  if chains.jit_compile is True:
-    raise ValueError(
-        '--decoder_precision=bfloat16 needs --jit=false or auto: the data are '
-        'simulated by an eager decoder call, XLA computes bfloat16 '
-        'differently, and the chains would sample another function than the '
-        'one the data came from (no guaranteed upper bound).')
-  sys.stderr.write('bdmc: --decoder_precision=bfloat16: the AIS runs go '
-                   'without XLA, computing the decoder as the eager call that '
-                   'simulates the data does.\n')
-  return False
 
 
 def run_bdmc_job(job):
@@ -393,8 +354,12 @@ def run_bdmc_job(job):
   start = time.time()
   if job.num_images < 1:
     raise ValueError(f'--num_images must be positive, got {job.num_images}.')
-  chains = job.chains._replace(
-      jit_compile=_jit_compile(job.chains, job.model.precision))
+  if job.model.precision == 'bfloat16' and job.chains.jit_compile is True:
+    raise ValueError(
+        '--decoder_precision=bfloat16 needs --jit=false or auto: the data are '
+        'simulated by an eager decoder call (check_chains says why XLA cannot '
+        'run the chains).')
+  chains = check_chains(job.chains, job.model.precision, 'bdmc')
   outputs = output_files.OutputFiles(
       'bdmc', job.output_dir, ('bdmc.json', 'simulated.npz', 'bdmc.png'),
       overwrite=job.overwrite)
@@ -404,10 +369,11 @@ def run_bdmc_job(job):
   chains = chains._replace(decoder_dtype=decoder.dtype)
   distortion = curve_run.make_distortion(job.distortion, decoder.output_shape,
                                          job.model)
-  beta_max = (job.schedule.rd_betas[-1] if job.schedule.rd_betas else
-              job.schedule.beta_max)
-  points = (_default_points(distortion, job.schedule) if job.betas is None
-            else _checked_betas(job.betas, beta_max))
+  try:
+    points = tfrd.accuracy.check_betas(
+        distortion, tfrd.schedule_from_settings(job.schedule), job.betas)
+  except ValueError as error:
+    raise ValueError(f'--rd_points: {error}') from None
   schedule = schedule_with_points(job.schedule, points)
   hmc = chains.hmc
   # Each point: the forward passes, then one reverse pass.

@@ -475,7 +475,8 @@ def _run_curve(job, strategy):
                                step_size_table=step_size_table)
   # The check's chains: the curve's, but never XLA on a bfloat16 decoder
   # (its data are simulated by an eager call, `bdmc_points.check_chains`).
-  check_chains = bdmc_points.check_chains(chains, job.model.precision)
+  check_chains = (bdmc_points.check_chains(chains, job.model.precision)
+                  if plan.betas.size else None)
   search = None
   if plan.betas.size and job.accuracy.target_gap is not None and (
       step_size_table is None):

@@ -62,6 +62,8 @@ BUDGETS = {
         'target_accept': 0.65, 'jit': False, 'linear_num_train': 1000,
         'fig8_seeds': [1, 2], 'bdmc_betas': [1.0, 100.0],
         'bdmc_num_images': 2, 'large_code': {},
+        # A smoke curve says nothing about accuracy: no default check.
+        'accuracy_check': False,
         'quadrature': {'extent': 6.0, 'spacing': 0.1},
         'fig5a_alphas': [0.5, 0.99], 'fig5b_sigmas': [1.0, 2.0],
         'expected_hours': 'about 1 minute per figure',
@@ -79,7 +81,7 @@ BUDGETS = {
         'min_between': 10, 'leapfrog_steps': 2, 'step_size_mode': 'two_pass',
         'target_accept': 0.65, 'jit': 'auto', 'linear_num_train': 10000,
         'fig8_seeds': [1, 2, 3], 'bdmc_betas': [1.0, 100.0, 1000.0],
-        'bdmc_num_images': 8, 'large_code': {},
+        'bdmc_num_images': 8, 'large_code': {}, 'accuracy_check': True,
         # Code-size-2 curves are also summed on a grid (tfrd.quadrature);
         # 32 reaches the AAE-2's codes of the 20 images (|z| up to ~23),
         # 0.02 resolves its posteriors at beta = 1000.
@@ -101,6 +103,7 @@ BUDGETS = {
             'step_size_mode', 'target_accept')},
         'jit': 'auto', 'linear_num_train': 60000, 'fig8_seeds': [1, 2, 3, 4],
         'bdmc_betas': [1.0, 100.0, 1000.0], 'bdmc_num_images': 50,
+        'accuracy_check': True,
         'quadrature': {'extent': 32.0, 'spacing': 0.01},
         'fig5a_alphas': [0.5, 0.9, 0.99], 'fig5b_sigmas': [0.5, 1.0, 2.0],
         # D.2: 100-dimensional codes get N = 1,600,000 and beta_max = 3333.3.
@@ -607,14 +610,11 @@ def curve_or_reuse(run, figure_name, curve, decoder, model_document):
       say(f'curve {directory} was computed with other {", ".join(changed)} '
           f'than this code uses; computing it again')
   if run.finished(files[0]) and not changed:
-    if not curve.bdmc or result.bdmc:
-      say(f'reusing curve {directory}')
-      return result
+    say(f'reusing curve {directory}')
   else:
     result = _estimate(run, figure_name, curve, decoder, model_document,
                        directory, files)
-  if curve.bdmc:
-    _add_bdmc(run, curve, result, decoder, model_document, directory)
+  _add_bdmc(run, curve, result, decoder, model_document, directory)
   return result
 
 
@@ -788,36 +788,66 @@ def _save_reconstructions(run, name, decoder, result):
   run.record(name)
 
 
+def check_settings(budget, curve):
+  """The accuracy check `curve` gets, as `tfrd.AccuracySettings`, or None.
+
+  fig9's curves: BDMC at the budget's points and images (the figure's
+  gaps). Every other curve of a budget with 'accuracy_check': the check
+  every `apps.rd_curve` curve gets (`tfrd.accuracy.plan_check`'s points and
+  images), without a target gap, since a figure's schedule is its
+  budget's. Deep-feature curves cannot simulate their data and go
+  unchecked.
+  """
+  from pipelines import bdmc_points  # pylint: disable=g-import-not-at-top
+  from tfrd import settings as tfrd_settings  # pylint: disable=g-import-not-at-top
+  if curve.bdmc:
+    return tfrd_settings.AccuracySettings(
+        betas=tuple(budget['bdmc_betas']),
+        num_images=budget['bdmc_num_images'], target_gap=None)
+  if budget['accuracy_check'] and (
+      curve.distortion not in bdmc_points.UNSIMULABLE):
+    return tfrd_settings.AccuracySettings(target_gap=None)
+  return None
+
+
 def _add_bdmc(run, curve, result, decoder, model_document, directory):
-  """BDMC gaps at the budget's betas, on the curve's schedule (fig9), as
-  `apps.rd_curve --bdmc_points` measures them."""
+  """Measures the BDMC points of `check_settings` that `result` lacks, on
+  the curve's schedule, as `apps.rd_curve` measures its check; a resumed
+  run keeps the points it has."""
   # pylint: disable=g-import-not-at-top
   from pipelines import bdmc_points
   from pipelines import curve_run
   import tfrd
-  from tfrd import settings as tfrd_settings
   # pylint: enable=g-import-not-at-top
   budget = run.budget
+  accuracy = check_settings(budget, curve)
+  if accuracy is None:
+    return
   schedule, _ = schedule_for(budget, curve.model.code_size,
                              _beta_min_factor(curve, model_document))
-  betas = np.asarray([b for b in budget['bdmc_betas']
-                      if b <= schedule.betas[-1]])
+  if accuracy.betas:
+    accuracy = accuracy._replace(betas=tuple(
+        beta for beta in accuracy.betas if beta <= schedule.betas[-1]))
   inputs = curve_run.CurveInputs(
       _manipulated(decoder, curve), None, None, None, None, False,
       _distortion(run, curve, model_document))
-  say(f'BDMC of {directory} at beta = {", ".join(f"{b:g}" for b in betas)}')
-  result.bdmc = None
   chains = _chains(budget, curve)._replace(jit_compile=budget['jit'])
-  # The budget's points, measured after the curve (no target gap: the
-  # figures' schedules are the budget's).
-  accuracy = tfrd_settings.AccuracySettings(
-      betas=tuple(betas), num_images=budget['bdmc_num_images'],
-      target_gap=None)
   plan = tfrd.accuracy.plan_check(inputs.distortion, schedule,
                                   result.num_images, chains, accuracy)
+  # Points measured before (an interrupted check, or fig9's curves copied
+  # from fig4's) are kept; only the plan's missing ones are run.
+  result.bdmc = [record for record in result.bdmc or []
+                 if record['beta'] in plan.betas and
+                 record['num_images'] == plan.num_images]
+  missing = np.setdiff1d(plan.betas,
+                         [record['beta'] for record in result.bdmc])
+  if not missing.size:
+    return
+  say(f'BDMC of {directory} at beta = {", ".join(f"{b:g}" for b in missing)}'
+      f' ({plan.num_images} simulated images each)')
   bdmc_points.measure_for_curve(
-      result, inputs, _prior(curve), schedule, plan, accuracy, chains,
-      directory, 'reproduce')
+      result, inputs, _prior(curve), schedule, plan._replace(betas=missing),
+      accuracy, chains, directory, 'reproduce')
 
 
 # The figure: results.json and figure.png.
@@ -849,6 +879,7 @@ def _curve_record(curve, result):
           'distortion': result.distortion_per_image.tolist(),
           'log_z': result.log_z_per_image.tolist()},
       'bdmc': result.bdmc,
+      'accuracy': result.accuracy,
   }
 
 

@@ -353,7 +353,8 @@ def test_app_end_to_end(decoder_file, tmp_path):
 
 @pytest.mark.slow  # each case starts apps.bdmc, which loads TensorFlow
 @pytest.mark.parametrize('args, message', [
-    (['--rd_points=0.5,20', '--beta_max=10'], 'must lie in (0, 10]'),
+    (['--rd_points=0.5,20', '--beta_max=10'],
+     '--rd_points: BDMC points must be positive and at most 10'),
     (['--distortion=bernoulli_nll', '--rd_points=2'], 'only at beta = 1'),
 ])
 def test_app_bad_input_fails_cleanly(decoder_file, tmp_path, args, message):

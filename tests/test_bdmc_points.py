@@ -275,7 +275,7 @@ def test_resume_of_a_finished_curve_adds_only_the_missing_points(tmp_path):
 
 
 @pytest.mark.parametrize('changes, message', [
-    ({'betas': (0.5, 20.0)}, r'must lie in \(0, 10\]'),
+    ({'betas': (0.5, 20.0)}, 'must be positive and at most 10'),
     ({'model_precision': 'bfloat16', 'jit_compile': True},
      '--decoder_precision=bfloat16 needs --jit=false or auto'),
     ({'num_images': 0}, '--num_images must be positive'),

@@ -1,6 +1,7 @@
 """apps.reproduce end to end: every figure at --budget=smoke, reuse on a
 second invocation, and bad input refused before any work."""
 
+import dataclasses
 import json
 import math
 import os
@@ -294,6 +295,52 @@ def test_interrupted_curve_resumes_to_the_uninterrupted_curve(tmp_path):
   fresh = figures.curve_or_reuse(fresh_run, 'fig8', spec, decoder, document)
   np.testing.assert_array_equal(resumed.rate, fresh.rate)
   np.testing.assert_array_equal(resumed.distortion, fresh.distortion)
+
+
+@pytest.mark.slow  # a smoke curve and its check (about 20 s)
+def test_budget_curves_get_the_default_check_and_keep_it(tmp_path,
+                                                         monkeypatch):
+  """With the budget's 'accuracy_check' (cpu, paper), every curve gets
+  the check `apps.rd_curve` gives its curves (no target: the budget's
+  schedule); a reused curve keeps its gaps; fig9's plan is its budget's
+  points and images."""
+  import tfrd  # pylint: disable=g-import-not-at-top
+  from pipelines import bdmc_points  # pylint: disable=g-import-not-at-top
+  budget = dict(figures.BUDGETS['smoke'], accuracy_check=True)
+  monkeypatch.setitem(figures.BUDGETS, 'smoke', budget)
+  spec = figures.FIGURES['fig4'].curves(budget)[1]  # VAE10, squared error
+  run = figures.Run(str(tmp_path / 'out'), 'smoke')
+  run.check(['fig4'])
+  decoder, document = figures.model_or_reuse(run, spec.model)
+  curve = figures.curve_or_reuse(run, 'fig4', spec, decoder, document)
+  assert [point['beta'] for point in curve.bdmc] == pytest.approx(
+      [1 / 12, 1.0, 100.0])
+  accuracy = curve.accuracy
+  assert accuracy['target_gap'] is None
+  # The cost rule's floor: one simulated image, though on a smoke curve of
+  # 4 images it costs more than half the curve (tests/test_accuracy.py
+  # checks the rule where the curve has room for it).
+  assert accuracy['num_images'] == 1 and accuracy['complete']
+  assert accuracy['check_decoder_gradients'] > 0
+  saved = tfrd.RDCurve.load(str(tmp_path / 'out' / 'fig4' / 'curves' /
+                                spec.name))
+  assert saved.bdmc == curve.bdmc and saved.accuracy == accuracy
+
+  # Reused: nothing is measured again.
+  def no_measurement(*unused_args, **unused_kwargs):
+    raise AssertionError('measured again')
+  monkeypatch.setattr(bdmc_points, 'measure_for_curve', no_measurement)
+  reused = figures.curve_or_reuse(figures.Run(str(tmp_path / 'out'), 'smoke'),
+                                  'fig4', spec, decoder, document)
+  assert reused.bdmc == curve.bdmc
+
+  # Feature curves cannot simulate their data: no check, nothing measured.
+  features = dataclasses.replace(spec, distortion='features')
+  assert figures.check_settings(budget, features) is None
+  # fig9's plan (its budget's points and images) drops the default check's
+  # points of another image count instead of mixing them in.
+  fig9 = figures.check_settings(budget, dataclasses.replace(spec, bdmc=True))
+  assert fig9.betas == (1.0, 100.0) and fig9.num_images == 2
 
 
 def test_feature_curves_use_graph_mode_only_without_a_gpu(monkeypatch):
