@@ -365,11 +365,10 @@ def _prepare_checkpoint_dir(checkpoint_dir, settings):
                      f'checkpoint in {checkpoint_dir}.\n')
 
 
-def _curve_config(job, inputs, schedule, search=None):
-  """curve.json's config entries that describe the job (the schedule as
-  settled by the accuracy search, if one ran)."""
+def _curve_config(job, inputs, schedule, schedule_settings):
+  """curve.json's config entries that describe the job (`schedule_settings`:
+  the job's, or those the accuracy search settled on)."""
   data = job.data
-  schedule_settings = search.schedule_settings if search else job.schedule
   return {
       'model': inputs.decoder.source,
       **inputs.model_config,
@@ -449,9 +448,21 @@ def _run_curve(job, strategy):
           ('reconstructions.png',) if settings.save_reconstructions else ()),
       overwrite=settings.overwrite)
   tfrd.checkpointing.check_directory(own_checkpoint_dir)
-  if workers.chief_decides(lambda: outputs.prepare(
-      resume=settings.resume and
-      not tfrd.checkpointing.has_checkpoint(own_checkpoint_dir))):
+  # The search keeps its attempts here until curve.json holds them (the
+  # chief's alone: workers share the directory).
+  search_record = os.path.join(output_dir, SEARCH_RECORD)
+
+  def chief_verdict():
+    if (os.path.lexists(search_record) and
+        not tfrd.accuracy.is_search_record(search_record)):
+      raise output_files.OutputError(
+          f'{search_record} is not a file tfrd wrote; move it away or '
+          f'choose another --output_dir.')
+    return outputs.prepare(
+        resume=settings.resume and
+        not tfrd.checkpointing.has_checkpoint(own_checkpoint_dir))
+
+  if workers.chief_decides(chief_verdict):
     if not workers.is_chief:
       workers.say('the chief says the curve is already written; nothing '
                   'to do.')
@@ -461,14 +472,6 @@ def _run_curve(job, strategy):
       outputs.say_finished()
     return None
   _prepare_checkpoint_dir(own_checkpoint_dir, settings)
-  # Only the chief keeps the search's record: workers share the directory.
-  search_record = (os.path.join(output_dir, SEARCH_RECORD)
-                   if workers.is_chief else None)
-  if (search_record and os.path.lexists(search_record) and
-      not tfrd.accuracy.is_search_record(search_record)):
-    raise output_files.OutputError(
-        f'{search_record} is not a file tfrd wrote; move it away or choose '
-        f'another --output_dir.')
   inputs = load_inputs(job, workers)
   prior = _prior(job, inputs)
   chains = job.chains._replace(decoder_dtype=inputs.decoder.dtype,
@@ -478,14 +481,29 @@ def _run_curve(job, strategy):
   check_chains = (bdmc_points.check_chains(chains, job.model.precision)
                   if plan.betas.size else None)
   search = None
+  schedule_settings = job.schedule
   if plan.betas.size and job.accuracy.target_gap is not None and (
       step_size_table is None):
-    search = bdmc_points.settle_schedule(job, inputs, prior, check_chains,
-                                         record_path=search_record)
-    schedule = search.schedule
+    # Only the chief searches, and every worker takes the schedule it
+    # settled on: the check's images are not sharded, and workers whose
+    # arithmetic differs (other devices) could otherwise settle on
+    # different schedules for one curve.
+    factor = 0
+    if workers.is_chief:
+      search = bdmc_points.settle_schedule(job, inputs, prior, check_chains,
+                                           record_path=search_record)
+      factor = (search.schedule_settings.num_intermediate //
+                job.schedule.num_intermediate)
+    else:
+      workers.say('waiting for the chief\'s accuracy check to settle the '
+                  'schedule')
+    with workers.collectives():
+      factor = workers.from_chief(factor)
+    schedule_settings = tfrd.accuracy.lengthened(job.schedule, factor)
+    schedule = tfrd.schedule_from_settings(schedule_settings)
     plan = tfrd.accuracy.plan_check(inputs.distortion, schedule,
                                     job.data.num_images, chains, job.accuracy)
-  config = _curve_config(job, inputs, schedule, search)
+  config = _curve_config(job, inputs, schedule, schedule_settings)
   if step_size_table is not None:
     config['step_sizes_from'] = os.path.abspath(settings.step_sizes)
   control = tfrd.RunControl(
@@ -522,7 +540,7 @@ def _run_curve(job, strategy):
   workers.finish()
   # Only a record tfrd wrote (a file of another kind there was refused
   # before any work, and is never removed).
-  if search_record and tfrd.accuracy.is_search_record(search_record):
+  if tfrd.accuracy.is_search_record(search_record):
     os.remove(search_record)
   print_summary(curve, paths)
   # After the curve is safe on disk: BDMC only adds its gaps to it.

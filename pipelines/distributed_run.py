@@ -5,6 +5,8 @@ computes its images (`tfrd.distribute`), checkpoints them in its own
 directory, and only the chief (worker 0) touches --output_dir. This class
 holds those rules so the app's run reads as a single-process run:
 
+- `from_chief`: a number only the chief computes (the schedule the
+  accuracy search settled on), on every worker.
 - `chief_decides`: the output checks (files already there, a finished run)
   are the chief's to make; its verdict reaches every worker through a
   collective before any work, so no worker computes a shard that will never
@@ -77,10 +79,12 @@ class DistributedRun:
               f'worker {self.plan.worker_index} of {self.num_workers}: ')
     sys.stderr.write(f'{self.program}: {worker}{message}\n')
 
-  def _from_chief(self, verdict):
+  def from_chief(self, value):
+    """The chief's integer `value`, on every worker (a collective that
+    waits for the chief)."""
     if self.num_workers == 1:
-      return verdict
-    return tfrd.distribute.from_chief(self.strategy, self.plan, verdict)
+      return value
+    return tfrd.distribute.from_chief(self.strategy, self.plan, value)
 
   def chief_decides(self, is_finished):
     """Whether the run is already finished, as the chief finds it.
@@ -101,9 +105,9 @@ class DistributedRun:
       try:
         verdict = _FINISHED if is_finished() else _RUN
       except Exception:
-        self._from_chief(_REFUSED)
+        self.from_chief(_REFUSED)
         raise
-    verdict = self._from_chief(verdict)
+    verdict = self.from_chief(verdict)
     if verdict == _REFUSED:
       raise ValueError('the chief (worker 0) refused the run; its output '
                        'says why.')

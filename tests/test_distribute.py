@@ -261,6 +261,32 @@ def test_two_loopback_workers_give_the_single_process_curve(files, reference,
 
 
 @pytest.mark.slow
+def test_workers_take_the_schedule_the_chiefs_search_settled(files,
+                                                             tmp_path):
+  # A target no tiny schedule meets: the chief's search doubles the schedule
+  # once, to the cap, and both workers run the curve on that schedule.
+  search = ('--bdmc_points=auto', '--target_gap=0.001',
+            '--max_num_intermediate=120')
+  chief_dir, other_dir = tmp_path / 'chief', tmp_path / 'other'
+  codes, errors = _finish(_launch_workers(_flags(files, *search),
+                                          [chief_dir, other_dir]))
+  assert codes == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+  assert 'checking the schedule first' in errors[0]
+  assert 'checking the schedule first' not in errors[1]
+  assert "waiting for the chief's accuracy check" in errors[1]
+  document = _points(chief_dir)
+  accuracy = document['accuracy']
+  assert accuracy['search']['status'] == 'capped'
+  assert accuracy['search']['settled_num_intermediate'] == 120
+  single_dir = tmp_path / 'single'
+  result = run_app('apps.rd_curve', *_flags(
+      files, '--num_intermediate=120', '--min_before_first=40',
+      '--min_between=6'), f'--output_dir={single_dir}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  _assert_same_curve(document['points'], _points(single_dir)['points'])
+
+
+@pytest.mark.slow
 def test_killed_worker_resumes_its_shard(files, reference, tmp_path):
   flags = _flags(files, *_LONG_FLAGS, '--checkpoint_interval_s=0')
   output_dirs = [tmp_path / 'chief', tmp_path / 'other']
