@@ -91,7 +91,7 @@ Finding = collections.namedtuple(
 Finding.__doc__ = """One claim of the paper and what the results say.
 
 Fields:
-  number: its number in issue 13's list (1-11), then 13 and 14 (issue
+  number: its number in issue 13's list (1-11), then 13 to 16 (issue
     22's); 12 is tfrd's own check against quadrature.
   claim: the claim, in a line.
   verdict: REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE or NOT_TESTED.
@@ -709,9 +709,72 @@ def gan_no_tradeoff(results):
   return groups
 
 
+@_claim(15, ('lossless',),
+        'Larger VAE codes give better lossless compression: a higher '
+        'log-likelihood at beta = 1 (§1, §7)',
+        ('"While VAEs with larger code size can generally achieve better '
+         'lossless compression rates [...]" (§1; again in §7)'))
+def vae_lossless(results):
+  by_size = sorted(((c.record['model']['code_size'], c)
+                    for c in _curves(results['lossless']).values()),
+                   key=lambda item: item[0])
+  checks = []
+  for (unused, small), (unused, big) in zip(by_size, by_size[1:]):
+    checks.append(compare(big, big.log_likelihood(), 'higher', small,
+                          small.log_likelihood()))
+  return [('log p(x) at beta = 1 (Gaussian NLL, learned scale)', checks)]
+
+
+@_claim(16, ('variants',),
+        ('GAN variants with the same code size give nearly identical '
+         'curves, and the code size dominates (Fig. 3b; here on MNIST)'),
+        ('"We also found that different GAN variants with the same code size '
+         'has almost similar rate distortion curves, and that the code size '
+         'dominates the algorithmic differences of GANs." (§7; Fig. 3b, on '
+         'CIFAR-10 in the paper)'))
+def gan_variants(results):
+  """Each variant against WGAN-GP (the paper's GP-GAN) at its code size, at
+  the three regimes; then the code size against the variants: the largest
+  spread between variants at a code size, against the smallest step
+  between code sizes (means over the variants), at the high-rate end."""
+  curves = _curves(results['variants'])
+  by_size = collections.defaultdict(dict)
+  for curve in curves.values():
+    model = curve.record['model']
+    by_size[model['code_size']][model['family']] = curve
+  same = []
+  for size, variants in sorted(by_size.items()):
+    reference = variants.get('wgan_gp')
+    if reference is None:
+      return f'no WGAN-GP curve at code size {size} to compare with.'
+    for family, curve in sorted(variants.items()):
+      if family == 'wgan_gp':
+        continue
+      a, b = low(curve, reference)
+      same.append(compare(curve, a, 'same', reference, b))
+      a, b = mid(curve, reference)
+      same.append(compare(curve, a, 'same', reference, b))
+      same.append(compare(curve, curve.lowest_distortion(), 'same',
+                          reference, reference.lowest_distortion()))
+  ends = {size: [c.lowest_distortion().value for c in variants.values()]
+          for size, variants in sorted(by_size.items())}
+  spread = max(max(values) - min(values) for values in ends.values())
+  means = [float(np.mean(values)) for values in ends.values()]
+  step = min(abs(b - a) for a, b in zip(means, means[1:]))
+  dominates = Check(
+      'holds' if spread < step else 'fails',
+      f'largest spread between variants at one code size {spread:.3g}, '
+      f'smallest step between code sizes {step:.3g} (high-rate ends; '
+      f'means by code size ' + ', '.join(
+          f'{size}: {mean:.3g}' for size, mean in zip(ends, means)) + ')')
+  return [('same code size, against WGAN-GP (almost similar)', same),
+          ('code size against variant (dominates)', [dominates])]
+
+
 CLAIMS = (gan_code_size, gan_depth, vae_below_gan, vae_code_size,
           aae_against_gan, mixture_prior, blur, deep_features, linear_vae,
-          seeds, bdmc_gaps, grid_reference, aae_against_vae, gan_no_tradeoff)
+          seeds, bdmc_gaps, grid_reference, aae_against_vae, gan_no_tradeoff,
+          vae_lossless, gan_variants)
 
 
 class FindingsError(ValueError):
@@ -789,6 +852,8 @@ def markdown(findings, results):
     lines.append(f'**{finding.number}. {finding.verdict}.** '
                  + (f'The paper: {finding.quote}' if finding.quote else
                     'tfrd\'s own check.')
+                 # Not tested: one sentence saying why, after the quote.
+                 + ('' if finding.evidence.startswith('\n') else '\n\n')
                  + f'{finding.evidence}')
     lines.append('')
   return '\n'.join(lines)

@@ -176,7 +176,8 @@ class CurveSpec:
 
 
 def _label(model):
-  names = {'vae': 'VAE', 'wgan_gp': 'GAN-GP', 'aae': 'AAE', 'linear': 'linear'}
+  names = {'vae': 'VAE', 'wgan_gp': 'GAN-GP', 'aae': 'AAE', 'linear': 'linear',
+           'gan': 'GAN', 'wgan': 'WGAN', 'sngan': 'SN-GAN', 'fgan': 'f-GAN'}
   return f'{names.get(model.family, model.family)}{model.code_size}'
 
 
@@ -237,6 +238,23 @@ def _fig6(unused_budget):
           for size in (2, 10) for family in ('vae', 'wgan_gp', 'aae')]
 
 
+def _lossless(unused_budget):
+  return [CurveSpec(f'vae{size}', _label(ModelSpec('vae', size)),
+                    ModelSpec('vae', size), distortion='gaussian_nll')
+          for size in (2, 10, 100)]
+
+
+# The zoo's GAN variants on MNIST, in the place of Fig. 3b's CIFAR-10 DCGAN,
+# GP-GAN, SN-GAN and BRE-GAN (there is no CIFAR-10 here).
+GAN_VARIANTS = ('gan', 'wgan', 'wgan_gp', 'sngan', 'fgan')
+
+
+def _variants(unused_budget):
+  return [CurveSpec(f'{family}{size}', _label(ModelSpec(family, size)),
+                    ModelSpec(family, size))
+          for size in (2, 10, 100) for family in GAN_VARIANTS]
+
+
 def _d4(unused_budget):
   return [CurveSpec(f'{family}10', _label(ModelSpec(family, 10)),
                     ModelSpec(family, 10), reconstructions=True)
@@ -273,6 +291,13 @@ FIGURES = {figure.name: figure for figure in (
     Figure('d4', 'Reconstructions of VAE10 and GAN-GP10 from latents drawn '
            'from the AIS distribution at low, beta = 1 and high rate '
            '(appendix D.4), squared error', _d4),
+    Figure('lossless', 'VAEs at code sizes 2, 10, 100, Gaussian NLL with '
+           'their learned scales: log-likelihoods at beta = 1, the lossless '
+           'rate (§1, §7)', _lossless),
+    Figure('variants', 'The zoo\'s GAN variants (GAN, WGAN, WGAN-GP, SN-GAN, '
+           'f-GAN) at code sizes 2, 10, 100 with the same shallow MLP '
+           'decoder, squared error; on MNIST, where the paper\'s Fig. 3b is '
+           'on CIFAR-10', _variants),
 )}
 
 
@@ -1110,6 +1135,20 @@ def _draw(run, figure, specs, curves, extra):
           columns[f'{spec.label}\nbeta={beta:.3g}\nR={rate:.1f}'] = decoded
     plotting.plot_reconstructions(run.images('test', run.budget['num_images']),
                                   columns, run.path(name))
+    run.record(name)
+    return
+  if figure.name == 'lossless':
+    # NLLs of different learned scales are different distortions: the
+    # figure is the log-likelihoods, the claim's numbers (β = 1 is an RD
+    # point of every curve).
+    at_one = [curves[spec.name].log_z_per_image[
+        np.flatnonzero(curves[spec.name].betas == 1.0)[0]] for spec in specs]
+    image = plotting.log_likelihoods_figure(
+        [spec.model.code_size for spec in specs],
+        [float(values.mean()) for values in at_one],
+        [float(values.std(ddof=1) / np.sqrt(values.size))
+         for values in at_one], title=title)
+    files.save_figure(image, run.path(name))
     run.record(name)
     return
   if figure.name == 'fig7':

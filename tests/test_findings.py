@@ -192,7 +192,7 @@ def test_fig4_claims_follow_the_numbers():
 def test_figures_not_run_are_not_tested():
   results = {'fig4': _fig4(vae_high=10, aae_high=20, gan_high=30)}
   verdicts = {f.number: f.verdict for f in findings.evaluate(results)}
-  for number in (1, 2, 6, 7, 8, 9, 10, 11, 12, 14):
+  for number in (1, 2, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16):
     assert verdicts[number] == findings.NOT_TESTED, number
   for number in (3, 4, 5, 13):
     assert verdicts[number] != findings.NOT_TESTED, number
@@ -359,6 +359,55 @@ def test_bdmc_and_linear_claims():
   assert findings.evaluate(fig7(True))[8].verdict == findings.REPRODUCED
   assert findings.evaluate(fig7(False))[8].verdict == (
       findings.NOT_REPRODUCED)
+
+
+def test_lossless_claim_compares_log_likelihoods_by_code_size():
+  noise = _image_noise(5.0, 7)
+  rate, distortion = _curve(60, 20, noise)
+
+  def vae(size, log_likelihood):
+    log_z = np.tile(log_likelihood + noise, (len(_BETAS), 1))
+    return _record(f'vae{size}', f'VAE{size}', 'vae', size, rate=rate,
+                   distortion=distortion, log_z=log_z)
+
+  def judged(*curves):
+    return {f.number: f for f in findings.evaluate(
+        {'lossless': _document('lossless', list(curves))})}[15]
+
+  better = judged(vae(2, -100.0), vae(10, -90.0), vae(100, -80.0))
+  assert better.verdict == findings.REPRODUCED, better.evidence
+  assert better.quote.startswith('"While VAEs with larger code size')
+  worse = judged(vae(2, -100.0), vae(10, -90.0), vae(100, -95.0))
+  assert worse.verdict == findings.NOT_REPRODUCED, worse.evidence
+
+
+def test_gan_variants_claim():
+  noise = _image_noise(5.0, 8)
+
+  def variants(moved=0.0, high_ends=(40.0, 25.0, 10.0)):
+    records = []
+    for size, high in zip((2, 10, 100), high_ends):
+      for index, family in enumerate(('gan', 'wgan', 'wgan_gp')):
+        rate, distortion = _curve(60, high + (moved if family == 'gan'
+                                              else 0.0), noise,
+                                  own_noise_seed=index)
+        records.append(_record(f'{family}{size}', f'{family}{size}', family,
+                               size, rate=rate, distortion=distortion))
+    return {'variants': _document('variants', records)}
+
+  def judged(results):
+    return {f.number: f for f in findings.evaluate(results)}[16]
+
+  same = judged(variants())
+  assert same.verdict == findings.REPRODUCED, same.evidence
+  # One variant far from the others: not almost similar, and its spread
+  # exceeds the step between code sizes.
+  apart = judged(variants(moved=20.0))
+  assert apart.verdict == findings.NOT_REPRODUCED
+  assert 'code size against variant (dominates): ✗' in apart.evidence
+  # Code sizes closer together than the variants' spread.
+  close = judged(variants(moved=3.0, high_ends=(40.0, 39.0, 38.0)))
+  assert 'code size against variant (dominates): ✗' in close.evidence
 
 
 def test_grid_reference_check():

@@ -17,7 +17,8 @@ import numpy as np
 from tfrd import files
 
 __all__ = ['plot_curves', 'curves_figure', 'value_at_beta',
-           'plot_reconstructions', 'guess_image_shape']
+           'log_likelihoods_figure', 'plot_reconstructions',
+           'guess_image_shape']
 
 
 def _new_figure(figsize):
@@ -218,6 +219,42 @@ def _draw_gaps(rd_axis, beta_axis, betas, distortion, rate, gaps, color,
     # Room for the notes inside the axes, clear of the titles.
     for axis in (rd_axis, beta_axis):
       axis.margins(x=0.08, y=0.15)
+
+
+def log_likelihoods_figure(code_sizes, log_likelihoods, stderrs,
+                           title=None):
+  """log p(x) per image against the code size, with ± 2 standard errors.
+
+  For models whose RD curves are not on one axis (Gaussian NLLs of
+  different learned scales are different distortions) but whose
+  log-likelihoods at β = 1, the negative lossless rate, are.
+
+  Args:
+    code_sizes: [M] code sizes (a log axis).
+    log_likelihoods: [M] mean log p(x) over images, nats.
+    stderrs: [M] their standard errors over images.
+    title: the figure's title, or None.
+
+  Returns:
+    The `matplotlib.figure.Figure`.
+  """
+  figure = _new_figure((5.5, 4.0))
+  axis = figure.add_subplot(1, 1, 1)
+  axis.errorbar(code_sizes, log_likelihoods, yerr=2 * np.asarray(stderrs),
+                marker='o', capsize=4)
+  for size, value in zip(code_sizes, log_likelihoods):
+    axis.annotate(f'{value:.1f}', (size, value), textcoords='offset points',
+                  xytext=(8, -4), fontsize=9)
+  axis.set_xscale('log')
+  axis.set_xticks(list(code_sizes))
+  axis.set_xticklabels([str(size) for size in code_sizes])
+  axis.set_xlabel('code size')
+  axis.set_ylabel('log p(x) at β = 1 (nats per image, ± 2 s.e.)')
+  axis.grid(alpha=0.3)
+  if title:
+    axis.set_title('\n'.join(textwrap.wrap(title, 60)), fontsize=10)
+  figure.tight_layout()
+  return figure
 
 
 def guess_image_shape(num_values):
