@@ -452,17 +452,23 @@ def vae_code_size(results):
          '[sic] of GANs, but achieve a better high-rate performance." '
          '(§6.1)'))
 def aae_against_gan(results):
-  document = results['fig4']
-  gans, aaes = (_family_curves(document, family)
-                for family in ('wgan_gp', 'aae'))
+  lowest, high = _aae_against(results['fig4'], 'wgan_gp', 'same', 'lower')
+  return [('low rate (match)', lowest), ('high rate (better)', high)]
+
+
+def _aae_against(document, family, low_relation, high_relation):
+  """fig4's AAEs against `family` at each code size: the low-rate checks
+  and the high-rate-end checks, with the sentence's relations."""
+  others, aaes = (_family_curves(document, name)
+                  for name in (family, 'aae'))
   lowest, high = [], []
   for size, aae in aaes.items():
-    gan = gans[size]
-    a, b = low(aae, gan)
-    lowest.append(compare(aae, a, 'same', gan, b))
-    high.append(compare(aae, aae.lowest_distortion(), 'lower',
-                        gan, gan.lowest_distortion()))
-  return [('low rate (match)', lowest), ('high rate (better)', high)]
+    other = others[size]
+    a, b = low(aae, other)
+    lowest.append(compare(aae, a, low_relation, other, b))
+    high.append(compare(aae, aae.lowest_distortion(), high_relation,
+                        other, other.lowest_distortion()))
+  return lowest, high
 
 
 @_claim(6, ('fig5a',),
@@ -674,16 +680,7 @@ def grid_reference(results):
          'low-rate regime, as they can alleviate the holes problem to some '
          'extent." (§6.1)'))
 def aae_against_vae(results):
-  document = results['fig4']
-  vaes, aaes = (_family_curves(document, family)
-                for family in ('vae', 'aae'))
-  high, lowest = [], []
-  for size, aae in aaes.items():
-    vae = vaes[size]
-    high.append(compare(aae, aae.lowest_distortion(), 'higher',
-                        vae, vae.lowest_distortion()))
-    a, b = low(aae, vae)
-    lowest.append(compare(aae, a, 'lower', vae, b))
+  lowest, high = _aae_against(results['fig4'], 'vae', 'lower', 'higher')
   return [('high rate (slightly worse)', high),
           ('low rate (slightly better)', lowest)]
 
