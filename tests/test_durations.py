@@ -19,7 +19,10 @@ def test_format_seconds(seconds, text):
   assert training.format_seconds is durations.format_seconds
 
 
-def test_progress_line_uses_it():
+def test_progress_line_uses_it(monkeypatch):
+  # A fixed clock: the line's times, not how long the first use of
+  # tfrd.ProgressUpdate takes to import its module.
+  monkeypatch.setattr(progress.time, 'time', lambda: 100.0)
   stream = io.StringIO()
   printer = progress.ProgressPrinter(num_passes=1, stream=stream)
   printer(tfrd.ProgressUpdate('reported', 10, 10, 2, 2, 1.0, 0.5, 1.0))
