@@ -34,10 +34,9 @@ from pipelines import jobs
 from pipelines import progress as progress_lib
 import tfrd
 
-__all__ = ['FORMAT', 'UNSIMULABLE', 'check_distortion', 'plan_check', 'check_chains',
-           'settle_schedule',
-           'measure_for_curve', 'print_accuracy',
-           'run_bdmc_job', 'plot_bdmc']
+__all__ = ['FORMAT', 'UNSIMULABLE', 'check_distortion', 'plan_check',
+           'check_chains', 'settle_schedule', 'measure_for_curve',
+           'print_accuracy', 'run_bdmc_job', 'plot_bdmc']
 
 # bdmc.json; /2: its points are `tfrd.accuracy.point_record`s (/1 named them
 # gap, gap_max, lower, upper).
