@@ -140,23 +140,16 @@ class ModelSpec:
               'fit': 'probabilistic PCA (zoo.linear_gaussian), maximum '
                      'likelihood', 'num_train': budget['linear_num_train'],
               'dataset': 'mnist train'}
+    import zoo  # pylint: disable=g-import-not-at-top
     return {'family': self.family, 'code_size': self.code_size,
             'architecture': 'mlp', 'depth': self.depth,
             'width': budget['width'] or 1024, 'dataset': 'mnist train',
             'num_train': budget['num_train'], 'epochs': budget['epochs'],
             'batch_size': budget['batch_size'], 'seed': self.seed,
-            **self._recipe()}
-
-  def _recipe(self):
-    """The optimizer recipe, for the families whose recipe changed since
-    models were first recorded (the AAE's, zoo/aae.py): a model trained on
-    the older one then differs in settings and is trained again."""
-    if self.family != 'aae':
-      return {}
-    from zoo import aae  # pylint: disable=g-import-not-at-top
-    return {'recipe': {name: {key: value for key, value in entry.items()
-                              if key != 'source'}
-                       for name, entry in aae.RECIPE.items()}}
+            # A model trained on another recipe differs in its settings and
+            # is trained again.
+            'recipe': {name: entry.settings() for name, entry
+                       in zoo.recipe(self.family).items()}}
 
 
 @dataclasses.dataclass(frozen=True)

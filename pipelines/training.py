@@ -304,12 +304,15 @@ def model_metadata(recipe, model, trainer):
     trainer: its `zoo.training.Trainer`.
 
   Returns:
-    A JSON-serializable dict: description, hyperparameters, steps,
+    A JSON-serializable dict: description, hyperparameters, the optimizer
+    recipe with its sources (`recipe`; a replaced learning rate shows in the
+    training config, not here), steps,
     epoch_mean_losses and the family's own entries
     (`export_metadata()`, e.g. the VAE's observation scale).
   """
   metadata = {'description': zoo.DESCRIPTIONS[recipe.family],
               'hyperparameters': model.hyperparameters(),
+              'recipe': model.recipe_record(),
               'steps': int(model.train_steps.numpy()),
               'epoch_mean_losses': epoch_mean_losses(trainer),
               **model.export_metadata()}

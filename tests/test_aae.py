@@ -18,7 +18,6 @@ from adapters import datasets
 
 keras = pytest.importorskip('keras')
 import zoo  # pylint: disable=g-import-not-at-top,wrong-import-position
-from zoo import aae  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 @pytest.fixture(scope='module')
@@ -57,8 +56,9 @@ def test_recipe_keeps_the_codes_on_the_prior(mnist):
 def test_recipe_is_recorded_with_its_sources():
   model = zoo.build_model('aae', (28, 28, 1), 2, zoo.Networks(width=8))
   model.compile()
-  recipe = model.hyperparameters()['recipe']
-  assert recipe == aae.RECIPE
+  recipe = model.recipe_record()
+  assert recipe == {name: entry._asdict()
+                    for name, entry in zoo.recipe('aae').items()}
   assert set(recipe) == set(model.optimizers)
   for name, optimizer in model.optimizers.items():
     assert float(optimizer.learning_rate) == pytest.approx(

@@ -246,9 +246,11 @@ def test_the_steps_apps_reproduce_composes():
   for first, second in zip(*weights):
     np.testing.assert_array_equal(first, second)
   metadata = training.model_metadata(recipe, model, trainer)
-  assert list(metadata)[:4] == ['description', 'hyperparameters', 'steps',
-                                'epoch_mean_losses']
+  assert list(metadata)[:5] == ['description', 'hyperparameters', 'recipe',
+                                'steps', 'epoch_mean_losses']
   assert metadata['description'] == zoo.DESCRIPTIONS['wgan_gp']
+  assert metadata['recipe'] == model.recipe_record()
+  assert 'Gulrajani' in metadata['recipe']['critic']['source']
   json.dumps(metadata)
 
 

@@ -465,6 +465,37 @@ def test_build_model_rejects_bad_settings(kwargs, message):
                     **kwargs)
 
 
+@pytest.mark.parametrize('family', zoo.FAMILIES)
+def test_every_family_trains_with_its_recorded_recipe(family):
+  options = {'wae_penalty': 'gan'} if family == 'wae' else {}
+  model = zoo.build_model(family, (28, 28, 1), 2, zoo.Networks(width=4),
+                          **options)
+  model.compile()
+  recipe = zoo.recipe(family)
+  assert set(model.optimizers) == set(recipe) == set(model.recipe_record())
+  for name, optimizer in model.optimizers.items():
+    entry = recipe[name]
+    assert entry.source, (family, name)
+    assert model.recipe_record()[name]['source'] == entry.source
+    assert type(optimizer).__name__.lower() == entry.optimizer
+    assert float(optimizer.learning_rate) == pytest.approx(entry.learning_rate)
+    if entry.optimizer == 'adam':
+      assert (optimizer.beta_1, optimizer.beta_2) == (entry.beta_1,
+                                                      entry.beta_2)
+  # A replaced learning rate replaces every one; the rest of the recipe stays.
+  model.compile(learning_rate=3e-3)
+  assert all(float(optimizer.learning_rate) == pytest.approx(3e-3)
+             for optimizer in model.optimizers.values())
+
+
+def test_vae_recipe_is_appendix_d1s():
+  assert zoo.recipe('vae') == {'vae': zoo.OptimizerRecipe(
+      'adam', 1e-4, source=zoo.recipe('vae')['vae'].source)}
+  assert 'D.1' in zoo.recipe('vae')['vae'].source
+  wae = zoo.build_model('wae', (28, 28, 1), 2, zoo.Networks(width=4))
+  assert set(wae.recipe()) == {'autoencoder'}  # no adversary with MMD
+
+
 def test_trainer_rejects_batch_larger_than_data(mnist):
   model = zoo.build_model('gan', (28, 28, 1), 2, zoo.Networks(width=4))
   model.compile()

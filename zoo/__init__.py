@@ -18,7 +18,9 @@ evaluates, with nothing else to import.
 
 - `build_model(family, image_shape, latent_dim, networks, ...)` assembles a
   model, its networks chosen by `Networks(architecture, depth, width)`;
-  `FAMILIES` lists the names.
+  `FAMILIES` lists the names. `recipe(family)`: the optimizers it trains
+  with, each `OptimizerRecipe` naming its source (appendix D.1 where it
+  gives one); every model's metadata records them.
 - `training.Trainer`: epochs with exact resumption (`tf.train.Checkpoint`).
 - `metadata.read(path)`: the JSON sidecar of a decoder saved by `apps.train`.
 - `pretrained.path(name)`, `pretrained.DEFAULT`: small trained MNIST
@@ -40,11 +42,13 @@ from zoo import synthetic
 from zoo import training
 from zoo.aae import AAE
 from zoo.base import GenerativeModel
+from zoo.base import OptimizerRecipe
 from zoo.entropic_gan import EntropicGAN
 from zoo.families import build_model
 from zoo.families import DESCRIPTIONS
 from zoo.families import FAMILIES
 from zoo.families import Networks
+from zoo.families import recipe
 from zoo.fgan import DIVERGENCES
 from zoo.fgan import FGAN
 from zoo.gan import GAN
@@ -58,8 +62,8 @@ from zoo.wgan import WGANGP
 
 __all__ = [
     'AAE', 'DESCRIPTIONS', 'DIVERGENCES', 'EntropicGAN', 'FAMILIES', 'FGAN',
-    'GAN', 'GenerativeModel', 'Networks', 'SNGAN', 'SpectralNormConv2D',
+    'GAN', 'GenerativeModel', 'Networks', 'OptimizerRecipe', 'SNGAN', 'SpectralNormConv2D',
     'SpectralNormDense', 'VAE', 'WAE', 'WGAN', 'WGANGP', 'architectures',
     'build_model', 'classifier', 'images', 'metadata', 'pretrained',
-    'synthetic', 'training',
+    'recipe', 'synthetic', 'training',
 ]

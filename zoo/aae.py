@@ -13,7 +13,7 @@ p(z) = N(0, I). Each training step has the paper's three phases:
 The decoder alone, fed p(z), is then a generative model whose curve tfrd
 measures (Huang et al. compare AAEs with VAEs and GANs in §6).
 
-The optimizers (`RECIPE`). Huang et al.'s appendix D.1 gives no recipe
+The optimizers (`AAE.RECIPE`). Huang et al.'s appendix D.1 gives no recipe
 for its AAEs; the adversarial phases use DCGAN's Adam 2e-4 (beta_1 0.5),
 and the reconstruction phase D.1's Adam 1e-4 (the rate of its VAEs).
 Why not faster: with the reconstruction phase at 1e-3, it moved the
@@ -26,27 +26,12 @@ their equilibrium (2 log 2 and log 2) and the codes' moments near the
 prior's. `tests/test_aae.py` trains a few hundred steps and checks both.
 """
 
-import keras
 import tensorflow as tf
 
 from zoo import base
 from zoo import gan
 
-__all__ = ['AAE', 'RECIPE']
-
-# The optimizers of the three phases (module docstring), with their sources.
-RECIPE = {
-    'autoencoder': {'optimizer': 'adam', 'learning_rate': 1e-4,
-                    'source': 'Huang et al. (2020) D.1: Adam 1e-4, the '
-                              'rate of its VAEs (D.1 gives none for AAEs); '
-                              'faster, the adversary wins (zoo/aae.py)'},
-    'discriminator': {'optimizer': 'adam', 'learning_rate': 2e-4,
-                      'beta_1': 0.5, 'source': 'DCGAN (Radford et al., '
-                                               '2015)'},
-    'encoder': {'optimizer': 'adam', 'learning_rate': 2e-4, 'beta_1': 0.5,
-                'source': 'DCGAN (Radford et al., 2015)'},
-}
-
+__all__ = ['AAE']
 
 class AAE(base.GenerativeModel):
   """Adversarial autoencoder with a Gaussian prior.
@@ -60,17 +45,24 @@ class AAE(base.GenerativeModel):
   """
 
   family = 'aae'
+  # The optimizers of the three phases (module docstring).
+  RECIPE = {
+      'autoencoder': base.OptimizerRecipe(
+          'adam', 1e-4,
+          source='Huang et al. (2020) D.1: Adam 1e-4, the rate of its VAEs '
+                 '(D.1 gives none for AAEs); faster, the adversary wins '
+                 '(zoo/aae.py)'),
+      'discriminator': base.OptimizerRecipe(
+          'adam', 2e-4, beta_1=0.5, source='DCGAN (Radford et al., 2015)'),
+      'encoder': base.OptimizerRecipe(
+          'adam', 2e-4, beta_1=0.5, source='DCGAN (Radford et al., 2015)'),
+  }
 
   def __init__(self, decoder, encoder, latent_discriminator, seed=0,
                name=None):
     super().__init__(decoder, seed=seed, name=name)
     self.encoder = encoder
     self.latent_discriminator = latent_discriminator
-
-  def default_optimizers(self, learning_rate=None):
-    return {name: keras.optimizers.Adam(
-        learning_rate or entry['learning_rate'],
-        beta_1=entry.get('beta_1', 0.9)) for name, entry in RECIPE.items()}
 
   def optimizer_targets(self):
     return {
@@ -112,5 +104,4 @@ class AAE(base.GenerativeModel):
 
   def hyperparameters(self):
     return {'reconstruction': 'squared error summed over pixels',
-            'prior': 'standard normal', 'encoder': 'deterministic',
-            'recipe': RECIPE}
+            'prior': 'standard normal', 'encoder': 'deterministic'}

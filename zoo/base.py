@@ -15,6 +15,7 @@ uninterrupted one. (Keras's `SeedGenerator` state is not restored by
 `tf.train.Checkpoint`, so it cannot give that guarantee.)
 """
 
+import collections
 import os
 
 os.environ.setdefault('KERAS_BACKEND', 'tensorflow')
@@ -23,7 +24,8 @@ import keras  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np  # pylint: disable=g-import-not-at-top,wrong-import-position
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-__all__ = ['GenerativeModel', 'squared_error', 'unpack_images']
+__all__ = ['GenerativeModel', 'OptimizerRecipe', 'squared_error',
+           'unpack_images']
 
 # Distinct noise streams per training step: salts 0..._NUM_SALTS-1.
 _NUM_SALTS = 64
@@ -42,12 +44,53 @@ def squared_error(x, x_hat):
   return tf.reduce_sum(tf.square(difference), axis=-1)
 
 
+class OptimizerRecipe(
+    collections.namedtuple('OptimizerRecipe', [
+        'optimizer', 'learning_rate', 'beta_1', 'beta_2', 'source'])):
+  """One optimizer of a family's training recipe, and where it comes from.
+
+  Attributes:
+    optimizer: 'adam' or 'rmsprop'.
+    learning_rate: its learning rate.
+    beta_1, beta_2: Adam's moment decays (None for RMSProp).
+    source: the paper (and its section) the choice follows, or why it
+      departs from one; it is written into every model's metadata.
+  """
+  __slots__ = ()
+
+  def __new__(cls, optimizer, learning_rate, beta_1=None, beta_2=None,
+              source=''):
+    if optimizer not in ('adam', 'rmsprop'):
+      raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got "
+                       f'{optimizer!r}.')
+    if optimizer == 'adam':
+      beta_1 = 0.9 if beta_1 is None else beta_1
+      beta_2 = 0.999 if beta_2 is None else beta_2
+    if not source:
+      raise ValueError('Every recipe entry names its source.')
+    return super().__new__(cls, optimizer, learning_rate, beta_1, beta_2,
+                           source)
+
+  def build(self, learning_rate=None):
+    """A fresh Keras optimizer; `learning_rate` replaces the recipe's."""
+    if self.optimizer == 'rmsprop':
+      return keras.optimizers.RMSprop(learning_rate or self.learning_rate)
+    return keras.optimizers.Adam(learning_rate or self.learning_rate,
+                                 beta_1=self.beta_1, beta_2=self.beta_2)
+
+  def settings(self):
+    """What defines the optimizer (the source left out), for cache keys."""
+    return {key: value for key, value in self._asdict().items()
+            if key != 'source' and value is not None}
+
+
 class GenerativeModel(keras.Model):
   """Base class: a decoder from N(0, I) codes, optimizers and a train step.
 
-  Subclasses set `family`, build their networks in `__init__` (calling this
-  constructor first), and define `default_optimizers`, `optimizer_targets`
-  and `train_step`.
+  Subclasses set `family` and `RECIPE` (optimizer name ->
+  `OptimizerRecipe`, each with its source), build their networks in
+  `__init__` (calling this constructor first), and define
+  `optimizer_targets` and `train_step`.
 
   Args:
     decoder: Keras model, latents [B, D] -> images [B, H, W, C] in [0, 1].
@@ -64,6 +107,7 @@ class GenerativeModel(keras.Model):
   """
 
   family = None
+  RECIPE = {}
 
   def __init__(self, decoder, seed=0, name=None):
     super().__init__(name=name or self.family)
@@ -87,6 +131,14 @@ class GenerativeModel(keras.Model):
 
   # Optimizers.
 
+  def recipe(self):
+    """dict optimizer name -> `OptimizerRecipe` of this model's training."""
+    return dict(self.RECIPE)
+
+  def recipe_record(self):
+    """The recipe with its sources, JSON-serializable, for the metadata."""
+    return {name: entry._asdict() for name, entry in self.recipe().items()}
+
   def default_optimizers(self, learning_rate=None):
     """Fresh optimizers of the family's recipe, by name.
 
@@ -96,7 +148,8 @@ class GenerativeModel(keras.Model):
     Returns:
       dict name -> `keras.optimizers.Optimizer`.
     """
-    raise NotImplementedError
+    return {name: entry.build(learning_rate)
+            for name, entry in self.recipe().items()}
 
   def optimizer_targets(self):
     """dict optimizer name -> the list of variables it updates."""

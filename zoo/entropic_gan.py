@@ -118,6 +118,16 @@ class EntropicGAN(base.GenerativeModel):
   """
 
   family = 'entropic_gan'
+  RECIPE = {
+      'generator': base.OptimizerRecipe(
+          'adam', 2e-4, beta_1=0.5, beta_2=0.9,
+          source="DCGAN's rate and beta_1 (Radford et al., 2015) with "
+                 "WGAN-GP's beta_2 (Gulrajani et al., 2017): Balaji et "
+                 'al. (2019) give none in ../shared/papers'),
+      'critics': base.OptimizerRecipe(
+          'adam', 2e-4, beta_1=0.5, beta_2=0.9,
+          source="as the generator's"),
+  }
 
   def __init__(self, decoder, critic_data, critic_samples,
                regularization=0.1, dual_form='logsumexp', num_critic=1,
@@ -135,14 +145,6 @@ class EntropicGAN(base.GenerativeModel):
     self.regularization = regularization
     self.dual_form = dual_form
     self.num_critic = int(num_critic)
-
-  def default_optimizers(self, learning_rate=None):
-    return {
-        'generator': keras.optimizers.Adam(learning_rate or 2e-4,
-                                           beta_1=0.5, beta_2=0.9),
-        'critics': keras.optimizers.Adam(learning_rate or 2e-4, beta_1=0.5,
-                                         beta_2=0.9),
-    }
 
   def _critic_variables(self):
     return (self.critic_data.trainable_variables +

@@ -23,7 +23,7 @@ from zoo import vae
 from zoo import wae
 from zoo import wgan
 
-__all__ = ['FAMILIES', 'DESCRIPTIONS', 'Networks', 'build_model']
+__all__ = ['FAMILIES', 'DESCRIPTIONS', 'Networks', 'build_model', 'recipe']
 
 DESCRIPTIONS = {
     'vae': 'VAE, Gaussian decoder with a learned global variance',
@@ -37,6 +37,9 @@ DESCRIPTIONS = {
     'entropic_gan': 'entropic GAN, squared-error loss, dual critics',
 }
 FAMILIES = tuple(DESCRIPTIONS)
+_CLASSES = {'vae': vae.VAE, 'gan': gan.GAN, 'aae': aae.AAE, 'wae': wae.WAE,
+            'wgan': wgan.WGAN, 'wgan_gp': wgan.WGANGP, 'sngan': sngan.SNGAN,
+            'fgan': fgan.FGAN, 'entropic_gan': entropic_gan.EntropicGAN}
 
 # Width of the discriminators on codes (AAE, WAE-GAN) when not given.
 _LATENT_DISCRIMINATOR_WIDTH = 512
@@ -66,6 +69,23 @@ class Networks(
                        f'{width!r}.')
     return super().__new__(cls, architecture, depth,
                            None if width is None else int(width))
+
+
+def recipe(family):
+  """The optimizers `family` trains with: name -> `zoo.OptimizerRecipe`.
+
+  Each entry names its source (appendix D.1 of Huang et al. where it gives
+  one, else the paper that introduced the family); a model records its own
+  in its metadata (`GenerativeModel.recipe_record`). The WAE's
+  'discriminator' is used with its GAN penalty only.
+
+  Raises:
+    ValueError: for an unknown family.
+  """
+  if family not in _CLASSES:
+    raise ValueError(f'Unknown model family {family!r}; choose one of '
+                     f'{", ".join(FAMILIES)}.')
+  return dict(_CLASSES[family].RECIPE)
 
 
 def build_model(family, image_shape, latent_dim, networks=None, seed=0,

@@ -25,7 +25,6 @@ simplified so that no intermediate overflows):
 
 import math
 
-import keras
 import tensorflow as tf
 
 from zoo import base
@@ -102,6 +101,14 @@ class FGAN(base.GenerativeModel):
   """
 
   family = 'fgan'
+  RECIPE = {
+      'generator': base.OptimizerRecipe(
+          'adam', 2e-4, beta_1=0.5,
+          source="DCGAN (Radford et al., 2015), as the zoo's GAN"),
+      'discriminator': base.OptimizerRecipe(
+          'adam', 2e-4, beta_1=0.5,
+          source="DCGAN (Radford et al., 2015), as the zoo's GAN"),
+  }
 
   def __init__(self, decoder, discriminator, divergence='js', seed=0,
                name=None):
@@ -109,14 +116,6 @@ class FGAN(base.GenerativeModel):
     super().__init__(decoder, seed=seed, name=name)
     self.discriminator = discriminator
     self.divergence = divergence
-
-  def default_optimizers(self, learning_rate=None):
-    return {
-        'generator': keras.optimizers.Adam(learning_rate or 2e-4,
-                                           beta_1=0.5),
-        'discriminator': keras.optimizers.Adam(learning_rate or 2e-4,
-                                               beta_1=0.5),
-    }
 
   def optimizer_targets(self):
     return {'generator': self.decoder.trainable_variables,

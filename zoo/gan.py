@@ -12,7 +12,6 @@ it removes the salt-and-pepper speckle a plain GAN leaves in the background
 after a few epochs, so the pretrained GAN uses γ = 10.
 """
 
-import keras
 import tensorflow as tf
 
 from zoo import base
@@ -44,6 +43,16 @@ class GAN(base.GenerativeModel):
   """
 
   family = 'gan'
+  RECIPE = {
+      'generator': base.OptimizerRecipe(
+          'adam', 2e-4, beta_1=0.5,
+          source='DCGAN (Radford et al., 2015); Huang et al. D.1 gives '
+                 'none for its GANs'),
+      'discriminator': base.OptimizerRecipe(
+          'adam', 2e-4, beta_1=0.5,
+          source='DCGAN (Radford et al., 2015); Huang et al. D.1 gives '
+                 'none for its GANs'),
+  }
 
   def __init__(self, decoder, discriminator, r1_weight=0.0, seed=0,
                name=None):
@@ -52,14 +61,6 @@ class GAN(base.GenerativeModel):
     self.r1_weight = float(r1_weight)
     if self.r1_weight < 0:
       raise ValueError(f'r1_weight must be non-negative, got {r1_weight}.')
-
-  def default_optimizers(self, learning_rate=None):
-    return {
-        'generator': keras.optimizers.Adam(learning_rate or 2e-4,
-                                           beta_1=0.5),
-        'discriminator': keras.optimizers.Adam(learning_rate or 2e-4,
-                                               beta_1=0.5),
-    }
 
   def optimizer_targets(self):
     return {'generator': self.decoder.trainable_variables,

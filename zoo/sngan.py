@@ -13,7 +13,6 @@ Miyato et al.: E max(0, 1 - D(x)) + E max(0, 1 + D(G(z))) for D and
 -E D(G(z)) for G.
 """
 
-import keras
 import tensorflow as tf
 
 from zoo import base
@@ -43,6 +42,16 @@ class SNGAN(base.GenerativeModel):
   """
 
   family = 'sngan'
+  RECIPE = {
+      'generator': base.OptimizerRecipe(
+          'adam', 2e-4, beta_1=0.5, beta_2=0.999,
+          source='Miyato et al. (2018): their setting for one '
+                 'discriminator step per generator step'),
+      'discriminator': base.OptimizerRecipe(
+          'adam', 2e-4, beta_1=0.5, beta_2=0.999,
+          source='Miyato et al. (2018): their setting for one '
+                 'discriminator step per generator step'),
+  }
 
   def __init__(self, decoder, discriminator, num_critic=1, seed=0,
                name=None):
@@ -56,15 +65,6 @@ class SNGAN(base.GenerativeModel):
                        'normalized layer; build it with '
                        'zoo.architectures.discriminator(..., '
                        'spectral_norm=True).')
-
-  def default_optimizers(self, learning_rate=None):
-    # Miyato et al.'s setting for one discriminator step per generator step.
-    return {
-        'generator': keras.optimizers.Adam(learning_rate or 2e-4,
-                                           beta_1=0.5, beta_2=0.999),
-        'discriminator': keras.optimizers.Adam(learning_rate or 2e-4,
-                                               beta_1=0.5, beta_2=0.999),
-    }
 
   def optimizer_targets(self):
     return {'generator': self.decoder.trainable_variables,

@@ -44,6 +44,12 @@ class VAE(base.GenerativeModel):
   """
 
   family = 'vae'
+  RECIPE = {
+      'vae': base.OptimizerRecipe(
+          'adam', 1e-4,
+          source='Huang et al. (2020) D.1: Adam, learning rate 1e-4 (for '
+                 '1000 epochs)'),
+  }
 
   def __init__(self, decoder, encoder, initial_variance=_INITIAL_VARIANCE,
                seed=0, name=None):
@@ -63,9 +69,6 @@ class VAE(base.GenerativeModel):
   def observation_variance(self):
     """The learned σ² (a Python float)."""
     return float(math.exp(float(self.log_variance.numpy())))
-
-  def default_optimizers(self, learning_rate=None):
-    return {'vae': keras.optimizers.Adam(learning_rate or 1e-3)}
 
   def optimizer_targets(self):
     return {'vae': self.trainable_variables}

@@ -18,7 +18,6 @@ this objective and the f-GAN objective are dual to each other under some
 assumptions; `docs/zoo.md` says more.
 """
 
-import keras
 import tensorflow as tf
 
 from zoo import base
@@ -82,6 +81,16 @@ class WAE(base.GenerativeModel):
   """
 
   family = 'wae'
+  RECIPE = {
+      'autoencoder': base.OptimizerRecipe(
+          'adam', 1e-3, beta_1=0.5,
+          source='WAE (Tolstikhin et al., 2018), MNIST: Adam 1e-3, '
+                 'beta_1 0.5 for the encoder and decoder'),
+      'discriminator': base.OptimizerRecipe(
+          'adam', 5e-4, beta_1=0.5,
+          source='WAE (Tolstikhin et al., 2018), MNIST: Adam 5e-4, '
+                 'beta_1 0.5 for the adversary of WAE-GAN'),
+  }
 
   def __init__(self, decoder, encoder, penalty='mmd',
                latent_discriminator=None, penalty_weight=10.0, seed=0,
@@ -98,13 +107,11 @@ class WAE(base.GenerativeModel):
     self.latent_discriminator = (latent_discriminator if penalty == 'gan'
                                  else None)
 
-  def default_optimizers(self, learning_rate=None):
-    optimizers = {'autoencoder': keras.optimizers.Adam(learning_rate or 1e-3,
-                                                       beta_1=0.5)}
-    if self.penalty == 'gan':
-      optimizers['discriminator'] = keras.optimizers.Adam(
-          learning_rate or 5e-4, beta_1=0.5)
-    return optimizers
+  def recipe(self):
+    recipe = dict(self.RECIPE)
+    if self.penalty != 'gan':
+      del recipe['discriminator']
+    return recipe
 
   def optimizer_targets(self):
     targets = {'autoencoder': (self.encoder.trainable_variables +

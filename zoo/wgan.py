@@ -19,7 +19,6 @@ data, as Keras's WGAN-GP example does; an epoch is thus one pass of the data
 through the generator steps.
 """
 
-import keras
 import tensorflow as tf
 
 from zoo import base
@@ -88,20 +87,20 @@ class WGAN(_WassersteinGAN):
   """
 
   family = 'wgan'
+  # Momentum-based optimizers made the clipped critic unstable in the WGAN
+  # paper, hence RMSProp.
+  RECIPE = {
+      name: base.OptimizerRecipe(
+          'rmsprop', 5e-5,
+          source='WGAN (Arjovsky et al., 2017), Algorithm 1: RMSProp, '
+                 'learning rate 5e-5')
+      for name in ('generator', 'critic')}
 
   def __init__(self, decoder, critic, clip_value=0.01, num_critic=5, seed=0,
                name=None):
     super().__init__(decoder, critic, num_critic=num_critic, seed=seed,
                      name=name)
     self.clip_value = float(clip_value)
-
-  def default_optimizers(self, learning_rate=None):
-    # Momentum-based optimizers made the clipped critic unstable in the WGAN
-    # paper, hence RMSProp.
-    return {
-        'generator': keras.optimizers.RMSprop(learning_rate or 5e-5),
-        'critic': keras.optimizers.RMSprop(learning_rate or 5e-5),
-    }
 
   def _after_critic_update(self):
     for variable in self.critic.trainable_variables:
@@ -126,20 +125,19 @@ class WGANGP(_WassersteinGAN):
   """
 
   family = 'wgan_gp'
+  RECIPE = {
+      name: base.OptimizerRecipe(
+          'adam', 1e-4, beta_1=0.0, beta_2=0.9,
+          source='WGAN-GP (Gulrajani et al., 2017), Algorithm 1: Adam '
+                 '1e-4, beta_1 0, beta_2 0.9; Huang et al. D.1 trains its '
+                 'MNIST GANs with a gradient penalty')
+      for name in ('generator', 'critic')}
 
   def __init__(self, decoder, critic, penalty_weight=10.0, num_critic=5,
                seed=0, name=None):
     super().__init__(decoder, critic, num_critic=num_critic, seed=seed,
                      name=name)
     self.penalty_weight = float(penalty_weight)
-
-  def default_optimizers(self, learning_rate=None):
-    return {
-        'generator': keras.optimizers.Adam(learning_rate or 1e-4,
-                                           beta_1=0.0, beta_2=0.9),
-        'critic': keras.optimizers.Adam(learning_rate or 1e-4, beta_1=0.0,
-                                        beta_2=0.9),
-    }
 
   def gradient_penalty(self, images, fakes, seed):
     """E (||∇f(x̂)||₂ - 1)² at x̂ = εx + (1 - ε)x̃, ε ~ U[0, 1] per image."""
