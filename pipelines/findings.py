@@ -590,8 +590,7 @@ def linear_vae(results):
 
 @_claim(10, ('fig8',),
         ('The preliminary run and frozen-step-size runs with other seeds '
-         'give nearly the same curve (Fig. 8; here on GAN-GP10, the '
-         'paper\'s is VAE10)'),
+         'give nearly the same curve for VAE10 (Fig. 8)'),
         ('"Interestingly, we observed that the difference in the RD curves '
          'obtained from the preliminary run and the formal runs with various '
          'different random seeds is very small, as shown in Fig. 8." '

@@ -176,7 +176,7 @@ def test_figure_smoke_then_reused(figure, tmp_path):
 
 @pytest.mark.slow
 def test_figures_share_models(tmp_path):
-  """fig8 after fig4 reuses fig4's GAN-GP10 (models/ is shared)."""
+  """fig8 after fig4 reuses fig4's VAE10 (models/ is shared)."""
   output_dir = str(tmp_path / 'out')
   result = _run('--figure=fig4', '--budget=smoke',
                 f'--output_dir={output_dir}')
