@@ -39,10 +39,18 @@ the curve crosses that rate. With k = `SIGNIFICANCE`:
   `SAME_FRACTION` of the span of B's distortions over its curve.
 
 These standard errors come from the images only. AIS's own bias (its rate is
-an upper bound) is not in them; BDMC (fig9) and the quadrature check
-(row 12) measure it. A claim is *reproduced* when every comparison holds,
-*not reproduced* when one fails, *inconclusive at this budget* otherwise,
-and *not tested* when its figures are absent.
+an upper bound, its log Z a lower one) is not in them. Where a curve carries
+its own BDMC check (the 'accuracy' record apps.reproduce writes at the cpu
+and paper budgets, or fig9's gaps), the gap plus k standard errors at each
+checked beta, interpolated in log beta (`Curve.gap_at_beta`), bounds that
+bias: a distortion read at rate R may truly be as low as the one read at
+R + gap, a log-likelihood as high as log Z + gap (`Value.ais_range`). A
+comparison whose outcome would change within those ranges is 'ais gap'
+rather than holds or fails. A claim is *reproduced* when every comparison
+holds, *not reproduced* when one fails, *inconclusive (AIS gap)* when none
+fails but one is decided only within AIS's error, *inconclusive at this
+budget* when one is unresolved by the noise, and *not tested* when its
+figures are absent.
 
 NumPy only: no TensorFlow, no flags.
 """
@@ -84,6 +92,9 @@ PAPER_BDMC_GAP = {'vae': 0.127, 'aae': 0.127, 'wgan_gp': 1.649}
 REPRODUCED = 'reproduced'
 NOT_REPRODUCED = 'not reproduced'
 INCONCLUSIVE = 'inconclusive at this budget'
+# A comparison the curves' own BDMC check cannot support: the difference
+# would change side within the gap AIS may be off by (see `compare`).
+INCONCLUSIVE_AIS = 'inconclusive (AIS gap)'
 NOT_TESTED = 'not tested'
 
 Finding = collections.namedtuple(
@@ -94,7 +105,8 @@ Fields:
   number: its number in issue 13's list (1-11), then 13 to 16 (issue
     22's); 12 is tfrd's own check against quadrature.
   claim: the claim, in a line.
-  verdict: REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE or NOT_TESTED.
+  verdict: REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, INCONCLUSIVE_AIS or
+    NOT_TESTED.
   evidence: the numbers it rests on, as markdown.
   checks: the `Check`s behind the verdict.
   quote: the paper's sentence(s) the judge tests, verbatim ('[...]' marks
@@ -112,14 +124,34 @@ class Value:
       influences, image by image.
     stderr: its standard error over images.
     where: where it was read ('R=1', 'beta=1000', ...).
+    ais_range: (lowest, highest) the value could be if AIS is off by as
+      much as the curve's BDMC check allows (`Curve.gap_at_beta`), or None
+      where the curve has no check or the value does not depend on it.
   """
 
-  def __init__(self, value, where, influence=None, stderr=None):
+  def __init__(self, value, where, influence=None, stderr=None,
+               ais_range=None):
     self.value = float(value)
     self.where = where
     self.influence = None if influence is None else np.asarray(influence)
     self.stderr = (float(stderr) if stderr is not None else
                    _stderr(self.influence))
+    self.ais_range = ais_range
+
+  def minus(self, other, where):
+    """self - other, image by image, its AIS range the widest the two
+    allow."""
+    ais_range = None
+    if self.ais_range or other.ais_range:
+      mine = self.ais_range or (self.value, self.value)
+      theirs = other.ais_range or (other.value, other.value)
+      ais_range = (mine[0] - theirs[1], mine[1] - theirs[0])
+    influence = (None if self.influence is None or other.influence is None
+                 else self.influence - other.influence)
+    return Value(self.value - other.value, where, influence,
+                 stderr=(None if influence is not None else
+                         math.hypot(self.stderr, other.stderr)),
+                 ais_range=ais_range)
 
 
 def _stderr(values):
@@ -127,8 +159,9 @@ def _stderr(values):
 
 
 Check = collections.namedtuple('Check', ['outcome', 'text'])
-Check.__doc__ = """One comparison: outcome 'holds', 'fails' or 'unresolved',
-and the numbers as text."""
+Check.__doc__ = """One comparison: outcome 'holds', 'fails', 'unresolved' (by
+the noise) or 'ais gap' (it would change within the error the curves' own
+BDMC checks allow AIS), and the numbers as text."""
 
 
 class Curve:
@@ -153,6 +186,23 @@ class Curve:
     self.log_z_per_image = np.asarray(per_image['log_z'], np.float64)[order]
     self.rate = self.rate_per_image.mean(axis=1)
     self.distortion = self.distortion_per_image.mean(axis=1)
+    self.checked_gaps = _checked_gaps(record)
+
+  def gap_at_beta(self, beta):
+    """How far AIS may be off at `beta`, in nats, by the curve's own BDMC
+    check: the gap plus SIGNIFICANCE standard errors at each checked beta,
+    interpolated linearly in log beta between them (held beyond the ends);
+    None for an unchecked curve."""
+    if not self.checked_gaps:
+      return None
+    betas, bounds = zip(*self.checked_gaps)
+    return float(np.interp(math.log(beta), np.log(betas), bounds))
+
+  def _beta_at_rate(self, rate):
+    # Rates grow with beta; the running maximum keeps np.interp's abscissa
+    # monotone where noise makes two neighbours dip.
+    return math.exp(np.interp(rate, np.maximum.accumulate(self.rate),
+                              np.log(self.beta)))
 
   def distortion_at_rate(self, rate):
     """The distortion where the curve first reaches `rate`, or None if it
@@ -167,7 +217,18 @@ class Curve:
         per_image=(self.rate_per_image, self.distortion_per_image))
     if reading is None:
       return None
-    return Value(reading.value, f'R={rate:.3g}', reading.influence)
+    # AIS overstates rates (eq. 15) by at most the gap: the true curve
+    # reaches this rate with a distortion between the one read here and the
+    # one read a gap further right (the left end where that is beyond it).
+    ais_range = None
+    gap = self.gap_at_beta(self._beta_at_rate(rate))
+    if gap is not None:
+      further = curves_lib.distortion_at_rate(self.rate, self.distortion,
+                                              rate + gap)
+      best = self.distortion[-1] if further is None else further.value
+      ais_range = (min(best, reading.value), reading.value)
+    return Value(reading.value, f'R={rate:.3g}', reading.influence,
+                 ais_range=ais_range)
 
   def lowest_distortion(self):
     """The distortion at the largest beta: the curve's left end."""
@@ -177,8 +238,22 @@ class Curve:
   def log_likelihood(self):
     """log p(x) at beta = 1 (the log Z column), for an NLL distortion."""
     (index,) = np.nonzero(self.beta == 1.0)[0][:1]
-    return Value(self.log_z_per_image[index].mean(), 'beta=1',
-                 self.log_z_per_image[index])
+    value = self.log_z_per_image[index].mean()
+    # AIS's log Z is a stochastic lower bound: it may be low by the gap.
+    gap = self.gap_at_beta(1.0)
+    return Value(value, 'beta=1', self.log_z_per_image[index],
+                 ais_range=None if gap is None else (value, value + gap))
+
+
+def _checked_gaps(record):
+  """[(beta, gap + SIGNIFICANCE s.e.)] of a curve's BDMC check (its
+  'accuracy' record, else fig9's 'bdmc' points), sorted by beta."""
+  accuracy = record.get('accuracy') or {}
+  points = accuracy.get('gaps') or record.get('bdmc') or []
+  gaps = sorted((point['beta'], max(0.0, point['mean_gap'] + SIGNIFICANCE * (
+      point.get('gap_stderr') or 0.0))) for point in points
+                if point.get('mean_gap') is not None)
+  return gaps or None
 
 
 def _span(curve):
@@ -223,55 +298,89 @@ def compare(a_curve, a, relation, b_curve, b):
   # 'The same' (also the same side of a one-sided relation): within the
   # margin or a line's width on the paper's axes.
   tolerance = max(margin, SAME_FRACTION * np.ptp(b_curve.distortion))
+  outcome = _outcome(relation, difference, margin, tolerance)
+  if outcome == 'unresolved' or not (a.ais_range or b.ais_range):
+    return Check(outcome, text)
+  # Where the curves' BDMC checks bound AIS's error, the outcome must be
+  # the same at both ends of the range the difference may truly take.
+  a_range = a.ais_range or (a.value, a.value)
+  b_range = b.ais_range or (b.value, b.value)
+  ends = (a_range[0] - b_range[1], a_range[1] - b_range[0])
+  # Every relation's outcome is monotone in the difference, or (for 'same'
+  # failing) the same on either side of zero: the two ends decide.
+  straddles_zero = relation == 'same' and ends[0] < 0 < ends[1]
+  if not straddles_zero and all(
+      _outcome(relation, end, margin, tolerance) == outcome for end in ends):
+    return Check(outcome, text)
+  return Check('ais gap', f'{text}; within AIS\'s error the difference may '
+               f'be {ends[0]:+.3g} to {ends[1]:+.3g}')
+
+
+def _outcome(relation, difference, margin, tolerance):
+  """`compare`'s outcome for one difference a - b."""
   if relation == 'same':
-    return Check('holds' if abs(difference) <= tolerance else 'fails', text)
+    return 'holds' if abs(difference) <= tolerance else 'fails'
   if relation.startswith('not '):
     ruled_out = 1.0 if relation == 'not higher' else -1.0
-    return Check('fails' if ruled_out * difference > tolerance else 'holds',
-                 text)
+    return 'fails' if ruled_out * difference > tolerance else 'holds'
   sign = 1.0 if relation == 'lower' else -1.0
   if sign * difference < -margin:
-    return Check('holds', text)
+    return 'holds'
   if sign * difference > margin:
-    return Check('fails', text)
-  return Check('unresolved', text)
+    return 'fails'
+  return 'unresolved'
 
 
 def at_most(label, value, bound, bound_text):
   """Checks value <= bound within its standard error: holds when the value
   is below the bound by SIGNIFICANCE standard errors, fails when above it
   by as many, unresolved in between (a mean below the bound by less than
-  its noise does not show that it is below)."""
-  text = (f'{label} {_number(value)} vs {bound_text} {bound:.3g} '
-          f'(margin {SIGNIFICANCE * value.stderr:.2g})')
-  if value.value + SIGNIFICANCE * value.stderr <= bound:
-    return Check('holds', text)
-  if value.value - SIGNIFICANCE * value.stderr > bound:
-    return Check('fails', text)
-  return Check('unresolved', text)
+  its noise does not show that it is below). A value with an AIS range
+  must give the same outcome at both its ends, else 'ais gap'."""
+  return _bound(label, value, bound, bound_text, -1.0)
 
 
 def at_least(label, value, bound, bound_text):
   """Checks value >= bound, as `at_most` checks the other side."""
+  return _bound(label, value, bound, bound_text, 1.0)
+
+
+def _bound(label, value, bound, bound_text, side):
   text = (f'{label} {_number(value)} vs {bound_text} {bound:.3g} '
           f'(margin {SIGNIFICANCE * value.stderr:.2g})')
-  if value.value - SIGNIFICANCE * value.stderr >= bound:
-    return Check('holds', text)
-  if value.value + SIGNIFICANCE * value.stderr < bound:
-    return Check('fails', text)
-  return Check('unresolved', text)
+  noise = SIGNIFICANCE * value.stderr
+
+  def outcome(number):
+    if side * (number - bound) >= noise:
+      return 'holds'
+    if side * (number - bound) < -noise:
+      return 'fails'
+    return 'unresolved'
+
+  found = outcome(value.value)
+  if found != 'unresolved' and value.ais_range and any(
+      outcome(end) != found for end in value.ais_range):
+    low, high = value.ais_range
+    return Check('ais gap', f'{text}; within AIS\'s error it may be '
+                 f'{low:.3g} to {high:.3g}')
+  return Check(found, text)
 
 
 def verdict(checks):
+  """NOT_REPRODUCED if a check fails; else INCONCLUSIVE_AIS if one is
+  decided only within AIS's error; else INCONCLUSIVE if one is unresolved
+  by the noise; else REPRODUCED."""
   outcomes = {check.outcome for check in checks}
   if 'fails' in outcomes:
     return NOT_REPRODUCED
+  if 'ais gap' in outcomes:
+    return INCONCLUSIVE_AIS
   if 'unresolved' in outcomes or not checks:
     return INCONCLUSIVE
   return REPRODUCED
 
 
-_MARK = {'holds': '✓', 'fails': '✗', 'unresolved': '?'}
+_MARK = {'holds': '✓', 'fails': '✗', 'unresolved': '?', 'ais gap': '≈'}
 
 
 def evidence(groups):
@@ -496,9 +605,7 @@ def mixture_prior(results):
     rate = min(curve.rate.max(), base.rate.max())
     high.append(compare(curve, curve.distortion_at_rate(rate), 'same',
                         base, base.distortion_at_rate(rate)))
-    ll = curve.log_likelihood()
-    change = Value(ll.value - base_ll.value, 'beta=1',
-                   ll.influence - base_ll.influence)
+    change = curve.log_likelihood().minus(base_ll, 'beta=1')
     # Eq. 18 bounds the drop only: a rise is not what it rules out.
     likelihood.append(at_least(
         f'log p(x) change at alpha={alpha:g}', change,
@@ -833,7 +940,9 @@ def markdown(findings, results):
   budgets = sorted({document['budget'] for document in results.values()})
   lines = [f'Budget: {", ".join(budgets)}; figures: '
            f'{", ".join(sorted(results))}. Marks: ✓ holds, ✗ fails, '
-           f'? unresolved (within {SIGNIFICANCE:g} standard errors).', '',
+           f'? unresolved (within {SIGNIFICANCE:g} standard errors), '
+           f'≈ within the error AIS may have by the curves\' own BDMC '
+           f'checks.', '',
            '| # | claim | verdict | comparisons |',
            '| --- | --- | --- | --- |']
   for finding in findings:

@@ -141,6 +141,92 @@ def test_compare_outcomes():
       'unresolved')
 
 
+def _accuracy(*gaps):
+  """A curve's 'accuracy' record with gaps (beta, mean, stderr)."""
+  return {'gaps': [{'beta': beta, 'mean_gap': mean, 'gap_stderr': stderr,
+                    'max_gap': mean} for beta, mean, stderr in gaps]}
+
+
+def test_gap_at_beta_interpolates_the_check_in_log_beta():
+  rate, distortion = _curve(80.0, 20.0, _image_noise(0.1, 0))
+  checked = findings.Curve(_record('a', 'A', rate=rate, distortion=distortion,
+                                   accuracy=_accuracy((0.1, 0.0, 0.0),
+                                                      (1.0, 0.5, 0.25),
+                                                      (100.0, 2.0, 0.5))))
+  bound = lambda mean, stderr: mean + findings.SIGNIFICANCE * stderr
+  assert checked.gap_at_beta(1.0) == pytest.approx(bound(0.5, 0.25))
+  assert checked.gap_at_beta(10.0) == pytest.approx(
+      (bound(0.5, 0.25) + bound(2.0, 0.5)) / 2)
+  assert checked.gap_at_beta(1000.0) == pytest.approx(bound(2.0, 0.5))
+  # fig9's BDMC points serve when there is no accuracy record.
+  fig9 = findings.Curve(_record('b', 'B', rate=rate, distortion=distortion,
+                                bdmc=[{'beta': 1.0, 'mean_gap': 0.3,
+                                       'gap_stderr': 0.1}]))
+  assert fig9.gap_at_beta(50.0) == pytest.approx(bound(0.3, 0.1))
+  unchecked = findings.Curve(_record('c', 'C', rate=rate,
+                                     distortion=distortion))
+  assert unchecked.gap_at_beta(1.0) is None
+  assert unchecked.distortion_at_rate(5.0).ais_range is None
+
+
+def test_a_difference_within_the_ais_gap_is_inconclusive():
+  """Curve A is lower than B at R = 5 by more than the noise; whether that
+  survives depends on how far AIS may be off (its rate by the gap)."""
+  noise = _image_noise(0.1, 0)
+  rate, distortion = _curve(80.0, 20.0, noise)
+  b_curve = findings.Curve(_record('b', 'B', rate=rate,
+                                   distortion=distortion))
+  reference = b_curve.distortion_at_rate(5.0)
+
+  def judged(gap):
+    a_curve = findings.Curve(_record(
+        'a', 'A', rate=rate, distortion=distortion - 3.0,
+        accuracy=_accuracy((0.1, gap, 0.0), (100.0, gap, 0.0))))
+    a = a_curve.distortion_at_rate(5.0)
+    return a, findings.compare(a_curve, a, 'lower', b_curve, reference)
+
+  a, tight = judged(0.01)
+  assert tight.outcome == 'holds'
+  assert a.ais_range[1] == pytest.approx(a.value)
+  # 'higher' fails however AIS errs: a gap only lowers A's true distortion.
+  assert findings.compare(b_curve, reference, 'lower', b_curve,
+                          a).outcome == 'fails'
+  _, loose = judged(3.0)
+  assert loose.outcome == 'holds'  # A lower still: the gap moves it down
+  # B checked and loose: its true distortion may be below A's.
+  b_loose = findings.Curve(_record(
+      'b', 'B', rate=rate, distortion=distortion,
+      accuracy=_accuracy((0.1, 5.0, 0.0), (100.0, 5.0, 0.0))))
+  a_curve = findings.Curve(_record('a', 'A', rate=rate,
+                                   distortion=distortion - 3.0))
+  check = findings.compare(a_curve, a_curve.distortion_at_rate(5.0), 'lower',
+                           b_loose, b_loose.distortion_at_rate(5.0))
+  assert check.outcome == 'ais gap', check
+  assert 'within AIS' in check.text
+  assert findings.verdict([check, findings.Check('holds', '')]) == (
+      findings.INCONCLUSIVE_AIS)
+  assert findings.verdict([check, findings.Check('fails', '')]) == (
+      findings.NOT_REPRODUCED)
+
+
+def test_a_log_likelihood_bound_within_the_ais_gap_is_inconclusive():
+  """log Z is a lower bound: a change of log-likelihoods may be higher or
+  lower by the two curves' gaps at beta = 1 (`Value.minus`)."""
+  damaged = findings.Value(-3.0, 'beta=1', stderr=0.01, ais_range=(-3.0, -2.5))
+  base = findings.Value(0.0, 'beta=1', stderr=0.01, ais_range=(0.0, 0.4))
+  change = damaged.minus(base, 'beta=1')
+  assert change.value == pytest.approx(-3.0)
+  assert change.ais_range == pytest.approx((-3.4, -2.5))
+  bound = math.log1p(-0.9)  # -2.30
+  assert findings.at_least('change', change, bound, 'log(1 - a)').outcome == (
+      'fails')
+  wide = findings.Value(-3.0, 'beta=1', stderr=0.01, ais_range=(-3.4, 0.5))
+  check = findings.at_least('change', wide, bound, 'log(1 - a)')
+  assert check.outcome == 'ais gap' and 'within AIS' in check.text
+  unchecked = findings.Value(-3.0, 'beta=1', stderr=0.01)
+  assert findings.at_least('change', unchecked, bound, 'b').outcome == 'fails'
+
+
 def _fig4(vae_high, aae_high, gan_high, aae_low=60.0, noise_scale=5.0):
   """fig4 with the given high-rate ends per family (codes 2, 10, 100;
   larger codes lower by 5 per step)."""
