@@ -66,6 +66,7 @@ BUDGETS = {
         'accuracy_check': False,
         'quadrature': {'extent': 6.0, 'spacing': 0.1},
         'fig5a_alphas': [0.5, 0.99], 'fig5b_sigmas': [1.0, 2.0],
+        'fig5a_likelihood_factor': 2,
         'expected_hours': 'about 1 minute per figure',
     },
     # What a report on 2 CPU cores uses: a few epochs on 10,000 images,
@@ -87,6 +88,9 @@ BUDGETS = {
         # 0.02 resolves its posteriors at beta = 1000.
         'quadrature': {'extent': 32.0, 'spacing': 0.02},
         'fig5a_alphas': [0.5, 0.9, 0.99], 'fig5b_sigmas': [0.5, 1.0, 2.0],
+        # alpha = 0 and 0.99 again to beta = 1 on a 10x schedule: whether
+        # the log-likelihoods' change is the model's or AIS's (claim 6).
+        'fig5a_likelihood_factor': 10,
         'expected_hours': 'measured on 2 cores: fig7 0.01, fig4 0.6, '
                           'fig9 0.4; estimated from those: fig3a 1-1.5, '
                           'fig8, fig5a, fig5b 0.2-0.3 each, d4 0.1-0.2',
@@ -106,6 +110,8 @@ BUDGETS = {
         'accuracy_check': True,
         'quadrature': {'extent': 32.0, 'spacing': 0.01},
         'fig5a_alphas': [0.5, 0.9, 0.99], 'fig5b_sigmas': [0.5, 1.0, 2.0],
+        # The paper's schedule is long already.
+        'fig5a_likelihood_factor': 0,
         # D.2: 100-dimensional codes get N = 1,600,000 and beta_max = 3333.3.
         'large_code': {'num_intermediate': 1600000, 'beta_max': 1.0 / 0.0003},
         'expected_hours': '4-7 h per curve on a P100 (D.2), ~7 days for '
@@ -177,6 +183,10 @@ class CurveSpec:
   prior: str = 'normal'  # adapters.priors.prior_from_spec (fig5a)
   blur_sigma: float = 0.0  # adapters.manipulations.gaussian_blur (fig5b)
   reconstructions: bool = False  # decodings at low/mid/high beta (d4)
+  # > 0: a log-likelihood run (fig5a's check of its own estimator): the
+  # schedule ends at beta = 1, with this many times the transitions the
+  # budget's schedule takes to reach it (`curve_schedule`).
+  likelihood_factor: int = 0
 
 
 def _label(model):
@@ -222,11 +232,19 @@ def _fig9(unused_budget):
 
 def _fig5a(budget):
   model = ModelSpec('vae', 10)
-  return [CurveSpec('alpha0', 'VAE10, prior N(0, I)', model,
-                    distortion='gaussian_nll')] + [
+  factor = budget['fig5a_likelihood_factor']
+  curves = [CurveSpec('alpha0', 'VAE10, prior N(0, I)', model,
+                      distortion='gaussian_nll')] + [
       CurveSpec(f'alpha{alpha:g}', f'VAE10, mixture alpha = {alpha:g}', model,
                 distortion='gaussian_nll', prior=f'mixture:{alpha:g}')
       for alpha in budget['fig5a_alphas']]
+  if not factor:
+    return curves
+  return curves + [
+      CurveSpec(f'{spec.name}_long', f'{spec.label}, {factor}x schedule to '
+                f'beta = 1', model, distortion='gaussian_nll',
+                prior=spec.prior, likelihood_factor=factor)
+      for spec in (curves[0], curves[-1])]
 
 
 def _fig5b(budget):
@@ -607,6 +625,23 @@ def schedule_for(budget, code_size, beta_min_factor=1.0):
       'beta_min', 'beta_max', 'min_before_first', 'min_between')}
 
 
+def curve_schedule(budget, curve, model_document):
+  """The schedule of `curve` and its settings: the budget's (`schedule_for`,
+  its lowest beta scaled for NLL curves), or for a log-likelihood run
+  (`CurveSpec.likelihood_factor`) one that ends at beta = 1 with that many
+  times the transitions the budget's takes to reach beta = 1."""
+  beta_min_factor = _beta_min_factor(curve, model_document)
+  schedule, settings = schedule_for(budget, curve.model.code_size,
+                                    beta_min_factor)
+  if not curve.likelihood_factor:
+    return schedule, settings
+  reaching_one = int(np.count_nonzero(np.asarray(schedule.betas)[1:] <= 1.0))
+  return schedule_for(
+      dict(budget, beta_max=1.0, num_rd_points=2,
+           num_intermediate=curve.likelihood_factor * reaching_one),
+      curve.model.code_size, beta_min_factor)
+
+
 def _beta_min_factor(curve, model_document):
   """2σ² for a Gaussian NLL curve, else 1.
 
@@ -669,8 +704,7 @@ def changed_settings(run, curve, result, model_document):
   its schedule. The XLA choice is not among them: it changes only the time.
   """
   budget = run.budget
-  schedule, schedule_settings = schedule_for(
-      budget, curve.model.code_size, _beta_min_factor(curve, model_document))
+  schedule, schedule_settings = curve_schedule(budget, curve, model_document)
   expected = {
       'model': curve.model.settings(budget),
       'distortion': curve.distortion,
@@ -779,8 +813,7 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
   # pylint: enable=g-import-not-at-top
   start = time.time()
   budget = run.budget
-  schedule, schedule_settings = schedule_for(
-      budget, curve.model.code_size, _beta_min_factor(curve, model_document))
+  schedule, schedule_settings = curve_schedule(budget, curve, model_document)
   images = run.images('test', budget['num_images'])
   images = images.reshape((images.shape[0],) +
                           tuple(decoder.output_shape[1:]))
@@ -864,8 +897,7 @@ def _add_bdmc(run, curve, result, decoder, model_document, directory):
   accuracy = check_settings(budget, curve)
   if accuracy is None:
     return
-  schedule, _ = schedule_for(budget, curve.model.code_size,
-                             _beta_min_factor(curve, model_document))
+  schedule, _ = curve_schedule(budget, curve, model_document)
   if accuracy.betas:
     accuracy = accuracy._replace(betas=tuple(
         beta for beta in accuracy.betas if beta <= schedule.betas[-1]))

@@ -339,6 +339,21 @@ def test_mixture_prior_likelihood_bound():
   shifted = findings.evaluate({'fig5a': _document('fig5a', [base, costly])})[5]
   assert shifted.verdict == findings.NOT_REPRODUCED, shifted.evidence
   assert 'high rate (almost identical): ✗' in shifted.evidence
+  # The runs to beta = 1 on a longer schedule: their log-likelihoods judged
+  # again, and how far the longer schedule moved each one said.
+  def long_run(record, rise):
+    return dict(record, name=record['name'] + '_long', per_image=dict(
+        record['per_image'],
+        log_z=(np.asarray(record['per_image']['log_z']) + rise).tolist()),
+                num_transitions=1000)
+
+  damaged_099 = damaged(0.99, 4.0)
+  checked = findings.evaluate({'fig5a': _document('fig5a', [
+      base, damaged_099, long_run(base, 9.0), long_run(damaged_099, 4.0)])})[5]
+  assert checked.verdict == findings.NOT_REPRODUCED, checked.evidence
+  assert ('longer schedule to beta = 1 (1000 transitions), which moved '
+          'alpha0 by 9±0; alpha0.99 by 4±0 nats: ✗ log p(x) change at '
+          'alpha=0.99 -9±0') in checked.evidence, checked.evidence
 
 
 def test_blur_claim():
