@@ -941,11 +941,13 @@ def evaluate(results):
 
 
 def figures_table(results):
-  """One markdown row per figure: its curves, images, chains, transitions
-  and what it cost (the times its parts recorded: training, AIS, BDMC,
-  quadrature)."""
+  """One markdown row per figure: its curves, images, chains, transitions,
+  what it cost (the times its parts recorded: training, AIS, BDMC,
+  quadrature), which recipes its models were trained on and how many of
+  its curves carry their own BDMC check."""
   lines = ['| figure | curves | images x chains | transitions per curve | '
-           'compute time |', '| --- | --- | --- | --- | --- |']
+           'compute time | recipes | checked curves |',
+           '| --- | --- | --- | --- | --- | --- | --- |']
   for name, document in sorted(results.items()):
     curves = document['curves']
     transitions = sorted({c.get('num_transitions') for c in curves
@@ -953,11 +955,27 @@ def figures_table(results):
     work = document.get('work_time_s') or 0.0
     sizes = sorted({f'{c["num_images"]} x {c["num_chains"]}'
                     for c in curves})
+    checked = sum(1 for c in curves if _checked_gaps(c))
     lines.append(
         f'| {name} | {len(curves)} | {", ".join(sizes) or "-"} | '
         f'{", ".join(f"{t:,}" for t in transitions) or "-"} | '
-        f'{work / 60:.1f} min |')
+        f'{work / 60:.1f} min | {_recipes(curves)} | {checked} |')
   return '\n'.join(lines) + '\n'
+
+
+def _recipes(curves):
+  """'recorded' when every zoo model of the figure recorded its optimizer
+  recipe (trained since issue 22 declared them, zoo.recipe), 'before issue
+  22' when none did (the VAE then trained at Adam 1e-3, appendix D.1 says
+  1e-4), 'mixed' otherwise, '-' without zoo models."""
+  models = [c.get('model') or {} for c in curves]
+  zoo_models = [m for m in models if m.get('family') not in (None, 'linear')]
+  if not zoo_models:
+    return '-'
+  recorded = sum(1 for m in zoo_models if 'recipe' in m)
+  if recorded == len(zoo_models):
+    return 'recorded'
+  return 'before issue 22' if not recorded else 'mixed'
 
 
 def markdown(findings, results):

@@ -461,6 +461,9 @@ def export(model, trainer, config, job, outputs, wall_time_s):
           steps=int(model.train_steps.numpy()),
           wall_time_s=round(wall_time_s, 1),
           epoch_mean_losses=epoch_mean_losses(trainer)),
+      # The optimizers and their sources (the resume config above holds
+      # the optimizers as built; the sources are only recorded).
+      'recipe': model.recipe_record(),
       'files': written,
       'rd_curve_command': f'python -m apps.rd_curve --model={output}',
       'software': {'tensorflow': tf.__version__, 'keras': keras.__version__,

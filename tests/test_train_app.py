@@ -187,6 +187,8 @@ def test_train_and_export_writes_the_decoder_and_its_metadata(tmp_path):
   assert document['training_command'] == 'python -m apps.train ...'
   assert document['training']['steps'] == 2  # 64 images, batches of 32
   assert document['training']['seed'] == 0
+  assert document['recipe']['vae']['learning_rate'] == 1e-4
+  assert 'D.1' in document['recipe']['vae']['source']
   assert document['latent_dim'] == 3 and document['output_shape'] == [
       28, 28, 1]
   assert 'observation_scale' in document and (
