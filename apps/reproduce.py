@@ -6,7 +6,8 @@ Trains the figure's zoo models (zoo.build_model + zoo.training.Trainer),
 computes its rate-prior distortion curves (tfrd.estimate_rd_curve) and
 writes OUTPUT_DIR/FIGURE/results.json (every curve's points and the exact
 settings: models, images, chains, schedule, L, seeds, wall times) and
-OUTPUT_DIR/FIGURE/figure.png (apps.compare's figure). --figure=all runs every
+OUTPUT_DIR/FIGURE/figure.png (drawn from results.json by
+pipelines/report_figures.py). --figure=all runs every
 figure below, skipping finished ones.
 
 Figures: fig7 (linear VAE, AIS vs closed form), fig4 (VAE, GAN-GP, AAE,
@@ -24,6 +25,15 @@ already in OUTPUT_DIR (apps.reproduce lists what it wrote in
 reproduce_manifest.json) and continues an interrupted training or AIS run
 from its checkpoint. Files there that apps.reproduce did not write are
 refused before any work unless --overwrite.
+
+    python -m apps.reproduce --redraw --output_dir=report/cpu [--figure=fig4]
+
+redraws figures without computing anything: each OUTPUT_DIR/FIGURE/
+figure.png is drawn again from the results.json beside it
+(pipelines/report_figures.py draws every figure, during a run as here);
+without --figure (or with --figure=all), every figure with a results.json
+there. d4's reconstructions are not in results.json and are skipped; a
+named figure without results.json is refused.
 """
 
 import sys
@@ -51,6 +61,11 @@ flags.DEFINE_string('data_dir', None,
                     'Directory with mnist/ raw files (default: '
                     '$TFRD_DATA_DIR; without either, TFDS downloads MNIST).')
 flags.DEFINE_string('tfds_data_dir', None, 'TFDS data directory.')
+flags.DEFINE_bool(
+    'redraw', False,
+    'Compute nothing: rewrite OUTPUT_DIR/FIGURE/figure.png from the '
+    'results.json beside it, for --figure (default: every figure with a '
+    'results.json in --output_dir); --budget is not needed.')
 
 
 def figure_names(figure):
@@ -88,8 +103,33 @@ def run_from_flags():
   return run, names
 
 
+def redraw_from_flags():
+  """Redraws the figures --figure names (all with a results.json if unset
+  or 'all') in --output_dir from their results.json; returns the paths.
+
+  Raises:
+    reproduce.ReproduceError: before anything is drawn.
+  """
+  # pylint: disable=g-import-not-at-top
+  from pipelines import report_figures
+  # pylint: enable=g-import-not-at-top
+  if not FLAGS.output_dir:
+    raise reproduce.ReproduceError('--output_dir is required.')
+  names = (None if FLAGS.figure in (None, 'all') else
+           figure_names(FLAGS.figure))
+  return report_figures.redraw(FLAGS.output_dir, names, say=reproduce.say)
+
+
 def main(argv):
   del argv  # jobs.run refused stray arguments.
+  if FLAGS.redraw:
+    try:
+      for path in redraw_from_flags():
+        reproduce.say(f'redrew {path}')
+    except (reproduce.ReproduceError, ValueError, OSError) as error:
+      sys.stderr.write(f'reproduce: error: {error}\n')
+      return 2
+    return 0
   try:
     # Before TensorFlow is imported: bad input costs no start-up time.
     run, names = run_from_flags()

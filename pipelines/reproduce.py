@@ -1002,7 +1002,7 @@ def run_figure(run, figure):
           else 0.0) + sum(record['wall_time_s'] for record in extra.get(
               'quadrature', {}).values()),
   }
-  _draw(run, figure, specs, curves, extra)
+  _draw(run, figure, specs, document)
   from tfrd import files  # pylint: disable=g-import-not-at-top
   with files.atomic_write(run.path(results_name)) as stream:
     json.dump(document, stream, indent=1, default=float)
@@ -1154,15 +1154,14 @@ def _linear_comparison(run, specs, curves, models):
   return {'exact': comparison}
 
 
-def _draw(run, figure, specs, curves, extra):
-  """figure.png: apps.compare's figure of the curves (fig7: tfrd.plotting's,
-  AIS beside the closed form, one figure per distortion)."""
-  from pipelines import compare  # pylint: disable=g-import-not-at-top
-  from tfrd import files  # pylint: disable=g-import-not-at-top
-  from tfrd import plotting  # pylint: disable=g-import-not-at-top
+def _draw(run, figure, specs, document):
+  """figure.png: `pipelines.report_figures`' figure of the results document
+  (the one written as results.json, so that `apps.reproduce --redraw`
+  draws the same figure from it); d4's reconstruction grids, whose images
+  are not in results.json, from its curves' reconstructions.npz."""
   name = os.path.join(figure.name, 'figure.png')
-  title = f'{figure.description} [{run.budget_name} budget]'
   if figure.name == 'd4':
+    from tfrd import plotting  # pylint: disable=g-import-not-at-top
     columns = {}
     for spec in specs:
       with np.load(run.path(_curve_files(figure.name, spec)[5])) as arrays:
@@ -1171,35 +1170,7 @@ def _draw(run, figure, specs, curves, extra):
           columns[f'{spec.label}\nbeta={beta:.3g}\nR={rate:.1f}'] = decoded
     plotting.plot_reconstructions(run.images('test', run.budget['num_images']),
                                   columns, run.path(name))
-    run.record(name)
-    return
-  if figure.name == 'lossless':
-    # NLLs of different learned scales are different distortions: the
-    # figure is the log-likelihoods, the claim's numbers (β = 1 is an RD
-    # point of every curve).
-    at_one = [curves[spec.name].log_z_per_image[
-        np.flatnonzero(curves[spec.name].betas == 1.0)[0]] for spec in specs]
-    image = plotting.log_likelihoods_figure(
-        [spec.model.code_size for spec in specs],
-        [float(values.mean()) for values in at_one],
-        [float(values.std(ddof=1) / np.sqrt(values.size))
-         for values in at_one], title=title)
-    files.save_figure(image, run.path(name))
-    run.record(name)
-    return
-  if figure.name == 'fig7':
-    drawn = {}
-    for spec in specs:
-      exact = extra['exact'][spec.name]
-      drawn[f'exact ({spec.distortion})'] = (
-          exact['distortion_exact'], exact['rate_exact'], exact['beta'])
-      drawn[spec.label] = curves[spec.name]
-    # NLL distortions go negative: a log axis would drop them.
-    image = plotting.curves_figure(drawn, title=title)
   else:
-    runs = compare.load_runs(
-        [run.path(figure.name, 'curves', spec.name) for spec in specs],
-        [spec.label for spec in specs])
-    image = compare.draw(runs, title=title)
-  files.save_figure(image, run.path(name))
+    from pipelines import report_figures  # pylint: disable=g-import-not-at-top
+    report_figures.draw_figure(document, run.path(name))
   run.record(name)

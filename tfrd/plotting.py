@@ -18,7 +18,7 @@ from tfrd import files
 
 __all__ = ['plot_curves', 'curves_figure', 'value_at_beta',
            'log_likelihoods_figure', 'plot_reconstructions',
-           'guess_image_shape']
+           'guess_image_shape', 'wants_log_distortion', 'wants_log_rate']
 
 
 def _new_figure(figsize):
@@ -115,18 +115,12 @@ def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None,
                    gaps, line.get_color(), annotate_gaps)
     all_distortions.append(distortion[np.isfinite(distortion)])
     all_rates.append(rate[np.isfinite(rate)])
-  joined = np.concatenate(all_distortions) if all_distortions else np.ones(1)
-  positive = joined[joined > 0]
   if log_distortion is None:
-    log_distortion = (positive.size == joined.size and positive.size > 1 and
-                      positive.max() / positive.min() > 100)
+    log_distortion = wants_log_distortion(all_distortions)
   if log_distortion:
     rd_axis.set_xscale('log')
   if log_rate is None:
-    largest = [rates.max() for rates in all_rates if rates.size]
-    log_rate = (len(largest) > 1 and
-                all(np.all(rates > 0) for rates in all_rates) and
-                max(largest) > LOG_RATE_SPREAD * min(largest))
+    log_rate = wants_log_rate(all_rates)
   if log_rate:
     rd_axis.set_yscale('log')
     beta_axis.set_yscale('log')
@@ -146,6 +140,31 @@ def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None,
     figure.suptitle(textwrap.fill(title, TITLE_WIDTH))
   figure.tight_layout()
   return figure
+
+
+def wants_log_distortion(distortions):
+  """Whether curves with these distortions (a list of arrays, one per
+  curve) get a log distortion axis: all positive, spanning more than two
+  decades."""
+  distortions = [np.asarray(values, dtype=np.float64).ravel()
+                 for values in distortions]
+  distortions = [values[np.isfinite(values)] for values in distortions]
+  joined = np.concatenate(distortions) if distortions else np.ones(1)
+  positive = joined[joined > 0]
+  return bool(positive.size == joined.size and positive.size > 1 and
+              positive.max() / positive.min() > 100)
+
+
+def wants_log_rate(rates):
+  """Whether curves with these rates (a list of arrays, one per curve)
+  share a log rate axis: all positive, and the curves' largest rates
+  differ by more than `LOG_RATE_SPREAD`."""
+  rates = [np.asarray(values, dtype=np.float64).ravel() for values in rates]
+  rates = [values[np.isfinite(values)] for values in rates]
+  largest = [values.max() for values in rates if values.size]
+  return bool(len(largest) > 1 and
+              all(np.all(values > 0) for values in rates) and
+              max(largest) > LOG_RATE_SPREAD * min(largest))
 
 
 def value_at_beta(betas, values, beta):
