@@ -14,11 +14,14 @@ Figures: fig7 (linear VAE, AIS vs closed form), fig4 (VAE, GAN-GP, AAE,
 code sizes 2, 10, 100), fig3a (shallow and deep GAN-GP, code sizes 2, 5, 10,
 100), fig8 (seed study with frozen step sizes), fig9 (BDMC gaps), fig5a
 (VAE10 with a damaged mixture prior: curves and log-likelihoods), fig5b
-(VAE10 with blurred outputs), d4 (low- and high-rate reconstructions),
-lossless (VAE log-likelihoods by code size), variants (the zoo's GAN
-variants at code sizes 2, 10, 100, MNIST's version of Fig. 3b). Budgets
-(pipelines/reproduce.py, BUDGETS): smoke (a minute per figure), cpu (hours on 2
-cores), paper (appendix D.1-D.2, for a GPU).
+(VAE10 with blurred outputs), d4 (low- and high-rate reconstructions of
+every family at codes 2, 10, 100), lossless (VAE log-likelihoods by code
+size), variants (the zoo's GAN variants at code sizes 2, 10, 100, MNIST's
+version of Fig. 3b). Budgets (pipelines/reproduce.py, BUDGETS): smoke (a
+minute per figure), cpu (hours on 2 cores), longer (cpu's AIS on models
+trained on all 60,000 images for 20 epochs), paper (appendix D.1-D.2, for
+a GPU). Every model trains with its family's recipe (zoo.recipe: appendix
+D.1's where it gives one).
 
 Everything is resumable: the same command reuses the models and curves
 already in OUTPUT_DIR (apps.reproduce lists what it wrote in
