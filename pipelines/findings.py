@@ -1008,14 +1008,58 @@ def markdown(findings, results):
   return '\n'.join(lines)
 
 
-def report(results_dir):
+def report(results_dir, trend_dirs=()):
   """What `apps.findings` prints for `results_dir`: the figures table, then
-  the findings as markdown (`markdown`).
+  the findings as markdown (`markdown`), then, given `trend_dirs`, the
+  verdicts' trend over them (`trend_table`).
 
   Raises:
-    FindingsError: when the directory is missing or holds no results, or
+    FindingsError: when a directory is missing or holds no results, or
       a results.json lacks per-image values.
   """
   results = load_results(results_dir)
   table = markdown(evaluate(results), results)
-  return figures_table(results) + '\n' + table
+  text = figures_table(results) + '\n' + table
+  if trend_dirs:
+    text += '\n' + trend_table([load_results(d) for d in trend_dirs])
+  return text
+
+
+# A verdict's rank, to say which way it moved: towards the paper or away.
+_VERDICT_RANK = {NOT_REPRODUCED: 0, INCONCLUSIVE: 1, INCONCLUSIVE_AIS: 1,
+                 REPRODUCED: 2}
+
+
+def trend_table(results_list):
+  """Each claim's verdict at each of several results (one budget each,
+  trained ever longer: cpu, then longer), and whether it moved with
+  training, and which way.
+
+  Args:
+    results_list: {figure: document} per budget, in training order.
+
+  Returns:
+    A markdown table: claim, one verdict column per budget, and 'towards
+    the paper' / 'away from the paper' / 'no' / '-' (tested at fewer than
+    two budgets).
+  """
+  budgets = [', '.join(sorted({d['budget'] for d in results.values()}))
+             for results in results_list]
+  evaluated = [evaluate(results) for results in results_list]
+  lines = ['| # | ' + ' | '.join(budgets) + ' | moved with training |',
+           '| --- | ' + ' | '.join('---' for unused in budgets) + ' | --- |']
+  for findings_at in zip(*evaluated):
+    verdicts = [f.verdict for f in findings_at]
+    tested = [_VERDICT_RANK[v] for v in verdicts if v in _VERDICT_RANK]
+    if len(tested) < 2:
+      moved = '-'
+    elif tested[-1] > tested[0]:
+      moved = 'towards the paper'
+    elif tested[-1] < tested[0]:
+      moved = 'away from the paper'
+    else:
+      moved = 'no'
+    lines.append(f'| {findings_at[0].number} | ' + ' | '.join(verdicts) +
+                 f' | {moved} |')
+  return 'Verdicts as the models train longer:\n\n' + '\n'.join(lines) + '\n'
+

@@ -536,11 +536,11 @@ def _write_results(directory, documents):
     (directory / name / 'results.json').write_text(json.dumps(document))
 
 
-def _main(capsys, results_dir):
+def _main(capsys, results_dir, *more_flags):
   """apps.findings' main in this process, as `--results_dir=results_dir`;
   returns (exit status, stdout, stderr)."""
   with flagsaver.flagsaver():
-    FLAGS(['findings', f'--results_dir={results_dir}'])
+    FLAGS(['findings', f'--results_dir={results_dir}', *more_flags])
     try:
       status = findings_app.main(['findings'])
     finally:
@@ -562,6 +562,31 @@ def test_command_prints_the_table(tmp_path, capsys):
   rows = rows[1:]
   assert '| 3 | ' in rows[2] and '**reproduced**' in rows[2]
   assert '**not tested**' in rows[0]
+
+
+def test_trend_table_says_which_way_each_verdict_moved(tmp_path, capsys):
+  short, longer = tmp_path / 'cpu', tmp_path / 'longer'
+  # Trained longer, GANs fall below VAEs at high rate: claim 3 (VAEs lower
+  # than GANs at mid and high rates) moves away from the paper.
+  _write_results(short, {'fig4': _fig4(vae_high=10, aae_high=20,
+                                       gan_high=30)})
+  moved = _fig4(vae_high=30, aae_high=20, gan_high=15)
+  moved['budget'] = 'longer'
+  _write_results(longer, {'fig4': moved})
+  status, stdout, stderr = _main(capsys, longer,
+                                 f'--trend_dirs={short},{longer}')
+  assert status == 0, stderr
+  trend = stdout[stdout.index('Verdicts as the models train longer'):]
+  assert '| # | cpu | longer | moved with training |' in trend
+  rows = {line.split(' | ')[0]: line for line in trend.splitlines()
+          if line.startswith('| ') and line[2].isdigit()}
+  assert rows['| 3'].endswith(
+      '| reproduced | not reproduced | away from the paper |'), rows['| 3']
+  assert rows['| 1'].endswith('| not tested | not tested | - |')
+  # Missing directories are refused as --results_dir's are.
+  status, unused, stderr = _main(capsys, longer,
+                                 f'--trend_dirs={tmp_path / "none"}')
+  assert status != 0 and 'is not a directory' in stderr
 
 
 @pytest.mark.parametrize('make, message', [
