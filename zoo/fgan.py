@@ -102,13 +102,10 @@ class FGAN(base.GenerativeModel):
 
   family = 'fgan'
   RECIPE = {
-      'generator': base.OptimizerRecipe(
+      name: base.OptimizerRecipe(
           'adam', 2e-4, beta_1=0.5,
-          source="DCGAN (Radford et al., 2015), as the zoo's GAN"),
-      'discriminator': base.OptimizerRecipe(
-          'adam', 2e-4, beta_1=0.5,
-          source="DCGAN (Radford et al., 2015), as the zoo's GAN"),
-  }
+          source="DCGAN (Radford et al., 2015), as the zoo's GAN")
+      for name in ('generator', 'discriminator')}
 
   def __init__(self, decoder, discriminator, divergence='js', seed=0,
                name=None):

@@ -44,15 +44,11 @@ class GAN(base.GenerativeModel):
 
   family = 'gan'
   RECIPE = {
-      'generator': base.OptimizerRecipe(
+      name: base.OptimizerRecipe(
           'adam', 2e-4, beta_1=0.5,
           source='DCGAN (Radford et al., 2015); Huang et al. D.1 gives '
-                 'none for its GANs'),
-      'discriminator': base.OptimizerRecipe(
-          'adam', 2e-4, beta_1=0.5,
-          source='DCGAN (Radford et al., 2015); Huang et al. D.1 gives '
-                 'none for its GANs'),
-  }
+                 'none for its GANs')
+      for name in ('generator', 'discriminator')}
 
   def __init__(self, decoder, discriminator, r1_weight=0.0, seed=0,
                name=None):

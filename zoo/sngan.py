@@ -43,15 +43,11 @@ class SNGAN(base.GenerativeModel):
 
   family = 'sngan'
   RECIPE = {
-      'generator': base.OptimizerRecipe(
+      name: base.OptimizerRecipe(
           'adam', 2e-4, beta_1=0.5, beta_2=0.999,
           source='Miyato et al. (2018): their setting for one '
-                 'discriminator step per generator step'),
-      'discriminator': base.OptimizerRecipe(
-          'adam', 2e-4, beta_1=0.5, beta_2=0.999,
-          source='Miyato et al. (2018): their setting for one '
-                 'discriminator step per generator step'),
-  }
+                 'discriminator step per generator step')
+      for name in ('generator', 'discriminator')}
 
   def __init__(self, decoder, discriminator, num_critic=1, seed=0,
                name=None):
