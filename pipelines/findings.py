@@ -965,9 +965,10 @@ def figures_table(results):
 
 def _recipes(curves):
   """'recorded' when every zoo model of the figure recorded its optimizer
-  recipe (trained since issue 22 declared them, zoo.recipe), 'before issue
-  22' when none did (the VAE then trained at Adam 1e-3, appendix D.1 says
-  1e-4), 'mixed' otherwise, '-' without zoo models."""
+  recipe in its settings (trained since zoo.recipe declared them), 'not
+  recorded' when none did (trained before: the VAE then at Adam 1e-3
+  where appendix D.1 says 1e-4, the AAE's autoencoder at 1e-3; the GANs'
+  recipes did not change), 'mixed' otherwise, '-' without zoo models."""
   models = [c.get('model') or {} for c in curves]
   zoo_models = [m for m in models if m.get('family') not in (None, 'linear')]
   if not zoo_models:
@@ -975,7 +976,7 @@ def _recipes(curves):
   recorded = sum(1 for m in zoo_models if 'recipe' in m)
   if recorded == len(zoo_models):
     return 'recorded'
-  return 'before issue 22' if not recorded else 'mixed'
+  return 'not recorded' if not recorded else 'mixed'
 
 
 def markdown(findings, results):
