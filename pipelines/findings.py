@@ -985,6 +985,19 @@ def _recipes(curves):
   return 'not recorded' if not recorded else 'mixed'
 
 
+def tally(findings):
+  """One sentence counting the paper's claims by verdict (tfrd's own
+  checks, which quote no sentence of the paper, are not counted)."""
+  verdicts = [finding.verdict for finding in findings if finding.quote]
+  tested = [verdict for verdict in verdicts if verdict != NOT_TESTED]
+  counts = ', '.join(
+      f'{tested.count(verdict)} {verdict}' for verdict in (
+          REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, INCONCLUSIVE_AIS)
+      if verdict in tested)
+  return (f'Of the paper\'s {len(verdicts)} claims, {len(tested)} tested: '
+          f'{counts or "none"}; {len(verdicts) - len(tested)} not tested.')
+
+
 def markdown(findings, results):
   """The findings as markdown: a table of verdicts, then the evidence of
   each claim, one line per comparison."""
@@ -1003,7 +1016,7 @@ def markdown(findings, results):
                       if outcome in outcomes)
     lines.append(f'| {finding.number} | {finding.claim} | '
                  f'**{finding.verdict}** | {counts or "-"} |')
-  lines.append('')
+  lines += ['', tally(findings), '']
   for finding in findings:
     lines.append(f'**{finding.number}. {finding.verdict}.** '
                  + (f'The paper: {finding.quote}' if finding.quote else

@@ -436,6 +436,21 @@ def test_seed_claim():
   assert 'not the paper\'s VAE10' in finding.evidence
 
 
+def test_tally_counts_the_papers_claims_by_verdict():
+  quote = '"a sentence"'
+  verdicts = [findings.REPRODUCED, findings.REPRODUCED,
+              findings.NOT_REPRODUCED, findings.INCONCLUSIVE_AIS,
+              findings.NOT_TESTED]
+  claims = [findings.Finding(number, 'claim', verdict, '', [], quote)
+            for number, verdict in enumerate(verdicts, 1)]
+  # tfrd's own check quotes no sentence of the paper: not counted.
+  claims.append(findings.Finding(6, 'own', findings.NOT_REPRODUCED, '', [],
+                                 None))
+  assert findings.tally(claims) == (
+      'Of the paper\'s 5 claims, 4 tested: 2 reproduced, 1 not reproduced, '
+      '1 inconclusive (AIS gap); 1 not tested.')
+
+
 def test_bdmc_and_linear_claims():
   rate, distortion = _curve(60, 20, _image_noise(1.0, 6))
 
