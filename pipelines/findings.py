@@ -675,6 +675,16 @@ def deep_features(results):
            for family in ('vae', 'wgan_gp', 'aae')}
   feature = {family: _family_curves(results['fig6'], family)
              for family in ('vae', 'wgan_gp', 'aae')}
+  differing = sorted(
+      feature[family][size].label for family in feature
+      for size in feature[family] if size in pixel[family] and
+      feature[family][size].record.get('model') !=
+      pixel[family][size].record.get('model'))
+  if differing:
+    # Orders of different models say nothing about the distortion.
+    return (f'fig6\'s {", ".join(differing)} are not the models of fig4 '
+            '(their training settings or recipes differ); rerun '
+            'apps.reproduce --figure=fig6 beside fig4.')
   for size in feature['vae']:
     for first, second in (('vae', 'wgan_gp'), ('vae', 'aae'),
                           ('aae', 'wgan_gp')):
