@@ -196,7 +196,8 @@ def _legend_label(record, extra=None):
   notes = [] if extra is None else [extra]
   gap = _gap_at_largest_beta(record)
   if gap is not None:
-    notes.append(f'BDMC gap at β_max {_gap_text(*gap)} nats')
+    notes.append(f'BDMC gap at β = {np.nanmax(_betas(record)):g} '
+                 f'{_gap_text(*gap)} nats')
   return ', '.join([label] + notes)
 
 
@@ -318,15 +319,28 @@ def _with_low_rate_panel(results, styles, extra_label=None):
   """fig5a, fig5b: the whole curves, and beside them the same curves zoomed
   on rates below `LOW_RATE`; one legend below both."""
   records = results['curves']
-  figure = _new_figure((11.5, 5.6))
+  labels = [_legend_label(record, extra_label and extra_label(record))
+            for record in records]
+  # Labels carrying a log-likelihood and a gap need the whole width.
+  wide = max(len(label) for label in labels) > 70
+  figure = _new_figure((11.5, 5.6 + (0.25 * len(labels) if wide else 0.0)))
   whole, low = figure.subplots(1, 2)
-  handles, labels = [], []
-  for record in records:
-    label = _legend_label(record, extra_label and extra_label(record))
-    line = _plot_rd(whole, record, label, **styles[record['name']])
-    _plot_rd(low, record, label, **styles[record['name']])
+  handles = []
+  for record, label in zip(records, labels):
+    if _stops_at_one(record, records):
+      # A log-likelihood run has two RD points; a line between them would
+      # read as a curve. Its one reading, at beta = 1, is the point.
+      point = np.argmax(_betas(record))
+      style = {'color': styles[record['name']]['color'], 'marker': 'D',
+               'markersize': 8, 'markerfacecolor': 'none',
+               'markeredgewidth': 1.8, 'linestyle': 'none', 'zorder': 4}
+      for axis in (whole, low):
+        line, = axis.plot([_distortions(record)[point]],
+                          [_rates(record)[point]], label=label, **style)
+    else:
+      line = _plot_rd(whole, record, label, **styles[record['name']])
+      _plot_rd(low, record, label, **styles[record['name']])
     handles.append(line)
-    labels.append(label)
   log_distortion, log_rate = _log_axes(records)
   # The whole curves on a log rate axis when they span more than two
   # decades (fig5b: 0.3 to 400 nats); the magnified panel stays linear.
@@ -349,7 +363,8 @@ def _with_low_rate_panel(results, styles, extra_label=None):
   low.set_ylim(0.0, LOW_RATE)
   whole.axhspan(rates.min() if log_rate and rates.size else 0.0, LOW_RATE,
                 color='0.94', zorder=0, label='_magnified')
-  _legend_below(figure, handles, labels, 2 if len(records) > 3 else 1)
+  _legend_below(figure, handles, labels,
+                2 if len(records) > 3 and not wide else 1)
   figure.suptitle(figure_title(results))
   return figure
 
