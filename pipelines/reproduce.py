@@ -91,9 +91,11 @@ BUDGETS = {
         # alpha = 0 and 0.99 again to beta = 1 on a 10x schedule: whether
         # the log-likelihoods' change is the model's or AIS's (claim 6).
         'fig5a_likelihood_factor': 10,
-        'expected_hours': 'measured on 2 cores: fig7 0.01, fig4 0.6, '
-                          'fig9 0.4; estimated from those: fig3a 1-1.5, '
-                          'fig8, fig5a, fig5b 0.2-0.3 each, d4 0.6 (as fig4)',
+        'expected_hours': 'measured on 2 cores with the default checks: '
+                          'fig4 0.8, fig5a 0.8, lossless 0.35, fig8 0.2, '
+                          'fig7 0.01; before the checks fig9 0.4; '
+                          'estimated: fig3a 2, fig5b 0.5, fig6 1.5, d4 0.8, '
+                          'variants 2',
     },
     # The paper's settings (appendix D.1-D.2, pipeline_settings.PRESETS['paper']) for
     # a GPU machine. D.1 gives 1000 epochs (Adam 1e-4) for the VAE and no
