@@ -288,8 +288,8 @@ def _sequential_colours(count, colour_map):
 def _manipulation_styles(records, is_plain, colour_map):
   """The undamaged model in its family's colour, the manipulated ones in
   shades of `colour_map` (darker: more damage, in the order given); a
-  curve stopping at β = 1 (a log-likelihood run) dotted, in the colour of
-  the curve with its prior."""
+  curve stopping at β = 1 (a log-likelihood run, drawn as its one point) in
+  the colour of the curve with its prior."""
   full = [r for r in records if not _stops_at_one(r, records)]
   damaged = [r for r in full if not is_plain(r)]
   colours = dict(zip((r['name'] for r in damaged),
@@ -300,10 +300,7 @@ def _manipulation_styles(records, is_plain, colour_map):
                  r.get('blur_sigma') == record.get('blur_sigma')), record)
     colour = (FAMILY_COLOURS.get(_family(record), 'black') if is_plain(twin)
               else colours.get(twin['name'], 'black'))
-    short = _stops_at_one(record, records)
-    styles[record['name']] = {
-        'color': colour, 'linestyle': ':' if short else '-',
-        'linewidth': 2.6 if short else 1.8}
+    styles[record['name']] = {'color': colour, 'linestyle': '-'}
   return styles
 
 
@@ -331,9 +328,9 @@ def _with_low_rate_panel(results, styles, extra_label=None):
       # A log-likelihood run has two RD points; a line between them would
       # read as a curve. Its one reading, at beta = 1, is the point.
       point = np.argmax(_betas(record))
-      style = {'color': styles[record['name']]['color'], 'marker': 'D',
-               'markersize': 8, 'markerfacecolor': 'none',
-               'markeredgewidth': 1.8, 'linestyle': 'none', 'zorder': 4}
+      style = {**styles[record['name']], 'marker': 'D', 'markersize': 8,
+               'markerfacecolor': 'none', 'markeredgewidth': 1.8,
+               'linestyle': 'none', 'zorder': 4}
       for axis in (whole, low):
         line, = axis.plot([_distortions(record)[point]],
                           [_rates(record)[point]], label=label, **style)
