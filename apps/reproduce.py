@@ -19,7 +19,7 @@ every family at codes 2, 10, 100), lossless (VAE log-likelihoods by code
 size), variants (the zoo's GAN variants at code sizes 2, 10, 100, MNIST's
 version of Fig. 3b). Budgets (pipelines/reproduce.py, BUDGETS): smoke (a
 minute per figure), cpu (hours on 2 cores), longer (cpu's AIS on models
-trained on all 60,000 images for 20 epochs), paper (appendix D.1-D.2, for
+trained on all 60,000 images for 10 epochs), paper (appendix D.1-D.2, for
 a GPU). Every model trains with its family's recipe (zoo.recipe: appendix
 D.1's where it gives one).
 

@@ -47,7 +47,10 @@ def _check_results(document, figure):
     assert curve['num_images'] == 4 and curve['num_chains'] == 4
     assert curve['seed'] == spec.seed
     assert curve['hmc']['num_leapfrog_steps'] == 3
-    assert curve['schedule']['num_intermediate'] == 60
+    if spec.likelihood_factor:
+      _check_likelihood_run(document, spec, curve)
+    else:
+      assert curve['schedule']['num_intermediate'] == 60
     assert curve['wall_time_s'] > 0
     assert curve['model']['family'] == spec.model.family
     assert curve['model']['code_size'] == spec.model.code_size
@@ -57,11 +60,12 @@ def _check_results(document, figure):
       assert curve['model']['epochs'] == 1
       assert curve['model']['num_train'] == 256
       assert curve['model']['width'] == 32
-    assert len(curve['points']) == 5
     for point in curve['points']:
       assert math.isfinite(point['rate']) and math.isfinite(
           point['distortion']), (spec.name, point)
-    assert curve['points'][-1]['beta'] == 100.0
+    if not spec.likelihood_factor:
+      assert len(curve['points']) == 5
+      assert curve['points'][-1]['beta'] == 100.0
     # The per-image values are the points' means (apps.findings pairs them).
     per_image = curve['per_image']
     assert len(per_image['image_indices']) == 4
@@ -71,6 +75,20 @@ def _check_results(document, figure):
   assert document['work_time_s'] >= sum(c['wall_time_s']
                                         for c in document['curves'])
   return specs
+
+
+def _check_likelihood_run(document, spec, curve):
+  """fig5a's log-likelihood run: it ends at beta = 1, with `factor` times
+  the transitions its figure's own curve takes to reach beta = 1."""
+  twin = dataclasses.replace(spec, likelihood_factor=0)
+  schedule, _ = figures.curve_schedule(
+      figures.BUDGETS['smoke'], twin, document['models'][spec.model.name])
+  reaching_one = sum(1 for beta in list(schedule.betas)[1:] if beta <= 1.0)
+  assert 0 < reaching_one < 60
+  assert curve['schedule']['beta_max'] == 1.0
+  assert curve['schedule']['num_intermediate'] == (
+      spec.likelihood_factor * reaching_one)
+  assert curve['points'][-1]['beta'] == 1.0
 
 
 @pytest.mark.slow
@@ -97,15 +115,19 @@ def test_figure_smoke_then_reused(figure, tmp_path):
     assert {c['hmc']['step_size_mode']
             for c in document['curves'][1:]} == {'table'}
   if figure == 'fig5a':
+    alphas = figures.BUDGETS['smoke']['fig5a_alphas']
+    # The curves, then alpha = 0 and the largest alpha again to beta = 1.
     assert [c['prior'] for c in document['curves']] == ['normal'] + [
-        f'mixture:{alpha:g}' for alpha in figures.BUDGETS['smoke'][
-            'fig5a_alphas']]
+        f'mixture:{alpha:g}' for alpha in alphas] + [
+            'normal', f'mixture:{alphas[-1]:g}']
+    assert [s.likelihood_factor for s in specs] == [0] * (
+        len(alphas) + 1) + [2, 2]
     for curve in document['curves']:
       assert curve['distortion']['name'] == 'gaussian_nll'
       assert curve['distortion']['scale'] == pytest.approx(document[
           'models']['vae_shallow_10_seed0']['observation_scale'])
       assert math.isfinite(curve['log_likelihood'])
-  if figure in ('fig4', 'fig3a', 'variants', 'lossless'):
+  if figure in ('fig4', 'fig3a', 'variants', 'lossless', 'd4'):
     # The code-size-2 curves are also summed on a grid (tfrd.quadrature).
     code_two = [s.name for s in specs if s.model.code_size == 2]
     assert sorted(document['quadrature']) == sorted(code_two)
