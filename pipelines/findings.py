@@ -1008,6 +1008,14 @@ def tally(findings):
           f'{counts or "none"}; {len(verdicts) - len(tested)} not tested.')
 
 
+def _comparison_counts(finding):
+  """'2 ✓ 1 ✗ 1 ?': how many of the finding's comparisons came out which
+  way ('' when it has none)."""
+  outcomes = [check.outcome for check in finding.checks]
+  return ' '.join(f'{outcomes.count(outcome)} {mark}'
+                  for outcome, mark in _MARK.items() if outcome in outcomes)
+
+
 def markdown(findings, results):
   """The findings as markdown: a table of verdicts, then the evidence of
   each claim, one line per comparison."""
@@ -1020,12 +1028,9 @@ def markdown(findings, results):
            '| # | claim | verdict | comparisons |',
            '| --- | --- | --- | --- |']
   for finding in findings:
-    outcomes = [check.outcome for check in finding.checks]
-    counts = ' '.join(f'{outcomes.count(outcome)} {mark}'
-                      for outcome, mark in _MARK.items()
-                      if outcome in outcomes)
     lines.append(f'| {finding.number} | {finding.claim} | '
-                 f'**{finding.verdict}** | {counts or "-"} |')
+                 f'**{finding.verdict}** | '
+                 f'{_comparison_counts(finding) or "-"} |')
   lines += ['', tally(findings), '']
   for finding in findings:
     lines.append(f'**{finding.number}. {finding.verdict}.** '
@@ -1069,9 +1074,10 @@ def trend_table(results_list):
     results_list: {figure: document} per budget, in training order.
 
   Returns:
-    A markdown table: claim, one verdict column per budget, and 'towards
-    the paper' / 'away from the paper' / 'no' / '-' (tested at fewer than
-    two budgets).
+    A markdown table: claim, one column per budget (the verdict and how
+    many of its comparisons held, failed or were unresolved), and
+    'towards the paper' / 'away from the paper' / 'no' (the verdict did
+    not move) / '-' (tested at fewer than two budgets).
   """
   budgets = [', '.join(sorted({d['budget'] for d in results.values()}))
              for results in results_list]
@@ -1089,7 +1095,10 @@ def trend_table(results_list):
       moved = 'away from the paper'
     else:
       moved = 'no'
-    lines.append(f'| {findings_at[0].number} | ' + ' | '.join(verdicts) +
+    # The comparisons' marks show a move within one verdict too.
+    cells = [f'{f.verdict} ({_comparison_counts(f)})'
+             if _comparison_counts(f) else f.verdict for f in findings_at]
+    lines.append(f'| {findings_at[0].number} | ' + ' | '.join(cells) +
                  f' | {moved} |')
   return 'Verdicts as the models train longer:\n\n' + '\n'.join(lines) + '\n'
 

@@ -5,6 +5,7 @@ verdicts, and REPORT.md's table against the committed results."""
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -607,8 +608,10 @@ def test_trend_table_says_which_way_each_verdict_moved(tmp_path, capsys):
   assert '| # | cpu | longer | moved with training |' in trend
   rows = {line.split(' | ')[0]: line for line in trend.splitlines()
           if line.startswith('| ') and line[2].isdigit()}
-  assert rows['| 3'].endswith(
-      '| reproduced | not reproduced | away from the paper |'), rows['| 3']
+  # Each cell: the verdict, then how its comparisons came out.
+  assert re.search(r'\| reproduced \(\d+ ✓\) \| not reproduced \([^)]*\d+ ✗'
+                   r'[^)]*\) \| away from the paper \|$', rows['| 3']), rows[
+                       '| 3']
   assert rows['| 1'].endswith('| not tested | not tested | - |')
   # Missing directories are refused as --results_dir's are.
   status, unused, stderr = _main(capsys, longer,
@@ -655,6 +658,7 @@ def test_the_app_answers_help_without_tensorflow():
 
 _REPORT = os.path.join(app_runner.REPO, 'REPORT.md')
 _COMMITTED = os.path.join(app_runner.REPO, 'report', 'cpu')
+_LONGER = os.path.join(app_runner.REPO, 'report', 'longer')
 
 
 @pytest.mark.skipif(not os.path.exists(_REPORT),
@@ -671,3 +675,8 @@ def test_report_table_is_the_command_output_on_the_committed_results():
   # What the command prints is those two, one after the other.
   assert findings.report(_COMMITTED) == (findings.figures_table(results) +
                                          '\n' + table)
+  # And the verdicts' trend from cpu to longer (issue 22's point 5).
+  trend = findings.trend_table([results, findings.load_results(_LONGER)])
+  assert trend in report, ('REPORT.md\'s trend differs from python -m '
+                           'apps.findings --results_dir=report/longer '
+                           '--trend_dirs=report/cpu,report/longer.')
