@@ -1096,8 +1096,9 @@ def trend_table(results_list):
     else:
       moved = 'no'
     # The comparisons' marks show a move within one verdict too.
-    cells = [f'{f.verdict} ({_comparison_counts(f)})'
-             if _comparison_counts(f) else f.verdict for f in findings_at]
+    cells = [' '.join([f.verdict] + [f'({counts})' for counts in
+                                     [_comparison_counts(f)] if counts])
+             for f in findings_at]
     lines.append(f'| {findings_at[0].number} | ' + ' | '.join(cells) +
                  f' | {moved} |')
   return 'Verdicts as the models train longer:\n\n' + '\n'.join(lines) + '\n'
