@@ -795,26 +795,38 @@ def bdmc_gaps(results):
          'exact curve of every code-size-2 model, summed on a grid, '
          'wherever the grid converged'))
 def grid_reference(results):
-  checks = []
+  # A figure may rerun another's curve (d4 draws fig4's curves again): the
+  # same model, AIS points and grid are one check, named after both.
+  checked = {}
   for figure in sorted(results):
+    curves = {curve['name']: curve for curve in results[figure]['curves']}
     for name, record in sorted(results[figure].get('quadrature',
                                                    {}).items()):
-      betas = record['converged_betas']
-      if not betas:
-        checks.append(Check('unresolved', (
-            f'{figure}/{name}: the grid converged at no beta (largest '
-            f'discretization error {record["max_discretization_error_nats"]:.2g}'
-            f' nats)')))
-        continue
-      checks.append(Check(
-          'holds' if record['within_tolerance'] else 'fails',
-          f'{figure}/{name} at the {len(betas)} betas where the grid '
-          f'converged ({min(betas):.3g} to {max(betas):.3g}): largest rate '
-          f'error {record["max_rate_error_nats"]:.3g} nats, largest '
-          f'relative distortion error '
-          f'{record["max_distortion_relative_error"]:.2g} '
-          f'({"within" if record["within_tolerance"] else "outside"} '
-          f'tolerance); grid of {record["num_points"]:,} points'))
+      curve = curves.get(name)
+      grid = {k: v for k, v in record.items() if k != 'wall_time_s'}
+      key = (json.dumps([curve.get('model'), curve['points'], grid],
+                        sort_keys=True) if curve else (figure, name))
+      checked.setdefault(key, (record, []))[1].append(f'{figure}/{name}')
+  checks = []
+  for record, names in checked.values():
+    name = names[0] + (f' (the same curve as {", ".join(names[1:])})'
+                       if len(names) > 1 else '')
+    betas = record['converged_betas']
+    if not betas:
+      checks.append(Check('unresolved', (
+          f'{name}: the grid converged at no beta (largest '
+          f'discretization error {record["max_discretization_error_nats"]:.2g}'
+          f' nats)')))
+      continue
+    checks.append(Check(
+        'holds' if record['within_tolerance'] else 'fails',
+        f'{name} at the {len(betas)} betas where the grid '
+        f'converged ({min(betas):.3g} to {max(betas):.3g}): largest rate '
+        f'error {record["max_rate_error_nats"]:.3g} nats, largest '
+        f'relative distortion error '
+        f'{record["max_distortion_relative_error"]:.2g} '
+        f'({"within" if record["within_tolerance"] else "outside"} '
+        f'tolerance); grid of {record["num_points"]:,} points'))
   if not checks:
     return 'no figure with code-size-2 curves was run.'
   return [('AIS against the grid', checks)]

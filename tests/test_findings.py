@@ -558,6 +558,35 @@ def test_grid_reference_check():
       findings.INCONCLUSIVE)
 
 
+def test_grid_reference_counts_a_rerun_curve_once():
+  """d4 reruns fig4's curves: the same model, points and grid are one
+  check, not two; a curve that differs is checked on its own."""
+  grid = {'max_rate_error_nats': 0.2, 'max_distortion_relative_error': 0.01,
+          'within_tolerance': True, 'num_points': 100,
+          'converged_betas': [0.1, 1.0], 'max_discretization_error_nats': 0.0}
+  rate = np.tile(_BETAS[:, None], (1, 3))
+
+  def curve(distortion):
+    return _record('vae2', 'VAE2', code_size=2, rate=rate,
+                   distortion=distortion - rate)
+
+  def evidence(d4_distortion):
+    # 'rerun' stands for fig4, whose other claims want all its curves.
+    # The grids took different times: that does not make them different.
+    results = {
+        'rerun': _document('rerun', [curve(100.0)],
+                           quadrature={'vae2': {**grid, 'wall_time_s': 1}}),
+        'd4': _document('d4', [curve(d4_distortion)],
+                        quadrature={'vae2': {**grid, 'wall_time_s': 2}})}
+    return findings.evaluate(results)[11].evidence
+
+  same = evidence(100.0)
+  assert 'd4/vae2 (the same curve as rerun/vae2) at the 2 betas' in same
+  assert same.count('✓') == 1
+  different = evidence(90.0)
+  assert different.count('✓') == 2 and 'the same curve' not in different
+
+
 def _write_results(directory, documents):
   for name, document in documents.items():
     os.makedirs(directory / name, exist_ok=True)
