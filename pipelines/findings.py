@@ -1108,9 +1108,8 @@ def trend_table(results_list):
     else:
       moved = 'no'
     # The comparisons' marks show a move within one verdict too.
-    cells = [' '.join([f.verdict] + [f'({counts})' for counts in
-                                     [_comparison_counts(f)] if counts])
-             for f in findings_at]
+    cells = [f'{f.verdict} ({_comparison_counts(f)})' if f.checks
+             else f.verdict for f in findings_at]
     lines.append(f'| {findings_at[0].number} | ' + ' | '.join(cells) +
                  f' | {moved} |')
   return 'Verdicts as the models train longer:\n\n' + '\n'.join(lines) + '\n'
