@@ -202,9 +202,20 @@ def _legend_label(record, extra=None):
 
 
 def _log_axes(records):
-  """(log distortion, log rate) for curves sharing one axis."""
+  """(log distortion, log rate) for curves sharing one axis.
+
+  Besides `plotting.wants_log_rate`'s rule (curves whose largest rates
+  differ by more than its spread), rates spanning more than two decades
+  take a log axis: on a linear one, a curve reaching 400 or 2,500 nats at
+  beta_max squashes every curve's low- and mid-rate regimes, where the
+  paper's comparisons are, into the bottom of the panel (fig5b, fig6).
+  """
+  rates = np.concatenate([_rates(r) for r in records])
+  rates = rates[np.isfinite(rates)]
+  wide = bool(rates.size and rates.min() > 0 and
+              rates.max() > 100 * rates.min())
   return (plotting.wants_log_distortion([_distortions(r) for r in records]),
-          plotting.wants_log_rate([_rates(r) for r in records]))
+          plotting.wants_log_rate([_rates(r) for r in records]) or wide)
 
 
 def _family_style(record):
@@ -338,13 +349,8 @@ def _with_low_rate_panel(results, styles, extra_label=None):
       line = _plot_rd(whole, record, label, **styles[record['name']])
       _plot_rd(low, record, label, **styles[record['name']])
     handles.append(line)
+  # The magnified panel stays linear.
   log_distortion, log_rate = _log_axes(records)
-  # The whole curves on a log rate axis when they span more than two
-  # decades (fig5b: 0.3 to 400 nats); the magnified panel stays linear.
-  rates = np.concatenate([_rates(r) for r in records])
-  rates = rates[np.isfinite(rates)]
-  log_rate = log_rate or bool(rates.size and rates.min() > 0 and
-                              rates.max() > 100 * rates.min())
   _finish_rd_axis(whole, records, log_distortion, log_rate,
                   'the whole curves')
   _finish_rd_axis(low, records, log_distortion, False,
@@ -358,6 +364,8 @@ def _with_low_rate_panel(results, styles, extra_label=None):
     low.set_xlim(distortions.min() - 0.03 * span,
                  distortions.max() + 0.03 * span)
   low.set_ylim(0.0, LOW_RATE)
+  rates = np.concatenate([_rates(r) for r in records])
+  rates = rates[np.isfinite(rates)]
   whole.axhspan(rates.min() if log_rate and rates.size else 0.0, LOW_RATE,
                 color='0.94', zorder=0, label='_magnified')
   _legend_below(figure, handles, labels,

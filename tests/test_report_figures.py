@@ -85,6 +85,22 @@ def test_axis_labels_name_the_distortion_and_the_rate():
   assert 'log scale' in _figure('fig4').axes[0].get_ylabel()
 
 
+def test_rates_spanning_two_decades_take_a_log_axis():
+  # fig6's largest rates (270 to 2,500 nats) differ by less than
+  # plotting.wants_log_rate's spread, fig8 has one curve; each spans from
+  # about 1 nat to hundreds, which a linear axis squashes into its floor.
+  for name in ('fig6', 'fig8'):
+    rates = np.concatenate([[point['rate'] for point in curve['points']]
+                            for curve in _results(name)['curves']])
+    assert rates.max() > 100 * rates.min() > 0, name
+    assert _figure(name).axes[0].get_yscale() == 'log', name
+  # Rates within two decades keep a linear axis.
+  narrow = _results('fig6')
+  for curve in narrow['curves']:
+    curve['points'] = [p for p in curve['points'] if 3.0 <= p['rate'] <= 200]
+  assert report_figures.build_figure(narrow).axes[0].get_yscale() == 'linear'
+
+
 def test_a_family_has_one_colour_in_every_figure():
   for label in ('VAE10', 'GAN-GP10', 'AAE10'):
     seen = {colors.to_rgba(_line(_figure(name), label).get_color())
