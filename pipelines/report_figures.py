@@ -201,6 +201,11 @@ def _legend_label(record, extra=None):
   return ', '.join([label] + notes)
 
 
+def _finite_rates(records):
+  rates = np.concatenate([_rates(r) for r in records])
+  return rates[np.isfinite(rates)]
+
+
 def _log_axes(records):
   """(log distortion, log rate) for curves sharing one axis.
 
@@ -210,8 +215,7 @@ def _log_axes(records):
   beta_max squashes every curve's low- and mid-rate regimes, where the
   paper's comparisons are, into the bottom of the panel (fig5b, fig6).
   """
-  rates = np.concatenate([_rates(r) for r in records])
-  rates = rates[np.isfinite(rates)]
+  rates = _finite_rates(records)
   wide = bool(rates.size and rates.min() > 0 and
               rates.max() > 100 * rates.min())
   return (plotting.wants_log_distortion([_distortions(r) for r in records]),
@@ -364,8 +368,7 @@ def _with_low_rate_panel(results, styles, extra_label=None):
     low.set_xlim(distortions.min() - 0.03 * span,
                  distortions.max() + 0.03 * span)
   low.set_ylim(0.0, LOW_RATE)
-  rates = np.concatenate([_rates(r) for r in records])
-  rates = rates[np.isfinite(rates)]
+  rates = _finite_rates(records)
   whole.axhspan(rates.min() if log_rate and rates.size else 0.0, LOW_RATE,
                 color='0.94', zorder=0, label='_magnified')
   _legend_below(figure, handles, labels,
