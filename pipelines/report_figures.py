@@ -15,7 +15,9 @@ owner, here, whether it is drawn at the end of a run or redrawn later:
 - axis labels that name the distortion and its units
   (`distortion_label`), and say when an axis is logarithmic (chosen by
   `tfrd.plotting.wants_log_rate` / `wants_log_distortion`, the rule of
-  apps.compare's figures);
+  apps.compare's figures, and here also when the rates span more than two
+  decades: a report figure is read for its low- and mid-rate regimes,
+  which a linear axis to 1,000 nats flattens; `_log_axes`);
 - the low rates of fig5a (damaged prior) and fig5b (blur), where the
   paper's effects are, in a second panel zoomed on rate < `LOW_RATE` nats;
 - fig7: the closed form drawn as a thin line over hollow AIS markers, one
