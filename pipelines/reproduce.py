@@ -96,8 +96,8 @@ BUDGETS = {
                           'lossless 0.35, fig8 0.2, fig7 0.01; before the '
                           'checks fig9 0.4; fig3a about 1.7 (a deep curve '
                           'and its check 15 min; measured in two parts), '
-                          'fig6 0.65 (on fig4\'s models, not checked); '
-                          'estimated: variants 2',
+                          'fig6 0.65 (on fig4\'s models, not checked), '
+                          'variants 1.25',
     },
     # The paper's settings (appendix D.1-D.2, pipeline_settings.PRESETS['paper']) for
     # a GPU machine. D.1 gives 1000 epochs (Adam 1e-4) for the VAE and no
