@@ -279,12 +279,31 @@ def _curves_by_style(results, style_of, figsize=(9.5, 5.0)):
   records = results['curves']
   figure = _new_figure(figsize)
   axis = figure.add_subplot(1, 1, 1)
-  for record in records:
-    _plot_rd(axis, record, _legend_label(record), **style_of(record))
+  for record, twin in zip(records, _identical_to_earlier(records)):
+    extra = None if twin is None else (
+        f'same curve as {twin.get("label") or twin.get("name")}')
+    _plot_rd(axis, record, _legend_label(record, extra), **style_of(record))
   _finish_rd_axis(axis, records, *_log_axes(records))
   _legend_right(axis, handlelength=3.0)
   figure.suptitle(figure_title(results))
   return figure
+
+
+def _identical_to_earlier(records):
+  """For each curve, the earlier curve with exactly its points, or None.
+
+  A later curve is drawn over an identical earlier one and hides it; its
+  label says so (variants: the zoo's default f-GAN, Jensen-Shannon, trains
+  exactly as the non-saturating GAN from the same seed).
+  """
+  def key(record):
+    return (tuple(_rates(record).tolist()),
+            tuple(_distortions(record).tolist()))
+  seen, twins = {}, []
+  for record in records:
+    twins.append(seen.get(key(record)))
+    seen.setdefault(key(record), record)
+  return twins
 
 
 def _families(results):
