@@ -296,13 +296,12 @@ def _identical_to_earlier(records):
   label says so (variants: the zoo's default f-GAN, Jensen-Shannon, trains
   exactly as the non-saturating GAN from the same seed).
   """
-  def key(record):
-    return (tuple(_rates(record).tolist()),
-            tuple(_distortions(record).tolist()))
   seen, twins = {}, []
   for record in records:
-    twins.append(seen.get(key(record)))
-    seen.setdefault(key(record), record)
+    points = (tuple(_rates(record).tolist()),
+              tuple(_distortions(record).tolist()))
+    twins.append(seen.get(points))
+    seen.setdefault(points, record)
   return twins
 
 
