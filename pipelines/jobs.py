@@ -7,8 +7,8 @@ Ctrl-C, 143 for SIGTERM) and says how to continue.
 
 SIGTERM is what batch schedulers send before they kill a job, so it is
 treated like Ctrl-C: a job that can stop at a safe point (`stop_event()`,
-passed to tfrd's `RunControl(stop=...)`) is asked to, and checkpoints at
-that moment; any other job gets a `KeyboardInterrupt` at once, as Ctrl-C
+passed to tfrd's `RunControl(stop=...)` or to the zoo trainer's
+`fit(stop=...)`) is asked to, and checkpoints at that moment; any other job gets a `KeyboardInterrupt` at once, as Ctrl-C
 gives it. A second signal always interrupts at once.
 
 `run(main)` is the entry point of every app and benchmark (`python -m
@@ -135,10 +135,12 @@ def run_job(program, job, expected_errors,
     sys.stderr.write(f'{program}: error: {error}\n')
     return 1
   except tfrd.RunInterrupted as interruption:
+    kept = (f'checkpoint written to {interruption.checkpoint_path}'
+            if interruption.checkpoint_path
+            else 'stopped without a checkpoint (no checkpoint directory)')
     sys.stderr.write(
         f'{program}: {_signal_name(_request.signal_number)} received; '
-        f'checkpoint written to {interruption.checkpoint_path}; '
-        f'{interrupted_message}\n')
+        f'{kept}; {interrupted_message}\n')
     return 128 + (_request.signal_number or signal.SIGINT)
   except KeyboardInterrupt:
     sys.stderr.write(f'{program}: {interrupted_message}\n')

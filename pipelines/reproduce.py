@@ -38,6 +38,7 @@ import time
 
 import numpy as np
 
+from pipelines import jobs
 from pipelines import output_files
 from pipelines import settings as pipeline_settings
 
@@ -604,7 +605,7 @@ def _train_zoo_model(run, model, settings):
         f'epochs')
   say(f'training {model.name} ({zoo.DESCRIPTIONS[model.family]}) on '
       f'{images.shape[0]} images, {settings["epochs"]} epochs')
-  trainer.fit(settings['epochs'])
+  trainer.fit(settings['epochs'], stop=jobs.stop_event())
   return built.decoder, training.model_metadata(recipe, built, trainer)
 
 
@@ -817,7 +818,6 @@ def _estimate(run, figure_name, curve, decoder, model_document, directory,
   # pylint: disable=g-import-not-at-top
   import tfrd
   from pipelines import curve_run
-  from pipelines import jobs
   from tfrd import files as files_lib
   # pylint: enable=g-import-not-at-top
   start = time.time()

@@ -25,7 +25,9 @@ import time
 import numpy as np
 
 from adapters import datasets
+from pipelines import jobs
 from pipelines import output_files
+import tfrd
 import zoo
 
 __all__ = ['ModelRecipe', 'TrainingData', 'TrainingSettings',
@@ -333,8 +335,10 @@ def train_and_export(job):
     The metadata document written (`zoo.metadata.read` reads it back).
 
   Raises:
-    One of `EXPECTED_ERRORS` for bad input; KeyboardInterrupt when
-    interrupted (after a checkpoint, if there is a checkpoint directory).
+    One of `EXPECTED_ERRORS` for bad input; `tfrd.RunInterrupted` when
+    stopped by `jobs.stop_event()` (SIGTERM or Ctrl-C) and
+    KeyboardInterrupt on a second signal, each after a checkpoint if there
+    is a checkpoint directory.
   """
   start = time.time()
   export_settings, training = job.export, job.training
@@ -366,9 +370,10 @@ def train_and_export(job):
       + '\n')
   on_epoch_end = _sample_grids(model, export_settings, training, epoch)
   try:
-    trainer.fit(training.epochs, on_epoch_end=on_epoch_end)
-  except KeyboardInterrupt:
-    if trainer.save():
+    trainer.fit(training.epochs, on_epoch_end=on_epoch_end,
+                stop=jobs.stop_event())
+  except (KeyboardInterrupt, tfrd.RunInterrupted) as interruption:
+    if getattr(interruption, 'checkpoint_path', None) or trainer.save():
       epoch, step = trainer.position
       sys.stderr.write(
           f'train: interrupted at epoch {epoch + 1}, step {step}; '

@@ -1,11 +1,14 @@
 """pipelines.jobs: the exit statuses and messages every entry point shares."""
 
+import os
+import signal
 import sys
 
 from absl import app
 import pytest
 
 from pipelines import jobs
+import tfrd
 
 
 def test_expected_errors_become_status_2_with_one_line(capsys):
@@ -29,6 +32,23 @@ def test_interruption_is_status_130_with_the_hint(capsys):
   assert jobs.run_job('train', job, (ValueError,),
                      interrupted_message='interrupted; rerun it.') == 130
   assert capsys.readouterr().err == 'train: interrupted; rerun it.\n'
+
+
+@pytest.mark.parametrize('checkpoint_path, said', [
+    ('out/ckpt-3', 'checkpoint written to out/ckpt-3'),
+    (None, 'stopped without a checkpoint (no checkpoint directory)')])
+def test_a_stop_request_says_what_was_kept(checkpoint_path, said, capsys):
+  """The first SIGTERM stops a job at a safe point (tfrd.RunInterrupted);
+  the line says whether a checkpoint was written."""
+  def job():
+    stop = jobs.stop_event()
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.wait(10)  # set by the handler, no exception raised
+    raise tfrd.RunInterrupted(checkpoint_path)
+  assert jobs.run_job('train', job, (ValueError,),
+                      interrupted_message='rerun it.') == 143
+  assert capsys.readouterr().err == (
+      f'train: SIGTERM received; {said}; rerun it.\n')
 
 
 def test_a_finished_job_exits_0_unless_its_result_says_otherwise():

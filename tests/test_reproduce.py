@@ -319,6 +319,36 @@ def test_interrupted_curve_resumes_to_the_uninterrupted_curve(tmp_path):
   np.testing.assert_array_equal(resumed.distortion, fresh.distortion)
 
 
+@pytest.mark.slow  # a smoke model trained two and a half times (10 s)
+def test_a_stop_request_during_training_checkpoints_and_resumes(tmp_path):
+  """The stop event is claimed for the whole run (the curves poll it), so
+  training polls it too: SIGTERM stops a model's training after a step with
+  a checkpoint, not at the next curve, and the next invocation resumes it
+  to the weights of an uninterrupted run."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tfrd  # pylint: disable=g-import-not-at-top
+  from pipelines import jobs  # pylint: disable=g-import-not-at-top
+  model = figures.FIGURES['fig8'].curves(figures.BUDGETS['smoke'])[0].model
+  run = figures.Run(str(tmp_path / 'out'), 'smoke')
+  run.check(['fig8'])
+  stop = jobs.stop_event()
+  stop.set()
+  try:
+    with pytest.raises(tfrd.RunInterrupted) as raised:
+      figures.model_or_reuse(run, model)
+  finally:
+    stop.clear()
+  training_dir = tmp_path / 'out' / figures._model_files(model)[2]  # pylint: disable=protected-access
+  assert raised.value.checkpoint_path.startswith(str(training_dir))
+  assert not run.finished(figures._model_files(model)[0])  # pylint: disable=protected-access
+  resumed, unused = figures.model_or_reuse(
+      figures.Run(str(tmp_path / 'out'), 'smoke'), model)
+  fresh, unused = figures.model_or_reuse(
+      figures.Run(str(tmp_path / 'fresh'), 'smoke'), model)
+  for expected, actual in zip(fresh.get_weights(), resumed.get_weights()):
+    np.testing.assert_array_equal(expected, actual)
+
+
 @pytest.mark.slow  # a smoke curve and its check (about 20 s)
 def test_budget_curves_get_the_default_check_and_keep_it(tmp_path,
                                                          monkeypatch):

@@ -8,6 +8,7 @@ pretrained models and their sample grids show that).
 import json
 import math
 import os
+import threading
 import zipfile
 
 import numpy as np
@@ -195,31 +196,46 @@ def _all_values(model, trainer):
   return values + [trainer.epoch.numpy(), trainer.step_in_epoch.numpy()]
 
 
-@pytest.mark.parametrize('family', ['sngan'])
-def test_interrupted_run_resumes_exactly(family, mnist, tmp_path):
-  """Killed mid-epoch, resumed from its checkpoint: same as uninterrupted."""
+@pytest.mark.parametrize('interruption', ['keyboard_interrupt',
+                                          'stop_request'])
+def test_interrupted_run_resumes_exactly(interruption, mnist, tmp_path):
+  """Interrupted mid-epoch, resumed from its checkpoint: the same as the
+  uninterrupted run. A KeyboardInterrupt raised inside the second epoch's
+  second step finds the checkpoint written after every step; a stop request
+  (SIGTERM's event) set during its first step is honoured after that step,
+  with a checkpoint written then and only then."""
+  family = 'sngan'
   straight, straight_trainer = _train(family, mnist, epochs=2)
   checkpoint_dir = str(tmp_path / 'checkpoint')
   keras.utils.set_random_seed(0)
   model = zoo.build_model(family, mnist.shape[1:], LATENT_DIM,
                           zoo.Networks(width=WIDTH))
   model.compile()
-  trainer = zoo.training.Trainer(model, mnist, BATCH, seed=0,
-                                 checkpoint_dir=checkpoint_dir,
-                                 checkpoint_interval_s=0.0,
-                                 log_interval_s=1e9,
-                                 stream=open(os.devnull, 'w'))
+  by_request = interruption == 'stop_request'
+  trainer = zoo.training.Trainer(
+      model, mnist, BATCH, seed=0, checkpoint_dir=checkpoint_dir,
+      checkpoint_interval_s=1e9 if by_request else 0.0, log_interval_s=1e9,
+      stream=open(os.devnull, 'w'))
   original_step, calls = trainer._step, []  # pylint: disable=protected-access
+  stop = threading.Event()
 
   def interrupting_step(batch):
     calls.append(1)
-    if len(calls) == 4:  # the second step of the second epoch
+    if len(calls) == 4 and not by_request:
       raise KeyboardInterrupt
+    if len(calls) == 3 and by_request:
+      stop.set()  # as SIGTERM does while the step runs
     return original_step(batch)
 
   trainer._step = interrupting_step  # pylint: disable=protected-access
-  with pytest.raises(KeyboardInterrupt):
-    trainer.fit(2)
+  if by_request:
+    with pytest.raises(tfrd.RunInterrupted) as raised:
+      trainer.fit(2, stop=stop)
+    assert raised.value.checkpoint_path.startswith(checkpoint_dir)
+    assert len(calls) == 3
+  else:
+    with pytest.raises(KeyboardInterrupt):
+      trainer.fit(2)
   # A fresh process would build everything anew with other initial weights.
   keras.utils.set_random_seed(123)
   resumed = zoo.build_model(family, mnist.shape[1:], LATENT_DIM,
@@ -234,6 +250,22 @@ def test_interrupted_run_resumes_exactly(family, mnist, tmp_path):
   for expected, actual in zip(_all_values(straight, straight_trainer),
                               _all_values(resumed, resumed_trainer)):
     np.testing.assert_array_equal(expected, actual)
+
+
+def test_a_stop_request_without_a_checkpoint_directory_says_so(mnist):
+  keras.utils.set_random_seed(0)
+  model = zoo.build_model('gan', mnist.shape[1:], LATENT_DIM,
+                          zoo.Networks(width=WIDTH))
+  model.compile()
+  trainer = zoo.training.Trainer(model, mnist, BATCH, seed=0,
+                                 log_interval_s=1e9,
+                                 stream=open(os.devnull, 'w'))
+  stop = threading.Event()
+  stop.set()
+  with pytest.raises(tfrd.RunInterrupted) as raised:
+    trainer.fit(1, stop=stop)
+  assert raised.value.checkpoint_path is None
+  assert trainer.position == (0, 1)
 
 
 def test_checkpoint_of_another_configuration_is_refused(mnist, tmp_path):

@@ -17,6 +17,12 @@ shared machine need:
   (`training_config.json` beside it); the number of epochs may grow.
 - Progress lines on stderr at most every `log_interval_s` seconds and at the
   end of every epoch; a diverged loss (NaN or inf) stops the run.
+- A stop on request at a safe point: `fit(..., stop=event)` polls the event
+  (`pipelines.jobs.stop_event()`, set by SIGTERM or Ctrl-C) after every
+  step, checkpoints there and raises `tfrd.RunInterrupted`, as tfrd's AIS
+  loop does after a chunk. A `KeyboardInterrupt` raised anywhere else could
+  land between a step and the counter that records it, and the resumed run
+  would repeat that step.
 """
 
 import json
@@ -28,6 +34,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+import tfrd
 from tfrd import durations
 
 __all__ = ['Trainer', 'TrainingCheckpointError', 'TrainingDivergedError',
@@ -154,19 +161,24 @@ class Trainer:
     return np.random.default_rng([self.seed, epoch]).permutation(
         len(self.images))
 
-  def fit(self, epochs, on_epoch_end=None):
+  def fit(self, epochs, on_epoch_end=None, stop=None):
     """Trains until `epochs` epochs are done (from the current position).
 
     Args:
       epochs: total number of epochs of the run.
       on_epoch_end: optional callable(epoch, logs) after each epoch, with
         `epoch` the number of epochs done and `logs` the epoch's mean losses.
+      stop: optional `threading.Event`, polled after every step; once set,
+        the run checkpoints and stops.
 
     Returns:
       The list of per-epoch mean losses of the epochs trained now.
 
     Raises:
       TrainingDivergedError: if a loss becomes NaN or infinite.
+      tfrd.RunInterrupted: when `stop` was set, after the checkpoint (its
+        `checkpoint_path` is None without a checkpoint directory); the same
+        trainer resumes from it.
     """
     start_epoch, start_step = self.position
     run_start = time.time()
@@ -194,6 +206,8 @@ class Trainer:
           self._check_finite(logs, epoch, step)
           self._log(epoch, epochs, step + 1, logs, now - run_start,
                     steps_run, steps_total)
+        if stop is not None and stop.is_set():
+          raise tfrd.RunInterrupted(self.save())
         if (self._manager is not None and
             now - last_checkpoint >= self.checkpoint_interval_s):
           self.save()
