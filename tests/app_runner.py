@@ -33,6 +33,22 @@ def run_app(module, *args, env=None):
                         timeout=600, check=False)
 
 
+def signal_app_at_line(module, args, prefix, signal_number):
+  """Runs `python -m module args...` and sends it `signal_number` when its
+  stderr first prints a line starting with `prefix`, as a user or a batch
+  scheduler would mid-run; returns (exit status, the stderr after that)."""
+  process = subprocess.Popen([sys.executable, '-m', module, *args], cwd=REPO,
+                             env=dict(os.environ, PYTHONPATH=REPO),
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+  for line in process.stderr:
+    if line.startswith(prefix):
+      process.send_signal(signal_number)
+      break
+  _, rest = process.communicate(timeout=600)
+  return process.returncode, rest
+
+
 def save_linear_decoder(path, kernel, bias):
   """Saves the Keras 3 decoder z -> z·kernel + bias at `path`; returns it.
 

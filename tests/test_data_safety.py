@@ -5,8 +5,6 @@ runs them and through the library."""
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,13 +16,8 @@ from tfrd import files
 
 import app_runner  # pylint: disable=g-bad-import-order
 
-REPO = app_runner.REPO
 TINY_AIS_FLAGS = list(app_runner.TINY_CURVE_FLAGS)
 USER_TEXT = 'the user\'s own notes\n'
-
-
-def _env():
-  return dict(os.environ, PYTHONPATH=REPO)
 
 
 _run = app_runner.run_app
@@ -260,12 +253,6 @@ def test_finished_results_are_refused_resumed_and_overwritten_on_request(
   assert _unchanged(output_dir / 'my_notes.txt')
 
 
-def _start(args):
-  return subprocess.Popen([sys.executable, '-m', 'apps.rd_curve', *args],
-                          cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-
-
 @pytest.mark.slow
 def test_sigterm_leaves_a_checkpoint_and_resume_gives_the_same_curve(
     decoder_and_data, tmp_path):
@@ -281,13 +268,10 @@ def test_sigterm_leaves_a_checkpoint_and_resume_gives_the_same_curve(
 
   output_dir = tmp_path / 'out'
   checkpoint_dir = output_dir / 'checkpoint'
-  process = _start([*flags, f'--output_dir={output_dir}'])
-  for line in process.stderr:
-    if line.startswith('[preliminary'):
-      process.send_signal(signal.SIGTERM)
-      break
-  _, rest = process.communicate(timeout=600)
-  assert process.returncode == 128 + signal.SIGTERM, rest[-3000:]
+  status, rest = app_runner.signal_app_at_line(
+      'apps.rd_curve', [*flags, f'--output_dir={output_dir}'], '[preliminary',
+      signal.SIGTERM)
+  assert status == 128 + signal.SIGTERM, rest[-3000:]
   assert 'SIGTERM received; checkpoint written to' in rest
   assert checkpointing.has_checkpoint(str(checkpoint_dir))
   assert not os.path.exists(output_dir / 'curve.json')

@@ -94,29 +94,21 @@ def test_sigterm_stops_training_with_a_checkpoint_and_the_command_resumes(
   """SIGTERM, as a batch scheduler sends it, stops training after the step
   it arrives in, with a checkpoint (not only the epoch's): status 143, the
   line says where the checkpoint is, and the same command continues."""
-  command = [sys.executable, '-m', 'apps.train', '--family=wgan_gp',
+  flags = ['--family=wgan_gp',
              '--dataset=synthetic32', '--width=4', '--samples_every=0',
              '--code_size=3', '--num_train=64', '--batch_size=32',
              '--epochs=100000', '--log_interval_s=0',
              '--checkpoint_interval_s=100000',
              f'--checkpoint_dir={tmp_path / "checkpoint"}',
              f'--output={tmp_path / "model.keras"}']
-  process = subprocess.Popen(
-      command, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-      text=True, env=dict(os.environ, PYTHONPATH=REPO))
-  for line in process.stderr:
-    if line.startswith('train: epoch 1/100000 step 1/2'):
-      process.send_signal(signal.SIGTERM)
-      break
-  _, rest = process.communicate(timeout=300)
-  assert process.returncode == 128 + signal.SIGTERM, rest[-3000:]
+  status, rest = app_runner.signal_app_at_line(
+      'apps.train', flags, 'train: epoch 1/100000 step 1/2', signal.SIGTERM)
+  assert status == 128 + signal.SIGTERM, rest[-3000:]
   assert 'train: SIGTERM received; checkpoint written to ' in rest
   assert 'run the same command' in rest
   assert not (tmp_path / 'model.keras').exists()
-  resumed = subprocess.run(
-      [arg.replace('--epochs=100000', '--epochs=3') for arg in command],
-      cwd=REPO, capture_output=True, text=True, timeout=300,
-      env=dict(os.environ, PYTHONPATH=REPO))
+  resumed = _run('apps.train', *[flag.replace('--epochs=100000', '--epochs=3')
+                                 for flag in flags])
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert 'resumed from' in resumed.stderr
   assert (tmp_path / 'model.keras').is_file()
