@@ -981,7 +981,10 @@ def run_figure(run, figure):
   say(f'{figure.name}: {figure.description}; budget {run.budget_name}')
   specs = figure.curves(run.budget)
   models, curves = {}, {}
-  for spec in specs:
+  for number, spec in enumerate(specs, 1):
+    # Where a run of hours stands: the model and AIS lines count within
+    # one curve only.
+    say(f'{figure.name}: curve {number} of {len(specs)}, {spec.label}')
     if spec.model not in models:
       models[spec.model] = model_or_reuse(run, spec.model)
     decoder, document = models[spec.model]

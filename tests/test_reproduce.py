@@ -101,6 +101,7 @@ def test_figure_smoke_then_reused(figure, tmp_path):
   assert os.path.getsize(os.path.join(output_dir, figure, 'figure.png')) > 0
   document = _results(output_dir, figure)
   specs = _check_results(document, figure)
+  assert f'{figure}: curve {len(specs)} of {len(specs)}, ' in result.stderr
   if figure == 'fig7':
     for name in ('mse', 'gaussian_nll'):
       exact = document['exact'][name]
