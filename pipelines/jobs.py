@@ -8,8 +8,9 @@ Ctrl-C, 143 for SIGTERM) and says how to continue.
 SIGTERM is what batch schedulers send before they kill a job, so it is
 treated like Ctrl-C: a job that can stop at a safe point (`stop_event()`,
 passed to tfrd's `RunControl(stop=...)` or to the zoo trainer's
-`fit(stop=...)`) is asked to, and checkpoints at that moment; any other job gets a `KeyboardInterrupt` at once, as Ctrl-C
-gives it. A second signal always interrupts at once.
+`fit(stop=...)`) is asked to, and checkpoints at that moment; any other
+job gets a `KeyboardInterrupt` at once, as Ctrl-C gives it. A second
+signal always interrupts at once.
 
 `run(main)` is the entry point of every app and benchmark (`python -m
 apps.NAME`, the console scripts). Before anything imports TensorFlow it
