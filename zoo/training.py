@@ -18,10 +18,11 @@ shared machine need:
 - Progress lines on stderr at most every `log_interval_s` seconds and at the
   end of every epoch; a diverged loss (NaN or inf) stops the run.
 - A stop on request at a safe point: `fit(..., stop=event)` polls the event
-  (the apps set theirs on SIGTERM or Ctrl-C) after every step, checkpoints there and raises `tfrd.RunInterrupted`, as tfrd's AIS
-  loop does after a chunk. A `KeyboardInterrupt` raised anywhere else could
-  land between a step and the counter that records it, and the resumed run
-  would repeat that step.
+  (the apps set theirs on SIGTERM or Ctrl-C) after every step, checkpoints
+  there and raises `tfrd.RunInterrupted`, as tfrd's AIS loop does after a
+  chunk. A `KeyboardInterrupt` raised anywhere else could land between a
+  step and the counter that records it, and the resumed run would repeat
+  that step.
 """
 
 import json
