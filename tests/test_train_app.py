@@ -94,13 +94,12 @@ def test_sigterm_stops_training_with_a_checkpoint_and_the_command_resumes(
   """SIGTERM, as a batch scheduler sends it, stops training after the step
   it arrives in, with a checkpoint (not only the epoch's): status 143, the
   line says where the checkpoint is, and the same command continues."""
-  flags = ['--family=wgan_gp',
-             '--dataset=synthetic32', '--width=4', '--samples_every=0',
-             '--code_size=3', '--num_train=64', '--batch_size=32',
-             '--epochs=100000', '--log_interval_s=0',
-             '--checkpoint_interval_s=100000',
-             f'--checkpoint_dir={tmp_path / "checkpoint"}',
-             f'--output={tmp_path / "model.keras"}']
+  flags = ['--family=wgan_gp', '--dataset=synthetic32', '--width=4',
+           '--samples_every=0', '--code_size=3', '--num_train=64',
+           '--batch_size=32', '--epochs=100000', '--log_interval_s=0',
+           '--checkpoint_interval_s=100000',
+           f'--checkpoint_dir={tmp_path / "checkpoint"}',
+           f'--output={tmp_path / "model.keras"}']
   status, rest = app_runner.signal_app_at_line(
       'apps.train', flags, 'train: epoch 1/100000 step 1/2', signal.SIGTERM)
   assert status == 128 + signal.SIGTERM, rest[-3000:]
