@@ -128,18 +128,19 @@ BUDGETS = {
 # a verdict can be followed from cpu to here as the models train longer.
 # Sized so that fig4, the figure most claims live in, trains and draws
 # its checked curves within one 3-hour working session on 2 cores; fig3a,
-# with four deep decoders, does not, and is resumed from its checkpoints
-# (cores differ twofold between machines here: a shallow GAN-GP trains in
-# 6.3 min on the one fig4 ran on, in 13.4 min on another). Only the
+# with four deep decoders, takes 3 to more than 7 hours by the cores and
+# is resumed from its checkpoints (cores differ up to threefold between
+# machines here: a shallow GAN-GP trains in 6.3 min on the one fig4 ran
+# on, in 13.4 min on another; a deep one in 25 to 88 min). Only the
 # figures whose claims depend on training are meant for it (fig3a, fig4,
 # fig5a, fig5b).
 BUDGETS['longer'] = {
     **BUDGETS['cpu'], 'num_train': 60000, 'epochs': 10,
     'expected_hours': 'measured on 2 cores with the default checks: '
                       'fig4 1.15 (training 0.5), fig5a 0.7, fig5b 0.6, '
-                      'fig9 0.15; estimated from its parts: fig3a 3, or 6 '
-                      'on cores half as fast (a deep model trains in 25 to '
-                      '60 min)'}
+                      'fig9 0.15; estimated from its parts: fig3a 3 on '
+                      'the fastest cores seen here, more than 7 on the '
+                      'slowest (a deep model trains in 25 to 88 min)'}
 
 _LARGE_CODE = 100
 
