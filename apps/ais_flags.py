@@ -118,6 +118,12 @@ def define_ais_flags(num_intermediate=_SCHEDULE.num_intermediate,
       "preliminary run, replay them frozen with a fresh seed (appendix D.2); "
       "'adaptive': one run that adapts (half the cost); 'fixed': "
       '--initial_step_size throughout.')
+  flags.DEFINE_enum(
+      'mass_matrix', _HMC.mass_matrix, list(tfrd_settings.MASS_MATRICES),
+      "HMC mass matrix: 'identity' (plain HMC) or 'hessian' (per image, "
+      'I + beta * the mean Hessian of the distortion, measured in the '
+      'preliminary pass at up to 16 points of the schedule and replayed '
+      'frozen; needs --step_size_mode=two_pass).')
   flags.DEFINE_float('initial_step_size', _HMC.initial_step_size, 'Initial HMC step size.')
   flags.DEFINE_float('target_accept', _HMC.target_accept_prob,
                      'Target HMC acceptance of the adaptation.')
@@ -206,7 +212,8 @@ def hmc_settings_from_flags():
       num_leapfrog_steps=FLAGS.leapfrog_steps,
       step_size_mode=FLAGS.step_size_mode,
       initial_step_size=FLAGS.initial_step_size,
-      target_accept_prob=FLAGS.target_accept)
+      target_accept_prob=FLAGS.target_accept,
+      mass_matrix=FLAGS.mass_matrix)
 
 
 def chain_settings_from_flags():

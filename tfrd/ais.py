@@ -38,6 +38,7 @@ from tfrd import distribute
 from tfrd import estimators
 from tfrd import hmc
 from tfrd import passes as passes_lib
+from tfrd import preconditioning
 from tfrd import randomness
 from tfrd import settings as settings_lib
 from tfrd import step_sizes as step_sizes_lib
@@ -101,7 +102,8 @@ class AISRun(
     collections.namedtuple(
         'AISRun',
         ['betas', 'estimates', 'step_size_table', 'accept_rates', 'latents',
-         'num_decoder_gradients', 'jit_compiled', 'wall_time_s'])):
+         'num_decoder_gradients', 'jit_compiled', 'wall_time_s',
+         'mass_matrix_table'])):
   """Raw result of `run_ais`.
 
   Attributes:
@@ -115,11 +117,22 @@ class AISRun(
       at each RD point (of the reported run).
     latents: [P, N, D] float32, one latent per image and RD point, drawn
       from the AIS distribution q_k^AIS (eq. 12), for reconstructions.
-    num_decoder_gradients: decoder gradient evaluations per chain, both runs.
+    num_decoder_gradients: decoder gradient evaluations per chain, both runs
+      (with a Hessian mass matrix, its anchors' cost shared among the
+      image's chains, rounded up).
     jit_compiled: whether the loop ran under XLA.
     wall_time_s: dict of wall times by phase.
+    mass_matrix_table: None (identity mass matrix), or the
+      `tfrd.preconditioning.MassMatrixTable` the reported run replayed.
   """
   __slots__ = ()
+
+  def __new__(cls, betas, estimates, step_size_table, accept_rates, latents,
+              num_decoder_gradients, jit_compiled, wall_time_s,
+              mass_matrix_table=None):
+    return super().__new__(cls, betas, estimates, step_size_table,
+                           accept_rates, latents, num_decoder_gradients,
+                           jit_compiled, wall_time_s, mass_matrix_table)
 
 
 def chunk_boundaries(schedule):
@@ -140,7 +153,8 @@ def chunk_boundaries(schedule):
 
 
 def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
-                   adaptation_rate, jit_compile, shared_step_size=False):
+                   adaptation_rate, jit_compile, shared_step_size=False,
+                   preconditioned=False):
   """Builds the compiled function that runs transitions of one chunk.
 
   The function takes the chain state, the chunk's inverse temperatures
@@ -152,12 +166,14 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
   enters or leaves it. Under XLA each transition draws its own, fused into
   the loop, with memory independent of the chunk length; in graph mode,
   where every op is a kernel launch, the chunk's noise is drawn at once
-  before the loop. The numbers are the same either way.
+  before the loop. The numbers are the same either way. A `preconditioned`
+  function takes one more argument, the chunk's per-image mass matrix
+  (eigenvectors [N, D, D], eigenvalues [N, D]; `tfrd.preconditioning`).
   """
   num_rows = target.num_images * target.num_chains
 
   def run_chunk(state, betas, noise_keys, first_transition, image_indices,
-                num_steps):
+                num_steps, metric=None):
     latent_dim = state.latents.shape[-1]
     if latent_dim is None:
       raise ValueError('The latents need a static last dimension.')
@@ -181,7 +197,7 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
           target, beta, state.latents, state.parts,
           tf.reshape(momentum, [num_rows, latent_dim]),
           tf.reshape(log_uniform, [num_rows]),
-          state.step_size, num_leapfrog_steps)
+          state.step_size, num_leapfrog_steps, metric)
       accept_prob = tf.exp(tf.minimum(result.log_accept_ratio, 0.0))
       log_step_sum += tf.math.log(state.step_size)
       step_size = state.step_size
@@ -210,6 +226,13 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
         (tf.constant(0), state, zeros, zeros))
     return state, accept_sum, log_step_sum
 
+  if preconditioned:
+    return tf.function(
+        lambda state, betas, noise_keys, first_transition, image_indices,
+        num_steps, eigenvectors, eigenvalues: run_chunk(
+            state, betas, noise_keys, first_transition, image_indices,
+            num_steps, (eigenvectors, eigenvalues)),
+        jit_compile=jit_compile)
   return tf.function(run_chunk, jit_compile=jit_compile)
 
 
@@ -241,6 +264,7 @@ class TransitionRunner:
     self.jit_compile = jit_compile
     self._use_jit = jit_compile is True or jit_compile == 'auto'
     self._compiled = {}
+    self._hessian_fn = None
     self.evaluate = tf.function(target)
 
   @property
@@ -256,17 +280,39 @@ class TransitionRunner:
   def num_chains(self):
     return self.target.num_chains
 
-  def _chunk_fn(self, adapt):
-    if adapt not in self._compiled:
-      self._compiled[adapt] = _make_chunk_fn(
+  def _chunk_fn(self, adapt, preconditioned=False):
+    key = (adapt, preconditioned)
+    if key not in self._compiled:
+      self._compiled[key] = _make_chunk_fn(
           self.target, self.hmc.num_leapfrog_steps, adapt,
           self.hmc.target_accept_prob, self.hmc.adaptation_rate,
-          self._use_jit, self.hmc.shared_step_size)
-    return self._compiled[adapt]
+          self._use_jit, self.hmc.shared_step_size, preconditioned)
+    return self._compiled[key]
 
-  def _call(self, adapt, args):
+  def mean_hessian(self, latents):
+    """Each image's mean distortion Hessian over its first few chains.
+
+    Args:
+      latents: [N·C, D] float64, image-major.
+
+    Returns:
+      float64 [N, D, D] (`tfrd.preconditioning.mean_distortion_hessian`
+      over the first `min(C, HESSIAN_CHAINS)` chains of each image).
+    """
+    if self._hessian_fn is None:
+      target = self.target
+      self._hessian_fn = tf.function(
+          lambda z: preconditioning.mean_distortion_hessian(
+              target.distortion_of, z, target.num_images))
+    num_chains = self.target.num_chains
+    used = min(num_chains, preconditioning.HESSIAN_CHAINS)
+    latents = tf.reshape(latents, [self.target.num_images, num_chains, -1])
+    return self._hessian_fn(tf.reshape(latents[:, :used],
+                                       [-1, latents.shape[-1]]))
+
+  def _call(self, adapt, args, preconditioned=False):
     try:
-      return self._chunk_fn(adapt)(*args)
+      return self._chunk_fn(adapt, preconditioned)(*args)
     except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
             tf.errors.InternalError) as error:
       if not (self.jit_compile == 'auto' and self._use_jit):
@@ -276,10 +322,10 @@ class TransitionRunner:
           'falling back to graph mode.', str(error).split('\n')[0])
       self._use_jit = False
       self._compiled.clear()
-      return self._chunk_fn(adapt)(*args)
+      return self._chunk_fn(adapt, preconditioned)(*args)
 
   def run_chunk(self, state, betas, run_seed, first_transition,
-                image_indices, adapt=False):
+                image_indices, adapt=False, metric=None):
     """Runs one transition per entry of `betas`, all in one random block.
 
     Args:
@@ -294,6 +340,9 @@ class TransitionRunner:
         `randomness.BLOCK_SIZE` (the compiled loop runs at most a block).
       image_indices: int [N], the images' global indices (their streams).
       adapt: whether the step sizes adapt during the chunk.
+      metric: None (identity mass matrix), or the chunk's per-image
+        (eigenvectors [N, D, D], eigenvalues [N, D]) float64 tensors
+        (`tfrd.preconditioning.MassMatrixTable.row`).
 
     Returns:
       (state, accept_sum [N·C], log_step_sum [N·C]): the new `ChainState`,
@@ -303,8 +352,11 @@ class TransitionRunner:
     Raises:
       ValueError: if the chunk crosses a random block.
     """
-    return self._call(adapt, self._arguments(state, betas, run_seed,
-                                             first_transition, image_indices))
+    arguments = self._arguments(state, betas, run_seed, first_transition,
+                                image_indices)
+    if metric is None:
+      return self._call(adapt, arguments)
+    return self._call(adapt, arguments + tuple(metric), preconditioned=True)
 
   def compiler_ir(self, state, betas, run_seed, first_transition,
                   image_indices, adapt=False, stage='hlo'):
@@ -397,7 +449,7 @@ class RunState:
   """
 
   def __init__(self, num_rows, num_images, latent_dim, segments, num_points,
-               num_passes):
+               num_passes, num_anchors=None):
     self.num_rows = num_rows
     self.latent_dim = latent_dim
     self.phase = 0
@@ -412,6 +464,14 @@ class RunState:
     self.recorded_latents = np.zeros([num_points, num_images, latent_dim],
                                      np.float32)
     self.elapsed_s = np.zeros([num_passes])
+    # Only runs with a Hessian mass matrix hold (and checkpoint) its table:
+    # row 0 the identity, row k the k-th anchor's (tfrd.preconditioning).
+    self.mass_eigenvectors = self.mass_eigenvalues = None
+    if num_anchors is not None:
+      self.mass_eigenvectors = np.tile(np.eye(latent_dim),
+                                       [num_anchors + 1, num_images, 1, 1])
+      self.mass_eigenvalues = np.zeros([num_anchors + 1, num_images,
+                                        latent_dim])
 
   def to_checkpoint(self):
     """The state as a dict of arrays (the checkpoint layout)."""
@@ -439,6 +499,9 @@ class RunState:
                       else getattr(chain.parts, name).numpy())
     for name, value in self.recorded.items():
       values['recorded_' + name] = value
+    if self.mass_eigenvectors is not None:
+      values['mass_eigenvectors'] = self.mass_eigenvectors
+      values['mass_eigenvalues'] = self.mass_eigenvalues
     return values
 
   def from_checkpoint(self, values):
@@ -459,6 +522,16 @@ class RunState:
     self.recorded_accept = np.array(values['recorded_accept'])
     self.recorded_latents = np.array(values['recorded_latents'])
     self.elapsed_s = np.array(values['elapsed_s'])
+    if self.mass_eigenvectors is not None:
+      self.mass_eigenvectors = np.array(values['mass_eigenvectors'])
+      self.mass_eigenvalues = np.array(values['mass_eigenvalues'])
+
+  def mass_matrix_table(self, chunk_rows):
+    """The `MassMatrixTable` (None without a Hessian mass matrix)."""
+    if self.mass_eigenvectors is None:
+      return None
+    return preconditioning.MassMatrixTable(
+        self.mass_eigenvectors, self.mass_eigenvalues, chunk_rows)
 
   def estimates(self):
     """The recorded points as a list of per-image `RDEstimate`s."""
@@ -486,6 +559,17 @@ class _PassLoop:
     self.segments = step_sizes_lib.chunk_segments(self.boundaries.size)
     self.rd_positions = {int(k): i for i, k in enumerate(schedule.rd_indices)}
     self.last_save = time.time()
+    # With a Hessian mass matrix: the anchor chunks, after which the
+    # preliminary pass measures each image's Hessian (anchor k fills table
+    # row k), and the row each chunk uses.
+    self.anchors = self.chunk_rows = None
+    if hmc_settings.mass_matrix == 'hessian':
+      self.anchors = preconditioning.anchor_chunks(
+          schedule.betas[self.boundaries])
+      self.chunk_rows = preconditioning.chunk_rows(self.boundaries.size,
+                                                   self.anchors)
+      self.anchor_rows = {int(chunk): row + 1
+                          for row, chunk in enumerate(self.anchors)}
 
   def save(self, state):
     self.last_save = time.time()
@@ -511,6 +595,20 @@ class _PassLoop:
                       tf.constant(step_size, tf.float64),
                       tf.constant(0.0, tf.float64))
 
+  def _measure_anchor(self, state, chunk_index):
+    """At an anchor chunk's end, fills its table row from the chains."""
+    row = self.anchor_rows.get(chunk_index)
+    if row is None:
+      return
+    hessians = self.runner.mean_hessian(state.chain.latents).numpy()
+    if not np.all(np.isfinite(hessians)):
+      raise DecoderOutputError(
+          f'The distortion\'s Hessian is not finite at beta = '
+          f'{float(state.chain.beta.numpy()):g}: the decoder is not twice '
+          f'differentiable there; use the identity mass matrix.')
+    (state.mass_eigenvectors[row],
+     state.mass_eigenvalues[row]) = preconditioning.eigen_table_row(hessians)
+
   def run_pass(self, pass_index, ais_pass, state, progress, stop):
     """Runs (or resumes) one pass; returns when its last chunk is done.
 
@@ -534,10 +632,15 @@ class _PassLoop:
       if table is not None:
         chain = chain._replace(step_size=tf.constant(
             table[self.segments[chunk_index]], tf.float64))
+      metric = None
+      if self.chunk_rows is not None:
+        metric = state.mass_matrix_table(self.chunk_rows).row(chunk_index)
       chain, accept_sum, log_step_sum = self.runner.run_chunk(
           chain, schedule.betas[first:end + 1], run_seed, first,
-          self.image_indices, ais_pass.adapt)
+          self.image_indices, ais_pass.adapt, metric)
       state.chain = chain
+      if ais_pass.phase == 'preliminary' and self.chunk_rows is not None:
+        self._measure_anchor(state, chunk_index)
       state.used_steps.add(chunk_index, log_step_sum.numpy(), num_steps)
       accept_rate = float(np.mean(accept_sum.numpy()) / num_steps)
       point = self.rd_positions.get(end)
@@ -661,6 +764,12 @@ def run_ais(decoder, data, distortion, schedule, prior=None, latent_dim=None,
           f'batch or chain count.')
   plan = passes_lib.plan_passes(hmc_settings.step_size_mode,
                                 step_size_table is not None)
+  preconditioned = hmc_settings.mass_matrix == 'hessian'
+  if preconditioned and (step_size_table is not None or strategy is not None):
+    raise ValueError(
+        "mass_matrix='hessian' is measured in the run's own preliminary pass: "
+        'it cannot replay a step-size table from another run, nor (yet) '
+        'share images across replicas.')
 
   def make_runner(first, stop):
     target = target_lib.AnnealedTarget(decoder, prior, distortion,
@@ -682,7 +791,8 @@ def run_ais(decoder, data, distortion, schedule, prior=None, latent_dim=None,
                    hmc_settings, step_size_table,
                    (checkpointer, control.checkpoint_interval_s))
   state = RunState(num_rows, num_images, latent_dim, segments,
-                   schedule.rd_indices.size, len(plan))
+                   schedule.rd_indices.size, len(plan),
+                   loop.anchors.size if preconditioned else None)
   if checkpointer is not None:
     restored = checkpointer.restore(state.to_checkpoint())
     if restored is not None:
@@ -710,10 +820,14 @@ def run_ais(decoder, data, distortion, schedule, prior=None, latent_dim=None,
       latents=state.recorded_latents.copy(),
       num_decoder_gradients=passes_lib.decoder_gradients_per_chain(
           schedule.num_transitions, hmc_settings.num_leapfrog_steps,
-          hmc_settings.step_size_mode, step_size_table is not None),
+          hmc_settings.step_size_mode, step_size_table is not None) + (
+              -(-preconditioning.hessian_gradients_per_image(
+                  loop.anchors.size, latent_dim, num_chains) // num_chains)
+              if preconditioned else 0),
       jit_compiled=runner.jit_compiled,
       wall_time_s={ais_pass.phase: float(state.elapsed_s[i])
-                   for i, ais_pass in enumerate(plan)})
+                   for i, ais_pass in enumerate(plan)},
+      mass_matrix_table=state.mass_matrix_table(loop.chunk_rows))
 
 
 def _record_point(state, point, beta, chain, accept_rate, run_seed,

@@ -339,7 +339,8 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, prior=None,
   Step sizes: the forward run chooses them as `run_ais` does
   (`chains.hmc.step_size_mode`; two-pass by default); the reverse run
   replays the forward run's per-chain step-size table, frozen and mirrored
-  (the transition at β_j uses the step size forward used at β_j). The
+  (the transition at β_j uses the step size forward used at β_j), and so
+  its mass-matrix table (`chains.hmc.mass_matrix`). The
   reverse run never adapts: adaptation would break the Markov property its
   unbiasedness rests on. Its random numbers come from a seed tag of its own.
 
@@ -437,8 +438,11 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, prior=None,
     # β_{n-first}, β_{n-first-1}, ..., β_{n-last}: downhill.
     betas = schedule.betas[num_transitions - last:
                            num_transitions - first + 1][::-1]
+    metric = (None if forward.mass_matrix_table is None else
+              forward.mass_matrix_table.row(forward_chunk))
     state, accept_sum, _ = runner.run_chunk(state, betas, reverse_seed, first,
-                                            image_indices, adapt=False)
+                                            image_indices, adapt=False,
+                                            metric=metric)
     accept_total += float(np.sum(accept_sum.numpy()))
     if progress is not None:
       progress(ais.ProgressUpdate(

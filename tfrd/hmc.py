@@ -23,6 +23,7 @@ import collections
 
 import tensorflow as tf
 
+from tfrd import preconditioning
 from tfrd.settings import HMCSettings
 from tfrd.settings import STEP_SIZE_MODES
 
@@ -49,8 +50,8 @@ class HMCStepResult(
 
 
 def leapfrog(target, beta, state, parts, momentum, step_size,
-             num_leapfrog_steps):
-  """Integrates Hamilton's equations for H(z, p) = -log q̃_β(z) + |p|²/2.
+             num_leapfrog_steps, metric=None):
+  """Integrates Hamilton's equations for H(z, p) = -log q̃_β(z) + pᵀM⁻¹p/2.
 
   Args:
     target: callable z -> `TargetParts` (one decoder gradient evaluation).
@@ -60,6 +61,8 @@ def leapfrog(target, beta, state, parts, momentum, step_size,
     momentum: [B, D].
     step_size: [B, 1] per-chain step sizes.
     num_leapfrog_steps: L >= 1, a Python int or scalar tensor.
+    metric: None (M = I), or per-image (eigenvectors [N, D, D], eigenvalues
+      [N, D]) of a `tfrd.preconditioning` mass matrix M_β.
 
   Returns:
     (final state, final momentum, `TargetParts` at the final state).
@@ -67,7 +70,11 @@ def leapfrog(target, beta, state, parts, momentum, step_size,
   momentum = momentum + 0.5 * step_size * parts.grad_log_prob(beta)
 
   def body(step, state, momentum, parts):
-    state = state + step_size * momentum
+    if metric is None:
+      state = state + step_size * momentum
+    else:
+      state = state + step_size * preconditioning.velocity(metric, beta,
+                                                           momentum)
     parts = target(state)
     # The last half step closes the trajectory; all others are full steps.
     scale = tf.where(step + 1 < num_leapfrog_steps,
@@ -82,7 +89,7 @@ def leapfrog(target, beta, state, parts, momentum, step_size,
 
 
 def hmc_transition(target, beta, state, parts, momentum, log_uniform,
-                   step_size, num_leapfrog_steps):
+                   step_size, num_leapfrog_steps, metric=None):
   """One HMC transition leaving q_β(z|x) invariant.
 
   Args:
@@ -94,17 +101,24 @@ def hmc_transition(target, beta, state, parts, momentum, log_uniform,
     log_uniform: log of uniform draws [B] for the accept test.
     step_size: per-chain step sizes [B].
     num_leapfrog_steps: L.
+    metric: None (identity mass matrix), or per-image (eigenvectors
+      [N, D, D], eigenvalues [N, D]) of the mass matrix M_β of
+      `tfrd.preconditioning`; `momentum` is then mapped to N(0, M_β).
 
   Returns:
     An `HMCStepResult`.
   """
   step_size = step_size[:, tf.newaxis]
+  if metric is None:
+    kinetic = lambda p: 0.5 * tf.reduce_sum(tf.square(p), axis=-1)
+  else:
+    momentum = preconditioning.momentum(metric, beta, momentum)
+    kinetic = lambda p: preconditioning.kinetic_energy(metric, beta, p)
   proposal, final_momentum, proposal_parts = leapfrog(
-      target, beta, state, parts, momentum, step_size, num_leapfrog_steps)
-  current_energy = (-parts.log_prob(beta) +
-                    0.5 * tf.reduce_sum(tf.square(momentum), axis=-1))
-  proposal_energy = (-proposal_parts.log_prob(beta) +
-                     0.5 * tf.reduce_sum(tf.square(final_momentum), axis=-1))
+      target, beta, state, parts, momentum, step_size, num_leapfrog_steps,
+      metric)
+  current_energy = -parts.log_prob(beta) + kinetic(momentum)
+  proposal_energy = -proposal_parts.log_prob(beta) + kinetic(final_momentum)
   log_accept_ratio = current_energy - proposal_energy
   finite = tf.math.is_finite(log_accept_ratio) & tf.reduce_all(
       tf.math.is_finite(proposal_parts.grad_distortion), axis=-1)

@@ -23,13 +23,17 @@ import collections
 import math
 import os
 
-__all__ = ['HMCSettings', 'STEP_SIZE_MODES', 'ScheduleSettings',
+__all__ = ['HMCSettings', 'STEP_SIZE_MODES', 'MASS_MATRICES',
+           'ScheduleSettings',
            'SCHEDULE_KINDS', 'RD_SPACINGS', 'ChainSettings',
            'DECODER_DTYPES', 'RunControl', 'AccuracySettings']
 
 # How the step sizes of an AIS run are chosen (appendix D.2; see
 # `tfrd.passes` for the passes each mode makes).
 STEP_SIZE_MODES = ('two_pass', 'adaptive', 'fixed')
+
+# The HMC mass matrices of `HMCSettings.mass_matrix` (`tfrd.preconditioning`).
+MASS_MATRICES = ('identity', 'hessian')
 
 # Base schedules of `ScheduleSettings.kind`.
 SCHEDULE_KINDS = ('geometric', 'paper', 'sigmoid', 'linear')
@@ -55,7 +59,8 @@ class HMCSettings(
     collections.namedtuple(
         'HMCSettings',
         ['num_leapfrog_steps', 'step_size_mode', 'initial_step_size',
-         'target_accept_prob', 'adaptation_rate', 'shared_step_size'])):
+         'target_accept_prob', 'adaptation_rate', 'shared_step_size',
+         'mass_matrix'])):
   """The HMC choices of an AIS run, as one value.
 
   Attributes:
@@ -68,15 +73,29 @@ class HMCSettings(
     adaptation_rate: see `tfrd.hmc.adapt_step_size`.
     shared_step_size: adapt one step size per image (its chains alike, on
       their mean acceptance) instead of one per chain.
+    mass_matrix: one of `MASS_MATRICES`: 'identity' (plain HMC) or
+      'hessian' (a per-image mass matrix I + β·H̄ from the distortion's
+      Hessian, learned in the preliminary pass and replayed frozen in the
+      reported one; `tfrd.preconditioning`). 'hessian' needs
+      `step_size_mode='two_pass'`.
   """
   __slots__ = ()
 
   def __new__(cls, num_leapfrog_steps=2, step_size_mode='two_pass',
               initial_step_size=0.1, target_accept_prob=0.65,
-              adaptation_rate=0.05, shared_step_size=False):
+              adaptation_rate=0.05, shared_step_size=False,
+              mass_matrix='identity'):
     if step_size_mode not in STEP_SIZE_MODES:
       raise ValueError(f'step_size_mode must be one of {STEP_SIZE_MODES}, '
                        f'got {step_size_mode!r}.')
+    if mass_matrix not in MASS_MATRICES:
+      raise ValueError(f'mass_matrix must be one of {MASS_MATRICES}, got '
+                       f'{mass_matrix!r}.')
+    if mass_matrix != 'identity' and step_size_mode != 'two_pass':
+      raise ValueError(
+          f"mass_matrix={mass_matrix!r} is learned in a preliminary pass and "
+          f"replayed frozen: it needs step_size_mode='two_pass', got "
+          f"{step_size_mode!r}.")
     if int(num_leapfrog_steps) < 1:
       raise ValueError('num_leapfrog_steps must be >= 1.')
     if not initial_step_size > 0:
@@ -84,7 +103,8 @@ class HMCSettings(
                        f'{initial_step_size!r}.')
     return super().__new__(cls, int(num_leapfrog_steps), step_size_mode,
                            float(initial_step_size), float(target_accept_prob),
-                           float(adaptation_rate), bool(shared_step_size))
+                           float(adaptation_rate), bool(shared_step_size),
+                           mass_matrix)
 
   @classmethod
   def make(cls, settings=None, **overrides):

@@ -88,9 +88,16 @@ class AnnealedTarget:
     return decoders.call_in_inference_mode(self.decoder, latents)
 
   def distortion_of(self, z):
-    """d(x, f(z)) [N·C] float64, without gradients (for checks and tests)."""
+    """d(x, f(z)) [N·C] float64, without gradients (for checks and tests).
+
+    z may also hold another number k of rows per image, [N·k, D] (static),
+    image-major: `tfrd.preconditioning` takes Hessians on a few chains.
+    """
+    rows = z.shape[0]
+    num_chains = (self.num_chains if rows is None else
+                  rows // self.num_images)
     outputs = self._decode(tf.cast(z, self.decoder_dtype))
-    outputs = tf.reshape(outputs, [self.num_images, self.num_chains, -1])
+    outputs = tf.reshape(outputs, [self.num_images, num_chains, -1])
     return tf.reshape(tf.cast(self.distortion(self.data, outputs), tf.float64),
                       [-1])
 
