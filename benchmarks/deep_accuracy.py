@@ -27,6 +27,11 @@ lengthens the schedule until every gap meets the target. The decoders:
   draw the same numbers either way (`tfrd.ais`), so only the time
   differs from the app's.
 
+With --mass_matrix=hessian the chains use `tfrd.preconditioning`'s mass
+matrix, and --num_intermediate starts the search from another schedule; the
+files of such a run carry the change in their names
+(deep_accuracy_hessian_5000.json, mlp64_hessian_5000_search.json).
+
 Prints, and writes into --output_dir (deep_accuracy.json, deep_accuracy.md),
 one row per decoder and schedule tried: its length, the gap ± its standard
 error at each β, the check's decoder gradients, the curve's on that
@@ -59,6 +64,12 @@ study_flags.define_output_flags(
 flags.adopt_module_key_flags(study_flags)
 flags.DEFINE_list('decoders', list(DECODERS),
                   f'Decoders to check, of {", ".join(DECODERS)}.')
+flags.DEFINE_enum('mass_matrix', 'identity', ['identity', 'hessian'],
+                  "The chains' HMC mass matrix (tfrd.HMCSettings.mass_matrix).")
+flags.DEFINE_integer('num_intermediate', None,
+                     'Base schedule the search starts from (default: '
+                     "tfrd's, 20000); its fills scale with it (min_before_"
+                     'first N/5, min_between N/2000, at least 2).')
 flags.DEFINE_string('data_dir', None,
                     'Directory with mnist/ raw files (default: '
                     '$TFRD_DATA_DIR).')
@@ -73,11 +84,23 @@ class Settings:
     decoders: names of `DECODERS`.
     data_dir: MNIST's raw files (None: $TFRD_DATA_DIR).
     quick: tiny models and schedules (a smoke test of the benchmark).
+    mass_matrix: the chains' `tfrd.HMCSettings.mass_matrix`.
+    num_intermediate: None (tfrd's default schedule), or the base schedule
+      the search starts from, with fills scaled to it.
   """
   output_dir: str
   decoders: tuple = DECODERS
   data_dir: str = None
   quick: bool = False
+  mass_matrix: str = 'identity'
+  num_intermediate: int = None
+
+  @property
+  def variant(self):
+    """'' for tfrd's defaults, else a file-name suffix naming the change."""
+    parts = ([] if self.mass_matrix == 'identity' else [self.mass_matrix]) + (
+        [] if self.num_intermediate is None else [str(self.num_intermediate)])
+    return ''.join('_' + part for part in parts)
 
 
 def settings_from_flags():
@@ -86,7 +109,9 @@ def settings_from_flags():
     raise ValueError(f'--decoders: unknown {", ".join(unknown)}; choose of '
                      f'{", ".join(DECODERS)}.')
   return Settings(output_dir=FLAGS.output_dir, decoders=tuple(FLAGS.decoders),
-                  data_dir=FLAGS.data_dir, quick=FLAGS.quick)
+                  data_dir=FLAGS.data_dir, quick=FLAGS.quick,
+                  mass_matrix=FLAGS.mass_matrix,
+                  num_intermediate=FLAGS.num_intermediate)
 
 
 def _padded_mnist(settings, split, count):
@@ -144,14 +169,20 @@ def _job(settings, name, path):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tfrd  # pylint: disable=g-import-not-at-top
   schedule = tfrd.ScheduleSettings()
-  chains = tfrd.ChainSettings()
+  if settings.num_intermediate is not None:
+    size = settings.num_intermediate
+    schedule = tfrd.ScheduleSettings(num_intermediate=size,
+                                     min_before_first=size // 5,
+                                     min_between=max(2, size // 2000))
+  chains = tfrd.ChainSettings(
+      hmc=tfrd.HMCSettings(mass_matrix=settings.mass_matrix))
   if name == 'dcgan100' and not tf.config.list_physical_devices('GPU'):
     chains = chains._replace(jit_compile=False)
   if settings.quick:
     schedule = tfrd.ScheduleSettings(num_intermediate=60, num_rd_points=4,
                                      beta_max=10.0, min_before_first=20,
                                      min_between=3)
-    chains = tfrd.ChainSettings(num_chains=4, jit_compile=False)
+    chains = chains._replace(num_chains=4, jit_compile=False)
   return pipeline_settings.CurveJob(
       model=pipeline_settings.ModelSettings(path=path), schedule=schedule,
       chains=chains, accuracy=tfrd.AccuracySettings(
@@ -177,9 +208,11 @@ def check_decoder(settings, name):
   os.makedirs(settings.output_dir, exist_ok=True)
   search = bdmc_points.settle_schedule(
       job, inputs, prior, chains, 'deep_accuracy',
-      os.path.join(settings.output_dir, f'{name}_search.json'))
+      os.path.join(settings.output_dir,
+                   f'{name}{settings.variant}_search.json'))
   return {
       'decoder': name,
+      'mass_matrix': settings.mass_matrix,
       'model': os.path.abspath(path),
       'latent_dim': int(decoder.latent_dim),
       'num_curve_images': job.data.num_images,
@@ -188,6 +221,13 @@ def check_decoder(settings, name):
       'attempts': search.attempts,
       'wall_time_s': time.time() - start,
   }
+
+
+def _label(record):
+  """The decoder's name, and its mass matrix when it is not the identity."""
+  mass_matrix = record.get('mass_matrix', 'identity')
+  return record['decoder'] + ('' if mass_matrix == 'identity' else
+                              f', {mass_matrix} mass matrix')
 
 
 def format_table(records):
@@ -201,7 +241,7 @@ def format_table(records):
           f'β={point["beta"]:.3g}: {point["mean_gap"]:.2f} ± '
           f'{point["gap_stderr"]:.2f}' for point in attempt['points'])
       lines.append(
-          f'| {record["decoder"]} | {record["latent_dim"]} | '
+          f'| {_label(record)} | {record["latent_dim"]} | '
           f'{attempt["num_intermediate"]:,} ({attempt["num_transitions"]:,}) '
           f'| {gaps} | {attempt["points"][0]["num_images"]} | '
           f'{attempt["decoder_gradients"]:.3g} | '
@@ -214,7 +254,8 @@ def run(settings):
   """Checks every decoder of `settings`; writes and returns the records."""
   from tfrd import files  # pylint: disable=g-import-not-at-top
   records = []
-  json_path = os.path.join(settings.output_dir, 'deep_accuracy.json')
+  json_path = os.path.join(settings.output_dir,
+                           f'deep_accuracy{settings.variant}.json')
   for name in settings.decoders:
     sys.stderr.write(f'deep_accuracy: {name}\n')
     records.append(check_decoder(settings, name))
@@ -223,8 +264,8 @@ def run(settings):
       json.dump({'quick': settings.quick, 'decoders': records}, stream,
                 indent=1)
   table = format_table(records)
-  with files.atomic_write(os.path.join(settings.output_dir,
-                                       'deep_accuracy.md')) as stream:
+  with files.atomic_write(os.path.join(
+      settings.output_dir, f'deep_accuracy{settings.variant}.md')) as stream:
     stream.write(table)
   print(table)
   return records
