@@ -144,6 +144,8 @@ class ThroughputSettings:
       and paper_repetitions time its short run.
     device_tflops_fp32, device_tflops_tf32, chunk_overhead_us: the GPU of
       the projection.
+    mass_matrix: the transitions' mass matrix (`tfrd.HMCSettings`); with
+      'hessian' each row also times one anchor's Hessians.
 
   Raises:
     UsageError: for a value no run can use, one line naming the flag.
@@ -167,8 +169,12 @@ class ThroughputSettings:
   device_tflops_fp32: float = 67.0
   device_tflops_tf32: float = 495.0
   chunk_overhead_us: float = 50.0
+  mass_matrix: str = 'identity'
 
   def __post_init__(self):
+    if self.mass_matrix not in ('identity', 'hessian'):
+      raise UsageError(f"--mass_matrix must be 'identity' or 'hessian', got "
+                       f'{self.mass_matrix!r}.')
     unknown = [name for name in self.decoders if name not in DECODERS]
     if unknown:
       raise UsageError(f'unknown decoder(s) {unknown}; choose from '
@@ -258,6 +264,12 @@ flags.DEFINE_float(
     'chunk_overhead_us', _DEFAULTS.chunk_overhead_us,
     'Assumed host round trip plus kernel-launch overhead per chunk (<= 32 '
     'transitions) on the GPU, in microseconds, added to the projection.')
+
+
+flags.DEFINE_enum(
+    'mass_matrix', _DEFAULTS.mass_matrix, ['identity', 'hessian'],
+    "The transitions' HMC mass matrix; 'hessian' also times one anchor's "
+    'Hessians (tfrd.preconditioning) against the bare gradient.')
 
 
 def settings_from_flags():
@@ -409,7 +421,8 @@ def _peak_memory_mb():
   return peak / (2.0 ** 20 if sys.platform == 'darwin' else 1024.0)
 
 
-def _run_chunks(runner, chain, schedule, run_seed, image_indices, step_sizes):
+def _run_chunks(runner, chain, schedule, run_seed, image_indices, step_sizes,
+                metric=None):
   """One frozen-step-size pass over `schedule`, as `tfrd.ais` runs it.
 
   Like the reported pass of a run: the step sizes are set before every
@@ -424,7 +437,8 @@ def _run_chunks(runner, chain, schedule, run_seed, image_indices, step_sizes):
     num_steps = int(end) - first + 1
     chain = chain._replace(step_size=tf.constant(step_sizes, tf.float64))
     chain, accept_sum, log_step_sum = runner.run_chunk(
-        chain, schedule.betas[first:end + 1], run_seed, first, image_indices)
+        chain, schedule.betas[first:end + 1], run_seed, first, image_indices,
+        metric=metric)
     # Both come to the host after every chunk in a run (the step-size table
     # and the progress line), so the chunk's work is finished here too.
     log_step_sum.numpy()
@@ -515,7 +529,8 @@ class TimingPlan(
 
 
 def time_decoder(name, images, num_chains, num_leapfrog_steps, plan,
-                 step_size=0.05, seed=0, distortion=None, jit_compile='auto'):
+                 step_size=0.05, seed=0, distortion=None, jit_compile='auto',
+                 mass_matrix='identity'):
   """Measures steady-state seconds per transition of one decoder.
 
   Args:
@@ -530,6 +545,9 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps, plan,
     distortion: a `tfrd.Distortion` (default squared error). The FLOP
       figures count the decoder only, whatever the distortion costs.
     jit_compile: the AIS loop's mode, as `tfrd.estimate_rd_curve` takes it.
+    mass_matrix: 'identity', or 'hessian': the transitions use the mass
+      matrix of the Hessians measured at the initial states, and one such
+      measurement (an anchor, `tfrd.preconditioning`) is timed too.
 
   Returns:
     A dict of the measurement (see the module docstring).
@@ -537,6 +555,7 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps, plan,
   # pylint: disable=g-import-not-at-top
   import tensorflow as tf
   from tfrd import ais
+  from tfrd import preconditioning
   from tfrd import randomness
   # pylint: enable=g-import-not-at-top
   num_transitions, repetitions = plan.num_transitions, plan.repetitions
@@ -559,6 +578,14 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps, plan,
   start_chain = ais.ChainState(
       latents, runner.evaluate(latents), tf.zeros([num_rows], tf.float64),
       tf.constant(step_sizes), tf.constant(0.0, tf.float64))
+  metric, hessian_s = None, None
+  if mass_matrix == 'hessian':
+    runner.mean_hessian(latents)  # traces
+    start = time.perf_counter()
+    hessians = runner.mean_hessian(latents).numpy()
+    hessian_s = time.perf_counter() - start
+    metric = tuple(tf.constant(part) for part in
+                   preconditioning.eigen_table_row(hessians))
 
   def one_transition(seed_tag):
     # Each with its own seed, so it draws a random block afresh, and so
@@ -566,7 +593,7 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps, plan,
     start = time.perf_counter()
     _, accept_sum, _ = runner.run_chunk(
         start_chain, np.array([1.0]), randomness.derive_seed(seed, seed_tag),
-        1, image_indices)
+        1, image_indices, metric=metric)
     accept_sum.numpy()
     return time.perf_counter() - start
 
@@ -595,7 +622,7 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps, plan,
     run_seed = randomness.derive_seed(seed, repetition)
     start = time.perf_counter()
     _, accept_rate = _run_chunks(runner, start_chain, schedule, run_seed,
-                                 image_indices, step_sizes)
+                                 image_indices, step_sizes, metric)
     times.append(time.perf_counter() - start)
     _progress(f'{name}: repetition {repetition + 1}/{repetitions}: '
               f'{times[-1]:.3f} s for {num_transitions} transitions '
@@ -635,6 +662,15 @@ def time_decoder(name, images, num_chains, num_leapfrog_steps, plan,
       'accept_rate': accept_rate,
       'jit_compiled': runner.jit_compiled,
       'peak_memory_mb': _peak_memory_mb(),
+      'mass_matrix': mass_matrix,
+      'hessian_seconds': hessian_s,
+      # One Hessian row (a Hessian-vector product) in bare decoder
+      # gradients: tfrd counts it as preconditioning.HESSIAN_ROW_GRADIENTS.
+      'hessian_row_gradients': (
+          hessian_s / (num_images * min(num_chains,
+                                        preconditioning.HESSIAN_CHAINS) *
+                       latent_dim) / (bare_s / (num_leapfrog_steps * num_rows))
+          if hessian_s and bare_s else None),
   }
 
 
@@ -857,8 +893,14 @@ def run(settings):
                     settings.max_repetition_s)
   rows = [time_decoder(name, images[:settings.num_images],
                        settings.num_chains, settings.leapfrog_steps, plan,
-                       settings.step_size, settings.seed)
+                       settings.step_size, settings.seed,
+                       mass_matrix=settings.mass_matrix)
           for name in settings.decoders]
+  for row in rows:
+    if row['hessian_row_gradients'] is not None:
+      _progress(f'{row["decoder"]}: one Hessian row costs '
+                f'{row["hessian_row_gradients"]:.2f} bare decoder gradients '
+                f'(an anchor took {row["hessian_seconds"]:.3f} s)')
   deep = None
   if settings.paper_setting:
     sizes = (paper['num_chains'], paper['num_images'], paper['leapfrog_steps'])

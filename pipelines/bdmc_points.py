@@ -383,7 +383,8 @@ def run_bdmc_job(job):
       f'of beta = {", ".join(f"{b:g}" for b in points)}; schedule of '
       f'{schedule.num_transitions} transitions to beta = '
       f'{schedule.betas[-1]:g}, {chains.num_chains} chains each way, '
-      f'L={hmc.num_leapfrog_steps}, {hmc.step_size_mode} step sizes\n')
+      f'L={hmc.num_leapfrog_steps}, {hmc.step_size_mode} step sizes'
+      f'{", Hessian mass matrix" if hmc.mass_matrix == "hessian" else ""}\n')
   results = tfrd.bdmc_at_points(
       decoder, distortion, points, num_images=job.num_images,
       latent_dim=decoder.latent_dim, schedule=schedule, chains=chains,

@@ -307,8 +307,9 @@ def estimate(decoder, images, distortion, schedule, prior, chains, control,
       f'{images.shape[0]} images of shape {tuple(images.shape[1:])}; '
       f'{schedule.num_transitions} transitions, {schedule.rd_indices.size} '
       f'RD points, {chains.num_chains} chains, L={hmc.num_leapfrog_steps}, '
-      f'{"replayed" if replayed else hmc.step_size_mode} step sizes, seed '
-      f'{chains.seed}\n')
+      f'{"replayed" if replayed else hmc.step_size_mode} step sizes'
+      f'{", Hessian mass matrix" if hmc.mass_matrix == "hessian" else ""}, '
+      f'seed {chains.seed}\n')
   if control.progress is None:
     control = control._replace(progress=progress_lib.ProgressPrinter(
         tfrd.passes.num_passes(hmc.step_size_mode, replayed)))
