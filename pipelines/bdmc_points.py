@@ -408,6 +408,7 @@ def run_bdmc_job(job):
           'num_chains': chains.num_chains,
           'num_leapfrog_steps': hmc.num_leapfrog_steps,
           'step_size_mode': hmc.step_size_mode,
+          'mass_matrix': hmc.mass_matrix,
           'reverse_step_sizes': 'the forward run\'s table, frozen',
           'initial_step_size': hmc.initial_step_size,
           'target_accept_prob': hmc.target_accept_prob,

@@ -279,6 +279,7 @@ def point_record(result, chains, in_schedule, per_image=False):
           'num_chains': int(chains.num_chains),
           'num_leapfrog_steps': int(hmc.num_leapfrog_steps),
           'step_size_mode': hmc.step_size_mode,
+          'mass_matrix': hmc.mass_matrix,
           'reverse_step_sizes': 'the forward run\'s table, frozen',
           'seed': int(chains.seed),
           'seeds': 'derived from (seed, beta) by tfrd.bdmc.bdmc_at_points',

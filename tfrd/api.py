@@ -171,6 +171,7 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
       'seed': int(seed),
       'step_size_mode': ('table' if step_size_table is not None
                          else hmc_settings.step_size_mode),
+      'mass_matrix': hmc_settings.mass_matrix,
       'random_block_size': randomness.BLOCK_SIZE,
       'noise_generator': randomness.NOISE_GENERATOR,
       'jit_compiled': bool(run.jit_compiled),
