@@ -173,7 +173,7 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
   num_rows = target.num_images * target.num_chains
 
   def run_chunk(state, betas, noise_keys, first_transition, image_indices,
-                num_steps, metric=None):
+                num_steps, metric):
     latent_dim = state.latents.shape[-1]
     if latent_dim is None:
       raise ValueError('The latents need a static last dimension.')
@@ -227,13 +227,18 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
     return state, accept_sum, log_step_sum
 
   if preconditioned:
-    return tf.function(
-        lambda state, betas, noise_keys, first_transition, image_indices,
-        num_steps, eigenvectors, eigenvalues: run_chunk(
-            state, betas, noise_keys, first_transition, image_indices,
-            num_steps, (eigenvectors, eigenvalues)),
-        jit_compile=jit_compile)
-  return tf.function(run_chunk, jit_compile=jit_compile)
+    def run_chunk_preconditioned(state, betas, noise_keys, first_transition,
+                                 image_indices, num_steps, eigenvectors,
+                                 eigenvalues):
+      return run_chunk(state, betas, noise_keys, first_transition,
+                       image_indices, num_steps, (eigenvectors, eigenvalues))
+    return tf.function(run_chunk_preconditioned, jit_compile=jit_compile)
+
+  def run_chunk_plain(state, betas, noise_keys, first_transition,
+                      image_indices, num_steps):
+    return run_chunk(state, betas, noise_keys, first_transition,
+                     image_indices, num_steps, None)
+  return tf.function(run_chunk_plain, jit_compile=jit_compile)
 
 
 class TransitionRunner:
