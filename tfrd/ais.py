@@ -347,7 +347,7 @@ class TransitionRunner:
       adapt: whether the step sizes adapt during the chunk.
       metric: None (identity mass matrix), or the chunk's per-image
         (eigenvectors [N, D, D], eigenvalues [N, D]) float64 tensors
-        (`tfrd.preconditioning.MassMatrixTable.row`).
+        (a row of `tfrd.preconditioning.MassMatrixTable.row_tensors`).
 
     Returns:
       (state, accept_sum [N·C], log_step_sum [N·C]): the new `ChainState`,
@@ -575,6 +575,9 @@ class _PassLoop:
                                                    self.anchors)
       self.anchor_rows = {int(chunk): row + 1
                           for row, chunk in enumerate(self.anchors)}
+    # The table's rows as device tensors, made again only when an anchor
+    # changes the table.
+    self.metrics = None
 
   def save(self, state):
     self.last_save = time.time()
@@ -613,6 +616,7 @@ class _PassLoop:
           f'differentiable there; use the identity mass matrix.')
     (state.mass_eigenvectors[row],
      state.mass_eigenvalues[row]) = preconditioning.eigen_table_row(hessians)
+    self.metrics = None
 
   def run_pass(self, pass_index, ais_pass, state, progress, stop):
     """Runs (or resumes) one pass; returns when its last chunk is done.
@@ -639,7 +643,9 @@ class _PassLoop:
             table[self.segments[chunk_index]], tf.float64))
       metric = None
       if self.chunk_rows is not None:
-        metric = state.mass_matrix_table(self.chunk_rows).row(chunk_index)
+        if self.metrics is None:
+          self.metrics = state.mass_matrix_table(self.chunk_rows).row_tensors()
+        metric = self.metrics[self.chunk_rows[chunk_index]]
       chain, accept_sum, log_step_sum = self.runner.run_chunk(
           chain, schedule.betas[first:end + 1], run_seed, first,
           self.image_indices, ais_pass.adapt, metric)

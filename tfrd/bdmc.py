@@ -432,14 +432,16 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, prior=None,
   reverse_seed = randomness.derive_seed(
       seed, randomness.RUN_SEED_TAGS['reverse'])
   accept_total = 0.0
+  metrics = (None if forward.mass_matrix_table is None else
+             forward.mass_matrix_table.row_tensors())
   for first, last, forward_chunk in chunks:
     state = state._replace(
         step_size=tf.constant(table[segments[forward_chunk]], tf.float64))
     # β_{n-first}, β_{n-first-1}, ..., β_{n-last}: downhill.
     betas = schedule.betas[num_transitions - last:
                            num_transitions - first + 1][::-1]
-    metric = (None if forward.mass_matrix_table is None else
-              forward.mass_matrix_table.row(forward_chunk))
+    metric = (None if metrics is None else
+              metrics[forward.mass_matrix_table.chunk_rows[forward_chunk]])
     state, accept_sum, _ = runner.run_chunk(state, betas, reverse_seed, first,
                                             image_indices, adapt=False,
                                             metric=metric)

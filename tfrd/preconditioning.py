@@ -95,11 +95,14 @@ class MassMatrixTable(
   """
   __slots__ = ()
 
-  def row(self, chunk_index):
-    """(V [N, D, D], λ [N, D]) float64 tensors of a chunk."""
-    row = int(self.chunk_rows[chunk_index])
-    return (tf.constant(self.eigenvectors[row]),
-            tf.constant(self.eigenvalues[row]))
+  def row_tensors(self):
+    """[(V [N, D, D], λ [N, D])] float64 tensors, one pair per row.
+
+    Made once per table, not per chunk: a chunk takes
+    `row_tensors()[chunk_rows[chunk]]`, with no copy to the device.
+    """
+    return [(tf.constant(vectors), tf.constant(values))
+            for vectors, values in zip(self.eigenvectors, self.eigenvalues)]
 
 
 def anchor_chunks(chunk_end_betas, max_anchors=None):
