@@ -182,12 +182,17 @@ _LIBRARY_SCRIPT = textwrap.dedent('''
     schedule = tfrd.build_schedule(tfrd.rd_point_betas(4, 100.0),
                                    tfrd.geometric_betas(200, 100.0, 1 / 12),
                                    min_before_first=20)
-    run = lambda decoder, **kw: tfrd.estimate_rd_curve(
+    run = lambda decoder, mass_matrix='identity', **kw: tfrd.estimate_rd_curve(
         decoder, data, 'mse', schedule, latent_dim=3,
-        chains=tfrd.ChainSettings(num_chains=4),
+        chains=tfrd.ChainSettings(
+            num_chains=4, hmc=tfrd.HMCSettings(mass_matrix=mass_matrix)),
         image_indices=np.arange(10, 15), **kw)
     single = run(plain)
     split = run(mirrored, control=tfrd.RunControl(strategy=strategy))
+    # Each replica measures the Hessians of its own images.
+    single_hessian = run(plain, 'hessian')
+    split_hessian = run(mirrored, 'hessian',
+                        control=tfrd.RunControl(strategy=strategy))
     try:
       run(plain, control=tfrd.RunControl(strategy=strategy))
       refused = ''
@@ -198,6 +203,10 @@ _LIBRARY_SCRIPT = textwrap.dedent('''
                    single.step_size_table.tolist()],
         'split': [split.rate.tolist(), split.distortion.tolist(),
                   split.step_size_table.tolist()],
+        'single_hessian': [single_hessian.rate.tolist(),
+                           single_hessian.distortion.tolist()],
+        'split_hessian': [split_hessian.rate.tolist(),
+                          split_hessian.distortion.tolist()],
         'jit_compiled': [single.config['jit_compiled'],
                          split.config['jit_compiled']],
         'image_indices': split.image_indices.tolist(),
@@ -216,8 +225,11 @@ def test_two_logical_devices_give_the_single_process_curve():
   # Both under XLA: a replica reading weights on another device would have
   # fallen back to graph mode.
   assert outcome['jit_compiled'] == [True, True]
-  for single, split in zip(outcome['single'], outcome['split']):
+  for single, split in zip(outcome['single'] + outcome['single_hessian'],
+                           outcome['split'] + outcome['split_hessian']):
     np.testing.assert_allclose(split, single, rtol=1e-5)
+  # The Hessian mass matrix moves the chains: not the identity's curve.
+  assert not np.allclose(outcome['single_hessian'][0], outcome['single'][0])
   assert outcome['image_indices'] == list(range(10, 15))
   assert 'strategy.scope()' in outcome['refused']
 

@@ -766,11 +766,10 @@ def run_ais(decoder, data, distortion, schedule, prior=None, latent_dim=None,
   segments = step_sizes_lib.chunk_segments(chunk_boundaries(schedule).size)
   num_segments = int(segments[-1]) + 1
   preconditioned = hmc_settings.mass_matrix == 'hessian'
-  if preconditioned and (step_size_table is not None or strategy is not None):
+  if preconditioned and step_size_table is not None:
     raise ValueError(
         "mass_matrix='hessian' is measured in the run's own preliminary pass: "
-        'it cannot replay a step-size table from another run, nor (yet) '
-        'share images across replicas.')
+        'it cannot replay a step-size table from another run.')
   if step_size_table is not None:
     step_size_table = np.asarray(step_size_table, dtype=np.float64)
     if step_size_table.shape != (num_segments, num_rows):

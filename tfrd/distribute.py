@@ -210,23 +210,30 @@ class ReplicatedRunner:
   def jit_compiled(self):
     return all(runner.jit_compiled for runner in self._runners)
 
-  def _run(self, call, row_structure, image_indices=None):
-    """`call(runner, rows, indices)` on every local replica, concatenated.
+  def _run(self, call, row_structure, image_indices=None,
+           image_structure=()):
+    """`call(runner, rows, indices, images)` on every local replica,
+    concatenated.
 
     `rows` is the replica's part of `row_structure` (split along the first
-    axis, images × chains rows), `indices` its part of `image_indices`.
+    axis, images × chains rows), `indices` its part of `image_indices`,
+    `images` its part of `image_structure` (split along the first axis, one
+    row per image).
     """
-    parts = _split_rows(row_structure, [size * self.num_chains
-                                        for size in self.plan.local_sizes])
+    parts = list(zip(
+        _split_rows(row_structure, [size * self.num_chains
+                                    for size in self.plan.local_sizes]),
+        _split_rows(image_structure, self.plan.local_sizes)))
     indices = np.split(
         np.zeros(self.num_images, np.int64) if image_indices is None
         else np.asarray(image_indices, np.int64),
         np.cumsum(self.plan.local_sizes)[:-1])
     first = self.plan.local_replicas[0]
     values = self.strategy.experimental_distribute_values_from_function(
-        lambda context: (parts[context.replica_id_in_sync_group - first],
+        lambda context: (parts[context.replica_id_in_sync_group - first][0],
                          tf.constant(indices[
-                             context.replica_id_in_sync_group - first])))
+                             context.replica_id_in_sync_group - first]),
+                         parts[context.replica_id_in_sync_group - first][1]))
 
     def replica_fn(values):
       # In the replica's thread, under its device (eager: see the module
@@ -240,15 +247,21 @@ class ReplicatedRunner:
 
   def evaluate(self, latents):
     """`TargetParts` at latents [rows, D], each replica evaluating its own."""
-    return self._run(lambda runner, z, _: runner.evaluate(z), latents)
+    return self._run(lambda runner, z, *_: runner.evaluate(z), latents)
+
+  def mean_hessian(self, latents):
+    """As `TransitionRunner.mean_hessian`, each replica over its own images."""
+    return self._run(lambda runner, z, *_: runner.mean_hessian(z), latents)
 
   def run_chunk(self, state, betas, run_seed, first_transition,
-                image_indices, adapt=False):
-    """As `TransitionRunner.run_chunk`, each replica on its own images."""
+                image_indices, adapt=False, metric=None):
+    """As `TransitionRunner.run_chunk`, each replica on its own images (and
+    its own images' rows of `metric`)."""
     return self._run(
-        lambda runner, chain, indices: runner.run_chunk(
-            chain, betas, run_seed, first_transition, indices.numpy(), adapt),
-        state, image_indices)
+        lambda runner, chain, indices, image_metric: runner.run_chunk(
+            chain, betas, run_seed, first_transition, indices.numpy(), adapt,
+            image_metric if metric is not None else None),
+        state, image_indices, () if metric is None else tuple(metric))
 
 
 def gather_images(strategy, plan, arrays):
