@@ -119,11 +119,13 @@ def define_ais_flags(num_intermediate=_SCHEDULE.num_intermediate,
       "'adaptive': one run that adapts (half the cost); 'fixed': "
       '--initial_step_size throughout.')
   flags.DEFINE_enum(
-      'mass_matrix', _HMC.mass_matrix, list(tfrd_settings.MASS_MATRICES),
-      "HMC mass matrix: 'identity' (plain HMC) or 'hessian' (per image, "
-      'I + beta * the mean Hessian of the distortion, measured in the '
-      'preliminary pass at up to 16 points of the schedule and replayed '
-      'frozen; needs --step_size_mode=two_pass).')
+      'mass_matrix', None, list(tfrd_settings.MASS_MATRICES),
+      "HMC mass matrix: 'hessian' (per image, I + beta * the mean Hessian "
+      'of the distortion, measured while the step sizes adapt at up to 16 '
+      'points of the schedule; several times fewer decoder gradients for '
+      "the same gap on deep decoders) or 'identity' (plain HMC). Default: "
+      "'hessian', but 'identity' with --step_size_mode=fixed or a replayed "
+      '--step_sizes table.')
   flags.DEFINE_float('initial_step_size', _HMC.initial_step_size, 'Initial HMC step size.')
   flags.DEFINE_float('target_accept', _HMC.target_accept_prob,
                      'Target HMC acceptance of the adaptation.')

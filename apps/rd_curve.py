@@ -181,11 +181,15 @@ def job_from_flags(model_path, preset):
       step_sizes=FLAGS.step_sizes,
       save_reconstructions=FLAGS.save_reconstructions,
       reconstruction_betas=reconstruction_betas)
+  chains = ais_flags.chain_settings_from_flags()
+  if FLAGS.step_sizes and FLAGS.mass_matrix is None:
+    # A replayed table has no pass that could measure the Hessian.
+    chains = chains._replace(hmc=chains.hmc._replace(mass_matrix='identity'))
   return pipeline_settings.CurveJob(
       model=model, data=data,
       distortion=ais_flags.distortion_settings_from_flags(),
       schedule=ais_flags.schedule_settings_from_flags(),
-      chains=ais_flags.chain_settings_from_flags(), outputs=outputs,
+      chains=chains, outputs=outputs,
       accuracy=bdmc_flags.accuracy_settings_from_flags(), strategy=strategy,
       cpu_devices=cpu_devices, preset=preset)
 

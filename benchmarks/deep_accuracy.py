@@ -16,6 +16,10 @@ lengthens the schedule until every gap meets the target. The decoders:
 - `mlp64`: a deep MLP (three hidden layers of 256, code 64), trained as a
   VAE for 3 epochs on 10,000 MNIST images by the pipeline of `apps.train
   --family=vae --code_size=64 --depth=deep --width=256 --epochs=3`;
+- `wgan128`: a deep MLP (three hidden layers of 256, code 128) trained as
+  a WGAN-GP the same way (`apps.train --family=wgan_gp --code_size=128
+  --depth=deep --width=256 --epochs=3`): a GAN's posterior, with twice the
+  code of `mlp64`;
 - `dcgan100`: a DCGAN-style convolutional decoder (zoo's: dense to 4×4,
   three stride-2 transposed convolutions with batch norm, base width 8,
   code 100) on MNIST padded to 32×32, trained the same way (`apps.train
@@ -27,10 +31,12 @@ lengthens the schedule until every gap meets the target. The decoders:
   draw the same numbers either way (`tfrd.ais`), so only the time
   differs from the app's.
 
-With --mass_matrix=hessian the chains use `tfrd.preconditioning`'s mass
-matrix, and --num_intermediate starts the search from another schedule; the
-files of such a run carry the change in their names
-(deep_accuracy_hessian_5000.json, mlp64_hessian_5000_search.json).
+The chains use tfrd's default kernel, HMC with `tfrd.preconditioning`'s
+Hessian mass matrix; --mass_matrix=identity runs plain HMC (tfrd's kernel
+before issue 33) instead, and --num_intermediate starts the search from
+another schedule. The files of a run carry its kernel and schedule in
+their names (deep_accuracy_hessian_5000.json, mlp64_hessian_5000_search.json;
+deep_accuracy.json for plain HMC from the default schedule).
 
 Prints, and writes into --output_dir (deep_accuracy.json, deep_accuracy.md),
 one row per decoder and schedule tried: its length, the gap ± its standard
@@ -55,7 +61,7 @@ from pipelines import settings as pipeline_settings
 
 FLAGS = flags.FLAGS
 
-DECODERS = ('gan10', 'vae10', 'mlp64', 'dcgan100')
+DECODERS = ('gan10', 'vae10', 'mlp64', 'wgan128', 'dcgan100')
 
 study_flags.define_output_flags(
     'deep_accuracy', 'deep_accuracy.json and .md and the trained models',
@@ -64,8 +70,10 @@ study_flags.define_output_flags(
 flags.adopt_module_key_flags(study_flags)
 flags.DEFINE_list('decoders', list(DECODERS),
                   f'Decoders to check, of {", ".join(DECODERS)}.')
-flags.DEFINE_enum('mass_matrix', 'identity', ['identity', 'hessian'],
-                  "The chains' HMC mass matrix (tfrd.HMCSettings.mass_matrix).")
+flags.DEFINE_enum('mass_matrix', 'hessian', ['identity', 'hessian'],
+                  "The chains' HMC mass matrix (tfrd.HMCSettings.mass_matrix; "
+                  "'hessian' is tfrd's default, 'identity' its kernel before "
+                  'issue 33).')
 flags.DEFINE_integer('num_intermediate', None,
                      'Base schedule the search starts from (default: '
                      "tfrd's, 20000); its fills scale with it (min_before_"
@@ -92,12 +100,13 @@ class Settings:
   decoders: tuple = DECODERS
   data_dir: str = None
   quick: bool = False
-  mass_matrix: str = 'identity'
+  mass_matrix: str = 'hessian'
   num_intermediate: int = None
 
   @property
   def variant(self):
-    """'' for tfrd's defaults, else a file-name suffix naming the change."""
+    """A file-name suffix naming the kernel and schedule ('' for plain HMC
+    from the default schedule, the files written before the Hessian)."""
     parts = ([] if self.mass_matrix == 'identity' else [self.mass_matrix]) + (
         [] if self.num_intermediate is None else [str(self.num_intermediate)])
     return ''.join('_' + part for part in parts)
@@ -155,6 +164,10 @@ def decoder_path(settings, name):
   if name == 'mlp64':
     return _trained(settings, name, training.ModelRecipe(
         family='vae', code_size=64, depth='deep', width=width or 256),
+                    'mnist')
+  if name == 'wgan128':
+    return _trained(settings, name, training.ModelRecipe(
+        family='wgan_gp', code_size=128, depth='deep', width=width or 256),
                     'mnist')
   return _trained(settings, name, training.ModelRecipe(
       family='vae', code_size=100, architecture='dcgan', width=width or 8),

@@ -324,21 +324,33 @@ def save_step_sizes(curve, stream):
   np.savez(stream, step_sizes=curve.step_size_table,
            image_indices=curve.image_indices,
            num_chains=curve.config['num_chains'],
-           num_transitions=curve.config['num_transitions'])
+           num_transitions=curve.config['num_transitions'],
+           mass_matrix=curve.config.get('mass_matrix', 'identity'))
 
 
 def load_step_sizes(path):
   """The step-size table of a step_sizes.npz `save_step_sizes` wrote.
 
   Raises:
-    ValueError: for a file that is not one.
+    ValueError: for a file that is not one, or the table of a run whose
+      mass matrix was not the identity.
   """
   try:
     with np.load(path) as arrays:
-      return arrays['step_sizes']
+      table = arrays['step_sizes']
+      # Files written before the mass matrix was recorded are identity runs.
+      mass_matrix = (str(arrays['mass_matrix']) if 'mass_matrix' in arrays
+                     else 'identity')
   except (OSError, KeyError, ValueError) as error:
     raise ValueError(f'--step_sizes={path} is not a step_sizes.npz written '
                      f'by apps.rd_curve ({error}).') from None
+  if mass_matrix != 'identity':
+    raise ValueError(
+        f'--step_sizes={path} holds the step sizes of a run with the '
+        f'{mass_matrix} mass matrix, in that matrix\'s units, and not the '
+        f'per-image matrices themselves: only identity runs can be replayed '
+        f'(make the first run with --mass_matrix=identity).')
+  return table
 
 
 def _prepare_checkpoint_dir(checkpoint_dir, settings):

@@ -133,20 +133,30 @@ def test_same_seed_reproduces_and_images_are_batch_invariant(
 def test_step_size_table_replays_the_reported_run(small_linear_problem,
                                                   mse_curve):
   problem = small_linear_problem
+  # Only plain HMC's step sizes replay alone (a Hessian run's are in its
+  # mass matrices' units).
+  with pytest.raises(ValueError, match='step-size table'):
+    tfrd.estimate_rd_curve(
+        problem.keras_model(), problem.data, 'mse', _schedule(),
+        latent_dim=problem.latent_dim,
+        chains=_chains(32, 5, seed=3)._replace(
+            step_size_table=mse_curve.step_size_table))
+  chains = _chains(32, 5, seed=3, mass_matrix='identity')
+  reference = tfrd.estimate_rd_curve(
+      problem.keras_model(), problem.data, 'mse', _schedule(),
+      latent_dim=problem.latent_dim, chains=chains)
   replay = tfrd.estimate_rd_curve(
       problem.keras_model(), problem.data, 'mse', _schedule(),
       latent_dim=problem.latent_dim,
-      chains=_chains(32, 5, seed=3)._replace(
-          step_size_table=mse_curve.step_size_table))
-  np.testing.assert_allclose(replay.rate_per_image, mse_curve.rate_per_image,
+      chains=chains._replace(step_size_table=reference.step_size_table))
+  np.testing.assert_allclose(replay.rate_per_image, reference.rate_per_image,
                              rtol=1e-6)
   assert replay.config['step_size_mode'] == 'table'
   with pytest.raises(ValueError, match='step-size table has shape'):
     tfrd.estimate_rd_curve(
         problem.keras_model(), problem.data[:2], 'mse', _schedule(),
         latent_dim=problem.latent_dim,
-        chains=tfrd.ChainSettings(num_chains=32,
-                                  step_size_table=mse_curve.step_size_table))
+        chains=chains._replace(step_size_table=reference.step_size_table))
 
 
 def test_decoder_returning_nan_is_reported(small_linear_problem):

@@ -219,13 +219,26 @@ def test_rd_curve_killed_and_resumed_gives_the_uninterrupted_curve(files,
   assert (killed_dir / 'reconstructions.png').exists()
   assert not (killed_dir / 'checkpoint').exists()
 
-  # The step sizes of that run, replayed with another seed: one pass only.
+  # The step sizes of that run (the default Hessian mass matrix) cannot be
+  # replayed: one line, status 2, nothing written.
   replay_dir = tmp_path / 'replay'
+  refused = _run('apps.rd_curve', *common[:-2], '--seed=5',
+                 f'--step_sizes={reference_dir / "step_sizes.npz"}',
+                 f'--output_dir={replay_dir}')
+  assert refused.returncode == 2, refused.stderr[-3000:]
+  assert 'hessian mass matrix' in refused.stderr
+  assert not replay_dir.exists()
+  # A plain-HMC run's, replayed with another seed: one pass only.
+  identity_dir = tmp_path / 'identity'
+  assert _run('apps.rd_curve', *common[:-2], '--mass_matrix=identity',
+              f'--output_dir={identity_dir}').returncode == 0
   replay = _run('apps.rd_curve', *common[:-2], '--seed=5',
-                f'--step_sizes={reference_dir / "step_sizes.npz"}',
+                f'--step_sizes={identity_dir / "step_sizes.npz"}',
                 f'--output_dir={replay_dir}')
   assert replay.returncode == 0, replay.stderr[-3000:]
   assert '[reported 1/1]' in replay.stderr and 'preliminary' not in (
       replay.stderr)
   with open(replay_dir / 'curve.json') as stream:
-    assert json.load(stream)['config']['step_size_mode'] == 'table'
+    config = json.load(stream)['config']
+  assert config['step_size_mode'] == 'table'
+  assert config['mass_matrix'] == 'identity'

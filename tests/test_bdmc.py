@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import tfrd
 from tfrd import bdmc as bdmc_lib
+from tfrd import preconditioning
 from tfrd import randomness
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -157,7 +158,12 @@ def test_forward_and_reverse_sandwich_the_exact_log_z(sandwiches, key):
   np.testing.assert_allclose(result.gap, result.upper - result.lower)
   _assert_sandwich(result, exact)
   assert 0 < result.mean_gap < 1.0
-  assert result.num_decoder_gradients == 3 * 150 * 4 + 3
+  # Two forward passes and the reverse one, and the Hessian mass matrix's
+  # rows (tfrd's default kernel) at the forward run's anchors.
+  anchors = result.forward.mass_matrix_table.eigenvectors.shape[0] - 1
+  assert anchors > 0
+  assert result.num_decoder_gradients == 3 * 150 * 4 + 3 + -(
+      -preconditioning.hessian_gradients_per_image(anchors, 3, 8) // 8)
   assert 0.5 < result.reverse_accept_rate < 1.0
 
 

@@ -5,6 +5,7 @@ The process itself (exit statuses, signals, the first line printed) is
 tests/test_apps.py's, in subprocesses; every rule here runs in this one.
 """
 
+import collections
 import json
 import os
 import threading
@@ -72,6 +73,41 @@ def test_flags_become_one_job(problem, tmp_path):
   assert job.accuracy.betas == (1.0,) and job.accuracy.target_gap == 1.0
   assert job.outputs.checkpoint_interval_s == 5
   assert job.strategy == 'none'
+
+
+def test_the_hessian_is_the_default_but_a_replay_has_plain_hmc(problem,
+                                                              tmp_path):
+  assert _job(problem, tmp_path / 'a').chains.hmc.mass_matrix == 'hessian'
+  replay = _job(problem, tmp_path / 'b', '--step_sizes=some/step_sizes.npz')
+  assert replay.chains.hmc.mass_matrix == 'identity'
+  asked = _job(problem, tmp_path / 'c', '--step_sizes=some/step_sizes.npz',
+               '--mass_matrix=hessian')
+  assert asked.chains.hmc.mass_matrix == 'hessian'  # refused by tfrd
+
+
+def test_a_hessian_runs_step_sizes_are_refused_for_replay(tmp_path):
+  # Its step sizes are in the mass matrix's units; the matrices are not in
+  # the file.
+  curve = collections.namedtuple('Curve', [
+      'step_size_table', 'image_indices', 'config'])(
+          np.ones([2, 3]), np.arange(3),
+          {'num_chains': 1, 'num_transitions': 9, 'mass_matrix': 'hessian'})
+  path = tmp_path / 'step_sizes.npz'
+  with open(path, 'wb') as stream:
+    curve_run.save_step_sizes(curve, stream)
+  with pytest.raises(ValueError, match='hessian mass matrix'):
+    curve_run.load_step_sizes(str(path))
+  # A plain-HMC run's, and one written before the mass matrix was recorded.
+  with open(path, 'wb') as stream:
+    curve_run.save_step_sizes(curve._replace(config={
+        'num_chains': 1, 'num_transitions': 9, 'mass_matrix': 'identity'}),
+                              stream)
+  np.testing.assert_array_equal(curve_run.load_step_sizes(str(path)),
+                                np.ones([2, 3]))
+  np.savez(path, step_sizes=np.ones([2, 3]), image_indices=np.arange(3),
+           num_chains=1, num_transitions=9)
+  np.testing.assert_array_equal(curve_run.load_step_sizes(str(path)),
+                                np.ones([2, 3]))
 
 
 def test_the_run_is_tfrds_curve_written(problem, tmp_path):

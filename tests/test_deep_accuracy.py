@@ -18,12 +18,13 @@ def test_quick_run_records_each_attempt_and_reuses_them(tmp_path):
     result = app_runner.run_app('benchmarks.deep_accuracy', '--quick',
                                 '--decoders=mlp64', f'--output_dir={tmp_path}')
     assert result.returncode == 0, result.stderr[-3000:]
-    with open(tmp_path / 'deep_accuracy.json') as stream:
+    with open(tmp_path / 'deep_accuracy_hessian.json') as stream:
       (record,) = json.load(stream)['decoders']
     return record, result
 
   record, result = run()
   assert record['decoder'] == 'mlp64' and record['latent_dim'] == 64
+  assert record['mass_matrix'] == 'hessian'  # tfrd's default kernel
   assert record['num_curve_images'] == 20
   attempts = record['attempts']
   assert attempts[0]['num_intermediate'] == 60
@@ -33,9 +34,9 @@ def test_quick_run_records_each_attempt_and_reuses_them(tmp_path):
     # Within half the curve's decoder gradients, as the app plans it.
     assert attempt['decoder_gradients'] <= (
         0.5 * attempt['curve_decoder_gradients'])
-  table = (tmp_path / 'deep_accuracy.md').read_text().splitlines()
+  table = (tmp_path / 'deep_accuracy_hessian.md').read_text().splitlines()
   assert len(table) == 2 + len(attempts)
-  assert table[2].startswith('| mlp64 | 64 |')
+  assert table[2].startswith('| mlp64, hessian mass matrix | 64 |')
   assert table[2] in result.stdout
   # Run again: the model and the attempts are reused, the numbers the same.
   again, result = run()

@@ -47,8 +47,11 @@ def test_a_run_calls_the_decoder_as_often_as_the_rule_says(
                      latent_dim=problem.latent_dim,
                      chains=tfrd.ChainSettings(
                          num_chains=2, jit_compile=False,
+                         # The transitions' rule; the Hessian mass matrix's
+                         # rows are counted on top (test_preconditioning.py).
                          hmc=tfrd.HMCSettings(num_leapfrog_steps=3,
-                                              step_size_mode=mode)))
+                                              step_size_mode=mode,
+                                              mass_matrix='identity')))
   expected = passes.decoder_gradients_per_chain(schedule.num_transitions, 3,
                                                 mode)
   assert run.num_decoder_gradients == expected

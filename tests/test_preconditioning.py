@@ -242,13 +242,57 @@ def test_interrupted_preconditioned_run_resumes_exactly(tmp_path):
   np.testing.assert_array_equal(whole.log_z, resumed.log_z)
 
 
+def test_the_hessian_is_the_default_wherever_step_sizes_adapt():
+  assert tfrd.HMCSettings().mass_matrix == 'hessian'
+  assert tfrd.HMCSettings(step_size_mode='adaptive').mass_matrix == 'hessian'
+  # A fixed step size adapts nothing, so nothing measures the Hessian.
+  assert tfrd.HMCSettings(step_size_mode='fixed').mass_matrix == 'identity'
+  assert tfrd.ChainSettings().hmc.mass_matrix == 'hessian'
+
+
 @pytest.mark.parametrize('changes, message', [
-    (dict(step_size_mode='adaptive'), 'two_pass'),
+    (dict(step_size_mode='fixed'), "'two_pass' or 'adaptive'"),
     (dict(mass_matrix='dense'), 'mass_matrix must be one of'),
 ])
 def test_bad_settings_are_refused(changes, message):
   with pytest.raises(ValueError, match=message):
     tfrd.HMCSettings(**{'mass_matrix': 'hessian', **changes})
+
+
+def test_one_adaptive_pass_measures_and_uses_the_hessian():
+  data = _data(2)
+  schedule = _schedule(300)
+  runs = {mass: tfrd.run_ais(
+      _decoder, data, tfrd.SquaredError(), schedule, latent_dim=LATENT_DIM,
+      chains=tfrd.ChainSettings(
+          num_chains=8, decoder_dtype='float64',
+          hmc=tfrd.HMCSettings(step_size_mode='adaptive',
+                               mass_matrix=mass)))
+          for mass in ('identity', 'hessian')}
+  table = runs['hessian'].mass_matrix_table
+  expected = np.linalg.eigvalsh(2.0 * KERNEL @ KERNEL.T)
+  np.testing.assert_allclose(table.eigenvalues[1:],
+                             np.broadcast_to(np.maximum(expected, 0),
+                                             table.eigenvalues[1:].shape),
+                             rtol=1e-6, atol=1e-9)
+  # One pass: half the transitions' gradients of two_pass, plus the
+  # Hessian's rows.
+  anchors = table.eigenvectors.shape[0] - 1
+  assert (runs['hessian'].num_decoder_gradients -
+          runs['identity'].num_decoder_gradients) == -(
+              -preconditioning.hessian_gradients_per_image(
+                  anchors, LATENT_DIM, 8) // 8)
+  # Whitened, the step sizes settle far above plain HMC's at beta = 1000,
+  # where the narrowest direction (precision 1 + 2000·9) sets its scale.
+  assert (np.median(runs['hessian'].step_size_table[-1]) >
+          10 * np.median(runs['identity'].step_size_table[-1]))
+  exact = linear.linear_rate_distortion(
+      KERNEL, np.zeros(DATA_DIM), data, [1000.0], tfrd.SquaredError())
+  hessian_error = np.abs(runs['hessian'].estimates[-1].log_z -
+                         np.ravel(exact.log_z)).mean()
+  identity_error = np.abs(runs['identity'].estimates[-1].log_z -
+                          np.ravel(exact.log_z)).mean()
+  assert hessian_error < identity_error / 4
 
 
 def test_a_replayed_step_size_table_is_refused():

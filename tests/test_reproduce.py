@@ -434,6 +434,15 @@ def test_curve_of_other_settings_is_computed_again(tmp_path):
   document['points'] = [dict(point, rate=0.0) for point in fresh_points]
   with open(path, 'w') as stream:
     json.dump(document, stream)
+  # A curve written before the mass matrix was recorded ran plain HMC, as
+  # the budgets still do: reused.
+  other = os.path.join(output_dir, 'fig7', 'curves', 'gaussian_nll',
+                       'curve.json')
+  with open(other) as stream:
+    older = json.load(stream)
+  assert older['config'].pop('mass_matrix') == 'identity'
+  with open(other, 'w') as stream:
+    json.dump(older, stream)
 
   result = _run('--figure=fig7', '--budget=smoke',
                 f'--output_dir={output_dir}')

@@ -650,7 +650,7 @@ class _PassLoop:
           chain, schedule.betas[first:end + 1], run_seed, first,
           self.image_indices, ais_pass.adapt, metric)
       state.chain = chain
-      if ais_pass.phase == 'preliminary' and self.chunk_rows is not None:
+      if ais_pass.adapt and self.chunk_rows is not None:
         self._measure_anchor(state, chunk_index)
       state.used_steps.add(chunk_index, log_step_sum.numpy(), num_steps)
       accept_rate = float(np.mean(accept_sum.numpy()) / num_steps)
@@ -768,7 +768,7 @@ def run_ais(decoder, data, distortion, schedule, prior=None, latent_dim=None,
   preconditioned = hmc_settings.mass_matrix == 'hessian'
   if preconditioned and step_size_table is not None:
     raise ValueError(
-        "mass_matrix='hessian' is measured in the run's own preliminary pass: "
+        "mass_matrix='hessian' is measured while the run's step sizes adapt: "
         'it cannot replay a step-size table from another run.')
   if step_size_table is not None:
     step_size_table = np.asarray(step_size_table, dtype=np.float64)

@@ -75,27 +75,33 @@ class HMCSettings(
       their mean acceptance) instead of one per chain.
     mass_matrix: one of `MASS_MATRICES`: 'identity' (plain HMC) or
       'hessian' (a per-image mass matrix I + β·H̄ from the distortion's
-      Hessian, learned in the preliminary pass and replayed frozen in the
-      reported one; `tfrd.preconditioning`). 'hessian' needs
-      `step_size_mode='two_pass'`.
+      Hessian, learned in the pass that adapts the step sizes: the
+      preliminary pass of 'two_pass', replayed frozen in the reported one,
+      or the one pass of 'adaptive'; `tfrd.preconditioning`). None (the
+      default) is 'hessian', except with `step_size_mode='fixed'`, which
+      adapts nothing and so has the identity; on deep decoders the Hessian
+      reaches a given BDMC gap with several times fewer decoder gradients
+      (docs/accuracy.md).
   """
   __slots__ = ()
 
   def __new__(cls, num_leapfrog_steps=2, step_size_mode='two_pass',
               initial_step_size=0.1, target_accept_prob=0.65,
               adaptation_rate=0.05, shared_step_size=False,
-              mass_matrix='identity'):
+              mass_matrix=None):
     if step_size_mode not in STEP_SIZE_MODES:
       raise ValueError(f'step_size_mode must be one of {STEP_SIZE_MODES}, '
                        f'got {step_size_mode!r}.')
+    if mass_matrix is None:
+      mass_matrix = 'identity' if step_size_mode == 'fixed' else 'hessian'
     if mass_matrix not in MASS_MATRICES:
       raise ValueError(f'mass_matrix must be one of {MASS_MATRICES}, got '
                        f'{mass_matrix!r}.')
-    if mass_matrix != 'identity' and step_size_mode != 'two_pass':
+    if mass_matrix != 'identity' and step_size_mode == 'fixed':
       raise ValueError(
-          f"mass_matrix={mass_matrix!r} is learned in a preliminary pass and "
-          f"replayed frozen: it needs step_size_mode='two_pass', got "
-          f"{step_size_mode!r}.")
+          f"mass_matrix={mass_matrix!r} is learned while the step sizes "
+          f"adapt: it needs step_size_mode='two_pass' or 'adaptive', got "
+          f"'fixed' (use mass_matrix='identity').")
     if int(num_leapfrog_steps) < 1:
       raise ValueError('num_leapfrog_steps must be >= 1.')
     if not initial_step_size > 0:
