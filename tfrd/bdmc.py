@@ -106,11 +106,53 @@ class BDMCResult(
     return float(np.max(self.gap))
 
   @property
-  def gap_stderr(self):
-    """Standard error of `mean_gap` over images (0 for one image)."""
+  def gap_stderr_images(self):
+    """Standard error of `mean_gap` from the spread of the N per-image gaps,
+    or None for one image (a spread needs two).
+
+    It has N - 1 degrees of freedom: with the 3 to 8 images of a check it is
+    itself very noisy, and now and then far too small (three images whose
+    gaps happen to agree).
+    """
     if self.gap.size < 2:
-      return 0.0
+      return None
     return float(np.std(self.gap, ddof=1) / math.sqrt(self.gap.size))
+
+  @property
+  def gap_stderr_chains(self):
+    """Standard error of `mean_gap` from the chains' Monte Carlo noise, or
+    None with one chain per image (its weights measure no spread).
+
+    An image's gap is upper - lower, two log-mean-exps of C weights each;
+    by the delta method Var(log Ẑ) ≈ Var(w) / (C E[w]²) ≈ 1/ESS - 1/C,
+    with ESS = (Σw)²/Σw² the effective sample size of the image's weights
+    (forward: `forward.estimates[-1]`; reverse: `reverse_log_weights`).
+    This noise is most of the spread of the per-image gaps (the true gap
+    is small next to it), and the 2·C weights of every image measure it
+    far more steadily than the spread of N gaps does.
+    """
+    num_images, num_chains = self.reverse_log_weights.shape
+    if num_chains < 2:
+      return None
+    log_weights = self.reverse_log_weights - np.max(
+        self.reverse_log_weights, axis=1, keepdims=True)
+    weights = np.exp(log_weights)
+    ess_reverse = np.sum(weights, 1)**2 / np.sum(weights**2, 1)
+    ess_forward = np.asarray(
+        self.forward.estimates[-1].effective_sample_size, np.float64)
+    variance = (np.maximum(1.0 / ess_forward - 1.0 / num_chains, 0.0) +
+                np.maximum(1.0 / ess_reverse - 1.0 / num_chains, 0.0))
+    return float(math.sqrt(np.sum(variance)) / num_images)
+
+  @property
+  def gap_stderr(self):
+    """Standard error of `mean_gap`: the larger of `gap_stderr_images` and
+    `gap_stderr_chains`, so that a few images whose gaps agree by chance
+    do not make a mean gap look more precise than the chains allow; None
+    when neither exists (one image, one chain)."""
+    known = [value for value in (self.gap_stderr_images,
+                                 self.gap_stderr_chains) if value is not None]
+    return max(known) if known else None
 
 
 def _decode(decoder, latents, decoder_dtype):
