@@ -168,7 +168,8 @@ def settle_schedule(job, inputs, prior, chains, program='rd_curve',
       f'{", ".join(f"{b:g}" for b in plan.betas)} on {plan.num_images} '
       f'image(s) simulated from the model, {chains.num_chains} chains each '
       f'way, L={hmc.num_leapfrog_steps}; target gap {accuracy.target_gap:g} '
-      f'nats (the schedule grows until every gap meets it, up to '
+      f'nats (the schedule grows until every mean gap plus '
+      f'{tfrd.accuracy.STDERR_MARGIN:g} standard errors meets it, up to '
       f'--max_num_intermediate={accuracy.max_num_intermediate})\n')
   passes = tfrd.passes.num_passes(hmc.step_size_mode) + 1
   printers = {}
@@ -185,12 +186,14 @@ def settle_schedule(job, inputs, prior, chains, program='rd_curve',
   search = tfrd.accuracy.settle_schedule(
       inputs.decoder, inputs.distortion, job.schedule, prior, chains,
       accuracy, num_images, control, record_path)
+  margin = tfrd.accuracy.STDERR_MARGIN
   for attempt in search.attempts:
+    verdict = ('within target' if attempt['within_target'] else
+               f'not within target: mean + {margin:g} s.e. above it')
     sys.stderr.write(
         f'{program}: schedule of {attempt["num_transitions"]} transitions '
         f'(--num_intermediate={attempt["num_intermediate"]}): gaps '
-        f'{_gaps_line(attempt["points"])} nats'
-        f'{"" if attempt["within_target"] else " (above target)"}\n')
+        f'{_gaps_line(attempt["points"])} nats ({verdict})\n')
   if search.status == 'capped':
     sys.stderr.write(
         f'{program}: the target gap of {accuracy.target_gap:g} nats was not '
@@ -294,7 +297,9 @@ def print_accuracy(accuracy):
     met = accuracy.get('within_target')
     tried = len(search['attempts']) if search else 1
     print(f'target gap {accuracy["target_gap"]:g} nats: '
-          f'{"met" if met else "NOT met"}'
+          f'{"met" if met else "NOT met"} (every point\'s mean gap + '
+          f'{tfrd.accuracy.STDERR_MARGIN:g} s.e. within it, on at least '
+          f'{tfrd.accuracy.MIN_CHECK_IMAGES} simulated images)'
           + (f' after {tried} schedule(s); the search spent '
              f'{search["decoder_gradients"]:,} decoder gradients' if search
              else ''))

@@ -51,12 +51,27 @@ def test_the_check_costs_at_most_half_the_curve(num_curve_images):
   plan = accuracy_lib.plan_check('mse', schedule, num_curve_images, chains,
                                  tfrd.AccuracySettings())
   assert plan.betas.size == 3
-  assert 1 <= plan.num_images <= accuracy_lib.MAX_AUTO_IMAGES
+  assert accuracy_lib.MIN_CHECK_IMAGES == 4
+  assert (accuracy_lib.MIN_CHECK_IMAGES <= plan.num_images <=
+          accuracy_lib.MAX_AUTO_IMAGES)
   # One simulated image costs 2.3 of the curve's images here (three points,
-  # each forward with two passes and a reverse pass): from 5 images on,
-  # the check fits within half.
-  if num_curve_images >= 5:
+  # each forward with two passes and a reverse pass): from 20 images on,
+  # the 4 images a verdict needs fit within half; a smaller curve pays for
+  # those 4 all the same.
+  if num_curve_images < 20:
+    assert plan.num_images == accuracy_lib.MIN_CHECK_IMAGES
+    assert plan.cost_fraction > 0.5
+  else:
     assert plan.cost_fraction <= 0.5
+  # Without a target nothing is judged: the cost rule alone, from 1 image.
+  unjudged = accuracy_lib.plan_check(
+      'mse', schedule, num_curve_images, chains,
+      tfrd.AccuracySettings(target_gap=None))
+  assert 1 <= unjudged.num_images <= plan.num_images
+  if num_curve_images >= 5:
+    assert unjudged.cost_fraction <= 0.5
+  else:
+    assert unjudged.num_images == 1
     # ... and the largest number that stays within it, up to the cap.
     more = accuracy_lib.check_decoder_gradients(
         schedule, plan.betas, plan.num_images + 1, chains)
@@ -95,7 +110,7 @@ def test_the_planned_cost_is_what_the_runs_report():
 
 # The searches check beta_max alone: a third of the runs of the default
 # points, and the point whose gap needs the longer schedule.
-_TOP = tfrd.AccuracySettings(betas=(10.0,), target_gap=0.5, num_images=2,
+_TOP = tfrd.AccuracySettings(betas=(10.0,), target_gap=0.5, num_images=4,
                              max_num_intermediate=40 * 64)
 
 
@@ -120,7 +135,8 @@ def test_a_short_schedule_is_lengthened_until_the_gaps_meet_the_target(
     assert factor >= 2 and factor & (factor - 1) == 0  # a power of two
     assert later['min_before_first'] == earlier['min_before_first'] * factor
   assert search.status == 'met' and attempts[-1]['within_target']
-  assert all(p['mean_gap'] <= 0.5 for p in search.check)
+  # Met beyond the noise: every mean gap plus two standard errors.
+  assert all(p['mean_gap'] + 2 * p['gap_stderr'] <= 0.5 for p in search.check)
   assert search.schedule_settings.num_intermediate == (
       attempts[-1]['num_intermediate'])
   assert search.schedule.num_transitions == attempts[-1]['num_transitions']
@@ -181,6 +197,43 @@ def test_the_checked_curve_runs_on_the_settled_schedule_and_saves_it(
   loaded = tfrd.RDCurve.load(str(tmp_path))
   assert loaded.accuracy == json.loads(json.dumps(curve.accuracy))
   assert loaded.bdmc == json.loads(json.dumps(curve.bdmc))
+
+
+def _point(mean_gap, gap_stderr, num_images=4, beta=10.0):
+  return {'beta': beta, 'mean_gap': mean_gap, 'gap_stderr': gap_stderr,
+          'num_images': num_images, 'max_gap': mean_gap}
+
+
+def test_a_target_is_met_beyond_two_standard_errors_on_four_images():
+  # A mean gap at 0.8 of the target is not "met" while its noise reaches
+  # past it: mean + 2 s.e. must be within.
+  assert not accuracy_lib.within_target(_point(0.4, 0.1), 0.5)
+  assert accuracy_lib.within_target(_point(0.3, 0.1), 0.5)
+  assert accuracy_lib.judged_gap(_point(0.4, 0.1)) == pytest.approx(0.6)
+  # Three images, or no standard error, judge nothing.
+  assert not accuracy_lib.within_target(_point(0.1, 0.01, num_images=3), 0.5)
+  assert not accuracy_lib.within_target(_point(0.1, None), 0.5)
+  # The search's next length is predicted from the judged gap: 1.9 + 2 *
+  # 0.6 = 3.1 times the target asks for 4 times the schedule, not 2.
+  assert accuracy_lib._next_factor([_point(1.9, 0.6)], 1.0) == 4  # pylint: disable=protected-access
+  # Asked for by number, fewer images than a verdict needs are refused
+  # with a target, and allowed without one.
+  with pytest.raises(ValueError, match='at least 4'):
+    tfrd.AccuracySettings(num_images=3, target_gap=1.0)
+  assert tfrd.AccuracySettings(num_images=3, target_gap=None).num_images == 3
+
+
+def test_the_warnings_and_the_verdict_agree():
+  # A point within the target by its mean but not beyond its noise: the
+  # verdict says not met, and so does a warning naming mean + 2 s.e.
+  points = [_point(0.45, 0.1)]
+  (warning,) = accuracy_lib.gap_warnings(points, 0.5)
+  assert warning.startswith('The target gap of 0.5 nats is not met: BDMC '
+                            'gap 0.45 ± 0.1 nats at beta 10')
+  assert 'mean + 2 s.e. 0.65' in warning
+  assert accuracy_lib.gap_warnings([_point(0.2, 0.1)], 0.5) == []
+  (few,) = accuracy_lib.gap_warnings([_point(0.2, 0.1, num_images=2)], 0.5)
+  assert 'fewer than the 4 a verdict needs' in few
 
 
 def _curve(accept_rate, effective_sample_size):

@@ -96,13 +96,13 @@ def test_by_default_the_curve_states_its_accuracy(problem, tmp_path, capsys):
   # and the curve, its files and its table state the gaps and their cost.
   output_dir = tmp_path / 'out'
   job = _job(problem, output_dir, '--bdmc_points=10', '--target_gap=0.5',
-             '--bdmc_num_images=2')
+             '--bdmc_num_images=4')
   assert job.accuracy.target_gap == 0.5
   curve = curve_run.run_curve(job)
   with open(output_dir / 'curve.json') as stream:
     document = json.load(stream)
   (point,) = document['bdmc']
-  assert point['beta'] == 10.0 and point['num_images'] == 2
+  assert point['beta'] == 10.0 and point['num_images'] == 4
   accuracy = document['accuracy']
   assert accuracy['gaps'][0]['mean_gap'] == point['mean_gap']
   assert accuracy['check_decoder_gradients'] == point['decoder_gradients']
@@ -114,7 +114,7 @@ def test_by_default_the_curve_states_its_accuracy(problem, tmp_path, capsys):
   assert accuracy['within_target'] == (search['status'] == 'met')
   assert curve.accuracy == accuracy
   printed = capsys.readouterr().out
-  assert 'accuracy check (BDMC on 2 simulated image(s) per point' in printed
+  assert 'accuracy check (BDMC on 4 simulated image(s) per point' in printed
   assert 'target gap 0.5 nats: ' in printed
   assert 'upper bound' in printed
   # The search's record went into curve.json; its file is gone.
@@ -133,7 +133,7 @@ def test_a_resumed_run_reuses_its_schedule_search(problem, tmp_path,
   # and a file of that name tfrd did not write is refused.
   output_dir = tmp_path / 'out'
   job = _job(problem, output_dir, '--bdmc_points=10', '--target_gap=0.5',
-             '--bdmc_num_images=2')
+             '--bdmc_num_images=4')
 
   def no_curve(*args, **kwargs):
     raise RuntimeError('stopped before the curve')

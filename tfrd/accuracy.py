@@ -17,19 +17,25 @@ checked, by default, where it is made:
   βD̂ (eq. 15), on data simulated from the model; on the user's own images
   it is the best available indication, not a bound (`EXPLANATION`).
 - **The target** (`settle_schedule`): the check runs alone first, on the
-  schedule asked for; while a mean gap exceeds `target_gap`, the base
-  schedule and its fills are made longer by the power of two at or above
-  the worst gap's ratio to the target (on long schedules AIS's gap falls
-  about as 1/T, on shorter ones faster; at least a doubling), until every
-  gap meets the target or the next length would pass
-  `max_num_intermediate`. The curve then runs once, on the settled
+  schedule asked for; while a point is not within `target_gap`
+  (`within_target`: its mean gap plus `STDERR_MARGIN` standard errors, on
+  at least `MIN_CHECK_IMAGES` simulated images, so that a gap that meets
+  the target does so beyond its noise), the base schedule and its fills
+  are made longer by the power of two at or above the worst such gap's
+  ratio to the target (on long schedules AIS's gap falls about as 1/T, on
+  shorter ones faster; at least a doubling), until every point meets the
+  target or the next length would pass `max_num_intermediate`. The curve then runs once, on the settled
   schedule, and the last attempt is its check: a model the defaults suit
   pays for the check only, a deep one gets the schedule it needs.
 
 Cost invariant: the check's decoder gradients are at most
 `max_cost_fraction` (½) of the curve's, whenever the number of simulated
-images is left to `plan_check` and the curve has enough images for
-one (`tfrd.passes` gives both costs; a BDMC point costs each chain a
+images is left to `plan_check` and the curve has enough images for the
+fewest it takes (`MIN_CHECK_IMAGES` with a target, which judges a gap;
+one without): a smaller curve pays more for its check, and `describe`
+warns when the check costs more than the curve (`tfrd.passes` gives both
+costs;
+`tfrd.passes` gives both costs; a BDMC point costs each chain a
 forward run, two passes with two-pass step sizes, and one frozen reverse
 pass over the schedule up to its β). `tests/test_accuracy.py` checks the
 plan's cost against the gradients the runs report, the search on a
@@ -53,11 +59,12 @@ from tfrd import schedules as schedules_lib
 from tfrd import settings as settings_lib
 
 __all__ = ['CheckPlan', 'ScheduleSearch', 'EXPLANATION', 'MAX_AUTO_IMAGES',
+           'MIN_CHECK_IMAGES', 'STDERR_MARGIN',
            'ACCEPT_RANGE', 'MIN_EFFECTIVE_SAMPLE_SIZE', 'check_betas',
            'schedule_holding', 'curve_decoder_gradients',
            'check_decoder_gradients', 'plan_check', 'point_record',
            'lengthened', 'settle_schedule', 'run_warnings', 'gap_warnings',
-           'describe', 'within_target', 'estimate_rd_curve_checked',
+           'describe', 'judged_gap', 'within_target', 'estimate_rd_curve_checked',
            'is_search_record']
 
 # What a user reads beside the gaps (printed and in curve.json).
@@ -74,6 +81,15 @@ EXPLANATION = (
 # Images simulated per point when the cost rule chooses: a few images give
 # the gap's mean and standard error; more would mostly cost.
 MAX_AUTO_IMAGES = 8
+
+# The fewest images per point that judge a target gap, and the fewest the
+# cost rule chooses when there is a target (`tfrd.settings`).
+MIN_CHECK_IMAGES = settings_lib.MIN_CHECK_IMAGES
+
+# A point meets the target when its mean gap plus this many standard errors
+# does: the measured mean alone would call a gap met half the time it is
+# truly at the target.
+STDERR_MARGIN = 2.0
 
 # HMC acceptance outside this range at an RD point is reported: below, the
 # chains barely move; above, the steps are too small to explore.
@@ -117,7 +133,7 @@ class ScheduleSearch(
     attempts: one JSON-serializable dict per schedule tried, in order:
       num_intermediate, num_transitions, points (`point_record`s),
       decoder_gradients, wall_time_s, within_target.
-    status: 'met' (every gap within target), 'capped' (the next schedule
+    status: 'met' (every point `within_target`), 'capped' (the next schedule
       would pass the cap: the longest one tried is kept) or 'checked' (no
       target: one attempt).
     check: the `point_record`s of the settled schedule (its last attempt),
@@ -234,7 +250,10 @@ def plan_check(distortion, schedule, num_curve_images, chains, accuracy):
   num_images = accuracy.num_images
   if num_images is None:
     affordable = int(accuracy.max_cost_fraction * curve_cost // per_image)
-    num_images = min(MAX_AUTO_IMAGES, max(1, affordable))
+    # Fewer images cannot judge a target: a small curve pays for the
+    # minimum then (and `describe` warns when that outgrows the curve).
+    least = 1 if accuracy.target_gap is None else MIN_CHECK_IMAGES
+    num_images = min(MAX_AUTO_IMAGES, max(least, affordable))
   return CheckPlan(betas, num_images, num_images * per_image, curve_cost)
 
 
@@ -309,10 +328,37 @@ def point_record(result, chains, in_schedule, per_image=False):
   return record
 
 
+def judged_gap(record):
+  """The gap a point is judged on: its mean gap plus `STDERR_MARGIN`
+  standard errors (None without a mean gap; the mean alone without a
+  standard error)."""
+  if record.get('mean_gap') is None:
+    return None
+  return record['mean_gap'] + STDERR_MARGIN * (record.get('gap_stderr') or
+                                                0.0)
+
+
 def within_target(record, target_gap):
-  """Whether a point's measured mean gap is at most `target_gap` (the
-  measured value itself, so a curve said to meet 1 nat shows at most 1)."""
-  return record['mean_gap'] is not None and record['mean_gap'] <= target_gap
+  """Whether a point meets `target_gap`: its mean gap plus `STDERR_MARGIN`
+  standard errors is at most the target, measured on at least
+  `MIN_CHECK_IMAGES` simulated images.
+
+  The margin makes "met" hold beyond the gap's noise rather than half the
+  time a gap is truly at the target; fewer images, or a point without a
+  standard error, never meet a target.
+
+  Args:
+    record: a `point_record` (or curve.json's `accuracy.gaps` entry with
+      `num_images`).
+    target_gap: the target, in nats.
+
+  Returns:
+    bool.
+  """
+  return bool(record.get('mean_gap') is not None and
+              record.get('gap_stderr') is not None and
+              (record.get('num_images') or 0) >= MIN_CHECK_IMAGES and
+              judged_gap(record) <= target_gap)
 
 
 def lengthened(schedule_settings, factor):
@@ -326,14 +372,15 @@ def lengthened(schedule_settings, factor):
 
 def _next_factor(records, target_gap):
   """The power of two (at least 2) by which to lengthen the schedule: the
-  smallest at or above the worst gap's ratio to the target.
+  smallest at or above the worst judged gap's (`judged_gap`) ratio to the
+  target.
 
   On the 1/T law of long schedules that ratio would just suffice; shorter
   ones tighten faster (the deep 64-d MLP of docs/accuracy.md went from 3.73
   to 0.49 nats for 4 times the schedule), and a prediction that falls
   short costs one more attempt.
   """
-  worst = max(record['mean_gap'] / target_gap for record in records)
+  worst = max(judged_gap(record) / target_gap for record in records)
   return 2 ** max(1, math.ceil(math.log2(max(worst, 2.0))))
 
 
@@ -394,7 +441,8 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
   """The schedule a curve should run on to meet `accuracy.target_gap`.
 
   Runs the curve's check (`plan_check`) on the schedule of
-  `schedule_settings`; while a point's mean gap exceeds the target,
+  `schedule_settings`; while a point is not within the target
+  (`within_target`: mean gap plus two standard errors),
   lengthens the schedule (`lengthened`, by a power of two predicted from the
   worst gap) and checks again, until every gap is within the target or the
   next schedule's `num_intermediate` would pass
@@ -545,25 +593,52 @@ def run_warnings(curve):
   return warnings
 
 
+def _gap_text(point):
+  """'0.12 ± 0.05' (the mean alone without a standard error)."""
+  stderr = point.get('gap_stderr')
+  return f'{point["mean_gap"]:.3g}' + (
+      '' if stderr is None else f' ± {stderr:.2g}')
+
+
 def gap_warnings(points, target_gap=None, search=None):
-  """One-line warnings about the check's gaps, with what to try."""
+  """One-line warnings about the check's gaps, with what to try.
+
+  With a target, a point not `within_target` is named (the largest judged
+  gap); without one, a mean gap above 1 nat.
+  """
   warnings = []
-  loose = [point for point in points if point['mean_gap'] is not None and
-           point['mean_gap'] > (1.0 if target_gap is None else target_gap)]
+  measured = [point for point in points if point.get('mean_gap') is not None]
+  if target_gap is None:
+    loose = [point for point in measured if point['mean_gap'] > 1.0]
+  else:
+    loose = [point for point in measured
+             if not within_target(point, target_gap)]
+  worst = (max(loose, key=lambda point: judged_gap(point)) if loose
+           else None)
   if search is not None and search.status == 'capped':
     warnings.append(
         f'The target gap of {target_gap:g} nats was not met within the cap '
         f'(--max_num_intermediate): the curve uses the longest schedule '
         f'tried (--num_intermediate={search.schedule_settings.num_intermediate}'
-        f'), whose largest gap is {max(p["mean_gap"] for p in points):.3g} '
-        f'nats; raise the cap, or use more --leapfrog_steps or chains.')
-  elif loose:
-    worst = max(loose, key=lambda point: point['mean_gap'])
+        f'), where the BDMC gap at beta {worst["beta"]:g} is '
+        f'{_gap_text(worst)} nats (mean + {STDERR_MARGIN:g} s.e. '
+        f'{judged_gap(worst):.3g}); raise the cap, or use more '
+        f'--leapfrog_steps or chains.')
+  elif worst is not None and target_gap is not None:
+    few = (worst.get('num_images') or 0) < MIN_CHECK_IMAGES
     warnings.append(
-        f'The curve is loose: BDMC gap {worst["mean_gap"]:.3g} ± '
-        f'{worst["gap_stderr"]:.2g} nats at beta {worst["beta"]:g}, so its '
-        f'rate there may be too high by about that much; --target_gap=1 '
-        f'lengthens the schedule until the gaps are within 1 nat.')
+        f'The target gap of {target_gap:g} nats is not met: BDMC gap '
+        f'{_gap_text(worst)} nats at beta {worst["beta"]:g}'
+        + (f' on {worst.get("num_images")} simulated image(s), fewer than '
+           f'the {MIN_CHECK_IMAGES} a verdict needs' if few else
+           f' (mean + {STDERR_MARGIN:g} s.e. {judged_gap(worst):.3g})')
+        + '; its rate there may be too high by about the gap.')
+  elif worst is not None:
+    warnings.append(
+        f'The curve is loose: BDMC gap {_gap_text(worst)} nats at beta '
+        f'{worst["beta"]:g}, so its rate there may be too high by about '
+        f'that much; --target_gap=1 lengthens the schedule until the gaps '
+        f'are within 1 nat.')
   return warnings
 
 
@@ -578,8 +653,11 @@ def describe(curve, plan, points, search=None, target_gap=None):
     target_gap: the target, or None.
 
   Returns:
-    A JSON-serializable dict: the gaps' summary, the check's and the
-    curve's decoder gradients, the target and whether it was met, the
+    A JSON-serializable dict: the gaps' summary (per point: beta,
+    mean_gap, gap_stderr (null where none exists), max_gap, num_images and
+    judged_gap, the mean plus `STDERR_MARGIN` standard errors), the
+    check's and the curve's decoder gradients, the target and whether
+    every point is `within_target`, the
     schedule search's attempts, warnings (`run_warnings`, `gap_warnings`)
     and `EXPLANATION`.
   """
@@ -589,8 +667,9 @@ def describe(curve, plan, points, search=None, target_gap=None):
   document = {
       'checked_betas': [float(beta) for beta in plan.betas],
       'num_images': int(plan.num_images),
-      'gaps': [{key: point[key] for key in ('beta', 'mean_gap', 'gap_stderr',
-                                            'max_gap')} for point in points],
+      'gaps': [{key: point.get(key) for key in (
+          'beta', 'mean_gap', 'gap_stderr', 'max_gap', 'num_images')} | {
+              'judged_gap': judged_gap(point)} for point in points],
       'largest_mean_gap': max(gaps) if gaps else None,
       'check_decoder_gradients': int(check_gradients),
       'curve_decoder_gradients': int(plan.curve_decoder_gradients),
