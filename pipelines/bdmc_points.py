@@ -136,7 +136,8 @@ def _stopping_progress(printer):
 def _gaps_line(points):
   return ', '.join(
       f'{point["mean_gap"]:.3g}'
-      + (f' ± {point["gap_stderr"]:.2g}' if point['num_images'] > 1 else '')
+      + ('' if tfrd.plotting.recorded_gap_stderr(point) is None else
+         f' ± {tfrd.plotting.recorded_gap_stderr(point):.2g}')
       + f' at beta {point["beta"]:g}' for point in points)
 
 
@@ -287,9 +288,11 @@ def print_accuracy(accuracy):
         f'{accuracy["curve_decoder_gradients"]:,}):')
   print(f'{"beta":>12} {"gap":>10} {"± s.e.":>8} {"largest":>8}')
   for gap in accuracy['gaps']:
-    # One image has no standard error (tfrd.BDMCResult.gap_stderr says 0).
-    stderr = (f'{gap["gap_stderr"]:8.4f}' if accuracy['num_images'] > 1
-              else f'{"n/a":>8}')
+    # No standard error (one image and one chain; or a one-image record
+    # of an older version, which wrote 0): none is printed.
+    stderr = tfrd.plotting.recorded_gap_stderr(
+        {'num_images': accuracy['num_images'], **gap})
+    stderr = f'{"n/a":>8}' if stderr is None else f'{stderr:8.4f}'
     print(f'{gap["beta"]:12.5g} {gap["mean_gap"]:10.4f} {stderr} '
           f'{gap["max_gap"]:8.4f}')
   search = accuracy.get('search')

@@ -272,3 +272,55 @@ def test_a_loose_curve_says_so_without_a_target():
   assert warning.startswith('The curve is loose: BDMC gap 3.7 ± 1.2 nats at '
                             'beta 1000')
   assert accuracy_lib.gap_warnings(points[:1]) == []
+
+
+def _one_image_result(num_chains):
+  """A BDMCResult of one simulated image with `num_chains` chains."""
+  lower = np.array([-100.0])
+  estimate = tfrd.estimators.RDEstimate(lower, np.zeros(1), np.zeros(1),
+                                        np.array([num_chains / 2]))
+  forward = tfrd.ais.AISRun(np.array([1.0]), [estimate], None,
+                            np.array([0.6]), None, 10, False, {})
+  return tfrd.bdmc.BDMCResult(
+      beta=1.0, lower=lower, upper=lower + 0.05, gap=np.array([0.05]),
+      forward=forward,
+      reverse_log_weights=np.log(np.arange(1.0, num_chains + 1))[None],
+      reverse_accept_rate=0.6, num_transitions=10, num_decoder_gradients=10,
+      wall_time_s={}, simulated=None)
+
+
+def test_a_missing_standard_error_is_null_not_zero(tmp_path, capsys):
+  # pylint: disable=g-import-not-at-top
+  from pipelines import bdmc_points
+  from tfrd import plotting
+  # pylint: enable=g-import-not-at-top
+  chains = _CHAINS._replace(num_chains=1)
+  record = accuracy_lib.point_record(_one_image_result(1), chains, True)
+  # One image and one chain: no spread of either kind exists.
+  assert record['gap_stderr'] is None
+  assert record['gap_stderr_images'] is None
+  assert record['gap_stderr_chains'] is None
+  assert '"gap_stderr": null' in json.dumps(record)
+  # One image of several chains has the chains' standard error.
+  several = accuracy_lib.point_record(_one_image_result(4), _CHAINS, True)
+  assert several['gap_stderr'] == several['gap_stderr_chains'] > 0
+  assert several['gap_stderr_images'] is None
+  # Readers cope: the verdict, the warnings, curve.json, the table.
+  assert not accuracy_lib.within_target(record, 10.0)
+  curve = _curve([0.6] * 4, [3.0] * 4)
+  plan = accuracy_lib.CheckPlan(np.array([1.0]), 1, 10, 100)
+  curve.bdmc = [record]
+  curve.accuracy = accuracy_lib.describe(curve, plan, [record], None, 0.01)
+  assert curve.accuracy['gaps'][0]['gap_stderr'] is None
+  (warning,) = accuracy_lib.gap_warnings([record], 0.01)
+  assert 'BDMC gap 0.05 nats at beta 1 on 1 simulated image(s)' in warning
+  curve.save(str(tmp_path))
+  saved = json.loads((tmp_path / 'curve.json').read_text())
+  assert saved['bdmc'][0]['gap_stderr'] is None
+  assert saved['accuracy']['gaps'][0]['gap_stderr'] is None
+  bdmc_points.print_accuracy(curve.accuracy)
+  assert '     n/a' in capsys.readouterr().out
+  # A one-image record of an older version wrote 0.0 where none existed.
+  assert plotting.recorded_gap_stderr(
+      {'gap_stderr': 0.0, 'num_images': 1}) is None
+  assert plotting.recorded_gap_stderr(several) == several['gap_stderr']

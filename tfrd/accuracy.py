@@ -269,7 +269,9 @@ def point_record(result, chains, in_schedule, per_image=False):
 
   Returns:
     A JSON-serializable dict: beta, mean_gap (upper minus lower bound on log
-    Z_β, averaged over images), max_gap, gap_stderr, mean_lower,
+    Z_β, averaged over images), max_gap, gap_stderr (`BDMCResult`'s: the
+    larger of gap_stderr_images and gap_stderr_chains, also recorded;
+    each None, JSON null, where it does not exist), mean_lower,
     mean_upper, num_images, the forward chains' rate and distortion at β,
     transitions, acceptance, decoder gradients per chain and in all,
     wall time and settings.
@@ -281,7 +283,10 @@ def point_record(result, chains, in_schedule, per_image=False):
       'beta': float(result.beta),
       'mean_gap': result.mean_gap,
       'max_gap': result.max_gap,
+      # None (JSON null) where no standard error exists, never 0.
       'gap_stderr': result.gap_stderr,
+      'gap_stderr_images': result.gap_stderr_images,
+      'gap_stderr_chains': result.gap_stderr_chains,
       'mean_lower': result.mean_lower,
       'mean_upper': result.mean_upper,
       'num_images': num_images,

@@ -18,7 +18,34 @@ from tfrd import files
 
 __all__ = ['plot_curves', 'curves_figure', 'value_at_beta',
            'log_likelihoods_figure', 'plot_reconstructions',
-           'guess_image_shape', 'wants_log_distortion', 'wants_log_rate']
+           'guess_image_shape', 'wants_log_distortion', 'wants_log_rate',
+           'recorded_gap_stderr']
+
+
+def recorded_gap_stderr(record):
+  """The standard error of a BDMC point record's mean gap, or None where
+  none exists.
+
+  Here, with the figures that draw the gaps, because `tfrd.plotting` loads
+  without TensorFlow, as the readers of results (`pipelines.report_figures`,
+  `pipelines.findings`) do.
+
+  Args:
+    record: a `tfrd.accuracy.point_record`, or an entry of curve.json's
+      `accuracy.gaps`, as written by any version.
+
+  Returns:
+    The float, or None: when the record has none (JSON null), and for a
+    record of one image written before standard errors from the chains
+    (no `gap_stderr_chains` key), which stored 0.0 where none existed.
+  """
+  stderr = record.get('gap_stderr')
+  if stderr is None:
+    return None
+  if ((record.get('num_images') or 2) < 2 and
+      'gap_stderr_chains' not in record and stderr == 0.0):
+    return None
+  return float(stderr)
 
 
 def _new_figure(figsize):
@@ -206,8 +233,7 @@ def _draw_gaps(rd_axis, beta_axis, betas, distortion, rate, gaps, color,
         'mean_gap') is None:
       continue
     where.append((beta, point_distortion, point_rate, float(gap['mean_gap']),
-                  gap.get('gap_stderr') if gap.get('num_images', 2) > 1
-                  else None))
+                  recorded_gap_stderr(gap)))
   if not where:
     return
   beta, point_distortion, point_rate, size = (
