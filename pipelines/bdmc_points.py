@@ -282,9 +282,14 @@ def print_accuracy(accuracy):
   and the warnings (also on stderr, where a user watching progress sees
   them)."""
   fraction = accuracy['check_cost_fraction']
+  search = accuracy.get('search')
+  tried = len(search['attempts']) if search else 1
+  # The whole search's cost, every schedule it tried.
   print(f'accuracy check (BDMC on {accuracy["num_images"]} simulated '
         f'image(s) per point; {accuracy["check_decoder_gradients"]:,} decoder '
-        f'gradients, {fraction:.0%} of the curve\'s '
+        f'gradients'
+        + (f' over {tried} schedules' if tried > 1 else '')
+        + f', {fraction:.0%} of the curve\'s '
         f'{accuracy["curve_decoder_gradients"]:,}):')
   print(f'{"beta":>12} {"gap":>10} {"± s.e.":>8} {"largest":>8}')
   for gap in accuracy['gaps']:
@@ -295,17 +300,13 @@ def print_accuracy(accuracy):
     stderr = f'{"n/a":>8}' if stderr is None else f'{stderr:8.4f}'
     print(f'{gap["beta"]:12.5g} {gap["mean_gap"]:10.4f} {stderr} '
           f'{gap["max_gap"]:8.4f}')
-  search = accuracy.get('search')
   if accuracy.get('target_gap') is not None:
     met = accuracy.get('within_target')
-    tried = len(search['attempts']) if search else 1
     print(f'target gap {accuracy["target_gap"]:g} nats: '
           f'{"met" if met else "NOT met"} (every point\'s mean gap + '
           f'{tfrd.accuracy.STDERR_MARGIN:g} s.e. within it, on at least '
           f'{tfrd.accuracy.MIN_CHECK_IMAGES} simulated images)'
-          + (f' after {tried} schedule(s); the search spent '
-             f'{search["decoder_gradients"]:,} decoder gradients' if search
-             else ''))
+          + (f' after {tried} schedule(s)' if search else ''))
   print(accuracy['explanation'])
   for warning in accuracy['warnings']:
     print(f'warning: {warning}')

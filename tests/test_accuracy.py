@@ -147,6 +147,34 @@ def test_a_short_schedule_is_lengthened_until_the_gaps_meet_the_target(
       first_schedule.betas[first_schedule.rd_indices])
 
 
+def test_the_check_costs_the_whole_search_and_says_when_it_outgrows_the_curve(
+    search):
+  search, _ = search
+  attempts = search.attempts
+  assert len(attempts) >= 2
+  total = sum(attempt['decoder_gradients'] for attempt in attempts)
+  assert search.decoder_gradients == total > attempts[-1]['decoder_gradients']
+  curve_gradients = attempts[-1]['curve_decoder_gradients']
+  assert search.cost_fraction == pytest.approx(total / curve_gradients)
+  plan = accuracy_lib.plan_check('mse', search.schedule, 3, _CHAINS, _TOP)
+  assert plan.curve_decoder_gradients == curve_gradients
+  described = accuracy_lib.describe(_curve([0.6] * 4, [3.0] * 4), plan,
+                                    search.check, search, _TOP.target_gap)
+  assert described['check_decoder_gradients'] == total
+  assert described['settled_check_decoder_gradients'] == (
+      attempts[-1]['decoder_gradients'])
+  assert described['check_cost_fraction'] == pytest.approx(
+      search.cost_fraction)
+  # 4 simulated images against a curve of 3: the check outgrows the curve,
+  # and a warning says so rather than the cost passing silently.
+  assert total > curve_gradients
+  (warning,) = [w for w in described['warnings']
+                if w.startswith('The accuracy check cost')]
+  assert f'{total:,} decoder gradients over the {len(attempts)} schedules' in (
+      warning)
+  assert accuracy_lib.cost_warnings(10, 10) == []
+
+
 def test_a_resumed_search_reuses_what_it_measured(search, monkeypatch):
   search, record = search
   saved = json.loads(record.read_text())

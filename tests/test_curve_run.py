@@ -105,7 +105,12 @@ def test_by_default_the_curve_states_its_accuracy(problem, tmp_path, capsys):
   assert point['beta'] == 10.0 and point['num_images'] == 4
   accuracy = document['accuracy']
   assert accuracy['gaps'][0]['mean_gap'] == point['mean_gap']
-  assert accuracy['check_decoder_gradients'] == point['decoder_gradients']
+  # The check's cost is the whole search's, the settled points' within it.
+  assert accuracy['settled_check_decoder_gradients'] == (
+      point['decoder_gradients'])
+  assert accuracy['check_decoder_gradients'] == sum(
+      attempt['decoder_gradients']
+      for attempt in accuracy['search']['attempts'])
   assert accuracy['curve_decoder_gradients'] > 0
   search = accuracy['search']
   settled = search['settled_num_intermediate']

@@ -64,7 +64,7 @@ __all__ = ['CheckPlan', 'ScheduleSearch', 'EXPLANATION', 'MAX_AUTO_IMAGES',
            'schedule_holding', 'curve_decoder_gradients',
            'check_decoder_gradients', 'plan_check', 'point_record',
            'lengthened', 'settle_schedule', 'run_warnings', 'gap_warnings',
-           'describe', 'judged_gap', 'within_target', 'estimate_rd_curve_checked',
+           'describe', 'cost_warnings', 'judged_gap', 'within_target', 'estimate_rd_curve_checked',
            'is_search_record']
 
 # What a user reads beside the gaps (printed and in curve.json).
@@ -140,6 +140,18 @@ class ScheduleSearch(
       which are the curve's check.
   """
   __slots__ = ()
+
+  @property
+  def decoder_gradients(self):
+    """The whole search's decoder gradients: every attempt's check."""
+    return int(sum(attempt['decoder_gradients'] for attempt in self.attempts))
+
+  @property
+  def cost_fraction(self):
+    """The whole search's decoder gradients over the settled curve's (not
+    the last attempt's alone: a search of two schedules costs both)."""
+    return self.decoder_gradients / max(
+        self.attempts[-1]['curve_decoder_gradients'], 1)
 
 
 def check_betas(distortion, schedule, betas=None):
@@ -647,6 +659,32 @@ def gap_warnings(points, target_gap=None, search=None):
   return warnings
 
 
+def cost_warnings(check_gradients, curve_gradients, num_attempts=1):
+  """A one-line warning when the check cost more decoder gradients than the
+  curve (a curve of few images: the check's images do not shrink with
+  it), else nothing.
+
+  Args:
+    check_gradients: the check's decoder gradients, every attempt.
+    curve_gradients: the curve's.
+    num_attempts: schedules the check tried.
+
+  Returns:
+    A list of at most one string.
+  """
+  if check_gradients <= curve_gradients:
+    return []
+  tried = (f' over the {num_attempts} schedules it tried'
+           if num_attempts > 1 else '')
+  return [
+      f'The accuracy check cost {check_gradients:,} decoder gradients'
+      f'{tried}, {check_gradients / max(curve_gradients, 1):.2g} times the '
+      f'curve\'s {curve_gradients:,}: its simulated images do not shrink '
+      f'with a curve of few images (a target is judged on at least '
+      f'{MIN_CHECK_IMAGES}), so such a curve pays more for its check than '
+      f'for itself; a curve of more images pays proportionally less.']
+
+
 def describe(curve, plan, points, search=None, target_gap=None):
   """curve.json's `accuracy` field.
 
@@ -661,13 +699,19 @@ def describe(curve, plan, points, search=None, target_gap=None):
     A JSON-serializable dict: the gaps' summary (per point: beta,
     mean_gap, gap_stderr (null where none exists), max_gap, num_images and
     judged_gap, the mean plus `STDERR_MARGIN` standard errors), the
-    check's and the curve's decoder gradients, the target and whether
+    check's decoder gradients (check_decoder_gradients and
+    check_cost_fraction: the whole search's, every schedule tried;
+    settled_check_decoder_gradients: the settled schedule's points alone)
+    and the curve's, the target and whether
     every point is `within_target`, the
-    schedule search's attempts, warnings (`run_warnings`, `gap_warnings`)
-    and `EXPLANATION`.
+    schedule search's attempts, warnings (`run_warnings`, `gap_warnings`,
+    `cost_warnings`) and `EXPLANATION`.
   """
-  check_gradients = sum(point.get('decoder_gradients', 0)
-                        for point in points)
+  settled_gradients = int(sum(point.get('decoder_gradients', 0)
+                              for point in points))
+  # The check's cost is the whole search's: every schedule it tried.
+  check_gradients = (settled_gradients if search is None else
+                     search.decoder_gradients)
   gaps = [point['mean_gap'] for point in points]
   document = {
       'checked_betas': [float(beta) for beta in plan.betas],
@@ -677,6 +721,7 @@ def describe(curve, plan, points, search=None, target_gap=None):
               'judged_gap': judged_gap(point)} for point in points],
       'largest_mean_gap': max(gaps) if gaps else None,
       'check_decoder_gradients': int(check_gradients),
+      'settled_check_decoder_gradients': settled_gradients,
       'curve_decoder_gradients': int(plan.curve_decoder_gradients),
       'check_cost_fraction': check_gradients / max(
           plan.curve_decoder_gradients, 1),
@@ -684,8 +729,10 @@ def describe(curve, plan, points, search=None, target_gap=None):
       'target_gap': target_gap,
       'within_target': (None if target_gap is None or not gaps else all(
           within_target(point, target_gap) for point in points)),
-      'warnings': run_warnings(curve) + gap_warnings(points, target_gap,
-                                                     search),
+      'warnings': run_warnings(curve) + gap_warnings(
+          points, target_gap, search) + cost_warnings(
+              check_gradients, plan.curve_decoder_gradients,
+              1 if search is None else len(search.attempts)),
       'explanation': EXPLANATION,
   }
   if search is not None:
@@ -696,8 +743,7 @@ def describe(curve, plan, points, search=None, target_gap=None):
                           'gaps': {f'{point["beta"]:g}': point['mean_gap']
                                    for point in attempt['points']}}
                      for attempt in search.attempts],
-        'decoder_gradients': int(sum(attempt['decoder_gradients']
-                                     for attempt in search.attempts)),
+        'decoder_gradients': search.decoder_gradients,
         'settled_num_intermediate': search.schedule_settings.num_intermediate,
         'settled_min_before_first': search.schedule_settings.min_before_first,
         'settled_min_between': search.schedule_settings.min_between,
