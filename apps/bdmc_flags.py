@@ -45,7 +45,9 @@ def define_flags():
       'and fills) is made 2, 4, ... times longer, as predicted from the gap, '
       'and checked again, until every gap is within target or '
       '--max_num_intermediate would be passed. The curve then runs once, on '
-      'the settled schedule, and the last check is its check. "none": '
+      'the settled schedule, and the last check is its check. Given '
+      'explicitly and not met (within the cap), the run writes its curve '
+      'and exits with status 3. "none": '
       'check the schedule as given, after the curve, without lengthening '
       'it.')
   flags.DEFINE_integer(

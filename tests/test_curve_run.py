@@ -300,3 +300,48 @@ def test_a_decoder_giving_nan_is_one_error_and_no_curve(problem, bad_inputs,
     curve_run.run_curve(_job(problem, output_dir,
                              f'--model={bad_inputs["nan_model"]}'))
   assert not (output_dir / 'curve.json').exists()
+
+
+def _main(problem, output_dir, *args):
+  """apps.rd_curve's main on the tiny problem, in-process: its exit status."""
+  with flagsaver.flagsaver():
+    FLAGS.unparse_flags()
+    FLAGS(['rd_curve', f'--model={problem["model"]}',
+           f'--dataset=npz:{problem["data"]}', '--num_images=3',
+           '--distortion=gaussian_nll', '--gaussian_scale=0.5',
+           f'--output_dir={output_dir}', '--seed=1', '--jit=false',
+           *app_runner.TINY_AIS_FLAGS, *args])
+    status = rd_curve.main(['rd_curve'])
+  FLAGS.unparse_flags()
+  return status
+
+
+def test_an_explicit_target_not_met_writes_the_curve_and_exits_3(
+    problem, tmp_path, capsys):
+  # A target no schedule meets within a cap of the first schedule: one
+  # attempt, capped; the curve and its files are written all the same.
+  output_dir = tmp_path / 'out'
+  status = _main(problem, output_dir, '--bdmc_points=10', '--target_gap=1e-6',
+                 '--max_num_intermediate=60')
+  assert status == jobs.TARGET_NOT_MET == 3
+  assert sorted(os.listdir(output_dir)) == sorted(curve_run.RESULT_FILES)
+  document = json.loads((output_dir / 'curve.json').read_text())
+  assert document['accuracy']['within_target'] is False
+  assert document['accuracy']['search']['status'] == 'capped'
+  assert 'the target gap of 1e-06 nats was not met; the curve is written ' \
+         'all the same (exit status 3)' in capsys.readouterr().err
+
+
+def test_only_an_explicit_target_decides_the_exit_status(
+    problem, tmp_path, monkeypatch):
+  # The default target (1 nat, not given) missed keeps its warning and
+  # exits 0; the same target given explicitly exits 3; met, 0.
+  missed = tfrd.RDCurve(np.array([1.0]), *[np.ones([1, 1])] * 4)
+  missed.accuracy = {'within_target': False, 'target_gap': 1.0}
+  monkeypatch.setattr(curve_run, 'run_curve', lambda job: missed)
+  assert _main(problem, tmp_path / 'a') == 0
+  assert _main(problem, tmp_path / 'b', '--target_gap=1') == 3
+  missed.accuracy['within_target'] = True
+  assert _main(problem, tmp_path / 'c', '--target_gap=1') == 0
+  # A finished run that had nothing to do (None) is not a verdict.
+  assert curve_run.target_status(None) == 0
