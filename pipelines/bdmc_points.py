@@ -10,8 +10,9 @@ runs forward AIS from the prior to β and reverse AIS from the generating
 latents back to the prior (`tfrd.bdmc_at_points`), along the curve's own
 schedule truncated at β, with the curve's chains, HMC settings and seed.
 The BDMC gap, upper minus lower bound on log Z_β of the simulated data
-(paper §2.1, appendix D.3.2, Fig. 9), bounds the error of the curve's
-log Ẑ, hence of its rate, at β.
+(paper §2.1, appendix D.3.2, Fig. 9), bounds the error of log Ẑ, hence of
+the rate, at β on such simulated data at the curve's schedule; for the
+curve's own images it is an indication, not a bound.
 
 `tfrd.accuracy.point_record` is the one schema of a BDMC point, wherever it
 is written: curve.json's `bdmc` field (`apps.rd_curve`, `apps.reproduce`)

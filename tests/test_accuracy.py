@@ -352,3 +352,33 @@ def test_a_missing_standard_error_is_null_not_zero(tmp_path, capsys):
   assert plotting.recorded_gap_stderr(
       {'gap_stderr': 0.0, 'num_images': 1}) is None
   assert plotting.recorded_gap_stderr(several) == several['gap_stderr']
+
+
+def test_the_check_says_what_it_bounds_and_what_it_indicates():
+  # It bounds the gap on images simulated from the decoder; on the user's
+  # own images it is an indication: every text the user reads says so.
+  # pylint: disable=g-import-not-at-top
+  import types
+  from tfrd import plotting
+  # pylint: enable=g-import-not-at-top
+  explanation = accuracy_lib.EXPLANATION
+  assert 'images simulated from the decoder' in explanation
+  assert 'indication, not a bound' in explanation
+  assert 'does not bracket your curve' in explanation
+  (loose,) = accuracy_lib.gap_warnings([_point(3.7, 1.2, beta=1000.0)])
+  assert 'on images simulated from the decoder, which indicates' in loose
+  (missed,) = accuracy_lib.gap_warnings([_point(0.45, 0.1)], 0.5)
+  assert 'an indication for your images' in missed
+  # The figure's legend names the gaps' bars for what they are.
+  curve = types.SimpleNamespace(
+      betas=np.array([0.1, 1.0, 10.0]), rate=np.array([1.0, 5.0, 9.0]),
+      distortion=np.array([3.0, 1.0, 0.2]), bdmc=[_point(0.3, 0.1)])
+  figure = plotting.curves_figure({'AIS': curve})
+  legend = [text.get_text()
+            for text in figure.axes[0].get_legend().get_texts()]
+  assert plotting.GAP_LEGEND in legend
+  assert 'an indication for these images' in plotting.GAP_LEGEND
+  plain = plotting.curves_figure({'AIS': types.SimpleNamespace(
+      betas=curve.betas, rate=curve.rate, distortion=curve.distortion)})
+  assert [text.get_text()
+          for text in plain.axes[0].get_legend().get_texts()] == ['AIS']

@@ -14,8 +14,10 @@ checked, by default, where it is made:
   curve's chains, leapfrog steps and step-size mode (`tfrd.bdmc_at_points`).
   The gap, upper minus lower bound on log Z_β, bounds in expectation the
   error of the forward estimate of log Z_β, hence of the rate R̂ = -log Ẑ -
-  βD̂ (eq. 15), on data simulated from the model; on the user's own images
-  it is the best available indication, not a bound (`EXPLANATION`).
+  βD̂ (eq. 15), on data simulated from the decoder at β, run at the
+  curve's schedule; on the user's own images it is the best available
+  indication, not a bound (`EXPLANATION`): nothing here certifies the
+  user's curve.
 - **The target** (`settle_schedule`): the check runs alone first, on the
   schedule asked for; while a point is not within `target_gap`
   (`within_target`: its mean gap plus `STDERR_MARGIN` standard errors, on
@@ -71,12 +73,15 @@ __all__ = ['CheckPlan', 'ScheduleSearch', 'EXPLANATION', 'MAX_AUTO_IMAGES',
 EXPLANATION = (
     'The BDMC gap at a beta is the width of a bracket [forward AIS lower '
     'bound, reverse AIS upper bound] on log Z_beta of images simulated from '
-    'the model at that beta, run on the curve\'s own schedule, chains and '
-    'HMC settings. It bounds (in expectation) how far the curve\'s log Z, '
-    'hence its rate, is from the truth on such data: the rate is too high by '
-    'at most about the gap. On your own images it is an indication, not a '
-    'bound. A gap above the target says the schedule is too short for this '
-    'decoder: a longer one (--target_gap, --num_intermediate) tightens it.')
+    'the decoder at that beta, run on the curve\'s own schedule, chains and '
+    'HMC settings. It bounds (in expectation) how far log Z, hence the rate, '
+    'of such simulated images is from the truth at the curve\'s schedule: '
+    'too high by at most about the gap. On your own images it is an '
+    'indication, not a bound: the check does not bracket your curve. A '
+    'target is met when every mean gap plus two standard errors, on at '
+    'least 4 simulated images, is within it. A gap above the target says '
+    'the schedule is too short for this decoder: a longer one '
+    '(--target_gap, --num_intermediate) tightens it.')
 
 # Images simulated per point when the cost rule chooses: a few images give
 # the gap's mean and standard error; more would mostly cost.
@@ -649,13 +654,15 @@ def gap_warnings(points, target_gap=None, search=None):
         + (f' on {worst.get("num_images")} simulated image(s), fewer than '
            f'the {MIN_CHECK_IMAGES} a verdict needs' if few else
            f' (mean + {STDERR_MARGIN:g} s.e. {judged_gap(worst):.3g})')
-        + '; its rate there may be too high by about the gap.')
+        + '; on images simulated from the decoder its rate there is too '
+        'high by up to about the gap, an indication for your images.')
   elif worst is not None:
     warnings.append(
         f'The curve is loose: BDMC gap {_gap_text(worst)} nats at beta '
-        f'{worst["beta"]:g}, so its rate there may be too high by about '
-        f'that much; --target_gap=1 lengthens the schedule until the gaps '
-        f'are within 1 nat.')
+        f'{worst["beta"]:g} on images simulated from the decoder, which '
+        f'indicates that its rate there may be too high by about that much; '
+        f'--target_gap=1 lengthens the schedule until the gaps are within 1 '
+        f'nat.')
   return warnings
 
 

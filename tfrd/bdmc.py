@@ -6,7 +6,9 @@ reverse, from an exact sample of q_β(z|x) down to the prior, gives weights
 with E[w_rev] = Z_0 / Z_β = 1 / Z_β, so log Ẑ_rev = -log mean_i w_rev^i is a
 stochastic *upper* bound (Grosse et al., 2015). The difference, the BDMC gap,
 bounds the error of either estimate and hence of the rate R̂ = -log Ẑ - βD̂
-(eq. 15) at that point of the curve (paper §2.1, appendix D.3.2, Fig. 9).
+(eq. 15) at that point of the schedule, for the simulated data (paper §2.1,
+appendix D.3.2, Fig. 9); for other data, such as the images a curve is
+estimated on, it is an indication, not a bound.
 
 Exact samples of q_β(z|x) exist only for data simulated from the model: draw
 z ~ p(z), then x from the channel p_β(x|z) ∝ exp(-β d(x, f(z))). When the
