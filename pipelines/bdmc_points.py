@@ -196,6 +196,17 @@ def settle_schedule(job, inputs, prior, chains, program='rd_curve',
         f'{program}: schedule of {attempt["num_transitions"]} transitions '
         f'(--num_intermediate={attempt["num_intermediate"]}): gaps '
         f'{_gaps_line(attempt["points"])} nats ({verdict})\n')
+  verification = search.verification
+  if verification is not None:
+    first = verification['first_image']
+    verdict = ('within target' if verification['within_target'] else
+               f'not within target: mean + {margin:g} s.e. above it')
+    sys.stderr.write(
+        f'{program}: the settled schedule on {plan.num_images} fresh '
+        f'simulated image(s) (indices {first} to '
+        f'{first + plan.num_images - 1}, unseen by the search): gaps '
+        f'{_gaps_line(verification["points"])} nats ({verdict}); these are '
+        f'the curve\'s check\n')
   if search.status == 'capped':
     sys.stderr.write(
         f'{program}: the target gap of {accuracy.target_gap:g} nats was not '
@@ -285,11 +296,12 @@ def print_accuracy(accuracy):
   fraction = accuracy['check_cost_fraction']
   search = accuracy.get('search')
   tried = len(search['attempts']) if search else 1
-  # The whole search's cost, every schedule it tried.
+  measured = tried + bool(search and search.get('verification'))
+  # The whole search's cost, every measurement it made.
   print(f'accuracy check (BDMC on {accuracy["num_images"]} simulated '
         f'image(s) per point; {accuracy["check_decoder_gradients"]:,} decoder '
         f'gradients'
-        + (f' over {tried} schedules' if tried > 1 else '')
+        + (f' over {measured} measurements' if measured > 1 else '')
         + f', {fraction:.0%} of the curve\'s '
         f'{accuracy["curve_decoder_gradients"]:,}):')
   print(f'{"beta":>12} {"gap":>10} {"± s.e.":>8} {"largest":>8}')
@@ -307,7 +319,10 @@ def print_accuracy(accuracy):
           f'{"met" if met else "NOT met"} (every point\'s mean gap + '
           f'{tfrd.accuracy.STDERR_MARGIN:g} s.e. within it, on at least '
           f'{tfrd.accuracy.MIN_CHECK_IMAGES} simulated images)'
-          + (f' after {tried} schedule(s)' if search else ''))
+          + (f' after {tried} schedule(s)' if search else '')
+          + ('; the gaps above are the settled schedule\'s on fresh '
+             'simulated images, not those that stopped the search'
+             if search and search.get('verification') else ''))
   print(accuracy['explanation'])
   for warning in accuracy['warnings']:
     print(f'warning: {warning}')

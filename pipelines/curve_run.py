@@ -524,7 +524,7 @@ def _run_curve(job, strategy):
     workers.say('done; the chief (worker 0) wrote the curve.')
     return curve
   if plan.betas.size:
-    # The curve states its check from the start: the search's last attempt,
+    # The curve states its check from the start: the search's verification,
     # or (measured after the curve) the points so far.
     curve.bdmc = list(search.check) if search else []
     curve.accuracy = tfrd.accuracy.describe(curve, plan, curve.bdmc, search,

@@ -136,7 +136,8 @@ def test_a_short_schedule_is_lengthened_until_the_gaps_meet_the_target(
     assert later['min_before_first'] == earlier['min_before_first'] * factor
   assert search.status == 'met' and attempts[-1]['within_target']
   # Met beyond the noise: every mean gap plus two standard errors.
-  assert all(p['mean_gap'] + 2 * p['gap_stderr'] <= 0.5 for p in search.check)
+  assert all(p['mean_gap'] + 2 * p['gap_stderr'] <= 0.5
+             for p in attempts[-1]['points'])
   assert search.schedule_settings.num_intermediate == (
       attempts[-1]['num_intermediate'])
   assert search.schedule.num_transitions == attempts[-1]['num_transitions']
@@ -152,7 +153,8 @@ def test_the_check_costs_the_whole_search_and_says_when_it_outgrows_the_curve(
   search, _ = search
   attempts = search.attempts
   assert len(attempts) >= 2
-  total = sum(attempt['decoder_gradients'] for attempt in attempts)
+  total = sum(attempt['decoder_gradients']
+              for attempt in attempts + [search.verification])
   assert search.decoder_gradients == total > attempts[-1]['decoder_gradients']
   curve_gradients = attempts[-1]['curve_decoder_gradients']
   assert search.cost_fraction == pytest.approx(total / curve_gradients)
@@ -162,7 +164,7 @@ def test_the_check_costs_the_whole_search_and_says_when_it_outgrows_the_curve(
                                     search.check, search, _TOP.target_gap)
   assert described['check_decoder_gradients'] == total
   assert described['settled_check_decoder_gradients'] == (
-      attempts[-1]['decoder_gradients'])
+      search.verification['decoder_gradients'])
   assert described['check_cost_fraction'] == pytest.approx(
       search.cost_fraction)
   # 4 simulated images against a curve of 3: the check outgrows the curve,
@@ -170,9 +172,25 @@ def test_the_check_costs_the_whole_search_and_says_when_it_outgrows_the_curve(
   assert total > curve_gradients
   (warning,) = [w for w in described['warnings']
                 if w.startswith('The accuracy check cost')]
-  assert f'{total:,} decoder gradients over the {len(attempts)} schedules' in (
-      warning)
+  assert f'{total:,} decoder gradients over {len(attempts) + 1} measurements' \
+      in warning
   assert accuracy_lib.cost_warnings(10, 10) == []
+
+
+def test_the_settled_schedule_is_checked_again_on_fresh_images(search):
+  # The attempt that stopped the search was chosen for meeting the target;
+  # the curve's check is the settled schedule measured on the 4 images
+  # after the search's 4, not that attempt again.
+  search, _ = search
+  last, fresh = search.attempts[-1], search.verification
+  assert fresh['num_intermediate'] == last['num_intermediate']
+  assert fresh['first_image'] == 4 and last['first_image'] == 0
+  assert [p['num_images'] for p in fresh['points']] == [4]
+  assert search.check == fresh['points']
+  assert fresh['points'][0]['mean_gap'] != last['points'][0]['mean_gap']
+  assert fresh['within_target'] == all(
+      accuracy_lib.within_target(p, _TOP.target_gap) for p in fresh['points'])
+  assert fresh['decoder_gradients'] == last['decoder_gradients']
 
 
 def test_a_resumed_search_reuses_what_it_measured(search, monkeypatch):
@@ -185,10 +203,12 @@ def test_a_resumed_search_reuses_what_it_measured(search, monkeypatch):
     raise AssertionError('measured again')
 
   monkeypatch.setattr(tfrd.bdmc, 'bdmc_at_points', no_runs)
+  monkeypatch.setattr(tfrd.bdmc, 'bdmc_on_images', no_runs)
   again = accuracy_lib.settle_schedule(
       _decoder, 'mse', _SCHEDULE, _PRIOR, _CHAINS, _TOP, 3,
       record_path=str(record))
   assert again.attempts == search.attempts
+  assert again.verification == search.verification
   # Another seed is another search: the record is not reused.
   with pytest.raises(AssertionError, match='measured again'):
     accuracy_lib.settle_schedule(
@@ -218,9 +238,10 @@ def test_the_checked_curve_runs_on_the_settled_schedule_and_saves_it(
   assert curve.accuracy['check_cost_fraction'] == pytest.approx(
       curve.accuracy['check_decoder_gradients'] /
       curve.accuracy['curve_decoder_gradients'])
-  # The check is the search's last attempt, not measured again.
+  # The check is the search's verification on fresh images, not measured
+  # again after the curve.
   assert [p['mean_gap'] for p in curve.bdmc] == list(
-      search['attempts'][-1]['gaps'].values())
+      search['verification']['gaps'].values())
   curve.save(str(tmp_path))
   loaded = tfrd.RDCurve.load(str(tmp_path))
   assert loaded.accuracy == json.loads(json.dumps(curve.accuracy))

@@ -26,9 +26,14 @@ checked, by default, where it is made:
   are made longer by the power of two at or above the worst such gap's
   ratio to the target (on long schedules AIS's gap falls about as 1/T, on
   shorter ones faster; at least a doubling), until every point meets the
-  target or the next length would pass `max_num_intermediate`. The curve then runs once, on the settled
-  schedule, and the last attempt is its check: a model the defaults suit
-  pays for the check only, a deep one gets the schedule it needs.
+  target or the next length would pass `max_num_intermediate`. The
+  settled schedule is then checked once more on fresh simulated images
+  (those after the search's): the attempt that stopped the search was
+  chosen for meeting the target, so its gaps lean low by about a standard
+  error, and the fresh measurement, not it, is the curve's check and
+  verdict. The curve then runs once, on the settled schedule: a model the
+  defaults suit pays for two checks, a deep one gets the schedule it
+  needs.
 
 Cost invariant: the check's decoder gradients are at most
 `max_cost_fraction` (½) of the curve's, whenever the number of simulated
@@ -129,7 +134,8 @@ class CheckPlan(
 
 class ScheduleSearch(
     collections.namedtuple('ScheduleSearch', [
-        'schedule_settings', 'schedule', 'attempts', 'status', 'check'])):
+        'schedule_settings', 'schedule', 'attempts', 'status', 'check',
+        'verification'])):
   """Where `settle_schedule` ended.
 
   Attributes:
@@ -141,15 +147,24 @@ class ScheduleSearch(
     status: 'met' (every point `within_target`), 'capped' (the next schedule
       would pass the cap: the longest one tried is kept) or 'checked' (no
       target: one attempt).
-    check: the `point_record`s of the settled schedule (its last attempt),
-      which are the curve's check.
+    check: the `point_record`s that are the curve's check: the
+      verification's, or without one the last attempt's.
+    verification: None (no target), or the settled schedule's check
+      measured again on fresh simulated images (image indices after those
+      the attempts used), a dict like an attempt's with `first_image`:
+      the measurement that stopped the search is biased low (it was
+      chosen for being within the target), a fresh one is not. The
+      curve's gaps and verdict are this one's.
   """
   __slots__ = ()
 
   @property
   def decoder_gradients(self):
-    """The whole search's decoder gradients: every attempt's check."""
-    return int(sum(attempt['decoder_gradients'] for attempt in self.attempts))
+    """The whole search's decoder gradients: every attempt's check and
+    the verification."""
+    measured = self.attempts + (
+        [] if self.verification is None else [self.verification])
+    return int(sum(attempt['decoder_gradients'] for attempt in measured))
 
   @property
   def cost_fraction(self):
@@ -437,23 +452,26 @@ def is_search_record(path):
 
 
 def _read_search(path, key):
+  """The saved search of `key` at `path`: (attempts, verification or
+  None); nothing for another key or no record."""
   if not path or not os.path.exists(path):
-    return []
+    return [], None
   try:
     with open(path) as stream:
       document = json.load(stream)
   except (OSError, ValueError):
-    return []
+    return [], None
   if document.get('format') != _SEARCH_FORMAT or document.get('key') != key:
-    return []
-  return document.get('attempts', [])
+    return [], None
+  return document.get('attempts', []), document.get('verification')
 
 
-def _write_search(path, key, attempts, status=None):
+def _write_search(path, key, attempts, status=None, verification=None):
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with files.atomic_write(path) as stream:
     json.dump({'format': _SEARCH_FORMAT, 'key': key, 'status': status,
-               'attempts': attempts}, stream, indent=1)
+               'attempts': attempts, 'verification': verification},
+              stream, indent=1)
     stream.write('\n')
 
 
@@ -469,7 +487,9 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
   worst gap) and checks again, until every gap is within the target or the
   next schedule's `num_intermediate` would pass
   `accuracy.max_num_intermediate` (then the longest schedule tried is
-  kept). Without a target it checks once.
+  kept). With a target, the settled schedule is then checked again on
+  fresh simulated images (`ScheduleSearch.verification`), which are the
+  curve's check. Without a target it checks once.
 
   Args:
     decoder: callable latents [B, D] -> outputs [B, ...].
@@ -503,7 +523,7 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
                      f'wrote; move it away or choose another record path.')
   key = _search_key(decoder, distortion, schedule_settings, prior, chains,
                     accuracy, num_curve_images)
-  saved = _read_search(record_path, key)
+  saved, saved_verification = _read_search(record_path, key)
   attempts = []
   settings = schedule_settings
   while True:
@@ -516,7 +536,7 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
       attempt = saved[index]
     else:
       attempt = _attempt(decoder, distortion, settings, schedule, plan,
-                         prior, chains, control, target)
+                         prior, chains, control, target, 0)
     attempts.append(attempt)
     if record_path:
       _write_search(record_path, key, attempts)
@@ -531,30 +551,54 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
     # Powers of two only, so every schedule tried is the first one doubled.
     factor = min(factor, 2 ** int(math.log2(longest)))
     settings = lengthened(settings, factor)
+  verification = None
+  if target is not None:
+    # The attempt that stopped the search was chosen for meeting the
+    # target, so its gaps lean low: the curve's check is the settled
+    # schedule measured again on images the search never saw.
+    first_image = plan.num_images
+    if (saved_verification is not None and
+        saved_verification['num_intermediate'] == settings.num_intermediate
+        and saved_verification.get('first_image') == first_image):
+      verification = saved_verification
+    else:
+      verification = _attempt(decoder, distortion, settings, schedule, plan,
+                              prior, chains, control, target, first_image)
   if record_path:
-    _write_search(record_path, key, attempts, status)
-  return ScheduleSearch(settings, schedule, attempts, status,
-                        attempts[-1]['points'])
+    _write_search(record_path, key, attempts, status, verification)
+  check = (attempts[-1] if verification is None else verification)['points']
+  return ScheduleSearch(settings, schedule, attempts, status, check,
+                        verification)
 
 
 def _attempt(decoder, distortion, settings, schedule, plan, prior, chains,
-             control, target):
-  """One attempt of `settle_schedule`: the check on one schedule."""
+             control, target, first_image):
+  """One attempt of `settle_schedule`: the check on one schedule, on the
+  simulated images from index `first_image` on (0: the search's; after
+  them: the verification's fresh ones)."""
   start = time.time()
   progress = None if control is None else control.progress
   if progress is not None:
-    label = f'check at N={settings.num_intermediate}'
+    label = (f'{"fresh " if first_image else ""}check at '
+             f'N={settings.num_intermediate}')
     control = control._replace(progress=lambda update: progress(
         update._replace(phase=f'{label} {update.phase}')))
-  results = bdmc_lib.bdmc_at_points(
-      decoder, distortion, plan.betas, num_images=plan.num_images,
-      latent_dim=int(prior.event_shape[-1]), prior=prior,
-      schedule=schedule_holding(schedule, plan.betas), chains=chains,
-      control=control)
+  holding = schedule_holding(schedule, plan.betas)
+  if first_image:
+    results = bdmc_lib.bdmc_on_images(
+        decoder, distortion, plan.betas,
+        first_image + np.arange(plan.num_images), prior, holding, chains,
+        control)
+  else:
+    results = bdmc_lib.bdmc_at_points(
+        decoder, distortion, plan.betas, num_images=plan.num_images,
+        latent_dim=int(prior.event_shape[-1]), prior=prior,
+        schedule=holding, chains=chains, control=control)
   points = [point_record(result, chains, result.beta in schedule.betas)
             for result in results]
   return {
       'num_intermediate': settings.num_intermediate,
+      'first_image': int(first_image),
       'min_before_first': settings.min_before_first,
       'min_between': settings.min_between,
       'num_transitions': int(schedule.num_transitions),
@@ -666,23 +710,24 @@ def gap_warnings(points, target_gap=None, search=None):
   return warnings
 
 
-def cost_warnings(check_gradients, curve_gradients, num_attempts=1):
+def cost_warnings(check_gradients, curve_gradients, num_measurements=1):
   """A one-line warning when the check cost more decoder gradients than the
   curve (a curve of few images: the check's images do not shrink with
   it), else nothing.
 
   Args:
-    check_gradients: the check's decoder gradients, every attempt.
+    check_gradients: the check's decoder gradients, every measurement.
     curve_gradients: the curve's.
-    num_attempts: schedules the check tried.
+    num_measurements: the check's measurements (a search's attempts and
+      its verification).
 
   Returns:
     A list of at most one string.
   """
   if check_gradients <= curve_gradients:
     return []
-  tried = (f' over the {num_attempts} schedules it tried'
-           if num_attempts > 1 else '')
+  tried = (f' over {num_measurements} measurements'
+           if num_measurements > 1 else '')
   return [
       f'The accuracy check cost {check_gradients:,} decoder gradients'
       f'{tried}, {check_gradients / max(curve_gradients, 1):.2g} times the '
@@ -739,7 +784,8 @@ def describe(curve, plan, points, search=None, target_gap=None):
       'warnings': run_warnings(curve) + gap_warnings(
           points, target_gap, search) + cost_warnings(
               check_gradients, plan.curve_decoder_gradients,
-              1 if search is None else len(search.attempts)),
+              1 if search is None else len(search.attempts) + (
+                  search.verification is not None)),
       'explanation': EXPLANATION,
   }
   if search is not None:
@@ -751,6 +797,11 @@ def describe(curve, plan, points, search=None, target_gap=None):
                                    for point in attempt['points']}}
                      for attempt in search.attempts],
         'decoder_gradients': search.decoder_gradients,
+        'verification': None if search.verification is None else {
+            key: value for key, value in search.verification.items()
+            if key != 'points'} | {
+                'gaps': {f'{point["beta"]:g}': point['mean_gap']
+                         for point in search.verification['points']}},
         'settled_num_intermediate': search.schedule_settings.num_intermediate,
         'settled_min_before_first': search.schedule_settings.min_before_first,
         'settled_min_between': search.schedule_settings.min_between,
@@ -767,7 +818,8 @@ def estimate_rd_curve_checked(decoder, data, distortion='mse', schedule=None,
 
   What `apps.rd_curve` does by default: `settle_schedule` (when
   `accuracy.target_gap` is set), the curve on the settled schedule, and the
-  check (the search's last attempt, or `plan_check`'s run after the curve).
+  check (the search's verification on fresh images, or `plan_check`'s run
+  after the curve).
 
   Args:
     decoder, data, distortion, latent_dim, prior, chains, image_indices: as
