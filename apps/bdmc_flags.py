@@ -33,16 +33,23 @@ def define_flags():
       'bdmc_num_images', None,
       'Images simulated from the model at each BDMC point (default: as many '
       'as keep the check within half the curve\'s decoder gradients, at '
-      'most 8).')
+      'most 8 and at least 1, or with --target_gap at least '
+      f'{tfrd_settings.MIN_CHECK_IMAGES}, the fewest that judge a gap, '
+      'whatever they cost).')
   flags.DEFINE_string(
       'target_gap', str(_DEFAULTS.target_gap),
-      'The BDMC gap in nats every checked point must meet (measured mean '
-      'over the simulated images). Before the curve, the check runs on the '
-      'schedule asked for; while a gap is larger, the schedule (its base '
+      'The BDMC gap in nats every checked point must meet: its mean over '
+      f'at least {tfrd_settings.MIN_CHECK_IMAGES} simulated images plus two '
+      'standard errors. Before the curve, the check runs on the '
+      'schedule asked for; while one is larger, the schedule (its base '
       'and fills) is made 2, 4, ... times longer, as predicted from the gap, '
       'and checked again, until every gap is within target or '
       '--max_num_intermediate would be passed. The curve then runs once, on '
-      'the settled schedule, and the last check is its check. "none": '
+      'the settled schedule; its check is the settled schedule measured '
+      'once more on fresh simulated images (not those that stopped the '
+      'search, whose gaps lean low). Given '
+      'explicitly and not met (within the cap), the run writes its curve '
+      'and exits with status 3. "none": '
       'check the schedule as given, after the curve, without lengthening '
       'it.')
   flags.DEFINE_integer(
@@ -86,6 +93,13 @@ def accuracy_settings_from_flags():
     if not target_gap > 0 or target_gap == float('inf'):
       raise ValueError(f'--target_gap must be a positive number of nats or '
                        f'"none", got {FLAGS.target_gap!r}.')
+  if (target_gap is not None and FLAGS.bdmc_num_images is not None and
+      FLAGS.bdmc_num_images < tfrd_settings.MIN_CHECK_IMAGES):
+    raise ValueError(
+        f'--bdmc_num_images={FLAGS.bdmc_num_images} cannot judge '
+        f'--target_gap: its verdict needs at least '
+        f'{tfrd_settings.MIN_CHECK_IMAGES} simulated images per point; give '
+        f'more, or --target_gap=none.')
   return tfrd_settings.AccuracySettings(
       betas=betas, num_images=FLAGS.bdmc_num_images, target_gap=target_gap,
       max_num_intermediate=FLAGS.max_num_intermediate)

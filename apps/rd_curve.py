@@ -213,12 +213,18 @@ def main(argv):
   from pipelines import curve_run
   from pipelines import distributed_run
   # pylint: enable=g-import-not-at-top
+  # A target asked for explicitly is a verdict the run must not hide in a
+  # warning: not met, the curve is written and the exit status says so.
+  target_asked = FLAGS['target_gap'].present
   return jobs.run_job(
       'rd_curve',
       lambda: curve_run.run_curve(job_from_flags(model_path, preset)),
       curve_run.EXPECTED_ERRORS,
       interrupted_message='interrupted; continue with the same flags and '
-      '--resume.', failures=(distributed_run.WorkerLost,))
+      '--resume.',
+      exit_status=lambda curve: (curve_run.target_status(curve)
+                                 if target_asked else 0),
+      failures=(distributed_run.WorkerLost,))
 
 
 def console_main():

@@ -10,8 +10,9 @@ runs forward AIS from the prior to β and reverse AIS from the generating
 latents back to the prior (`tfrd.bdmc_at_points`), along the curve's own
 schedule truncated at β, with the curve's chains, HMC settings and seed.
 The BDMC gap, upper minus lower bound on log Z_β of the simulated data
-(paper §2.1, appendix D.3.2, Fig. 9), bounds the error of the curve's
-log Ẑ, hence of its rate, at β.
+(paper §2.1, appendix D.3.2, Fig. 9), bounds the error of log Ẑ, hence of
+the rate, at β on such simulated data at the curve's schedule; for the
+curve's own images it is an indication, not a bound.
 
 `tfrd.accuracy.point_record` is the one schema of a BDMC point, wherever it
 is written: curve.json's `bdmc` field (`apps.rd_curve`, `apps.reproduce`)
@@ -136,7 +137,8 @@ def _stopping_progress(printer):
 def _gaps_line(points):
   return ', '.join(
       f'{point["mean_gap"]:.3g}'
-      + (f' ± {point["gap_stderr"]:.2g}' if point['num_images'] > 1 else '')
+      + ('' if tfrd.plotting.recorded_gap_stderr(point) is None else
+         f' ± {tfrd.plotting.recorded_gap_stderr(point):.2g}')
       + f' at beta {point["beta"]:g}' for point in points)
 
 
@@ -168,7 +170,8 @@ def settle_schedule(job, inputs, prior, chains, program='rd_curve',
       f'{", ".join(f"{b:g}" for b in plan.betas)} on {plan.num_images} '
       f'image(s) simulated from the model, {chains.num_chains} chains each '
       f'way, L={hmc.num_leapfrog_steps}; target gap {accuracy.target_gap:g} '
-      f'nats (the schedule grows until every gap meets it, up to '
+      f'nats (the schedule grows until every mean gap plus '
+      f'{tfrd.accuracy.STDERR_MARGIN:g} standard errors meets it, up to '
       f'--max_num_intermediate={accuracy.max_num_intermediate})\n')
   passes = tfrd.passes.num_passes(hmc.step_size_mode) + 1
   printers = {}
@@ -185,12 +188,25 @@ def settle_schedule(job, inputs, prior, chains, program='rd_curve',
   search = tfrd.accuracy.settle_schedule(
       inputs.decoder, inputs.distortion, job.schedule, prior, chains,
       accuracy, num_images, control, record_path)
+  margin = tfrd.accuracy.STDERR_MARGIN
   for attempt in search.attempts:
+    verdict = ('within target' if attempt['within_target'] else
+               f'not within target: mean + {margin:g} s.e. above it')
     sys.stderr.write(
         f'{program}: schedule of {attempt["num_transitions"]} transitions '
         f'(--num_intermediate={attempt["num_intermediate"]}): gaps '
-        f'{_gaps_line(attempt["points"])} nats'
-        f'{"" if attempt["within_target"] else " (above target)"}\n')
+        f'{_gaps_line(attempt["points"])} nats ({verdict})\n')
+  verification = search.verification
+  if verification is not None:
+    first = verification['first_image']
+    verdict = ('within target' if verification['within_target'] else
+               f'not within target: mean + {margin:g} s.e. above it')
+    sys.stderr.write(
+        f'{program}: the settled schedule on {plan.num_images} fresh '
+        f'simulated image(s) (indices {first} to '
+        f'{first + plan.num_images - 1}, unseen by the search): gaps '
+        f'{_gaps_line(verification["points"])} nats ({verdict}); these are '
+        f'the curve\'s check\n')
   if search.status == 'capped':
     sys.stderr.write(
         f'{program}: the target gap of {accuracy.target_gap:g} nats was not '
@@ -278,26 +294,35 @@ def print_accuracy(accuracy):
   and the warnings (also on stderr, where a user watching progress sees
   them)."""
   fraction = accuracy['check_cost_fraction']
+  search = accuracy.get('search')
+  tried = len(search['attempts']) if search else 1
+  measured = tried + bool(search and search.get('verification'))
+  # The whole search's cost, every measurement it made.
   print(f'accuracy check (BDMC on {accuracy["num_images"]} simulated '
         f'image(s) per point; {accuracy["check_decoder_gradients"]:,} decoder '
-        f'gradients, {fraction:.0%} of the curve\'s '
+        f'gradients'
+        + (f' over {measured} measurements' if measured > 1 else '')
+        + f', {fraction:.0%} of the curve\'s '
         f'{accuracy["curve_decoder_gradients"]:,}):')
   print(f'{"beta":>12} {"gap":>10} {"± s.e.":>8} {"largest":>8}')
   for gap in accuracy['gaps']:
-    # One image has no standard error (tfrd.BDMCResult.gap_stderr says 0).
-    stderr = (f'{gap["gap_stderr"]:8.4f}' if accuracy['num_images'] > 1
-              else f'{"n/a":>8}')
+    # No standard error (one image and one chain; or a one-image record
+    # of an older version, which wrote 0): none is printed.
+    stderr = tfrd.plotting.recorded_gap_stderr(
+        {'num_images': accuracy['num_images'], **gap})
+    stderr = f'{"n/a":>8}' if stderr is None else f'{stderr:8.4f}'
     print(f'{gap["beta"]:12.5g} {gap["mean_gap"]:10.4f} {stderr} '
           f'{gap["max_gap"]:8.4f}')
-  search = accuracy.get('search')
   if accuracy.get('target_gap') is not None:
     met = accuracy.get('within_target')
-    tried = len(search['attempts']) if search else 1
     print(f'target gap {accuracy["target_gap"]:g} nats: '
-          f'{"met" if met else "NOT met"}'
-          + (f' after {tried} schedule(s); the search spent '
-             f'{search["decoder_gradients"]:,} decoder gradients' if search
-             else ''))
+          f'{"met" if met else "NOT met"} (every point\'s mean gap + '
+          f'{tfrd.accuracy.STDERR_MARGIN:g} s.e. within it, on at least '
+          f'{tfrd.accuracy.MIN_CHECK_IMAGES} simulated images)'
+          + (f' after {tried} schedule(s)' if search else '')
+          + ('; the gaps above are the settled schedule\'s on fresh '
+             'simulated images, not those that stopped the search'
+             if search and search.get('verification') else ''))
   print(accuracy['explanation'])
   for warning in accuracy['warnings']:
     print(f'warning: {warning}')

@@ -42,7 +42,7 @@ import tfrd
 __all__ = ['CurveInputs', 'RESULT_FILES', 'load_decoder', 'make_distortion',
            'load_inputs', 'estimate', 'save_step_sizes', 'load_step_sizes',
            'reconstruction_points', 'decode_latents', 'run_curve',
-           'print_summary', 'EXPECTED_ERRORS']
+           'print_summary', 'target_status', 'EXPECTED_ERRORS']
 
 # What a run writes into its output directory; curve.json, first, marks it
 # finished.
@@ -536,7 +536,7 @@ def _run_curve(job, strategy):
     workers.say('done; the chief (worker 0) wrote the curve.')
     return curve
   if plan.betas.size:
-    # The curve states its check from the start: the search's last attempt,
+    # The curve states its check from the start: the search's verification,
     # or (measured after the curve) the points so far.
     curve.bdmc = list(search.check) if search else []
     curve.accuracy = tfrd.accuracy.describe(curve, plan, curve.bdmc, search,
@@ -563,6 +563,33 @@ def _run_curve(job, strategy):
   if curve.accuracy is not None:
     bdmc_points.print_accuracy(curve.accuracy)
   return curve
+
+
+def target_status(curve, program='rd_curve'):
+  """The exit status of a run whose target gap was asked for explicitly:
+  `jobs.TARGET_NOT_MET` (3), with one line on stderr, when the curve's
+  check did not meet it, else 0.
+
+  The curve is written either way; the status lets a script tell a curve
+  within the target it asked for from one that is not (an app that set no
+  target, or took the default, exits 0 and keeps the warning).
+
+  Args:
+    curve: what `run_curve` returned (None when the curve was already
+      written: 0).
+    program: the name starting the line.
+
+  Returns:
+    The exit status.
+  """
+  accuracy = None if curve is None else curve.accuracy
+  if not accuracy or accuracy.get('within_target') is not False:
+    return 0
+  sys.stderr.write(
+      f'{program}: the target gap of {accuracy["target_gap"]:g} nats was not '
+      f'met; the curve is written all the same (exit status '
+      f'{jobs.TARGET_NOT_MET}).\n')
+  return jobs.TARGET_NOT_MET
 
 
 def _prior(job, inputs):

@@ -781,8 +781,10 @@ def bdmc_gaps(results):
   for record in results['fig9']['curves']:
     family = record['model']['family']
     for point in record.get('bdmc') or []:
+      # A point without a standard error (JSON null) resolves nothing.
+      stderr = point.get('gap_stderr')
       gap = Value(point['mean_gap'], f'beta={point["beta"]:g}',
-                  stderr=point['gap_stderr'])
+                  stderr=math.inf if stderr is None else stderr)
       checks.append(at_most(
           f'{record["label"]} mean gap at beta={point["beta"]:g} '
           f'(largest per image {point["max_gap"]:.2g})', gap,

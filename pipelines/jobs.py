@@ -3,7 +3,10 @@
 Bad input is reported the same way by every app and benchmark: one line
 `PROGRAM: error: WHAT` on stderr and exit status 2, before or instead of a
 traceback; an interrupted run exits with 128 + the signal's number (130 for
-Ctrl-C, 143 for SIGTERM) and says how to continue.
+Ctrl-C, 143 for SIGTERM) and says how to continue. A job may fail through no
+fault of its input (status 1: a lost worker, a failed validation), and a
+curve run whose explicitly asked target gap was not met exits with
+`TARGET_NOT_MET` (3) after writing its curve (`pipelines.curve_run`).
 
 SIGTERM is what batch schedulers send before they kill a job, so it is
 treated like Ctrl-C: a job that can stop at a safe point (`stop_event()`,
@@ -31,7 +34,13 @@ import threading
 from absl import app
 from absl import logging
 
-__all__ = ['run', 'run_job', 'stop_event']
+__all__ = ['run', 'run_job', 'stop_event', 'TARGET_NOT_MET']
+
+# The exit status of a finished curve run whose target gap, asked for
+# explicitly, was not met (`apps.rd_curve --target_gap`): its curve is
+# written, but a script must not take it as meeting the target. Distinct
+# from 1 (failed) and 2 (bad input).
+TARGET_NOT_MET = 3
 
 _HELP_ARGUMENTS = ('--help', '-help', '-h', '-?', '--helpshort', '--helpfull',
                    '--helpxml')

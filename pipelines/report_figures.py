@@ -187,7 +187,7 @@ def _gap_at_largest_beta(record):
   largest = np.nanmax(betas)
   for gap in gaps:
     if gap.get('mean_gap') is not None and np.isclose(gap['beta'], largest):
-      return float(gap['mean_gap']), gap.get('gap_stderr')
+      return float(gap['mean_gap']), plotting.recorded_gap_stderr(gap)
   return None
 
 
@@ -540,8 +540,7 @@ def _fig9(results):
       distortion = plotting.value_at_beta(betas, distortions, beta)
       if rate is None or distortion is None:
         continue
-      stderr = gap.get('gap_stderr') if (gap.get('num_images') or 2) > 1 \
-          else None
+      stderr = plotting.recorded_gap_stderr(gap)
       axis.plot([distortion], [rate], 'o', color='black', markersize=5,
                 zorder=4)
       # Right of the point: the falling curve leaves that side free; the

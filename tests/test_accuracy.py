@@ -52,12 +52,27 @@ def test_the_check_costs_at_most_half_the_curve(num_curve_images):
   plan = accuracy_lib.plan_check('mse', schedule, num_curve_images, chains,
                                  tfrd.AccuracySettings())
   assert plan.betas.size == 3
-  assert 1 <= plan.num_images <= accuracy_lib.MAX_AUTO_IMAGES
+  assert accuracy_lib.MIN_CHECK_IMAGES == 4
+  assert (accuracy_lib.MIN_CHECK_IMAGES <= plan.num_images <=
+          accuracy_lib.MAX_AUTO_IMAGES)
   # One simulated image costs 2.3 of the curve's images here (three points,
-  # each forward with two passes and a reverse pass): from 5 images on,
-  # the check fits within half.
-  if num_curve_images >= 5:
+  # each forward with two passes and a reverse pass): from 20 images on,
+  # the 4 images a verdict needs fit within half; a smaller curve pays for
+  # those 4 all the same.
+  if num_curve_images < 20:
+    assert plan.num_images == accuracy_lib.MIN_CHECK_IMAGES
+    assert plan.cost_fraction > 0.5
+  else:
     assert plan.cost_fraction <= 0.5
+  # Without a target nothing is judged: the cost rule alone, from 1 image.
+  unjudged = accuracy_lib.plan_check(
+      'mse', schedule, num_curve_images, chains,
+      tfrd.AccuracySettings(target_gap=None))
+  assert 1 <= unjudged.num_images <= plan.num_images
+  if num_curve_images >= 5:
+    assert unjudged.cost_fraction <= 0.5
+  else:
+    assert unjudged.num_images == 1
     # ... and the largest number that stays within it, up to the cap.
     more = accuracy_lib.check_decoder_gradients(
         schedule, plan.betas, plan.num_images + 1, chains)
@@ -109,7 +124,7 @@ def test_the_planned_cost_is_what_the_runs_report():
 
 # The searches check beta_max alone: a third of the runs of the default
 # points, and the point whose gap needs the longer schedule.
-_TOP = tfrd.AccuracySettings(betas=(10.0,), target_gap=0.5, num_images=2,
+_TOP = tfrd.AccuracySettings(betas=(10.0,), target_gap=0.5, num_images=4,
                              max_num_intermediate=40 * 64)
 
 
@@ -134,7 +149,9 @@ def test_a_short_schedule_is_lengthened_until_the_gaps_meet_the_target(
     assert factor >= 2 and factor & (factor - 1) == 0  # a power of two
     assert later['min_before_first'] == earlier['min_before_first'] * factor
   assert search.status == 'met' and attempts[-1]['within_target']
-  assert all(p['mean_gap'] <= 0.5 for p in search.check)
+  # Met beyond the noise: every mean gap plus two standard errors.
+  assert all(p['mean_gap'] + 2 * p['gap_stderr'] <= 0.5
+             for p in attempts[-1]['points'])
   assert search.schedule_settings.num_intermediate == (
       attempts[-1]['num_intermediate'])
   assert search.schedule.num_transitions == attempts[-1]['num_transitions']
@@ -143,6 +160,51 @@ def test_a_short_schedule_is_lengthened_until_the_gaps_meet_the_target(
   np.testing.assert_array_equal(
       search.schedule.betas[search.schedule.rd_indices],
       first_schedule.betas[first_schedule.rd_indices])
+
+
+def test_the_check_costs_the_whole_search_and_says_when_it_outgrows_the_curve(
+    search):
+  search, _ = search
+  attempts = search.attempts
+  assert len(attempts) >= 2
+  total = sum(attempt['decoder_gradients']
+              for attempt in attempts + [search.verification])
+  assert search.decoder_gradients == total > attempts[-1]['decoder_gradients']
+  curve_gradients = attempts[-1]['curve_decoder_gradients']
+  assert search.cost_fraction == pytest.approx(total / curve_gradients)
+  plan = accuracy_lib.plan_check('mse', search.schedule, 3, _CHAINS, _TOP)
+  assert plan.curve_decoder_gradients == curve_gradients
+  described = accuracy_lib.describe(_curve([0.6] * 4, [3.0] * 4), plan,
+                                    search.check, search, _TOP.target_gap)
+  assert described['check_decoder_gradients'] == total
+  assert described['settled_check_decoder_gradients'] == (
+      search.verification['decoder_gradients'])
+  assert described['check_cost_fraction'] == pytest.approx(
+      search.cost_fraction)
+  # 4 simulated images against a curve of 3: the check outgrows the curve,
+  # and a warning says so rather than the cost passing silently.
+  assert total > curve_gradients
+  (warning,) = [w for w in described['warnings']
+                if w.startswith('The accuracy check cost')]
+  assert f'{total:,} decoder gradients over {len(attempts) + 1} measurements' \
+      in warning
+  assert accuracy_lib.cost_warnings(10, 10) == []
+
+
+def test_the_settled_schedule_is_checked_again_on_fresh_images(search):
+  # The attempt that stopped the search was chosen for meeting the target;
+  # the curve's check is the settled schedule measured on the 4 images
+  # after the search's 4, not that attempt again.
+  search, _ = search
+  last, fresh = search.attempts[-1], search.verification
+  assert fresh['num_intermediate'] == last['num_intermediate']
+  assert fresh['first_image'] == 4 and last['first_image'] == 0
+  assert [p['num_images'] for p in fresh['points']] == [4]
+  assert search.check == fresh['points']
+  assert fresh['points'][0]['mean_gap'] != last['points'][0]['mean_gap']
+  assert fresh['within_target'] == all(
+      accuracy_lib.within_target(p, _TOP.target_gap) for p in fresh['points'])
+  assert fresh['decoder_gradients'] == last['decoder_gradients']
 
 
 def test_a_resumed_search_reuses_what_it_measured(search, monkeypatch):
@@ -155,10 +217,12 @@ def test_a_resumed_search_reuses_what_it_measured(search, monkeypatch):
     raise AssertionError('measured again')
 
   monkeypatch.setattr(tfrd.bdmc, 'bdmc_at_points', no_runs)
+  monkeypatch.setattr(tfrd.bdmc, 'bdmc_on_images', no_runs)
   again = accuracy_lib.settle_schedule(
       _decoder, 'mse', _SCHEDULE, _PRIOR, _CHAINS, _TOP, 3,
       record_path=str(record))
   assert again.attempts == search.attempts
+  assert again.verification == search.verification
   # Another seed is another search: the record is not reused.
   with pytest.raises(AssertionError, match='measured again'):
     accuracy_lib.settle_schedule(
@@ -188,13 +252,51 @@ def test_the_checked_curve_runs_on_the_settled_schedule_and_saves_it(
   assert curve.accuracy['check_cost_fraction'] == pytest.approx(
       curve.accuracy['check_decoder_gradients'] /
       curve.accuracy['curve_decoder_gradients'])
-  # The check is the search's last attempt, not measured again.
+  # The check is the search's verification on fresh images, not measured
+  # again after the curve.
   assert [p['mean_gap'] for p in curve.bdmc] == list(
-      search['attempts'][-1]['gaps'].values())
+      search['verification']['gaps'].values())
   curve.save(str(tmp_path))
   loaded = tfrd.RDCurve.load(str(tmp_path))
   assert loaded.accuracy == json.loads(json.dumps(curve.accuracy))
   assert loaded.bdmc == json.loads(json.dumps(curve.bdmc))
+
+
+def _point(mean_gap, gap_stderr, num_images=4, beta=10.0):
+  return {'beta': beta, 'mean_gap': mean_gap, 'gap_stderr': gap_stderr,
+          'num_images': num_images, 'max_gap': mean_gap}
+
+
+def test_a_target_is_met_beyond_two_standard_errors_on_four_images():
+  # A mean gap at 0.8 of the target is not "met" while its noise reaches
+  # past it: mean + 2 s.e. must be within.
+  assert not accuracy_lib.within_target(_point(0.4, 0.1), 0.5)
+  assert accuracy_lib.within_target(_point(0.3, 0.1), 0.5)
+  assert accuracy_lib.judged_gap(_point(0.4, 0.1)) == pytest.approx(0.6)
+  # Three images, or no standard error, judge nothing.
+  assert not accuracy_lib.within_target(_point(0.1, 0.01, num_images=3), 0.5)
+  assert not accuracy_lib.within_target(_point(0.1, None), 0.5)
+  # The search's next length is predicted from the judged gap: 1.9 + 2 *
+  # 0.6 = 3.1 times the target asks for 4 times the schedule, not 2.
+  assert accuracy_lib._next_factor([_point(1.9, 0.6)], 1.0) == 4  # pylint: disable=protected-access
+  # Asked for by number, fewer images than a verdict needs are refused
+  # with a target, and allowed without one.
+  with pytest.raises(ValueError, match='at least 4'):
+    tfrd.AccuracySettings(num_images=3, target_gap=1.0)
+  assert tfrd.AccuracySettings(num_images=3, target_gap=None).num_images == 3
+
+
+def test_the_warnings_and_the_verdict_agree():
+  # A point within the target by its mean but not beyond its noise: the
+  # verdict says not met, and so does a warning naming mean + 2 s.e.
+  points = [_point(0.45, 0.1)]
+  (warning,) = accuracy_lib.gap_warnings(points, 0.5)
+  assert warning.startswith('The target gap of 0.5 nats is not met: BDMC '
+                            'gap 0.45 ± 0.1 nats at beta 10')
+  assert 'mean + 2 s.e. 0.65' in warning
+  assert accuracy_lib.gap_warnings([_point(0.2, 0.1)], 0.5) == []
+  (few,) = accuracy_lib.gap_warnings([_point(0.2, 0.1, num_images=2)], 0.5)
+  assert 'fewer than the 4 a verdict needs' in few
 
 
 def _curve(accept_rate, effective_sample_size):
@@ -233,3 +335,85 @@ def test_a_loose_curve_says_so_without_a_target():
   assert warning.startswith('The curve is loose: BDMC gap 3.7 ± 1.2 nats at '
                             'beta 1000')
   assert accuracy_lib.gap_warnings(points[:1]) == []
+
+
+def _one_image_result(num_chains):
+  """A BDMCResult of one simulated image with `num_chains` chains."""
+  lower = np.array([-100.0])
+  estimate = tfrd.estimators.RDEstimate(lower, np.zeros(1), np.zeros(1),
+                                        np.array([num_chains / 2]))
+  forward = tfrd.ais.AISRun(np.array([1.0]), [estimate], None,
+                            np.array([0.6]), None, 10, False, {})
+  return tfrd.bdmc.BDMCResult(
+      beta=1.0, lower=lower, upper=lower + 0.05, gap=np.array([0.05]),
+      forward=forward,
+      reverse_log_weights=np.log(np.arange(1.0, num_chains + 1))[None],
+      reverse_accept_rate=0.6, num_transitions=10, num_decoder_gradients=10,
+      wall_time_s={}, simulated=None)
+
+
+def test_a_missing_standard_error_is_null_not_zero(tmp_path, capsys):
+  # pylint: disable=g-import-not-at-top
+  from pipelines import bdmc_points
+  from tfrd import plotting
+  # pylint: enable=g-import-not-at-top
+  chains = _CHAINS._replace(num_chains=1)
+  record = accuracy_lib.point_record(_one_image_result(1), chains, True)
+  # One image and one chain: no spread of either kind exists.
+  assert record['gap_stderr'] is None
+  assert record['gap_stderr_images'] is None
+  assert record['gap_stderr_chains'] is None
+  assert '"gap_stderr": null' in json.dumps(record)
+  # One image of several chains has the chains' standard error.
+  several = accuracy_lib.point_record(_one_image_result(4), _CHAINS, True)
+  assert several['gap_stderr'] == several['gap_stderr_chains'] > 0
+  assert several['gap_stderr_images'] is None
+  # Readers cope: the verdict, the warnings, curve.json, the table.
+  assert not accuracy_lib.within_target(record, 10.0)
+  curve = _curve([0.6] * 4, [3.0] * 4)
+  plan = accuracy_lib.CheckPlan(np.array([1.0]), 1, 10, 100)
+  curve.bdmc = [record]
+  curve.accuracy = accuracy_lib.describe(curve, plan, [record], None, 0.01)
+  assert curve.accuracy['gaps'][0]['gap_stderr'] is None
+  (warning,) = accuracy_lib.gap_warnings([record], 0.01)
+  assert 'BDMC gap 0.05 nats at beta 1 on 1 simulated image(s)' in warning
+  curve.save(str(tmp_path))
+  saved = json.loads((tmp_path / 'curve.json').read_text())
+  assert saved['bdmc'][0]['gap_stderr'] is None
+  assert saved['accuracy']['gaps'][0]['gap_stderr'] is None
+  bdmc_points.print_accuracy(curve.accuracy)
+  assert '     n/a' in capsys.readouterr().out
+  # A one-image record of an older version wrote 0.0 where none existed.
+  assert plotting.recorded_gap_stderr(
+      {'gap_stderr': 0.0, 'num_images': 1}) is None
+  assert plotting.recorded_gap_stderr(several) == several['gap_stderr']
+
+
+def test_the_check_says_what_it_bounds_and_what_it_indicates():
+  # It bounds the gap on images simulated from the decoder; on the user's
+  # own images it is an indication: every text the user reads says so.
+  # pylint: disable=g-import-not-at-top
+  import types
+  from tfrd import plotting
+  # pylint: enable=g-import-not-at-top
+  explanation = accuracy_lib.EXPLANATION
+  assert 'images simulated from the decoder' in explanation
+  assert 'indication, not a bound' in explanation
+  assert 'does not bracket your curve' in explanation
+  (loose,) = accuracy_lib.gap_warnings([_point(3.7, 1.2, beta=1000.0)])
+  assert 'on images simulated from the decoder, which indicates' in loose
+  (missed,) = accuracy_lib.gap_warnings([_point(0.45, 0.1)], 0.5)
+  assert 'an indication for your images' in missed
+  # The figure's legend names the gaps' bars for what they are.
+  curve = types.SimpleNamespace(
+      betas=np.array([0.1, 1.0, 10.0]), rate=np.array([1.0, 5.0, 9.0]),
+      distortion=np.array([3.0, 1.0, 0.2]), bdmc=[_point(0.3, 0.1)])
+  figure = plotting.curves_figure({'AIS': curve})
+  legend = [text.get_text()
+            for text in figure.axes[0].get_legend().get_texts()]
+  assert plotting.GAP_LEGEND in legend
+  assert 'an indication for these images' in plotting.GAP_LEGEND
+  plain = plotting.curves_figure({'AIS': types.SimpleNamespace(
+      betas=curve.betas, rate=curve.rate, distortion=curve.distortion)})
+  assert [text.get_text()
+          for text in plain.axes[0].get_legend().get_texts()] == ['AIS']

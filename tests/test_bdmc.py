@@ -299,6 +299,27 @@ def test_bdmc_at_points_reports_every_point(small_linear_problem, model):
         chains=tfrd.ChainSettings(step_size_table=np.ones([1, 16])))
 
 
+def test_images_beyond_a_measurement_are_fresh_and_reproducible(
+    small_linear_problem, model):
+  # bdmc_on_images at indices 2 and 3 gives exactly the images 2 and 3 of
+  # a measurement of 4 (stateless streams per image), and other data than
+  # images 0 and 1: what a fresh measurement beyond a search's images is.
+  chains = _chains(4, 3, seed=0)._replace(jit_compile=False)
+  schedule = tfrd.build_schedule([4.0], _geometric(4.0, 30), 5, 3)
+  prior = tfrd.standard_normal_prior(small_linear_problem.latent_dim)
+  (four,) = bdmc_lib.bdmc_at_points(model, 'mse', [4.0], num_images=4,
+                                    prior=prior, schedule=schedule,
+                                    chains=chains)
+  (later,) = bdmc_lib.bdmc_on_images(model, 'mse', [4.0], [2, 3], prior,
+                                     schedule, chains)
+  np.testing.assert_array_equal(later.simulated.z, four.simulated.z[2:])
+  np.testing.assert_allclose(later.gap, four.gap[2:], atol=1e-4)
+  assert not np.allclose(later.simulated.z, four.simulated.z[:2])
+  with pytest.raises(ValueError, match='positive integer'):
+    bdmc_lib.bdmc_at_points(model, 'mse', [4.0], num_images=2.5,
+                            prior=prior, schedule=schedule, chains=chains)
+
+
 def test_shared_step_size_gives_one_step_size_per_image(small_linear_problem,
                                                          model):
   problem = small_linear_problem

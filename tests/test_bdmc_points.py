@@ -160,6 +160,10 @@ def test_bad_points_are_refused(restore_flags, value, message):
      '--distortion=ssim does not define'),
     (['--bdmc_points=1', '--bdmc_num_images=0'],
      '--bdmc_num_images must be positive'),
+    # The default target is judged on at least 4 simulated images.
+    (['--bdmc_points=1', '--bdmc_num_images=3'],
+     '--bdmc_num_images=3 cannot judge --target_gap: its verdict needs at '
+     'least 4'),
 ])
 def test_points_the_distortion_cannot_simulate_are_refused(
     restore_flags, args, message):

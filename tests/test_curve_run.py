@@ -132,25 +132,34 @@ def test_by_default_the_curve_states_its_accuracy(problem, tmp_path, capsys):
   # and the curve, its files and its table state the gaps and their cost.
   output_dir = tmp_path / 'out'
   job = _job(problem, output_dir, '--bdmc_points=10', '--target_gap=0.5',
-             '--bdmc_num_images=2')
+             '--bdmc_num_images=4')
   assert job.accuracy.target_gap == 0.5
   curve = curve_run.run_curve(job)
   with open(output_dir / 'curve.json') as stream:
     document = json.load(stream)
   (point,) = document['bdmc']
-  assert point['beta'] == 10.0 and point['num_images'] == 2
+  assert point['beta'] == 10.0 and point['num_images'] == 4
   accuracy = document['accuracy']
   assert accuracy['gaps'][0]['mean_gap'] == point['mean_gap']
-  assert accuracy['check_decoder_gradients'] == point['decoder_gradients']
+  # The check's cost is the whole search's, the settled points' within it.
+  assert accuracy['settled_check_decoder_gradients'] == (
+      point['decoder_gradients'])
+  assert accuracy['check_decoder_gradients'] == sum(
+      attempt['decoder_gradients']
+      for attempt in accuracy['search']['attempts'] + [
+          accuracy['search']['verification']])
   assert accuracy['curve_decoder_gradients'] > 0
   search = accuracy['search']
   settled = search['settled_num_intermediate']
   assert document['config']['schedule']['num_intermediate_base'] == settled
   assert search['attempts'][-1]['num_intermediate'] == settled
-  assert accuracy['within_target'] == (search['status'] == 'met')
+  # The verdict is the fresh measurement's (the curve's check), which a
+  # search that met its target on its own images may still miss.
+  assert search['verification']['first_image'] == 4
+  assert accuracy['within_target'] == search['verification']['within_target']
   assert curve.accuracy == accuracy
   printed = capsys.readouterr().out
-  assert 'accuracy check (BDMC on 2 simulated image(s) per point' in printed
+  assert 'accuracy check (BDMC on 4 simulated image(s) per point' in printed
   assert 'target gap 0.5 nats: ' in printed
   assert 'upper bound' in printed
   # The search's record went into curve.json; its file is gone.
@@ -169,7 +178,7 @@ def test_a_resumed_run_reuses_its_schedule_search(problem, tmp_path,
   # and a file of that name tfrd did not write is refused.
   output_dir = tmp_path / 'out'
   job = _job(problem, output_dir, '--bdmc_points=10', '--target_gap=0.5',
-             '--bdmc_num_images=2')
+             '--bdmc_num_images=4')
 
   def no_curve(*args, **kwargs):
     raise RuntimeError('stopped before the curve')
@@ -186,6 +195,7 @@ def test_a_resumed_run_reuses_its_schedule_search(problem, tmp_path,
     raise AssertionError('measured again')
 
   monkeypatch.setattr(tfrd.bdmc, 'bdmc_at_points', no_bdmc)
+  monkeypatch.setattr(tfrd.bdmc, 'bdmc_on_images', no_bdmc)
   curve = curve_run.run_curve(job)
   assert [a['num_intermediate'] for a in curve.accuracy['search']['attempts']
          ] == [a['num_intermediate'] for a in attempts]
@@ -331,3 +341,48 @@ def test_a_decoder_giving_nan_is_one_error_and_no_curve(problem, bad_inputs,
     curve_run.run_curve(_job(problem, output_dir,
                              f'--model={bad_inputs["nan_model"]}'))
   assert not (output_dir / 'curve.json').exists()
+
+
+def _main(problem, output_dir, *args):
+  """apps.rd_curve's main on the tiny problem, in-process: its exit status."""
+  with flagsaver.flagsaver():
+    FLAGS.unparse_flags()
+    FLAGS(['rd_curve', f'--model={problem["model"]}',
+           f'--dataset=npz:{problem["data"]}', '--num_images=3',
+           '--distortion=gaussian_nll', '--gaussian_scale=0.5',
+           f'--output_dir={output_dir}', '--seed=1', '--jit=false',
+           *app_runner.TINY_AIS_FLAGS, *args])
+    status = rd_curve.main(['rd_curve'])
+  FLAGS.unparse_flags()
+  return status
+
+
+def test_an_explicit_target_not_met_writes_the_curve_and_exits_3(
+    problem, tmp_path, capsys):
+  # A target no schedule meets within a cap of the first schedule: one
+  # attempt, capped; the curve and its files are written all the same.
+  output_dir = tmp_path / 'out'
+  status = _main(problem, output_dir, '--bdmc_points=10', '--target_gap=1e-6',
+                 '--max_num_intermediate=60')
+  assert status == jobs.TARGET_NOT_MET == 3
+  assert sorted(os.listdir(output_dir)) == sorted(curve_run.RESULT_FILES)
+  document = json.loads((output_dir / 'curve.json').read_text())
+  assert document['accuracy']['within_target'] is False
+  assert document['accuracy']['search']['status'] == 'capped'
+  assert 'the target gap of 1e-06 nats was not met; the curve is written ' \
+         'all the same (exit status 3)' in capsys.readouterr().err
+
+
+def test_only_an_explicit_target_decides_the_exit_status(
+    problem, tmp_path, monkeypatch):
+  # The default target (1 nat, not given) missed keeps its warning and
+  # exits 0; the same target given explicitly exits 3; met, 0.
+  missed = tfrd.RDCurve(np.array([1.0]), *[np.ones([1, 1])] * 4)
+  missed.accuracy = {'within_target': False, 'target_gap': 1.0}
+  monkeypatch.setattr(curve_run, 'run_curve', lambda job: missed)
+  assert _main(problem, tmp_path / 'a') == 0
+  assert _main(problem, tmp_path / 'b', '--target_gap=1') == 3
+  missed.accuracy['within_target'] = True
+  assert _main(problem, tmp_path / 'c', '--target_gap=1') == 0
+  # A finished run that had nothing to do (None) is not a verdict.
+  assert curve_run.target_status(None) == 0

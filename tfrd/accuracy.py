@@ -14,22 +14,35 @@ checked, by default, where it is made:
   curve's chains, leapfrog steps and step-size mode (`tfrd.bdmc_at_points`).
   The gap, upper minus lower bound on log Z_β, bounds in expectation the
   error of the forward estimate of log Z_β, hence of the rate R̂ = -log Ẑ -
-  βD̂ (eq. 15), on data simulated from the model; on the user's own images
-  it is the best available indication, not a bound (`EXPLANATION`).
+  βD̂ (eq. 15), on data simulated from the decoder at β, run at the
+  curve's schedule; on the user's own images it is the best available
+  indication, not a bound (`EXPLANATION`): nothing here certifies the
+  user's curve.
 - **The target** (`settle_schedule`): the check runs alone first, on the
-  schedule asked for; while a mean gap exceeds `target_gap`, the base
-  schedule and its fills are made longer by the power of two at or above
-  the worst gap's ratio to the target (on long schedules AIS's gap falls
-  about as 1/T, on shorter ones faster; at least a doubling), until every
-  gap meets the target or the next length would pass
-  `max_num_intermediate`. The curve then runs once, on the settled
-  schedule, and the last attempt is its check: a model the defaults suit
-  pays for the check only, a deep one gets the schedule it needs.
+  schedule asked for; while a point is not within `target_gap`
+  (`within_target`: its mean gap plus `STDERR_MARGIN` standard errors, on
+  at least `MIN_CHECK_IMAGES` simulated images, so that a gap that meets
+  the target does so beyond its noise), the base schedule and its fills
+  are made longer by the power of two at or above the worst such gap's
+  ratio to the target (on long schedules AIS's gap falls about as 1/T, on
+  shorter ones faster; at least a doubling), until every point meets the
+  target or the next length would pass `max_num_intermediate`. The
+  settled schedule is then checked once more on fresh simulated images
+  (those after the search's): the attempt that stopped the search was
+  chosen for meeting the target, so its gaps lean low by about a standard
+  error, and the fresh measurement, not it, is the curve's check and
+  verdict. The curve then runs once, on the settled schedule: a model the
+  defaults suit pays for two checks, a deep one gets the schedule it
+  needs.
 
 Cost invariant: the check's decoder gradients are at most
 `max_cost_fraction` (½) of the curve's, whenever the number of simulated
-images is left to `plan_check` and the curve has enough images for
-one (`tfrd.passes` gives both costs; a BDMC point costs each chain a
+images is left to `plan_check` and the curve has enough images for the
+fewest it takes (`MIN_CHECK_IMAGES` with a target, which judges a gap;
+one without): a smaller curve pays more for its check, and `describe`
+warns when the check costs more than the curve (`tfrd.passes` gives both
+costs;
+`tfrd.passes` gives both costs; a BDMC point costs each chain a
 forward run, two passes with two-pass step sizes, and one frozen reverse
 pass over the schedule up to its β). `tests/test_accuracy.py` checks the
 plan's cost against the gradients the runs report, the search on a
@@ -53,27 +66,40 @@ from tfrd import schedules as schedules_lib
 from tfrd import settings as settings_lib
 
 __all__ = ['CheckPlan', 'ScheduleSearch', 'EXPLANATION', 'MAX_AUTO_IMAGES',
+           'MIN_CHECK_IMAGES', 'STDERR_MARGIN',
            'ACCEPT_RANGE', 'MIN_EFFECTIVE_SAMPLE_SIZE', 'check_betas',
            'schedule_holding', 'curve_decoder_gradients',
            'check_decoder_gradients', 'plan_check', 'point_record',
            'lengthened', 'settle_schedule', 'run_warnings', 'gap_warnings',
-           'describe', 'within_target', 'estimate_rd_curve_checked',
+           'describe', 'cost_warnings', 'judged_gap', 'within_target', 'estimate_rd_curve_checked',
            'is_search_record']
 
 # What a user reads beside the gaps (printed and in curve.json).
 EXPLANATION = (
     'The BDMC gap at a beta is the width of a bracket [forward AIS lower '
     'bound, reverse AIS upper bound] on log Z_beta of images simulated from '
-    'the model at that beta, run on the curve\'s own schedule, chains and '
-    'HMC settings. It bounds (in expectation) how far the curve\'s log Z, '
-    'hence its rate, is from the truth on such data: the rate is too high by '
-    'at most about the gap. On your own images it is an indication, not a '
-    'bound. A gap above the target says the schedule is too short for this '
-    'decoder: a longer one (--target_gap, --num_intermediate) tightens it.')
+    'the decoder at that beta, run on the curve\'s own schedule, chains and '
+    'HMC settings. It bounds (in expectation) how far log Z, hence the rate, '
+    'of such simulated images is from the truth at the curve\'s schedule: '
+    'too high by at most about the gap. On your own images it is an '
+    'indication, not a bound: the check does not bracket your curve. A '
+    'target is met when every mean gap plus two standard errors, on at '
+    'least 4 simulated images, is within it. A gap above the target says '
+    'the schedule is too short for this decoder: a longer one '
+    '(--target_gap, --num_intermediate) tightens it.')
 
 # Images simulated per point when the cost rule chooses: a few images give
 # the gap's mean and standard error; more would mostly cost.
 MAX_AUTO_IMAGES = 8
+
+# The fewest images per point that judge a target gap, and the fewest the
+# cost rule chooses when there is a target (`tfrd.settings`).
+MIN_CHECK_IMAGES = settings_lib.MIN_CHECK_IMAGES
+
+# A point meets the target when its mean gap plus this many standard errors
+# does: the measured mean alone would call a gap met half the time it is
+# truly at the target.
+STDERR_MARGIN = 2.0
 
 # HMC acceptance outside this range at an RD point is reported: below, the
 # chains barely move; above, the steps are too small to explore.
@@ -108,7 +134,8 @@ class CheckPlan(
 
 class ScheduleSearch(
     collections.namedtuple('ScheduleSearch', [
-        'schedule_settings', 'schedule', 'attempts', 'status', 'check'])):
+        'schedule_settings', 'schedule', 'attempts', 'status', 'check',
+        'verification'])):
   """Where `settle_schedule` ended.
 
   Attributes:
@@ -117,13 +144,34 @@ class ScheduleSearch(
     attempts: one JSON-serializable dict per schedule tried, in order:
       num_intermediate, num_transitions, points (`point_record`s),
       decoder_gradients, wall_time_s, within_target.
-    status: 'met' (every gap within target), 'capped' (the next schedule
+    status: 'met' (every point `within_target`), 'capped' (the next schedule
       would pass the cap: the longest one tried is kept) or 'checked' (no
       target: one attempt).
-    check: the `point_record`s of the settled schedule (its last attempt),
-      which are the curve's check.
+    check: the `point_record`s that are the curve's check: the
+      verification's, or without one the last attempt's.
+    verification: None (no target), or the settled schedule's check
+      measured again on fresh simulated images (image indices after those
+      the attempts used), a dict like an attempt's with `first_image`:
+      the measurement that stopped the search is biased low (it was
+      chosen for being within the target), a fresh one is not. The
+      curve's gaps and verdict are this one's.
   """
   __slots__ = ()
+
+  @property
+  def decoder_gradients(self):
+    """The whole search's decoder gradients: every attempt's check and
+    the verification."""
+    measured = self.attempts + (
+        [] if self.verification is None else [self.verification])
+    return int(sum(attempt['decoder_gradients'] for attempt in measured))
+
+  @property
+  def cost_fraction(self):
+    """The whole search's decoder gradients over the settled curve's (not
+    the last attempt's alone: a search of two schedules costs both)."""
+    return self.decoder_gradients / max(
+        self.attempts[-1]['curve_decoder_gradients'], 1)
 
 
 def check_betas(distortion, schedule, betas=None):
@@ -234,7 +282,10 @@ def plan_check(distortion, schedule, num_curve_images, chains, accuracy):
   num_images = accuracy.num_images
   if num_images is None:
     affordable = int(accuracy.max_cost_fraction * curve_cost // per_image)
-    num_images = min(MAX_AUTO_IMAGES, max(1, affordable))
+    # Fewer images cannot judge a target: a small curve pays for the
+    # minimum then (and `describe` warns when that outgrows the curve).
+    least = 1 if accuracy.target_gap is None else MIN_CHECK_IMAGES
+    num_images = min(MAX_AUTO_IMAGES, max(least, affordable))
   return CheckPlan(betas, num_images, num_images * per_image, curve_cost)
 
 
@@ -250,7 +301,9 @@ def point_record(result, chains, in_schedule, per_image=False):
 
   Returns:
     A JSON-serializable dict: beta, mean_gap (upper minus lower bound on log
-    Z_β, averaged over images), max_gap, gap_stderr, mean_lower,
+    Z_β, averaged over images), max_gap, gap_stderr (`BDMCResult`'s: the
+    larger of gap_stderr_images and gap_stderr_chains, also recorded;
+    each None, JSON null, where it does not exist), mean_lower,
     mean_upper, num_images, the forward chains' rate and distortion at β,
     transitions, acceptance, decoder gradients per chain and in all,
     wall time and settings.
@@ -262,7 +315,10 @@ def point_record(result, chains, in_schedule, per_image=False):
       'beta': float(result.beta),
       'mean_gap': result.mean_gap,
       'max_gap': result.max_gap,
+      # None (JSON null) where no standard error exists, never 0.
       'gap_stderr': result.gap_stderr,
+      'gap_stderr_images': result.gap_stderr_images,
+      'gap_stderr_chains': result.gap_stderr_chains,
       'mean_lower': result.mean_lower,
       'mean_upper': result.mean_upper,
       'num_images': num_images,
@@ -309,10 +365,37 @@ def point_record(result, chains, in_schedule, per_image=False):
   return record
 
 
+def judged_gap(record):
+  """The gap a point is judged on: its mean gap plus `STDERR_MARGIN`
+  standard errors (None without a mean gap; the mean alone without a
+  standard error)."""
+  if record.get('mean_gap') is None:
+    return None
+  return record['mean_gap'] + STDERR_MARGIN * (record.get('gap_stderr') or
+                                                0.0)
+
+
 def within_target(record, target_gap):
-  """Whether a point's measured mean gap is at most `target_gap` (the
-  measured value itself, so a curve said to meet 1 nat shows at most 1)."""
-  return record['mean_gap'] is not None and record['mean_gap'] <= target_gap
+  """Whether a point meets `target_gap`: its mean gap plus `STDERR_MARGIN`
+  standard errors is at most the target, measured on at least
+  `MIN_CHECK_IMAGES` simulated images.
+
+  The margin makes "met" hold beyond the gap's noise rather than half the
+  time a gap is truly at the target; fewer images, or a point without a
+  standard error, never meet a target.
+
+  Args:
+    record: a `point_record` (or curve.json's `accuracy.gaps` entry with
+      `num_images`).
+    target_gap: the target, in nats.
+
+  Returns:
+    bool.
+  """
+  return bool(record.get('mean_gap') is not None and
+              record.get('gap_stderr') is not None and
+              (record.get('num_images') or 0) >= MIN_CHECK_IMAGES and
+              judged_gap(record) <= target_gap)
 
 
 def lengthened(schedule_settings, factor):
@@ -326,14 +409,15 @@ def lengthened(schedule_settings, factor):
 
 def _next_factor(records, target_gap):
   """The power of two (at least 2) by which to lengthen the schedule: the
-  smallest at or above the worst gap's ratio to the target.
+  smallest at or above the worst judged gap's (`judged_gap`) ratio to the
+  target.
 
   On the 1/T law of long schedules that ratio would just suffice; shorter
   ones tighten faster (the deep 64-d MLP of docs/accuracy.md went from 3.73
   to 0.49 nats for 4 times the schedule), and a prediction that falls
   short costs one more attempt.
   """
-  worst = max(record['mean_gap'] / target_gap for record in records)
+  worst = max(judged_gap(record) / target_gap for record in records)
   return 2 ** max(1, math.ceil(math.log2(max(worst, 2.0))))
 
 
@@ -368,23 +452,26 @@ def is_search_record(path):
 
 
 def _read_search(path, key):
+  """The saved search of `key` at `path`: (attempts, verification or
+  None); nothing for another key or no record."""
   if not path or not os.path.exists(path):
-    return []
+    return [], None
   try:
     with open(path) as stream:
       document = json.load(stream)
   except (OSError, ValueError):
-    return []
+    return [], None
   if document.get('format') != _SEARCH_FORMAT or document.get('key') != key:
-    return []
-  return document.get('attempts', [])
+    return [], None
+  return document.get('attempts', []), document.get('verification')
 
 
-def _write_search(path, key, attempts, status=None):
+def _write_search(path, key, attempts, status=None, verification=None):
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with files.atomic_write(path) as stream:
     json.dump({'format': _SEARCH_FORMAT, 'key': key, 'status': status,
-               'attempts': attempts}, stream, indent=1)
+               'attempts': attempts, 'verification': verification},
+              stream, indent=1)
     stream.write('\n')
 
 
@@ -394,12 +481,15 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
   """The schedule a curve should run on to meet `accuracy.target_gap`.
 
   Runs the curve's check (`plan_check`) on the schedule of
-  `schedule_settings`; while a point's mean gap exceeds the target,
+  `schedule_settings`; while a point is not within the target
+  (`within_target`: mean gap plus two standard errors),
   lengthens the schedule (`lengthened`, by a power of two predicted from the
   worst gap) and checks again, until every gap is within the target or the
   next schedule's `num_intermediate` would pass
   `accuracy.max_num_intermediate` (then the longest schedule tried is
-  kept). Without a target it checks once.
+  kept). With a target, the settled schedule is then checked again on
+  fresh simulated images (`ScheduleSearch.verification`), which are the
+  curve's check. Without a target it checks once.
 
   Args:
     decoder: callable latents [B, D] -> outputs [B, ...].
@@ -433,7 +523,7 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
                      f'wrote; move it away or choose another record path.')
   key = _search_key(decoder, distortion, schedule_settings, prior, chains,
                     accuracy, num_curve_images)
-  saved = _read_search(record_path, key)
+  saved, saved_verification = _read_search(record_path, key)
   attempts = []
   settings = schedule_settings
   while True:
@@ -446,7 +536,7 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
       attempt = saved[index]
     else:
       attempt = _attempt(decoder, distortion, settings, schedule, plan,
-                         prior, chains, control, target)
+                         prior, chains, control, target, 0)
     attempts.append(attempt)
     if record_path:
       _write_search(record_path, key, attempts)
@@ -461,30 +551,54 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
     # Powers of two only, so every schedule tried is the first one doubled.
     factor = min(factor, 2 ** int(math.log2(longest)))
     settings = lengthened(settings, factor)
+  verification = None
+  if target is not None:
+    # The attempt that stopped the search was chosen for meeting the
+    # target, so its gaps lean low: the curve's check is the settled
+    # schedule measured again on images the search never saw.
+    first_image = plan.num_images
+    if (saved_verification is not None and
+        saved_verification['num_intermediate'] == settings.num_intermediate
+        and saved_verification.get('first_image') == first_image):
+      verification = saved_verification
+    else:
+      verification = _attempt(decoder, distortion, settings, schedule, plan,
+                              prior, chains, control, target, first_image)
   if record_path:
-    _write_search(record_path, key, attempts, status)
-  return ScheduleSearch(settings, schedule, attempts, status,
-                        attempts[-1]['points'])
+    _write_search(record_path, key, attempts, status, verification)
+  check = (attempts[-1] if verification is None else verification)['points']
+  return ScheduleSearch(settings, schedule, attempts, status, check,
+                        verification)
 
 
 def _attempt(decoder, distortion, settings, schedule, plan, prior, chains,
-             control, target):
-  """One attempt of `settle_schedule`: the check on one schedule."""
+             control, target, first_image):
+  """One attempt of `settle_schedule`: the check on one schedule, on the
+  simulated images from index `first_image` on (0: the search's; after
+  them: the verification's fresh ones)."""
   start = time.time()
   progress = None if control is None else control.progress
   if progress is not None:
-    label = f'check at N={settings.num_intermediate}'
+    label = (f'{"fresh " if first_image else ""}check at '
+             f'N={settings.num_intermediate}')
     control = control._replace(progress=lambda update: progress(
         update._replace(phase=f'{label} {update.phase}')))
-  results = bdmc_lib.bdmc_at_points(
-      decoder, distortion, plan.betas, num_images=plan.num_images,
-      latent_dim=int(prior.event_shape[-1]), prior=prior,
-      schedule=schedule_holding(schedule, plan.betas), chains=chains,
-      control=control)
+  holding = schedule_holding(schedule, plan.betas)
+  if first_image:
+    results = bdmc_lib.bdmc_on_images(
+        decoder, distortion, plan.betas,
+        first_image + np.arange(plan.num_images), prior, holding, chains,
+        control)
+  else:
+    results = bdmc_lib.bdmc_at_points(
+        decoder, distortion, plan.betas, num_images=plan.num_images,
+        latent_dim=int(prior.event_shape[-1]), prior=prior,
+        schedule=holding, chains=chains, control=control)
   points = [point_record(result, chains, result.beta in schedule.betas)
             for result in results]
   return {
       'num_intermediate': settings.num_intermediate,
+      'first_image': int(first_image),
       'min_before_first': settings.min_before_first,
       'min_between': settings.min_between,
       'num_transitions': int(schedule.num_transitions),
@@ -545,26 +659,82 @@ def run_warnings(curve):
   return warnings
 
 
+def _gap_text(point):
+  """'0.12 ± 0.05' (the mean alone without a standard error)."""
+  stderr = point.get('gap_stderr')
+  return f'{point["mean_gap"]:.3g}' + (
+      '' if stderr is None else f' ± {stderr:.2g}')
+
+
 def gap_warnings(points, target_gap=None, search=None):
-  """One-line warnings about the check's gaps, with what to try."""
+  """One-line warnings about the check's gaps, with what to try.
+
+  With a target, a point not `within_target` is named (the largest judged
+  gap); without one, a mean gap above 1 nat.
+  """
   warnings = []
-  loose = [point for point in points if point['mean_gap'] is not None and
-           point['mean_gap'] > (1.0 if target_gap is None else target_gap)]
+  measured = [point for point in points if point.get('mean_gap') is not None]
+  if target_gap is None:
+    loose = [point for point in measured if point['mean_gap'] > 1.0]
+  else:
+    loose = [point for point in measured
+             if not within_target(point, target_gap)]
+  worst = (max(loose, key=lambda point: judged_gap(point)) if loose
+           else None)
   if search is not None and search.status == 'capped':
     warnings.append(
         f'The target gap of {target_gap:g} nats was not met within the cap '
         f'(--max_num_intermediate): the curve uses the longest schedule '
         f'tried (--num_intermediate={search.schedule_settings.num_intermediate}'
-        f'), whose largest gap is {max(p["mean_gap"] for p in points):.3g} '
-        f'nats; raise the cap, or use more --leapfrog_steps or chains.')
-  elif loose:
-    worst = max(loose, key=lambda point: point['mean_gap'])
+        f'), where the BDMC gap at beta {worst["beta"]:g} is '
+        f'{_gap_text(worst)} nats (mean + {STDERR_MARGIN:g} s.e. '
+        f'{judged_gap(worst):.3g}); raise the cap, or use more '
+        f'--leapfrog_steps or chains.')
+  elif worst is not None and target_gap is not None:
+    few = (worst.get('num_images') or 0) < MIN_CHECK_IMAGES
     warnings.append(
-        f'The curve is loose: BDMC gap {worst["mean_gap"]:.3g} ± '
-        f'{worst["gap_stderr"]:.2g} nats at beta {worst["beta"]:g}, so its '
-        f'rate there may be too high by about that much; --target_gap=1 '
-        f'lengthens the schedule until the gaps are within 1 nat.')
+        f'The target gap of {target_gap:g} nats is not met: BDMC gap '
+        f'{_gap_text(worst)} nats at beta {worst["beta"]:g}'
+        + (f' on {worst.get("num_images")} simulated image(s), fewer than '
+           f'the {MIN_CHECK_IMAGES} a verdict needs' if few else
+           f' (mean + {STDERR_MARGIN:g} s.e. {judged_gap(worst):.3g})')
+        + '; on images simulated from the decoder its rate there is too '
+        'high by up to about the gap, an indication for your images.')
+  elif worst is not None:
+    warnings.append(
+        f'The curve is loose: BDMC gap {_gap_text(worst)} nats at beta '
+        f'{worst["beta"]:g} on images simulated from the decoder, which '
+        f'indicates that its rate there may be too high by about that much; '
+        f'--target_gap=1 lengthens the schedule until the gaps are within 1 '
+        f'nat.')
   return warnings
+
+
+def cost_warnings(check_gradients, curve_gradients, num_measurements=1):
+  """A one-line warning when the check cost more decoder gradients than the
+  curve (a curve of few images: the check's images do not shrink with
+  it), else nothing.
+
+  Args:
+    check_gradients: the check's decoder gradients, every measurement.
+    curve_gradients: the curve's.
+    num_measurements: the check's measurements (a search's attempts and
+      its verification).
+
+  Returns:
+    A list of at most one string.
+  """
+  if check_gradients <= curve_gradients:
+    return []
+  tried = (f' over {num_measurements} measurements'
+           if num_measurements > 1 else '')
+  return [
+      f'The accuracy check cost {check_gradients:,} decoder gradients'
+      f'{tried}, {check_gradients / max(curve_gradients, 1):.2g} times the '
+      f'curve\'s {curve_gradients:,}: its simulated images do not shrink '
+      f'with a curve of few images (a target is judged on at least '
+      f'{MIN_CHECK_IMAGES}), so such a curve pays more for its check than '
+      f'for itself; a curve of more images pays proportionally less.']
 
 
 def describe(curve, plan, points, search=None, target_gap=None):
@@ -578,21 +748,32 @@ def describe(curve, plan, points, search=None, target_gap=None):
     target_gap: the target, or None.
 
   Returns:
-    A JSON-serializable dict: the gaps' summary, the check's and the
-    curve's decoder gradients, the target and whether it was met, the
-    schedule search's attempts, warnings (`run_warnings`, `gap_warnings`)
-    and `EXPLANATION`.
+    A JSON-serializable dict: the gaps' summary (per point: beta,
+    mean_gap, gap_stderr (null where none exists), max_gap, num_images and
+    judged_gap, the mean plus `STDERR_MARGIN` standard errors), the
+    check's decoder gradients (check_decoder_gradients and
+    check_cost_fraction: the whole search's, every schedule tried;
+    settled_check_decoder_gradients: the settled schedule's points alone)
+    and the curve's, the target and whether
+    every point is `within_target`, the
+    schedule search's attempts, warnings (`run_warnings`, `gap_warnings`,
+    `cost_warnings`) and `EXPLANATION`.
   """
-  check_gradients = sum(point.get('decoder_gradients', 0)
-                        for point in points)
+  settled_gradients = int(sum(point.get('decoder_gradients', 0)
+                              for point in points))
+  # The check's cost is the whole search's: every schedule it tried.
+  check_gradients = (settled_gradients if search is None else
+                     search.decoder_gradients)
   gaps = [point['mean_gap'] for point in points]
   document = {
       'checked_betas': [float(beta) for beta in plan.betas],
       'num_images': int(plan.num_images),
-      'gaps': [{key: point[key] for key in ('beta', 'mean_gap', 'gap_stderr',
-                                            'max_gap')} for point in points],
+      'gaps': [{key: point.get(key) for key in (
+          'beta', 'mean_gap', 'gap_stderr', 'max_gap', 'num_images')} | {
+              'judged_gap': judged_gap(point)} for point in points],
       'largest_mean_gap': max(gaps) if gaps else None,
       'check_decoder_gradients': int(check_gradients),
+      'settled_check_decoder_gradients': settled_gradients,
       'curve_decoder_gradients': int(plan.curve_decoder_gradients),
       'check_cost_fraction': check_gradients / max(
           plan.curve_decoder_gradients, 1),
@@ -600,8 +781,11 @@ def describe(curve, plan, points, search=None, target_gap=None):
       'target_gap': target_gap,
       'within_target': (None if target_gap is None or not gaps else all(
           within_target(point, target_gap) for point in points)),
-      'warnings': run_warnings(curve) + gap_warnings(points, target_gap,
-                                                     search),
+      'warnings': run_warnings(curve) + gap_warnings(
+          points, target_gap, search) + cost_warnings(
+              check_gradients, plan.curve_decoder_gradients,
+              1 if search is None else len(search.attempts) + (
+                  search.verification is not None)),
       'explanation': EXPLANATION,
   }
   if search is not None:
@@ -612,8 +796,12 @@ def describe(curve, plan, points, search=None, target_gap=None):
                           'gaps': {f'{point["beta"]:g}': point['mean_gap']
                                    for point in attempt['points']}}
                      for attempt in search.attempts],
-        'decoder_gradients': int(sum(attempt['decoder_gradients']
-                                     for attempt in search.attempts)),
+        'decoder_gradients': search.decoder_gradients,
+        'verification': None if search.verification is None else {
+            key: value for key, value in search.verification.items()
+            if key != 'points'} | {
+                'gaps': {f'{point["beta"]:g}': point['mean_gap']
+                         for point in search.verification['points']}},
         'settled_num_intermediate': search.schedule_settings.num_intermediate,
         'settled_min_before_first': search.schedule_settings.min_before_first,
         'settled_min_between': search.schedule_settings.min_between,
@@ -630,7 +818,8 @@ def estimate_rd_curve_checked(decoder, data, distortion='mse', schedule=None,
 
   What `apps.rd_curve` does by default: `settle_schedule` (when
   `accuracy.target_gap` is set), the curve on the settled schedule, and the
-  check (the search's last attempt, or `plan_check`'s run after the curve).
+  check (the search's verification on fresh images, or `plan_check`'s run
+  after the curve).
 
   Args:
     decoder, data, distortion, latent_dim, prior, chains, image_indices: as

@@ -6,7 +6,9 @@ reverse, from an exact sample of q_β(z|x) down to the prior, gives weights
 with E[w_rev] = Z_0 / Z_β = 1 / Z_β, so log Ẑ_rev = -log mean_i w_rev^i is a
 stochastic *upper* bound (Grosse et al., 2015). The difference, the BDMC gap,
 bounds the error of either estimate and hence of the rate R̂ = -log Ẑ - βD̂
-(eq. 15) at that point of the curve (paper §2.1, appendix D.3.2, Fig. 9).
+(eq. 15) at that point of the schedule, for the simulated data (paper §2.1,
+appendix D.3.2, Fig. 9); for other data, such as the images a curve is
+estimated on, it is an indication, not a bound.
 
 Exact samples of q_β(z|x) exist only for data simulated from the model: draw
 z ~ p(z), then x from the channel p_β(x|z) ∝ exp(-β d(x, f(z))). When the
@@ -43,7 +45,8 @@ from tfrd import step_sizes as step_sizes_lib
 from tfrd import target as target_lib
 
 __all__ = ['SimulatedData', 'BDMCResult', 'simulate_data', 'run_bdmc',
-           'bdmc_at_points', 'truncate_schedule', 'default_bdmc_betas']
+           'bdmc_at_points', 'bdmc_on_images', 'truncate_schedule',
+           'default_bdmc_betas']
 
 
 
@@ -106,11 +109,53 @@ class BDMCResult(
     return float(np.max(self.gap))
 
   @property
-  def gap_stderr(self):
-    """Standard error of `mean_gap` over images (0 for one image)."""
+  def gap_stderr_images(self):
+    """Standard error of `mean_gap` from the spread of the N per-image gaps,
+    or None for one image (a spread needs two).
+
+    It has N - 1 degrees of freedom: with the 3 to 8 images of a check it is
+    itself very noisy, and now and then far too small (three images whose
+    gaps happen to agree).
+    """
     if self.gap.size < 2:
-      return 0.0
+      return None
     return float(np.std(self.gap, ddof=1) / math.sqrt(self.gap.size))
+
+  @property
+  def gap_stderr_chains(self):
+    """Standard error of `mean_gap` from the chains' Monte Carlo noise, or
+    None with one chain per image (its weights measure no spread).
+
+    An image's gap is upper - lower, two log-mean-exps of C weights each;
+    by the delta method Var(log Ẑ) ≈ Var(w) / (C E[w]²) ≈ 1/ESS - 1/C,
+    with ESS = (Σw)²/Σw² the effective sample size of the image's weights
+    (forward: `forward.estimates[-1]`; reverse: `reverse_log_weights`).
+    This noise is most of the spread of the per-image gaps (the true gap
+    is small next to it), and the 2·C weights of every image measure it
+    far more steadily than the spread of N gaps does.
+    """
+    num_images, num_chains = self.reverse_log_weights.shape
+    if num_chains < 2:
+      return None
+    log_weights = self.reverse_log_weights - np.max(
+        self.reverse_log_weights, axis=1, keepdims=True)
+    weights = np.exp(log_weights)
+    ess_reverse = np.sum(weights, 1)**2 / np.sum(weights**2, 1)
+    ess_forward = np.asarray(
+        self.forward.estimates[-1].effective_sample_size, np.float64)
+    variance = (np.maximum(1.0 / ess_forward - 1.0 / num_chains, 0.0) +
+                np.maximum(1.0 / ess_reverse - 1.0 / num_chains, 0.0))
+    return float(math.sqrt(np.sum(variance)) / num_images)
+
+  @property
+  def gap_stderr(self):
+    """Standard error of `mean_gap`: the larger of `gap_stderr_images` and
+    `gap_stderr_chains`, so that a few images whose gaps agree by chance
+    do not make a mean gap look more precise than the chains allow; None
+    when neither exists (one image, one chain)."""
+    known = [value for value in (self.gap_stderr_images,
+                                 self.gap_stderr_chains) if value is not None]
+    return max(known) if known else None
 
 
 def _decode(decoder, latents, decoder_dtype):
@@ -546,13 +591,6 @@ def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
     tfrd.RunInterrupted: `control.stop` was set.
   """
   distortion = distortions_lib.get_distortion(distortion)
-  chains = settings_lib.ChainSettings() if chains is None else chains
-  control = _check_control(control)
-  progress = control.progress
-  if chains.step_size_table is not None:
-    raise ValueError('bdmc_at_points runs a schedule of its own at every '
-                     'point: chains.step_size_table must be None.')
-  seed = chains.seed
   if prior is None:
     if latent_dim is None:
       raise ValueError('Give latent_dim (or a prior).')
@@ -561,13 +599,7 @@ def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
     rd_betas = default_bdmc_betas(
         distortion, beta_max=(1000.0 if schedule is None
                               else float(schedule.betas[-1])))
-  rd_betas = np.asarray(rd_betas, dtype=np.float64).reshape(-1)
-  if (rd_betas.size == 0 or not np.all(np.isfinite(rd_betas)) or
-      np.any(rd_betas <= 0) or np.any(np.diff(rd_betas) <= 0)):
-    raise ValueError(f'BDMC points must be positive, finite and strictly '
-                     f'increasing, got {rd_betas.tolist()}.')
-  for beta in rd_betas:  # Fail before any work is done.
-    _check_channel(distortion, float(beta))
+  rd_betas = _check_points(distortion, rd_betas)
   if schedule is None:
     beta_max = float(rd_betas[-1])
     beta_min = min(float(rd_betas[0]), 1.0 / 12.0, beta_max / 2)
@@ -575,6 +607,63 @@ def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
         rd_betas, schedules_lib.geometric_betas(num_intermediate, beta_max,
                                                 beta_min),
         min_before_first=max(num_intermediate // 5, 1), min_between=10)
+  if isinstance(num_images, bool) or int(num_images) != num_images or (
+      num_images < 1):
+    raise ValueError(f'num_images must be a positive integer, got '
+                     f'{num_images!r}.')
+  return bdmc_on_images(decoder, distortion, rd_betas,
+                        np.arange(int(num_images)), prior, schedule, chains,
+                        control)
+
+
+def _check_points(distortion, rd_betas):
+  """`rd_betas` as a float64 array, refused before any work unless
+  positive, finite, strictly increasing and simulable."""
+  rd_betas = np.asarray(rd_betas, dtype=np.float64).reshape(-1)
+  if (rd_betas.size == 0 or not np.all(np.isfinite(rd_betas)) or
+      np.any(rd_betas <= 0) or np.any(np.diff(rd_betas) <= 0)):
+    raise ValueError(f'BDMC points must be positive, finite and strictly '
+                     f'increasing, got {rd_betas.tolist()}.')
+  for beta in rd_betas:
+    _check_channel(distortion, float(beta))
+  return rd_betas
+
+
+def bdmc_on_images(decoder, distortion, rd_betas, image_indices, prior,
+                   schedule, chains=None, control=None):
+  """`bdmc_at_points` on chosen simulated images: those of global indices
+  `image_indices` (each image's data and chains come from its index's
+  stateless streams, so indices beyond those of an earlier measurement
+  give fresh images of the same model, β and seeds).
+
+  Args:
+    decoder: callable latents [B, D] -> outputs [B, ...].
+    distortion: a `tfrd.Distortion` or its name.
+    rd_betas: increasing inverse temperatures.
+    image_indices: int [N] global indices of the simulated images.
+    prior: TFP prior with event shape [D].
+    schedule: an `AnnealingSchedule` holding every β of `rd_betas`.
+    chains: as for `bdmc_at_points`.
+    control: as for `bdmc_at_points`.
+
+  Returns:
+    A list of `BDMCResult`s, one per β, in increasing β.
+
+  Raises:
+    As `bdmc_at_points`.
+  """
+  distortion = distortions_lib.get_distortion(distortion)
+  chains = settings_lib.ChainSettings() if chains is None else chains
+  control = _check_control(control)
+  progress = control.progress
+  if chains.step_size_table is not None:
+    raise ValueError('bdmc_at_points runs a schedule of its own at every '
+                     'point: chains.step_size_table must be None.')
+  seed = chains.seed
+  rd_betas = _check_points(distortion, rd_betas)
+  image_indices = np.asarray(image_indices).reshape(-1)
+  image_indices = randomness.check_image_indices(image_indices,
+                                                 image_indices.size)
   truncated = [truncate_schedule(schedule, float(beta)) for beta in rd_betas]
   results = []
   for point, (beta, point_schedule) in enumerate(zip(rd_betas, truncated)):
@@ -583,10 +672,11 @@ def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
     # different settings compare on the same images.
     beta_bits = int(np.float64(beta).view(np.uint64))
     simulated = simulate_data(
-        decoder, distortion, float(beta), num_images, seed=
+        decoder, distortion, float(beta), image_indices.size, seed=
         randomness.derive_seed(
             seed, randomness.POINT_SEED_TAGS['simulation'], beta_bits),
-        prior=prior, decoder_dtype=chains.decoder_dtype)
+        prior=prior, image_indices=image_indices,
+        decoder_dtype=chains.decoder_dtype)
     point_progress = None
     if progress is not None:
       label = f'point {point + 1}/{rd_betas.size}'
@@ -595,6 +685,7 @@ def bdmc_at_points(decoder, distortion, rd_betas=None, num_images=10,
     point_chains = chains._replace(seed=randomness.derive_seed(
         seed, randomness.POINT_SEED_TAGS['ais'], beta_bits))
     results.append(run_bdmc(decoder, distortion, point_schedule, simulated,
-                            prior=prior, chains=point_chains,
+                            prior=prior, image_indices=image_indices,
+                            chains=point_chains,
                             control=control._replace(progress=point_progress)))
   return results

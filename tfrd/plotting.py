@@ -11,6 +11,7 @@ written, so there is nothing to close.
 import textwrap
 
 from matplotlib import figure as figure_lib
+from matplotlib import lines as lines_lib
 from matplotlib.backends import backend_agg
 import numpy as np
 
@@ -18,7 +19,34 @@ from tfrd import files
 
 __all__ = ['plot_curves', 'curves_figure', 'value_at_beta',
            'log_likelihoods_figure', 'plot_reconstructions',
-           'guess_image_shape', 'wants_log_distortion', 'wants_log_rate']
+           'guess_image_shape', 'wants_log_distortion', 'wants_log_rate',
+           'recorded_gap_stderr']
+
+
+def recorded_gap_stderr(record):
+  """The standard error of a BDMC point record's mean gap, or None where
+  none exists.
+
+  Here, with the figures that draw the gaps, because `tfrd.plotting` loads
+  without TensorFlow, as the readers of results (`pipelines.report_figures`,
+  `pipelines.findings`) do.
+
+  Args:
+    record: a `tfrd.accuracy.point_record`, or an entry of curve.json's
+      `accuracy.gaps`, as written by any version.
+
+  Returns:
+    The float, or None: when the record has none (JSON null), and for a
+    record of one image written before standard errors from the chains
+    (no `gap_stderr_chains` key), which stored 0.0 where none existed.
+  """
+  stderr = record.get('gap_stderr')
+  if stderr is None:
+    return None
+  if ((record.get('num_images') or 2) < 2 and
+      'gap_stderr_chains' not in record and stderr == 0.0):
+    return None
+  return float(stderr)
 
 
 def _new_figure(figsize):
@@ -54,6 +82,11 @@ def plot_curves(curves, path, title=None, log_distortion=None,
   return path
 
 
+# The legend entry of the BDMC gaps' bars.
+GAP_LEGEND = ('BDMC gap: a bound for data simulated from the decoder, '
+              'an indication for these images')
+
+
 # Curves whose largest rates differ by more than this factor share a log
 # rate axis: on a linear one the smaller curves are flat lines at zero
 # (fig4: GAN-GP2 stops at 9 nats, GAN-GP100 passes 1000).
@@ -73,8 +106,9 @@ def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None,
   and `mean_gap`, as `RDCurve.bdmc` holds) gets, at each such β, an error
   bar reaching `mean_gap` nats below its rate, in both panels. The AIS rate
   is an upper bound in expectation (eq. 15) and the gap bounds the error of
-  its log Ẑ, so the bar spans where the true rate may lie (paper §2.1,
-  Fig. 9). The point at β is interpolated between recorded points (linearly
+  log Ẑ on images simulated from the decoder at the curve's schedule, so
+  the bar indicates where the true rate may lie (paper §2.1, Fig. 9); for
+  the curve's own images it is not a bound, and the legend says so. The point at β is interpolated between recorded points (linearly
   in log β) when β is not one of them; gaps at β outside the curve are not
   drawn.
 
@@ -95,6 +129,7 @@ def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None,
   figure = _new_figure((11, 4.2))
   rd_axis, beta_axis = figure.subplots(1, 2)
   all_distortions, all_rates = [], []
+  drew_gaps = False
   for label, curve in curves.items():
     if isinstance(curve, tuple):
       distortion, rate, betas = (list(curve) + [None])[:3]
@@ -111,8 +146,9 @@ def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None,
                      markersize=4, color=line.get_color())
       gaps = getattr(curve, 'bdmc', None)
       if gaps:
-        _draw_gaps(rd_axis, beta_axis, np.asarray(betas), distortion, rate,
-                   gaps, line.get_color(), annotate_gaps)
+        drew_gaps = _draw_gaps(rd_axis, beta_axis, np.asarray(betas),
+                               distortion, rate, gaps, line.get_color(),
+                               annotate_gaps) or drew_gaps
     all_distortions.append(distortion[np.isfinite(distortion)])
     all_rates.append(rate[np.isfinite(rate)])
   if log_distortion is None:
@@ -128,7 +164,14 @@ def curves_figure(curves, title=None, log_distortion=None, annotate_gaps=None,
   rd_axis.set_ylabel('rate R (nats per image)')
   rd_axis.set_title('rate-prior distortion curve')
   rd_axis.grid(alpha=0.3)
-  rd_axis.legend()
+  handles, labels = rd_axis.get_legend_handles_labels()
+  if drew_gaps:
+    # One entry for every curve's bars, what they are and what they are not
+    # (a bare marker, not one more error bar on the axes).
+    handles.append(lines_lib.Line2D([], [], marker='o', linestyle='none',
+                                    color='gray', markersize=4))
+    labels.append(GAP_LEGEND)
+  rd_axis.legend(handles, labels)
   beta_axis.set_xscale('log')
   beta_axis.set_xlabel('inverse temperature β')
   beta_axis.set_ylabel('rate R (nats per image)')
@@ -196,7 +239,8 @@ def value_at_beta(betas, values, beta):
 
 def _draw_gaps(rd_axis, beta_axis, betas, distortion, rate, gaps, color,
                annotate):
-  """Error bars of BDMC gaps below the curve's rate at their betas."""
+  """Error bars of BDMC gaps below the curve's rate at their betas; returns
+  whether any was drawn."""
   where = []
   for gap in gaps:
     beta = float(gap['beta'])
@@ -206,10 +250,9 @@ def _draw_gaps(rd_axis, beta_axis, betas, distortion, rate, gaps, color,
         'mean_gap') is None:
       continue
     where.append((beta, point_distortion, point_rate, float(gap['mean_gap']),
-                  gap.get('gap_stderr') if gap.get('num_images', 2) > 1
-                  else None))
+                  recorded_gap_stderr(gap)))
   if not where:
-    return
+    return False
   beta, point_distortion, point_rate, size = (
       np.array(c, dtype=float) for c in list(zip(*where))[:4])
   # Only downward: the AIS rate is the upper end of what the gap allows.
@@ -238,6 +281,7 @@ def _draw_gaps(rd_axis, beta_axis, betas, distortion, rate, gaps, color,
     # Room for the notes inside the axes, clear of the titles.
     for axis in (rd_axis, beta_axis):
       axis.margins(x=0.08, y=0.15)
+  return True
 
 
 def log_likelihoods_figure(code_sizes, log_likelihoods, stderrs,

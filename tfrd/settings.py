@@ -26,7 +26,8 @@ import os
 __all__ = ['HMCSettings', 'STEP_SIZE_MODES', 'MASS_MATRICES',
            'ScheduleSettings',
            'SCHEDULE_KINDS', 'RD_SPACINGS', 'ChainSettings',
-           'DECODER_DTYPES', 'RunControl', 'AccuracySettings']
+           'DECODER_DTYPES', 'RunControl', 'AccuracySettings',
+           'MIN_CHECK_IMAGES']
 
 # How the step sizes of an AIS run are chosen (appendix D.2; see
 # `tfrd.passes` for the passes each mode makes).
@@ -43,6 +44,12 @@ RD_SPACINGS = ('log', 'linear', 'paper', 'paper_temperature')
 
 # Decoder dtypes `ChainSettings.decoder_dtype` accepts (floating point).
 DECODER_DTYPES = ('float16', 'bfloat16', 'float32', 'float64')
+
+# The fewest images simulated per point that may judge a target gap
+# (`tfrd.accuracy.within_target`): the standard error of fewer is itself
+# too noisy to allow for (docs/bdmc.md), and the automatic count never
+# goes below it.
+MIN_CHECK_IMAGES = 4
 
 
 class _Validated:
@@ -319,13 +326,17 @@ class AccuracySettings(
       `tfrd.bdmc.default_bdmc_betas`), () for no check at all, or a tuple
       of positive inverse temperatures within the schedule.
     num_images: images simulated at each point; None: as many as keep the
-      check's decoder gradients within `max_cost_fraction` of the curve's
-      (at most 8, at least 1).
+      check's decoder gradients within `max_cost_fraction` of the curve's,
+      at most 8 and at least 1, or with a `target_gap` at least
+      `MIN_CHECK_IMAGES` (4: a curve of few images then pays more for its
+      check than that share). Given with a `target_gap`, at least
+      `MIN_CHECK_IMAGES`.
     max_cost_fraction: the check's largest share of the curve's decoder
       gradients when `num_images` is None (0.5).
     target_gap: None, or the BDMC gap in nats that every checked point must
-      meet: the schedule is lengthened until the measured mean gaps are
-      all at most this (`tfrd.accuracy.settle_schedule`). Default 1 nat.
+      meet: the schedule is lengthened until every point's mean gap plus
+      two standard errors is at most this (`tfrd.accuracy.within_target`,
+      `tfrd.accuracy.settle_schedule`). Default 1 nat.
     max_num_intermediate: the compute cap of that search: the longest base
       schedule (`ScheduleSettings.num_intermediate`) it may try.
   """
@@ -347,6 +358,12 @@ class AccuracySettings(
                                          'max_cost_fraction')
     if target_gap is not None:
       target_gap = _positive_finite(target_gap, 'target_gap')
+      if num_images is not None and num_images < MIN_CHECK_IMAGES:
+        raise ValueError(
+            f'num_images={num_images} simulated images cannot judge a '
+            f'target gap: its verdict needs at least {MIN_CHECK_IMAGES} '
+            f'(their standard error is too noisy below); ask for more, or '
+            f'for no target.')
     max_num_intermediate = _integer(max_num_intermediate,
                                     'max_num_intermediate', 1)
     return super().__new__(cls, betas, num_images, max_cost_fraction,
