@@ -72,6 +72,11 @@ flags.DEFINE_integer(
     '5000; 1000 with --quick).')
 flags.DEFINE_list('studies', list(STUDIES), f'Studies to run, of {STUDIES}.')
 flags.DEFINE_integer('seed', 0, 'Seed of the simulations and chains.')
+flags.DEFINE_enum('mass_matrix', 'hessian', ['hessian', 'identity'],
+                  "The chains' HMC mass matrix: tfrd's default 'hessian', or "
+                  "'identity' (plain HMC, the kernel the committed study in "
+                  'docs/accuracy.md chose L and the schedule with). The '
+                  "step_sizes study's fixed rows always use the identity.")
 flags.DEFINE_enum('jit', 'false', ['auto', 'true', 'false'],
                   'XLA-compile the AIS loop. Off by default here: the study '
                   'makes ~80 short runs, each of which would compile anew '
@@ -98,6 +103,8 @@ class StudySettings:
       `sizes`, smaller with `quick`).
     quick: a smoke-sized study.
     seed: seed of the simulations and chains.
+    mass_matrix: the chains' `tfrd.HMCSettings.mass_matrix` (the identity
+      for fixed step sizes, which adapt nothing).
     jit: 'auto', 'true' or 'false': XLA for the AIS loop.
     output_dir: where accuracy_study.json and .png go.
   """
@@ -110,6 +117,7 @@ class StudySettings:
   budget: int = None
   quick: bool = False
   seed: int = 0
+  mass_matrix: str = 'hessian'
   jit: str = 'false'
   output_dir: str = 'accuracy_study_output'
 
@@ -125,6 +133,7 @@ class StudySettings:
         'chain_length': 200 if quick else 1000,
         'leapfrog_steps': [2, 10] if quick else [1, 2, 5, 10, 20],
         'accepts': [0.65, 0.9] if quick else [0.5, 0.65, 0.8, 0.9],
+        'mass_matrix': self.mass_matrix,
     }
 
 
@@ -146,7 +155,8 @@ def settings_from_flags():
       points=tuple(points), studies=tuple(FLAGS.studies),
       decoder=study_flags.linear_decoder_from_flags(),
       num_images=FLAGS.num_images, num_chains=FLAGS.num_chains,
-      budget=FLAGS.budget, quick=FLAGS.quick, seed=FLAGS.seed, jit=FLAGS.jit,
+      budget=FLAGS.budget, quick=FLAGS.quick, seed=FLAGS.seed,
+      mass_matrix=FLAGS.mass_matrix, jit=FLAGS.jit,
       output_dir=FLAGS.output_dir)
 
 
@@ -241,7 +251,9 @@ class Study:
         hmc=tfrd.HMCSettings(num_leapfrog_steps=num_leapfrog_steps,
                              target_accept_prob=target_accept_prob,
                              shared_step_size=shared_step_size,
-                             step_size_mode=step_size_mode))
+                             step_size_mode=step_size_mode,
+                             mass_matrix=('identity' if step_size_mode == 'fixed'
+                                          else self.settings['mass_matrix'])))
     start = time.time()
     row = {'study': study, 'label': label,
            'num_intermediate': num_intermediate,

@@ -163,7 +163,7 @@ def settle_schedule(job, inputs, prior, chains, program='rd_curve',
   num_images = job.data.num_images
   plan = tfrd.accuracy.plan_check(
       inputs.distortion, tfrd.schedule_from_settings(job.schedule),
-      num_images, chains, accuracy)
+      num_images, chains, accuracy, int(prior.event_shape[-1]))
   hmc = chains.hmc
   sys.stderr.write(
       f'{program}: checking the schedule first: BDMC at beta = '

@@ -515,7 +515,8 @@ def _run_curve(job, strategy):
     schedule_settings = tfrd.accuracy.lengthened(job.schedule, factor)
     schedule = tfrd.schedule_from_settings(schedule_settings)
     plan = tfrd.accuracy.plan_check(inputs.distortion, schedule,
-                                    job.data.num_images, chains, job.accuracy)
+                                    job.data.num_images, chains, job.accuracy,
+                                    int(prior.event_shape[-1]))
   config = _curve_config(job, inputs, schedule, schedule_settings)
   if step_size_table is not None:
     config['step_sizes_from'] = os.path.abspath(settings.step_sizes)

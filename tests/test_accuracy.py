@@ -94,11 +94,13 @@ def test_the_planned_cost_is_what_the_runs_report():
       _decoder, _images(3), 'mse', _SCHEDULE, prior=_PRIOR, chains=_CHAINS,
       accuracy=accuracy)
   schedule = tfrd.schedule_from_settings(_SCHEDULE)
-  plan = accuracy_lib.plan_check('mse', schedule, 3, _CHAINS, accuracy)
+  plan = accuracy_lib.plan_check('mse', schedule, 3, _CHAINS, accuracy,
+                                 latent_dim=3)
   reported = curve.accuracy
-  # The plan counts the transitions; the runs add the Hessian mass matrix's
-  # rows (tfrd.preconditioning), about 1% of a real run, measured at each
-  # forward run's anchors.
+  assert reported['check_decoder_gradients'] == plan.decoder_gradients
+  assert reported['curve_decoder_gradients'] == plan.curve_decoder_gradients
+  # The Hessian mass matrix's rows (tfrd's default kernel): each forward
+  # run's anchors, 4 chains × D rows per image, counted as 2 gradients.
   full = accuracy_lib.schedule_holding(schedule, plan.betas)
   hessian_rows = 0
   for beta in plan.betas:
@@ -108,12 +110,14 @@ def test_the_planned_cost_is_what_the_runs_report():
     hessian_rows += -(-preconditioning.hessian_gradients_per_image(
         anchors, 3, 4) // 4)
   assert hessian_rows > 0
-  assert reported['check_decoder_gradients'] == (
-      plan.decoder_gradients + 2 * 4 * hessian_rows)
-  assert reported['curve_decoder_gradients'] == plan.curve_decoder_gradients
-  # The curve's own count, from the passes it made.
-  assert plan.curve_decoder_gradients == 3 * 4 * 2 * (
-      1 + schedule.num_transitions * 3)
+  transitions_only = accuracy_lib.plan_check('mse', schedule, 3, _CHAINS,
+                                             accuracy)
+  assert plan.decoder_gradients == (transitions_only.decoder_gradients +
+                                    2 * 4 * hessian_rows)
+  # The curve's own count, from the passes it made, and its anchors'.
+  assert plan.curve_decoder_gradients == 3 * 4 * (2 * (
+      1 + schedule.num_transitions * 3) + tfrd.ais.hessian_decoder_gradients(
+          schedule, 3, _CHAINS))
   assert [point['beta'] for point in curve.bdmc] == plan.betas.tolist()
   for point in curve.bdmc:
     assert np.isfinite(point['mean_gap']) and point['num_images'] == 2
@@ -172,7 +176,8 @@ def test_the_check_costs_the_whole_search_and_says_when_it_outgrows_the_curve(
   assert search.decoder_gradients == total > attempts[-1]['decoder_gradients']
   curve_gradients = attempts[-1]['curve_decoder_gradients']
   assert search.cost_fraction == pytest.approx(total / curve_gradients)
-  plan = accuracy_lib.plan_check('mse', search.schedule, 3, _CHAINS, _TOP)
+  plan = accuracy_lib.plan_check('mse', search.schedule, 3, _CHAINS, _TOP,
+                                 latent_dim=3)
   assert plan.curve_decoder_gradients == curve_gradients
   described = accuracy_lib.describe(_curve([0.6] * 4, [3.0] * 4), plan,
                                     search.check, search, _TOP.target_gap)

@@ -58,6 +58,7 @@ import time
 
 import numpy as np
 
+from tfrd import ais as ais_lib
 from tfrd import bdmc as bdmc_lib
 from tfrd import distortions as distortions_lib
 from tfrd import files
@@ -234,31 +235,45 @@ def schedule_holding(schedule, betas):
       all_betas, np.searchsorted(all_betas, rd_betas))
 
 
-def curve_decoder_gradients(schedule, num_images, chains):
-  """A curve's decoder gradient evaluations, all chains and passes."""
+def _hessian_gradients(schedule, latent_dim, chains):
+  """The Hessian mass matrix's gradients per chain (0 if D is unknown)."""
+  if latent_dim is None:
+    return 0
+  return ais_lib.hessian_decoder_gradients(schedule, latent_dim, chains)
+
+
+def curve_decoder_gradients(schedule, num_images, chains, latent_dim=None):
+  """A curve's decoder gradient evaluations, all chains and passes (and,
+  given the code size D, the Hessian mass matrix's rows)."""
   hmc = chains.hmc
   return int(num_images) * chains.num_chains * (
       passes_lib.decoder_gradients_per_chain(
           schedule.num_transitions, hmc.num_leapfrog_steps,
-          hmc.step_size_mode, chains.step_size_table is not None))
+          hmc.step_size_mode, chains.step_size_table is not None) +
+      _hessian_gradients(schedule, latent_dim, chains))
 
 
-def check_decoder_gradients(schedule, betas, num_images, chains):
+def check_decoder_gradients(schedule, betas, num_images, chains,
+                            latent_dim=None):
   """A check's decoder gradient evaluations: at each β, every chain of each
-  image runs forward AIS (its passes) and one frozen reverse pass."""
+  image runs forward AIS (its passes, and given D its Hessian rows) and one
+  frozen reverse pass."""
   hmc = chains.hmc
   full = schedule_holding(schedule, betas)
   total = 0
   for beta in betas:
-    transitions = bdmc_lib.truncate_schedule(full, beta).num_transitions
+    truncated = bdmc_lib.truncate_schedule(full, beta)
+    transitions = truncated.num_transitions
     total += passes_lib.decoder_gradients_per_chain(
         transitions, hmc.num_leapfrog_steps, hmc.step_size_mode) + (
             passes_lib.decoder_gradients_per_chain(
-                transitions, hmc.num_leapfrog_steps, 'fixed'))
+                transitions, hmc.num_leapfrog_steps, 'fixed')) + (
+                    _hessian_gradients(truncated, latent_dim, chains))
   return int(num_images) * chains.num_chains * total
 
 
-def plan_check(distortion, schedule, num_curve_images, chains, accuracy):
+def plan_check(distortion, schedule, num_curve_images, chains, accuracy,
+               latent_dim=None):
   """The check of a curve on `schedule`: its points, images and cost.
 
   Args:
@@ -267,6 +282,9 @@ def plan_check(distortion, schedule, num_curve_images, chains, accuracy):
     num_curve_images: the curve's number of images.
     chains: the curve's `ChainSettings`.
     accuracy: `AccuracySettings`.
+    latent_dim: the code size D, to count the Hessian mass matrix's rows
+      (a few percent of a full-size run, most of a tiny one); None before
+      the decoder is loaded, which counts the transitions only.
 
   Returns:
     A `CheckPlan` (no points when `accuracy.betas` is ()).
@@ -274,11 +292,12 @@ def plan_check(distortion, schedule, num_curve_images, chains, accuracy):
   Raises:
     ValueError: as `check_betas` does.
   """
-  curve_cost = curve_decoder_gradients(schedule, num_curve_images, chains)
+  curve_cost = curve_decoder_gradients(schedule, num_curve_images, chains,
+                                       latent_dim)
   if not accuracy.enabled:
     return CheckPlan(np.zeros([0]), 0, 0, curve_cost)
   betas = check_betas(distortion, schedule, accuracy.betas)
-  per_image = check_decoder_gradients(schedule, betas, 1, chains)
+  per_image = check_decoder_gradients(schedule, betas, 1, chains, latent_dim)
   num_images = accuracy.num_images
   if num_images is None:
     affordable = int(accuracy.max_cost_fraction * curve_cost // per_image)
@@ -529,7 +548,7 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
   while True:
     schedule = schedules_lib.schedule_from_settings(settings)
     plan = plan_check(distortion, schedule, num_curve_images, chains,
-                      accuracy)
+                      accuracy, int(prior.event_shape[-1]))
     index = len(attempts)
     if (index < len(saved) and
         saved[index]['num_intermediate'] == settings.num_intermediate):
@@ -861,7 +880,8 @@ def estimate_rd_curve_checked(decoder, data, distortion='mse', schedule=None,
   curve = api.estimate_rd_curve(decoder, data, distortion, schedule,
                                 prior=prior, chains=chains, control=control,
                                 image_indices=image_indices)
-  plan = plan_check(distortion, schedule, num_images, chains, accuracy)
+  plan = plan_check(distortion, schedule, num_images, chains, accuracy,
+                    int(prior.event_shape[-1]))
   if search is not None:
     points = list(search.check)
   elif accuracy.enabled:

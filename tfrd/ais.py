@@ -46,7 +46,8 @@ from tfrd import target as target_lib
 
 __all__ = ['ChainState', 'ProgressUpdate', 'AISRun', 'DecoderOutputError',
            'RunInterrupted', 'STEP_SIZE_MODES', 'chunk_boundaries',
-           'TransitionRunner', 'RunState', 'WorkerPart', 'run_ais']
+           'TransitionRunner', 'RunState', 'WorkerPart', 'run_ais',
+           'hessian_decoder_gradients']
 
 STEP_SIZE_MODES = hmc.STEP_SIZE_MODES
 
@@ -831,13 +832,23 @@ def run_ais(decoder, data, distortion, schedule, prior=None, latent_dim=None,
       num_decoder_gradients=passes_lib.decoder_gradients_per_chain(
           schedule.num_transitions, hmc_settings.num_leapfrog_steps,
           hmc_settings.step_size_mode, step_size_table is not None) + (
-              -(-preconditioning.hessian_gradients_per_image(
-                  loop.anchors.size, latent_dim, num_chains) // num_chains)
-              if preconditioned else 0),
+              hessian_decoder_gradients(schedule, latent_dim, chains)),
       jit_compiled=runner.jit_compiled,
       wall_time_s={ais_pass.phase: float(state.elapsed_s[i])
                    for i, ais_pass in enumerate(plan)},
       mass_matrix_table=state.mass_matrix_table(loop.chunk_rows))
+
+
+def hessian_decoder_gradients(schedule, latent_dim, chains):
+  """What the Hessian mass matrix adds to a run's decoder gradients per
+  chain (0 with the identity): its anchors' Hessian rows on `schedule`,
+  each image's shared by its chains, rounded up (`tfrd.preconditioning`)."""
+  if chains.hmc.mass_matrix != 'hessian':
+    return 0
+  anchors = preconditioning.anchor_chunks(
+      schedule.betas[chunk_boundaries(schedule)])
+  return -(-preconditioning.hessian_gradients_per_image(
+      anchors.size, latent_dim, chains.num_chains) // chains.num_chains)
 
 
 def _record_point(state, point, beta, chain, accept_rate, run_seed,
