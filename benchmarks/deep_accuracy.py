@@ -4,12 +4,16 @@ r"""Does the default curve meet its accuracy target on decoders like users'?
         --output_dir=runs/deep_accuracy          # hours on 2 CPU cores
     python -m benchmarks.deep_accuracy --quick --output_dir=runs/smoke
 
-For each decoder it runs what `apps.rd_curve` runs, with every default,
-before its curve: the BDMC check of the default schedule for a curve on 20
-images (`pipelines.bdmc_points.settle_schedule`: the lowest RD β, β = 1 and
-β_max; as many simulated images as fit in half the curve's decoder
-gradients; a target of 1 nat, a cap of 320,000 base distributions), which
-lengthens the schedule until every gap meets the target. The decoders:
+For each decoder it runs what `apps.rd_curve` runs, with every default
+but one, before its curve: the BDMC check of the default schedule for a
+curve on 20 images (`pipelines.bdmc_points.settle_schedule`: the lowest RD
+β, β = 1 and β_max; a target of 1 nat, met when every point's mean gap
+plus two standard errors is within it; a cap of 320,000 base
+distributions), which lengthens the schedule until the target is met,
+then measures the settled schedule again on fresh simulated images: the
+verdict. The one change: 8 simulated images per measurement (`--check_images`),
+where the app takes as many as fit in half the curve's gradients (at
+least 4). The decoders:
 
 - `gan10`, `vae10`: the shallow pretrained MNIST models of zoo/pretrained
   (one hidden layer of 1024, code 10);
@@ -38,10 +42,15 @@ another schedule. The files of a run carry its kernel and schedule in
 their names (deep_accuracy_hessian_5000.json, mlp64_hessian_5000_search.json;
 deep_accuracy.json for plain HMC from the default schedule).
 
+Then it runs the curve itself (20 MNIST test images) on the settled
+schedule, as the app would, and times it.
+
 Prints, and writes into --output_dir (deep_accuracy.json, deep_accuracy.md),
 one row per decoder and schedule tried: its length, the gap ± its standard
 error at each β, the check's decoder gradients, the curve's on that
-schedule and the wall time. The trained models and each decoder's
+schedule and the wall time; then one row per decoder: the verdict on the
+fresh images, and the decoder gradients and wall time to a certified
+curve (search, verdict and curve). The trained models and each decoder's
 finished attempts (NAME_search.json) are kept in --output_dir and reused by
 a later run.
 """
@@ -74,6 +83,9 @@ flags.DEFINE_enum('mass_matrix', 'hessian', ['identity', 'hessian'],
                   "The chains' HMC mass matrix (tfrd.HMCSettings.mass_matrix; "
                   "'hessian' is tfrd's default, 'identity' its kernel before "
                   'issue 33).')
+flags.DEFINE_integer('check_images', 8,
+                     'Simulated images per BDMC measurement of the search '
+                     'and of the verdict (at least 4).')
 flags.DEFINE_integer('num_intermediate', None,
                      'Base schedule the search starts from (default: '
                      "tfrd's, 20000); its fills scale with it (min_before_"
@@ -95,6 +107,8 @@ class Settings:
     mass_matrix: the chains' `tfrd.HMCSettings.mass_matrix`.
     num_intermediate: None (tfrd's default schedule), or the base schedule
       the search starts from, with fills scaled to it.
+    check_images: simulated images per BDMC measurement (None: as many
+      as the app affords, 4 with `quick`).
   """
   output_dir: str
   decoders: tuple = DECODERS
@@ -102,6 +116,7 @@ class Settings:
   quick: bool = False
   mass_matrix: str = 'hessian'
   num_intermediate: int = None
+  check_images: int = None
 
   @property
   def variant(self):
@@ -120,7 +135,8 @@ def settings_from_flags():
   return Settings(output_dir=FLAGS.output_dir, decoders=tuple(FLAGS.decoders),
                   data_dir=FLAGS.data_dir, quick=FLAGS.quick,
                   mass_matrix=FLAGS.mass_matrix,
-                  num_intermediate=FLAGS.num_intermediate)
+                  num_intermediate=FLAGS.num_intermediate,
+                  check_images=None if FLAGS.quick else FLAGS.check_images)
 
 
 def _padded_mnist(settings, split, count):
@@ -178,7 +194,7 @@ def decoder_path(settings, name):
 def _job(settings, name, path):
   """The `CurveJob` of `apps.rd_curve --model=PATH` with every default (a
   tiny schedule with --quick; graph mode for the convolutional decoder on a
-  CPU, which changes only the time)."""
+  CPU, which changes only the time; MNIST padded to 32×32 for it)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tfrd  # pylint: disable=g-import-not-at-top
   schedule = tfrd.ScheduleSettings()
@@ -196,10 +212,15 @@ def _job(settings, name, path):
                                      beta_max=10.0, min_before_first=20,
                                      min_between=3)
     chains = chains._replace(num_chains=4, jit_compile=False)
+  data = pipeline_settings.DataSettings(data_dir=settings.data_dir)
+  if name == 'dcgan100':
+    data = data._replace(dataset='npz:' + _padded_mnist(
+        settings, 'test', data.num_images))
   return pipeline_settings.CurveJob(
-      model=pipeline_settings.ModelSettings(path=path), schedule=schedule,
-      chains=chains, accuracy=tfrd.AccuracySettings(
-          max_num_intermediate=240 if settings.quick else 320000))
+      model=pipeline_settings.ModelSettings(path=path), data=data,
+      schedule=schedule, chains=chains, accuracy=tfrd.AccuracySettings(
+          max_num_intermediate=240 if settings.quick else 320000,
+          num_images=settings.check_images))
 
 
 def check_decoder(settings, name):
@@ -223,6 +244,8 @@ def check_decoder(settings, name):
       job, inputs, prior, chains, 'deep_accuracy',
       os.path.join(settings.output_dir,
                    f'{name}{settings.variant}_search.json'))
+  search_time = time.time() - start
+  curve = _run_curve(job, prior, chains, search)
   return {
       'decoder': name,
       'mass_matrix': settings.mass_matrix,
@@ -235,8 +258,32 @@ def check_decoder(settings, name):
       # The settled schedule on fresh simulated images (its cost is the
       # search's too).
       'verification': search.verification,
-      'wall_time_s': time.time() - start,
+      'search_decoder_gradients': search.decoder_gradients,
+      'wall_time_s': search_time,
+      'curve': curve,
   }
+
+
+def _run_curve(job, prior, chains, search):
+  """The curve of `job`'s images on the settled schedule, as
+  `apps.rd_curve` runs it after its check: its size, cost and time."""
+  # pylint: disable=g-import-not-at-top
+  import tfrd
+  from pipelines import curve_run
+  # pylint: enable=g-import-not-at-top
+  inputs = curve_run.load_inputs(job, program='deep_accuracy')
+  start = time.time()
+  curve = curve_run.estimate(
+      inputs.decoder, inputs.images, inputs.distortion, search.schedule,
+      prior, chains, tfrd.RunControl(), {'title': 'curve'},
+      program='deep_accuracy')
+  return {'num_images': int(inputs.images.shape[0]),
+          'num_intermediate': search.schedule_settings.num_intermediate,
+          'decoder_gradients': int(curve.config['decoder_gradients_per_chain']) *
+                               int(inputs.images.shape[0]) *
+                               chains.num_chains,
+          'rate_at_beta_max': float(curve.rate[-1]),
+          'wall_time_s': time.time() - start}
 
 
 def _label(record):
@@ -263,6 +310,27 @@ def format_table(records):
           f'{attempt["decoder_gradients"]:.3g} | '
           f'{attempt["curve_decoder_gradients"]:.3g} | '
           f'{attempt["wall_time_s"] / 60:.0f} min |')
+  lines += ['', '| decoder | settled base schedule | verdict: judged gap '
+            '(mean + 2 s.e.) at each β, fresh images | search + verdict '
+            'gradients | curve gradients | total gradients | search time '
+            '| curve time |', '| --- | --- | --- | --- | --- | --- | --- | '
+            '--- |']
+  from tfrd import accuracy  # pylint: disable=g-import-not-at-top
+  for record in records:
+    verdict = record.get('verification') or record['attempts'][-1]
+    judged = '; '.join(
+        f'β={point["beta"]:.3g}: {accuracy.judged_gap(point):.2f}'
+        for point in verdict['points'])
+    met = 'met' if verdict.get('within_target') else 'NOT met'
+    curve = record.get('curve') or {}
+    search = record.get('search_decoder_gradients', 0)
+    lines.append(
+        f'| {_label(record)} | {record["settled_num_intermediate"]:,} | '
+        f'{met} on {verdict["points"][0]["num_images"]} images: {judged} | '
+        f'{search:.3g} | {curve.get("decoder_gradients", 0):.3g} | '
+        f'{search + curve.get("decoder_gradients", 0):.3g} | '
+        f'{record["wall_time_s"] / 60:.0f} min | '
+        f'{curve.get("wall_time_s", 0) / 60:.0f} min |')
   return '\n'.join(lines) + '\n'
 
 

@@ -34,10 +34,18 @@ def test_quick_run_records_each_attempt_and_reuses_them(tmp_path):
     # Within half the curve's decoder gradients, as the app plans it.
     assert attempt['decoder_gradients'] <= (
         0.5 * attempt['curve_decoder_gradients'])
+  # Then the curve on the settled schedule, counted and timed.
+  curve = record['curve']
+  assert curve['num_images'] == 20
+  assert curve['num_intermediate'] == record['settled_num_intermediate']
+  assert curve['decoder_gradients'] >= attempts[-1]['curve_decoder_gradients']
   table = (tmp_path / 'deep_accuracy_hessian.md').read_text().splitlines()
-  assert len(table) == 2 + len(attempts)
+  assert len(table) == 2 + len(attempts) + 4
   assert table[2].startswith('| mlp64, hessian mass matrix | 64 |')
   assert table[2] in result.stdout
+  # One row per decoder: the verdict, and the cost of a certified curve.
+  assert table[-1].startswith('| mlp64, hessian mass matrix | ')
+  assert f'{curve["decoder_gradients"]:.3g}' in table[-1]
   # Run again: the model and the attempts are reused, the numbers the same.
   again, result = run()
   assert again['attempts'] == attempts
