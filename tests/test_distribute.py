@@ -276,13 +276,16 @@ def test_two_loopback_workers_give_the_single_process_curve(files, reference,
 def test_workers_take_the_schedule_the_chiefs_search_settled(files,
                                                              tmp_path):
   # A target no tiny schedule meets: the chief's search doubles the schedule
-  # once, to the cap, and both workers run the curve on that schedule.
+  # once, to the cap, and both workers run the curve on that schedule. The
+  # chief, which judged the explicit target unmet, exits 3 after writing
+  # the curve; the other worker's part is done (0).
   search = ('--bdmc_points=auto', '--target_gap=0.001',
             '--max_num_intermediate=120')
   chief_dir, other_dir = tmp_path / 'chief', tmp_path / 'other'
   codes, errors = _finish(_launch_workers(_flags(files, *search),
                                           [chief_dir, other_dir]))
-  assert codes == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+  assert codes == [3, 0], errors[0][-2000:] + errors[1][-2000:]
+  assert 'target gap of 0.001 nats was not met' in errors[0]
   assert 'checking the schedule first' in errors[0]
   assert 'checking the schedule first' not in errors[1]
   assert "waiting for the chief's accuracy check" in errors[1]
