@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from adapters import keras_decoder
+from apps import ais_flags
 from apps import rd_curve
 from pipelines import curve_run
 from pipelines import jobs
@@ -83,6 +84,23 @@ def test_the_hessian_is_the_default_but_a_replay_has_plain_hmc(problem,
   asked = _job(problem, tmp_path / 'c', '--step_sizes=some/step_sizes.npz',
                '--mass_matrix=hessian')
   assert asked.chains.hmc.mass_matrix == 'hessian'  # refused by tfrd
+
+
+@pytest.mark.parametrize('extra, target_gap', [((), None),
+                                               (('--target_gap=1',), 1.0)])
+def test_the_quick_preset_states_gaps_without_a_target(problem, extra,
+                                                        target_gap):
+  # A verdict needs 4 simulated images and 4 fresh ones: twice a quick
+  # look's curve. Asked for explicitly, it is made.
+  with flagsaver.flagsaver():
+    FLAGS.unparse_flags()
+    FLAGS(['rd_curve', f'--model={problem["model"]}', '--preset=quick',
+           *extra])
+    assert ais_flags.preset_from_flags() == 'quick'
+    job = rd_curve.job_from_flags(FLAGS.model, 'quick')
+  FLAGS.unparse_flags()
+  assert job.accuracy.target_gap == target_gap
+  assert job.schedule.num_intermediate == 5000
 
 
 def test_a_hessian_runs_step_sizes_are_refused_for_replay(tmp_path):
