@@ -341,7 +341,7 @@ class AISCheckpointer:
       raise CheckpointMismatchError(
           f'The checkpoint in {self.directory} was made for a different '
           f'{", ".join(different)}; refusing to resume from it. Use another '
-          f'--checkpoint_dir, or delete it to start afresh.')
+          f'checkpoint directory, or delete this one to start afresh.')
     self._ensure(template)
     try:
       self._checkpoint.restore(path).assert_existing_objects_matched()
