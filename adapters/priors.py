@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from adapters import python_objects
+from tfrd.probability import tfp
 
 __all__ = ['PriorError', 'standard_normal', 'diagonal_gaussian',
            'damaged_mixture_prior', 'prior_from_spec', 'describe_prior_spec']

@@ -25,11 +25,11 @@ _DOCS = os.path.join(_ROOT, 'docs')
 MAX_LINES = 250
 
 MAIN_JOB_COMMAND = (
-    'python3 -m venv .venv && .venv/bin/pip install -e ".[dev]" && '
+    'python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e ".[tf,dev]" && '
     'TFRD_DATA_DIR=../shared/data .venv/bin/python -m apps.rd_curve '
     '--output_dir=runs/gan')
 TEST_COMMAND = (
-    'python3 -m venv .venv && .venv/bin/pip install -e ".[dev]" && '
+    'python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e ".[tf,dev]" && '
     'TFRD_DATA_DIR=../shared/data .venv/bin/python -m pytest tests')
 
 # Markdown links and images: [text](target) / ![alt](target).

@@ -42,9 +42,9 @@ import collections
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from tfrd import hmc
+from tfrd.probability import tfp
 from tfrd import randomness
 
 __all__ = ['AnnealedHMCResults', 'AnnealedHMC', 'KERNEL_NOISE_KEYS',

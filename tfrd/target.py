@@ -13,9 +13,9 @@ the latents alone.
 import collections
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from tfrd import decoders
+from tfrd.probability import tfp
 
 __all__ = ['TargetParts', 'AnnealedTarget', 'standard_normal_prior']
 
