@@ -247,12 +247,19 @@ class Curve:
 
 def _checked_gaps(record):
   """[(beta, gap + SIGNIFICANCE s.e.)] of a curve's BDMC check (its
-  'accuracy' record, else fig9's 'bdmc' points), sorted by beta."""
+  'accuracy' record, else fig9's 'bdmc' points), sorted by beta.
+
+  A point without a standard error (one simulated image and one chain) has
+  no bound to give: it is left out, and a check with no such bound counts
+  as no check (None), never as a gap known exactly.
+  """
   accuracy = record.get('accuracy') or {}
   points = accuracy.get('gaps') or record.get('bdmc') or []
-  gaps = sorted((point['beta'], max(0.0, point['mean_gap'] + SIGNIFICANCE * (
-      point.get('gap_stderr') or 0.0))) for point in points
-                if point.get('mean_gap') is not None)
+  gaps = sorted((point['beta'], max(0.0, point['mean_gap'] + SIGNIFICANCE *
+                                    point['gap_stderr']))
+                for point in points
+                if point.get('mean_gap') is not None and
+                point.get('gap_stderr') is not None)
   return gaps or None
 
 

@@ -168,6 +168,16 @@ def test_gap_at_beta_interpolates_the_check_in_log_beta():
                                      distortion=distortion))
   assert unchecked.gap_at_beta(1.0) is None
   assert unchecked.distortion_at_rate(5.0).ais_range is None
+  # A gap without a standard error (one image, one chain) bounds nothing:
+  # left out, never read as a gap known exactly.
+  partly = findings.Curve(_record('d', 'D', rate=rate, distortion=distortion,
+                                  accuracy=_accuracy((1.0, 0.5, None),
+                                                     (100.0, 2.0, 0.5))))
+  assert partly.gap_at_beta(1.0) == pytest.approx(bound(2.0, 0.5))
+  unbounded = findings.Curve(_record('e', 'E', rate=rate,
+                                     distortion=distortion,
+                                     accuracy=_accuracy((1.0, 0.5, None))))
+  assert unbounded.gap_at_beta(1.0) is None
 
 
 def test_a_difference_within_the_ais_gap_is_inconclusive():
