@@ -13,12 +13,19 @@ from apps import number_flags
 from pipelines import settings as pipeline_settings
 from tfrd import settings as tfrd_settings
 
-__all__ = ['define_ais_flags', 'preset_from_flags',
-           'schedule_settings_from_flags', 'schedule_from_flags',
+__all__ = ['SCHEDULE_FLAGS', 'define_ais_flags', 'preset_from_flags',
+           'schedule_settings_from_flags', 'explicit_schedule_from_flags',
+           'schedule_from_flags',
            'hmc_settings_from_flags', 'chain_settings_from_flags',
            'distortion_settings_from_flags']
 
 FLAGS = flags.FLAGS
+
+# The flags that set the base schedule: its kind, its size and its fills,
+# which a search of --target_gap lengthens (the RD points' flags place the
+# points, which it keeps).
+SCHEDULE_FLAGS = ('schedule', 'num_intermediate', 'min_before_first',
+                  'min_between')
 
 _SCHEDULE = tfrd_settings.ScheduleSettings()
 _CHAINS = tfrd_settings.ChainSettings()
@@ -196,6 +203,13 @@ def schedule_settings_from_flags():
       include_beta_one=FLAGS.include_beta_one, rd_spacing=FLAGS.rd_spacing,
       min_before_first=numbers['min_before_first'],
       min_between=numbers['min_between'])
+
+
+def explicit_schedule_from_flags():
+  """The `SCHEDULE_FLAGS` given on the command line, in order (a preset's
+  values are not the user's: only flags present count)."""
+  return tuple(name for name in SCHEDULE_FLAGS
+               if name in FLAGS and FLAGS[name].present)
 
 
 def schedule_from_flags():

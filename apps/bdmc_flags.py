@@ -6,6 +6,7 @@ schedule search) and `pipelines.bdmc_points` (where the gaps are written).
 
 from absl import flags
 
+from apps import ais_flags
 from apps import number_flags
 from tfrd import settings as tfrd_settings
 
@@ -51,7 +52,11 @@ def define_flags():
       'explicitly and not met (within the cap), the run writes its curve '
       'and exits with status 3. "none": '
       'check the schedule as given, after the curve, without lengthening '
-      'it.')
+      'it. A schedule set explicitly (--num_intermediate, '
+      '--min_before_first, --min_between or --schedule) is lengthened only '
+      'when --target_gap is given too: otherwise the curve runs on it as '
+      'set, and the check after the curve judges it against the target '
+      'and warns where it misses.')
   flags.DEFINE_integer(
       'max_num_intermediate', _DEFAULTS.max_num_intermediate,
       'The compute cap of --target_gap: the longest base schedule '
@@ -61,6 +66,9 @@ def define_flags():
 
 def accuracy_settings_from_flags():
   """The `tfrd.AccuracySettings` the flags describe.
+
+  The schedule may grow (`grow_schedule`) unless it was set explicitly
+  (`ais_flags.explicit_schedule_from_flags`) and --target_gap was not.
 
   Raises:
     ValueError: for values that are neither numbers nor the words the flags
@@ -100,6 +108,11 @@ def accuracy_settings_from_flags():
         f'--target_gap: its verdict needs at least '
         f'{tfrd_settings.MIN_CHECK_IMAGES} simulated images per point; give '
         f'more, or --target_gap=none.')
+  # A schedule the user set is theirs: a target they did not ask for
+  # judges it, and only one they asked for may lengthen it.
+  grow_schedule = (FLAGS['target_gap'].present or
+                   not ais_flags.explicit_schedule_from_flags())
   return tfrd_settings.AccuracySettings(
       betas=betas, num_images=FLAGS.bdmc_num_images, target_gap=target_gap,
-      max_num_intermediate=FLAGS.max_num_intermediate)
+      max_num_intermediate=FLAGS.max_num_intermediate,
+      grow_schedule=grow_schedule)

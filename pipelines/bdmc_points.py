@@ -21,7 +21,9 @@ forward curve). `apps.compare` reads both without translation.
 
 `measure_for_curve` rewrites the curve's files after every point, so an
 interrupted check loses only the point it was running; the curve itself is
-written before any BDMC work, so it is never lost to one.
+written before any BDMC work, so it is never lost to one. The signal on the
+user's images after a search (`measure_user_images`) is added the same
+way, once the curve is on disk.
 """
 
 import json
@@ -36,8 +38,10 @@ from pipelines import progress as progress_lib
 import tfrd
 
 __all__ = ['FORMAT', 'UNSIMULABLE', 'check_distortion', 'plan_check',
-           'check_chains', 'settle_schedule', 'measure_for_curve',
-           'print_accuracy', 'run_bdmc_job', 'plot_bdmc']
+           'check_chains', 'reach_line', 'settle_schedule',
+           'say_schedule_as_set', 'measure_for_curve', 'measure_user_images',
+           'print_accuracy', 'print_user_images', 'run_bdmc_job',
+           'plot_bdmc']
 
 # bdmc.json; /2: its points are `tfrd.accuracy.point_record`s (/1 named them
 # gap, gap_max, lower, upper).
@@ -142,6 +146,46 @@ def _gaps_line(points):
       + f' at beta {point["beta"]:g}' for point in points)
 
 
+def _sizes_text(sizes):
+  """'20000, 40000, 80000' (the ends and a count when there are many)."""
+  if len(sizes) <= 6:
+    return ', '.join(f'{size}' for size in sizes)
+  return f'{sizes[0]}, {sizes[1]}, ..., {sizes[-1]} ({len(sizes)} lengths)'
+
+
+def reach_line(reach, accuracy, program='rd_curve'):
+  """The line saying how far the schedule search may go, before it starts.
+
+  Args:
+    reach: the `tfrd.accuracy.SearchReach`.
+    accuracy: the `tfrd.AccuracySettings` (for the cap).
+    program: the name starting the line.
+
+  Returns:
+    One line, without its newline.
+  """
+  sizes = reach.num_intermediates
+  return (
+      f'{program}: the search\'s reach: target gap {reach.target_gap:g} '
+      f'nats; it may try --num_intermediate={_sizes_text(sizes)} (the first '
+      f'doubled up to --max_num_intermediate={accuracy.max_num_intermediate}'
+      f'); at most {reach.decoder_gradients:.3g} decoder gradients for the '
+      f'search and the curve (a check at every length, the fresh check and '
+      f'the curve at the longest, the signal on your images), '
+      f'{reach.least_decoder_gradients:.3g} if the first schedule meets the '
+      f'target')
+
+
+def say_schedule_as_set(accuracy, program='rd_curve'):
+  """Says, before the curve, that the schedule is checked, not searched
+  (`tfrd.AccuracySettings.grow_schedule` False with a target)."""
+  sys.stderr.write(
+      f'{program}: the schedule was set explicitly: the curve runs on it as '
+      f'set, and the check after the curve judges it against the target '
+      f'gap of {accuracy.target_gap:g} nats without lengthening it '
+      f'(--target_gap={accuracy.target_gap:g} lets tfrd lengthen it)\n')
+
+
 def settle_schedule(job, inputs, prior, chains, program='rd_curve',
                     record_path=None):
   """`tfrd.accuracy.settle_schedule` for a curve job, with its lines.
@@ -161,9 +205,14 @@ def settle_schedule(job, inputs, prior, chains, program='rd_curve',
   """
   accuracy = job.accuracy
   num_images = job.data.num_images
+  latent_dim = int(prior.event_shape[-1])
   plan = tfrd.accuracy.plan_check(
       inputs.distortion, tfrd.schedule_from_settings(job.schedule),
-      num_images, chains, accuracy, int(prior.event_shape[-1]))
+      num_images, chains, accuracy, latent_dim)
+  # What the search may cost, before its first attempt.
+  sys.stderr.write(reach_line(tfrd.accuracy.search_reach(
+      inputs.distortion, job.schedule, num_images, chains, accuracy,
+      latent_dim), accuracy, program) + '\n')
   hmc = chains.hmc
   sys.stderr.write(
       f'{program}: checking the schedule first: BDMC at beta = '
@@ -283,10 +332,73 @@ def measure_for_curve(curve, inputs, prior, schedule, plan, accuracy, chains,
     records.sort(key=lambda record: record['beta'])
     full_plan = plan._replace(betas=np.union1d(
         plan.betas, [record['beta'] for record in records]))
-    curve.accuracy = tfrd.accuracy.describe(curve, full_plan, records, None,
-                                            accuracy.target_gap)
+    curve.accuracy = tfrd.accuracy.describe(
+        curve, full_plan, records, None, accuracy.target_gap,
+        schedule_fixed=not accuracy.grow_schedule)
     curve.save(output_dir)
   return records
+
+
+def measure_user_images(curve, inputs, prior, schedule_settings, chains,
+                        output_dir, program='rd_curve'):
+  """Adds the signal on the user's images to a saved curve that a schedule
+  search settled (`tfrd.accuracy.measure_user_images`).
+
+  The curve must already be saved in `output_dir`, with the search in its
+  `accuracy`; its files are rewritten once, atomically, with the signal in
+  `accuracy.user_images`. Nothing is done for a curve without a search or
+  that holds the signal already, so a run resumed after an interruption
+  here measures it then.
+
+  Args:
+    curve: the `tfrd.RDCurve` (its `accuracy` is replaced).
+    inputs: the curve's `CurveInputs` (decoder, images, distortion).
+    prior: the curve's prior.
+    schedule_settings: the settled `tfrd.ScheduleSettings` (the curve's).
+    chains: the curve's `tfrd.ChainSettings`.
+    output_dir: where the curve was saved.
+    program: the name starting the messages.
+
+  Returns:
+    The signal's record, or None when none was measured.
+
+  Raises:
+    KeyboardInterrupt: on SIGINT/SIGTERM, after saying what was kept.
+  """
+  accuracy = curve.accuracy or {}
+  search = accuracy.get('search')
+  if not search or accuracy.get('user_images'):
+    return None
+  step = tfrd.accuracy.schedule_step(schedule_settings, search['attempts'])
+  if step is None:
+    sys.stderr.write(f'{program}: a base schedule of one distribution '
+                     f'cannot be halved: no signal on your images.\n')
+    return None
+  count = min(tfrd.accuracy.USER_IMAGES, curve.num_images)
+  previous = step.previous.num_intermediate
+  sys.stderr.write(
+      f'{program}: on {count} of your images, forward AIS once more on '
+      + (f'the settled schedule halved (N={previous}; the search tried one)'
+         if step.halved else f'the search\'s schedule before the settled one '
+         f'(N={previous})')
+      + ', to see how much their log Ẑ moved with the schedule\n')
+  hmc = chains.hmc
+  control = tfrd.RunControl(progress=_stopping_progress(
+      progress_lib.ProgressPrinter(tfrd.passes.num_passes(
+          hmc.step_size_mode))))
+  try:
+    record = tfrd.accuracy.measure_user_images(
+        inputs.decoder, inputs.images, inputs.distortion, curve, step, prior,
+        chains, accuracy['checked_betas'], control)
+  except KeyboardInterrupt:
+    sys.stderr.write(
+        f'{program}: stopped while measuring the signal on your images. The '
+        f'curve and its check are complete in {output_dir}/curve.json; the '
+        f'same flags and --resume measure the signal.\n')
+    raise
+  curve.accuracy = tfrd.accuracy.add_user_images(accuracy, record)
+  curve.save(output_dir)
+  return record
 
 
 def print_accuracy(accuracy):
@@ -296,7 +408,8 @@ def print_accuracy(accuracy):
   fraction = accuracy['check_cost_fraction']
   search = accuracy.get('search')
   tried = len(search['attempts']) if search else 1
-  measured = tried + bool(search and search.get('verification'))
+  measured = (tried + bool(search and search.get('verification')) +
+              bool(accuracy.get('user_images')))
   # The whole search's cost, every measurement it made.
   print(f'accuracy check (BDMC on {accuracy["num_images"]} simulated '
         f'image(s) per point; {accuracy["check_decoder_gradients"]:,} decoder '
@@ -313,6 +426,7 @@ def print_accuracy(accuracy):
     stderr = f'{"n/a":>8}' if stderr is None else f'{stderr:8.4f}'
     print(f'{gap["beta"]:12.5g} {gap["mean_gap"]:10.4f} {stderr} '
           f'{gap["max_gap"]:8.4f}')
+  as_set = accuracy.get('schedule_as_set')
   if accuracy.get('target_gap') is not None:
     met = accuracy.get('within_target')
     print(f'target gap {accuracy["target_gap"]:g} nats: '
@@ -322,11 +436,40 @@ def print_accuracy(accuracy):
           + (f' after {tried} schedule(s)' if search else '')
           + ('; the gaps above are the settled schedule\'s on fresh '
              'simulated images, not those that stopped the search'
-             if search and search.get('verification') else ''))
+             if search and search.get('verification') else '')
+          + ('; on the schedule as you set it, which tfrd does not '
+             'lengthen' if as_set else ''))
+  user_images = accuracy.get('user_images')
+  if user_images:
+    print_user_images(user_images)
   print(accuracy['explanation'])
-  for warning in accuracy['warnings']:
+  warnings = list(accuracy['warnings'])
+  if as_set and accuracy.get('within_target') is False:
+    target = accuracy['target_gap']
+    warnings.append(f'--target_gap={target:g} lets tfrd lengthen the '
+                    f'schedule you set until every gap meets it (up to '
+                    f'--max_num_intermediate).')
+  for warning in warnings:
     print(f'warning: {warning}')
     sys.stderr.write(f'rd_curve: warning: {warning}\n')
+
+
+def print_user_images(record):
+  """The signal on the user's images on stdout: a line per RD point and
+  what it means (`tfrd.accuracy.USER_IMAGES_EXPLANATION`)."""
+  previous, settled = record['schedules']
+  count = len(record['images'])
+  source = (' (the settled schedule halved: the search tried one)'
+            if record['halved'] else '')
+  for point in record['points']:
+    stderr = point.get('stderr')
+    print(f'on {count} of your images, forward log Ẑ at beta='
+          f'{point["beta"]:g} moved {point["mean_change"]:+.3g}'
+          + ('' if stderr is None else f' ± {stderr:.2g}')
+          + f' nats from N={previous:,}{source} to N={settled:,}: a change '
+          f'of this size says how much the curve at that beta still moves '
+          f'with the schedule')
+  print(record['explanation'])
 
 
 def schedule_with_points(schedule_settings, points):

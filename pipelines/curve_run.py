@@ -3,8 +3,11 @@
     load_inputs -> tfrd.schedule_from_settings -> bdmc_points.settle_schedule
     (the accuracy check first, lengthening the schedule to --target_gap) ->
     estimate -> save (curve files, step_sizes.npz, reconstructions) ->
-    bdmc_points.measure_for_curve (the check after the curve, without a
-    target) -> print_summary and the accuracy
+    bdmc_points.measure_for_curve (the check after the curve: without a
+    target, or judging a schedule the user set against it) or
+    bdmc_points.measure_user_images (after a search: the change on the
+    user's images between its last two schedules) -> print_summary and the
+    accuracy
 
 `run_curve(job)` is `apps.rd_curve`; `apps.reproduce` (pipelines.reproduce),
 the benchmarks and users' scripts call the same steps: `load_decoder`,
@@ -495,7 +498,11 @@ def _run_curve(job, strategy):
                   if plan.betas.size else None)
   search = None
   schedule_settings = job.schedule
-  if plan.betas.size and job.accuracy.target_gap is not None and (
+  accuracy = _check_accuracy(job)
+  if plan.betas.size and accuracy.target_gap is not None and (
+      not accuracy.grow_schedule):
+    bdmc_points.say_schedule_as_set(accuracy)
+  elif plan.betas.size and accuracy.target_gap is not None and (
       step_size_table is None):
     # Only the chief searches, and every worker takes the schedule it
     # settled on: the check's images are not sharded, and workers whose
@@ -540,8 +547,9 @@ def _run_curve(job, strategy):
     # The curve states its check from the start: the search's verification,
     # or (measured after the curve) the points so far.
     curve.bdmc = list(search.check) if search else []
-    curve.accuracy = tfrd.accuracy.describe(curve, plan, curve.bdmc, search,
-                                            job.accuracy.target_gap)
+    curve.accuracy = tfrd.accuracy.describe(
+        curve, plan, curve.bdmc, search, accuracy.target_gap,
+        schedule_fixed=not accuracy.grow_schedule)
   paths = curve.save(output_dir)
   with outputs.open('step_sizes.npz', 'wb') as stream:
     save_step_sizes(curve, stream)
@@ -557,10 +565,14 @@ def _run_curve(job, strategy):
   if tfrd.accuracy.is_search_record(search_record):
     os.remove(search_record)
   print_summary(curve, paths)
-  # After the curve is safe on disk: BDMC only adds its gaps to it.
+  # After the curve is safe on disk: BDMC only adds its gaps to it, and the
+  # signal on the user's images its change between the search's schedules.
   if plan.betas.size and not search:
     bdmc_points.measure_for_curve(curve, inputs, prior, schedule, plan,
-                                  job.accuracy, check_chains, output_dir)
+                                  accuracy, check_chains, output_dir)
+  if search:
+    bdmc_points.measure_user_images(curve, inputs, prior, schedule_settings,
+                                    chains, output_dir)
   if curve.accuracy is not None:
     bdmc_points.print_accuracy(curve.accuracy)
   return curve
@@ -593,6 +605,19 @@ def target_status(curve, program='rd_curve'):
   return jobs.TARGET_NOT_MET
 
 
+def _check_accuracy(job):
+  """The job's accuracy settings as its check uses them.
+
+  A replayed step-size table belongs to the schedule it was made on, which
+  is therefore never lengthened, whoever set it: its check runs after the
+  curve like a schedule the user set, but the advice to let tfrd lengthen
+  the schedule would not apply to it.
+  """
+  if job.outputs.step_sizes:
+    return job.accuracy._replace(grow_schedule=True)
+  return job.accuracy
+
+
 def _prior(job, inputs):
   return priors.prior_from_spec(job.model.prior, inputs.decoder.latent_dim)
 
@@ -600,7 +625,9 @@ def _prior(job, inputs):
 def _add_missing_bdmc(job, plan, outputs, workers):
   """A finished run that asks for a check: measures the points its
   curve.json does not hold yet (the check stopped part way, or points asked
-  for only now), on the curve as written, keeping the gaps it has.
+  for only now), on the curve as written, keeping the gaps it has; and,
+  for a curve a search settled, the signal on the user's images when it
+  is missing (stopped part way, or a curve of an earlier version).
 
   Raises:
     ValueError: when the job describes another curve than the one written
@@ -618,7 +645,8 @@ def _add_missing_bdmc(job, plan, outputs, workers):
   schedule = tfrd.schedule_from_settings(schedule_settings)
   _, plan = bdmc_points.plan_check(job, schedule, job.chains)
   missing = [beta for beta in plan.betas if beta not in done]
-  if not missing:
+  signal_missing = bool(search) and not curve.accuracy.get('user_images')
+  if not missing and not signal_missing:
     outputs.say_finished()
     return
   config = curve.config or {}
@@ -640,13 +668,23 @@ def _add_missing_bdmc(job, plan, outputs, workers):
         f'{output_dir}/curve.json was made with another '
         f'{", ".join(different)} than these flags give; pass the run\'s own '
         f'flags to add BDMC points to it.')
-  sys.stderr.write(
-      f'rd_curve: the curve in {output_dir} is finished; measuring its '
-      f'missing BDMC point(s) ({len(done)} already there)\n')
-  bdmc_points.measure_for_curve(
-      curve, inputs, _prior(job, inputs), schedule,
-      plan._replace(betas=np.asarray(missing)), job.accuracy,
-      bdmc_points.check_chains(job.chains, job.model.precision), output_dir)
+  prior = _prior(job, inputs)
+  if signal_missing:
+    # Before any missing point: measuring one describes the check anew,
+    # without the search it reads the schedules from.
+    sys.stderr.write(f'rd_curve: the curve in {output_dir} is finished; '
+                     f'measuring the signal on your images\n')
+    bdmc_points.measure_user_images(
+        curve, inputs, prior, schedule_settings,
+        job.chains._replace(decoder_dtype=inputs.decoder.dtype), output_dir)
+  if missing:
+    sys.stderr.write(
+        f'rd_curve: the curve in {output_dir} is finished; measuring its '
+        f'missing BDMC point(s) ({len(done)} already there)\n')
+    bdmc_points.measure_for_curve(
+        curve, inputs, prior, schedule,
+        plan._replace(betas=np.asarray(missing)), _check_accuracy(job),
+        bdmc_points.check_chains(job.chains, job.model.precision), output_dir)
   bdmc_points.print_accuracy(curve.accuracy)
 
 

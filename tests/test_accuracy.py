@@ -422,3 +422,173 @@ def test_the_check_says_what_it_bounds_and_what_it_indicates():
       betas=curve.betas, rate=curve.rate, distortion=curve.distortion)})
   assert [text.get_text()
           for text in plain.axes[0].get_legend().get_texts()] == ['AIS']
+
+
+def test_the_search_reach_is_every_doubling_the_fresh_check_and_the_curve(
+    search):
+  # The most a search and its curve can cost, before either starts: the
+  # check at every doubling up to the cap (here 40 to 320; 639 admits no
+  # 640), the fresh check and the curve at the longest, and the signal's
+  # forward run of the user's images (3 here) on the schedule before it.
+  accuracy = _TOP._replace(max_num_intermediate=639)
+  reach = accuracy_lib.search_reach('mse', _SCHEDULE, 3, _CHAINS, accuracy,
+                                    latent_dim=3)
+  assert reach.target_gap == 0.5
+  assert reach.num_intermediates == (40, 80, 160, 320)
+
+  def schedule(factor):
+    return tfrd.schedule_from_settings(accuracy_lib.lengthened(_SCHEDULE,
+                                                               factor))
+
+  plans = [accuracy_lib.plan_check('mse', schedule(factor), 3, _CHAINS,
+                                   accuracy, latent_dim=3)
+           for factor in (1, 2, 4, 8)]
+  assert reach.decoder_gradients == (
+      plans[0].decoder_gradients + plans[1].decoder_gradients +
+      plans[2].decoder_gradients + plans[3].decoder_gradients +
+      plans[3].decoder_gradients + plans[3].curve_decoder_gradients +
+      accuracy_lib.curve_decoder_gradients(schedule(4), 3, _CHAINS, 3))
+  # At least: the first schedule met, checked twice, its curve, and the
+  # signal on it halved.
+  halved = tfrd.schedule_from_settings(accuracy_lib.halved(_SCHEDULE))
+  assert reach.least_decoder_gradients == (
+      2 * plans[0].decoder_gradients + plans[0].curve_decoder_gradients +
+      accuracy_lib.curve_decoder_gradients(halved, 3, _CHAINS, 3))
+  # A cap below the first schedule's double: that schedule alone.
+  lone = accuracy_lib.search_reach('mse', _SCHEDULE, 3, _CHAINS,
+                                   accuracy._replace(max_num_intermediate=79),
+                                   latent_dim=3)
+  assert lone.num_intermediates == (40,)
+  assert lone.decoder_gradients == lone.least_decoder_gradients
+  # The schedules a search tried are among those its reach names.
+  search, _ = search
+  assert {attempt['num_intermediate'] for attempt in search.attempts} <= set(
+      accuracy_lib.search_reach('mse', _SCHEDULE, 3, _CHAINS, _TOP)
+      .num_intermediates)
+
+
+def test_a_schedule_that_may_not_grow_is_checked_as_given_and_warned():
+  # A schedule its user set: the target judges it, after the curve, and a
+  # miss is a warning saying so; nothing lengthens it.
+  accuracy = _TOP._replace(grow_schedule=False)
+  with pytest.raises(ValueError, match='grow_schedule=False'):
+    accuracy_lib.settle_schedule(_decoder, 'mse', _SCHEDULE, _PRIOR, _CHAINS,
+                                 accuracy, 3)
+  with pytest.raises(ValueError, match='grow_schedule must be True or False'):
+    tfrd.AccuracySettings(grow_schedule='no')
+  curve = accuracy_lib.estimate_rd_curve_checked(
+      _decoder, _images(3), 'mse', _SCHEDULE, prior=_PRIOR, chains=_CHAINS,
+      accuracy=accuracy)
+  assert curve.config['num_transitions'] == tfrd.schedule_from_settings(
+      _SCHEDULE).num_transitions
+  described = curve.accuracy
+  assert 'search' not in described and 'user_images' not in described
+  assert described['schedule_as_set'] is True
+  # The first schedule's gap at beta 10 is above 0.5 nats (the search above
+  # lengthens it): not met, and the warning says why it stayed as it is.
+  assert described['within_target'] is False
+  (warning,) = [w for w in described['warnings']
+                if w.startswith('The target gap of 0.5 nats is not met')]
+  assert 'The schedule was set explicitly, so it was checked against the ' \
+         'target, not lengthened to meet it' in warning
+  # Without the flag, the same miss says nothing of a schedule as set.
+  (plain,) = accuracy_lib.gap_warnings(curve.bdmc, 0.5)
+  assert 'set explicitly' not in plain
+
+
+def _rd_curve(log_z, image_indices):
+  betas = np.array([0.1, 1.0, 10.0, 100.0])
+  log_z = np.asarray(log_z, np.float64)
+  return tfrd.RDCurve(betas, log_z, log_z, log_z, image_indices=image_indices)
+
+
+def test_the_change_on_your_images_is_paired_at_the_points_checked():
+  # Per image, settled minus earlier log Z-hat, matched by image index (the
+  # earlier run holds some of the curve's images); each checked beta takes
+  # the RD point nearest in log beta (1.2 is 1's, 40 is 100's).
+  settled = np.arange(12.0).reshape(4, 3)  # images 5, 6, 7
+  earlier = settled[:, [2, 0]] - np.array([[0.0, 0.0], [0.5, 0.1],
+                                           [0.0, 0.0], [2.0, 1.0]])
+  curve = _rd_curve(settled, [5, 6, 7])
+  points = accuracy_lib.user_image_change(curve, _rd_curve(earlier, [7, 5]),
+                                          [1.0, 1.2, 40.0])
+  assert [point['beta'] for point in points] == [1.0, 100.0]
+  assert points[0]['checked_betas'] == [1.0, 1.2]
+  assert points[1]['checked_betas'] == [40.0]
+  assert points[0]['changes'] == pytest.approx([0.5, 0.1])
+  assert points[0]['mean_change'] == pytest.approx(0.3)
+  # The standard error of the mean over the images: s / sqrt(2).
+  assert points[0]['stderr'] == pytest.approx(np.std([0.5, 0.1], ddof=1) /
+                                              np.sqrt(2))
+  assert points[1]['mean_change'] == pytest.approx(1.5)
+  assert points[1]['mean_log_z'] == pytest.approx((11.0 + 9.0) / 2)
+  # One image has no standard error.
+  (one,) = accuracy_lib.user_image_change(
+      curve, _rd_curve(earlier[:, :1], [7]), [1.0])
+  assert one['stderr'] is None and one['changes'] == pytest.approx([0.5])
+  with pytest.raises(ValueError, match=r'Images \[9\]'):
+    accuracy_lib.user_image_change(curve, _rd_curve(earlier, [7, 9]), [1.0])
+  other = tfrd.RDCurve(np.array([0.1, 1.0, 10.0, 50.0]), earlier, earlier,
+                       earlier, image_indices=[7, 5])
+  with pytest.raises(ValueError, match='different RD points'):
+    accuracy_lib.user_image_change(curve, other, [1.0])
+
+
+def test_the_signal_runs_your_first_images_again_on_the_step_before():
+  # The settled schedule twice the first: with two attempts, the step is
+  # from the first; with one, from the settled schedule halved, which is
+  # the same schedule here, said to be halved.
+  settled = accuracy_lib.lengthened(_SCHEDULE, 2)
+  attempts = [{'num_intermediate': s.num_intermediate,
+               'min_before_first': s.min_before_first,
+               'min_between': s.min_between} for s in (_SCHEDULE, settled)]
+  step = accuracy_lib.schedule_step(settled, attempts)
+  assert step == (_SCHEDULE, settled, False)
+  lone = accuracy_lib.schedule_step(settled, attempts[1:])
+  assert lone == (_SCHEDULE, settled, True)
+  assert accuracy_lib.schedule_step(
+      settled._replace(num_intermediate=1), attempts[:1]) is None
+  images = _images(5)
+  curve = tfrd.estimate_rd_curve(
+      _decoder, images, 'mse', tfrd.schedule_from_settings(settled),
+      latent_dim=3, prior=_PRIOR, chains=_CHAINS,
+      image_indices=np.arange(10, 15))
+  record = accuracy_lib.measure_user_images(
+      _decoder, images, 'mse', curve, lone, _PRIOR, _CHAINS, [1.0, 10.0])
+  # The first 4 of the curve's 5 images, by their indices.
+  assert record['images'] == [10, 11, 12, 13]
+  assert record['schedules'] == [40, 80] and record['halved'] is True
+  assert record['previous_schedule'] == {
+      'num_intermediate': 40, 'min_before_first': 10, 'min_between': 2}
+  assert record['num_transitions'] == [
+      tfrd.schedule_from_settings(_SCHEDULE).num_transitions,
+      curve.config['num_transitions']]
+  assert record['decoder_gradients'] == accuracy_lib.curve_decoder_gradients(
+      tfrd.schedule_from_settings(_SCHEDULE), 4, _CHAINS, 3)
+  assert [point['beta'] for point in record['points']] == [1.0, 10.0]
+  for point in record['points']:
+    assert len(point['changes']) == 4 and point['stderr'] > 0
+  assert 'indication, not a bound' in record['explanation']
+  # Paired: the same images, seed and chains as the curve's, so on the
+  # settled schedule itself the change is exactly nothing.
+  same = accuracy_lib.measure_user_images(
+      _decoder, images, 'mse', curve, step._replace(previous=settled),
+      _PRIOR, _CHAINS, [1.0, 10.0])
+  for point in same['points']:
+    assert point['changes'] == [0.0] * 4
+  # Its run is part of the check's cost, and of the cost warning's count.
+  described = {'check_decoder_gradients': 1000,
+               'curve_decoder_gradients': 100, 'warnings': [
+                   'HMC acceptance below 0.25'] + accuracy_lib.cost_warnings(
+                       1000, 100, 3),
+               'search': {'attempts': [{}, {}], 'verification': {}}}
+  added = accuracy_lib.add_user_images(described, record)
+  total = 1000 + record['decoder_gradients']
+  assert added['check_decoder_gradients'] == total
+  assert added['check_cost_fraction'] == pytest.approx(total / 100)
+  assert added['warnings'][0] == 'HMC acceptance below 0.25'
+  (cost,) = added['warnings'][1:]
+  assert f'{total:,} decoder gradients over 4 measurements' in cost
+  assert added['user_images'] == record
+  # Added again, it replaces itself.
+  assert accuracy_lib.add_user_images(added, record) == added

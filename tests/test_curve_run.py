@@ -159,27 +159,50 @@ def test_by_default_the_curve_states_its_accuracy(problem, tmp_path, capsys):
   assert point['beta'] == 10.0 and point['num_images'] == 4
   accuracy = document['accuracy']
   assert accuracy['gaps'][0]['mean_gap'] == point['mean_gap']
-  # The check's cost is the whole search's, the settled points' within it.
+  # The check's cost is the whole search's and the signal's on the user's
+  # images, the settled points' within it.
   assert accuracy['settled_check_decoder_gradients'] == (
       point['decoder_gradients'])
+  signal = accuracy['user_images']
   assert accuracy['check_decoder_gradients'] == sum(
       attempt['decoder_gradients']
       for attempt in accuracy['search']['attempts'] + [
-          accuracy['search']['verification']])
+          accuracy['search']['verification']]) + signal['decoder_gradients']
   assert accuracy['curve_decoder_gradients'] > 0
   search = accuracy['search']
   settled = search['settled_num_intermediate']
   assert document['config']['schedule']['num_intermediate_base'] == settled
-  assert search['attempts'][-1]['num_intermediate'] == settled
+  # The schedule the tiny flags set explicitly grows: --target_gap was
+  # given too.
+  assert search['attempts'][-1]['num_intermediate'] == settled > 60
+  # The signal on the user's images: their log Z-hat at beta 10 on the
+  # search's last two schedules, the curve's own on the settled one.
+  assert signal['schedules'] == [search['attempts'][-2]['num_intermediate'],
+                                 settled]
+  assert not signal['halved'] and signal['images'] == [0, 1, 2]
+  (moved,) = signal['points']
+  assert moved['beta'] == 10.0 and len(moved['changes']) == 3
+  assert moved['mean_log_z'] == pytest.approx(float(curve.log_z[-1]))
   # The verdict is the fresh measurement's (the curve's check), which a
   # search that met its target on its own images may still miss.
   assert search['verification']['first_image'] == 4
   assert accuracy['within_target'] == search['verification']['within_target']
   assert curve.accuracy == accuracy
-  printed = capsys.readouterr().out
+  captured = capsys.readouterr()
+  printed = captured.out
   assert 'accuracy check (BDMC on 4 simulated image(s) per point' in printed
   assert 'target gap 0.5 nats: ' in printed
   assert 'upper bound' in printed
+  # The search's reach, before its first attempt; the signal after the gaps.
+  assert "rd_curve: the search's reach: target gap 0.5 nats; it may try " \
+         '--num_intermediate=60, 120, ..., 245760 (13 lengths)' in captured.err
+  assert (captured.err.index("the search's reach") <
+          captured.err.index('checking the schedule first'))
+  assert (f'on 3 of your images, forward log Ẑ at beta=10 moved '
+          f'{moved["mean_change"]:+.3g} ± {moved["stderr"]:.2g} nats from '
+          f'N={signal["schedules"][0]:,} to N={settled:,}') in printed
+  assert printed.index('target gap 0.5') < printed.index('of your images')
+  assert 'indication, not a bound' in printed
   # The search's record went into curve.json; its file is gone.
   assert not (output_dir / curve_run.SEARCH_RECORD).exists()
   # Without the check: no gaps, no accuracy, the schedule as asked.
@@ -224,6 +247,106 @@ def test_a_resumed_run_reuses_its_schedule_search(problem, tmp_path,
   with pytest.raises(output_files.OutputError, match='not a file tfrd wrote'):
     curve_run.run_curve(_job(problem, other, '--bdmc_points=10'))
   assert (other / curve_run.SEARCH_RECORD).read_text() == 'mine'
+
+
+def test_the_signal_on_your_images_survives_a_stop_and_halves_one_schedule(
+    problem, tmp_path, monkeypatch, capsys):
+  # A search capped at its first schedule tried one: the signal compares
+  # the curve with that schedule halved, and says so. Stopped while it is
+  # measured, the run leaves the curve and its check on disk; --resume adds
+  # the signal to them.
+  output_dir = tmp_path / 'out'
+  args = ('--bdmc_points=10', '--target_gap=0.5', '--bdmc_num_images=4',
+          '--max_num_intermediate=60')
+
+  def stopped(*args, **kwargs):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(tfrd.accuracy, 'measure_user_images', stopped)
+  with pytest.raises(KeyboardInterrupt):
+    curve_run.run_curve(_job(problem, output_dir, *args))
+  written = json.loads((output_dir / 'curve.json').read_text())['accuracy']
+  assert len(written['search']['attempts']) == 1
+  assert 'user_images' not in written
+  assert '--resume measure the signal' in capsys.readouterr().err
+  monkeypatch.undo()
+  assert curve_run.run_curve(_job(problem, output_dir, *args,
+                                  '--resume')) is None
+  accuracy = json.loads((output_dir / 'curve.json').read_text())['accuracy']
+  signal = accuracy['user_images']
+  assert signal['halved'] and signal['schedules'] == [30, 60]
+  assert signal['previous_schedule'] == {
+      'num_intermediate': 30, 'min_before_first': 10, 'min_between': 1}
+  assert accuracy['check_decoder_gradients'] == (
+      written['check_decoder_gradients'] + signal['decoder_gradients'])
+  (moved,) = signal['points']
+  assert moved['beta'] == 10.0 and len(moved['changes']) == 3
+  printed = capsys.readouterr().out
+  assert ('on 3 of your images, forward log Ẑ at beta=10 moved '
+          f'{moved["mean_change"]:+.3g} ± {moved["stderr"]:.2g} nats from '
+          'N=30 (the settled schedule halved: the search tried one) to N=60'
+          ) in printed
+  # Once there, a resumed run has nothing left to do.
+  assert curve_run.run_curve(_job(problem, output_dir, *args,
+                                  '--resume')) is None
+  assert 'is finished' in capsys.readouterr().err
+
+
+def _grows(problem, *args):
+  """Whether apps.rd_curve's flags let the target lengthen the schedule."""
+  with flagsaver.flagsaver():
+    FLAGS.unparse_flags()
+    FLAGS(['rd_curve', f'--model={problem["model"]}', *args])
+    ais_flags.preset_from_flags()
+    accuracy = rd_curve.job_from_flags(FLAGS.model, FLAGS.preset).accuracy
+  FLAGS.unparse_flags()
+  return accuracy.grow_schedule
+
+
+def test_only_a_schedule_left_to_tfrd_or_an_explicit_target_grows(problem):
+  assert _grows(problem)
+  # A preset's schedule is not the user's.
+  assert _grows(problem, '--preset=paper')
+  for flag in ('--num_intermediate=100', '--min_before_first=10',
+               '--min_between=3', '--schedule=linear'):
+    assert not _grows(problem, flag)
+    assert not _grows(problem, '--preset=paper', flag)
+    assert _grows(problem, flag, '--target_gap=1')
+  # The flags of the RD points place them; the schedule may still grow.
+  assert _grows(problem, '--num_rd_points=5', '--beta_max=100')
+
+
+def test_a_schedule_set_explicitly_is_checked_and_warned_not_grown(
+    problem, tmp_path, capsys):
+  # The schedule flags without --target_gap: the curve runs on the schedule
+  # as set; the default target (1 nat) judges it in the check after the
+  # curve, is missed on so short a schedule, and a warning says what lets
+  # tfrd lengthen it. Not asked for, the target leaves the exit status 0.
+  output_dir = tmp_path / 'out'
+  status = _main(problem, output_dir, '--bdmc_points=10',
+                 '--num_intermediate=4', '--min_before_first=1',
+                 '--min_between=1')
+  assert status == 0
+  document = json.loads((output_dir / 'curve.json').read_text())
+  assert document['config']['schedule']['num_intermediate_base'] == 4
+  accuracy = document['accuracy']
+  assert 'search' not in accuracy and 'user_images' not in accuracy
+  assert accuracy['target_gap'] == 1.0 and accuracy['schedule_as_set']
+  assert accuracy['within_target'] is False
+  assert accuracy['num_images'] == 4  # enough to judge the target
+  (warning,) = [w for w in accuracy['warnings']
+                if w.startswith('The target gap of 1 nats is not met')]
+  assert 'The schedule was set explicitly' in warning
+  captured = capsys.readouterr()
+  assert 'checking the schedule first' not in captured.err
+  assert "the search's reach" not in captured.err
+  assert 'rd_curve: the schedule was set explicitly: the curve runs on it ' \
+         'as set' in captured.err
+  assert 'target gap 1 nats: NOT met' in captured.out
+  assert 'on the schedule as you set it, which tfrd does not lengthen' in \
+      captured.out
+  assert 'warning: --target_gap=1 lets tfrd lengthen the schedule you set ' \
+         'until every gap meets it' in captured.out
 
 
 def keras_decoder_model(problem):

@@ -14,8 +14,8 @@ Main entry points:
 - curves that state their accuracy: `estimate_rd_curve_checked(...,
   accuracy=AccuracySettings(...))` lengthens the schedule until BDMC gaps
   meet a target and records the check in `RDCurve.bdmc` and
-  `RDCurve.accuracy` (`tfrd.accuracy`: `plan_check`, `settle_schedule`,
-  `run_warnings`)
+  `RDCurve.accuracy` (`tfrd.accuracy`: `plan_check`, `search_reach`,
+  `settle_schedule`, `measure_user_images`, `run_warnings`)
 - settings, each one validated value (`tfrd.settings`, importable without
   TensorFlow): `ScheduleSettings` (the schedule as the apps describe it;
   `schedule_from_settings` builds it), `ChainSettings` (chains per image,

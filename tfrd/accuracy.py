@@ -33,7 +33,21 @@ checked, by default, where it is made:
   error, and the fresh measurement, not it, is the curve's check and
   verdict. The curve then runs once, on the settled schedule: a model the
   defaults suit pays for two checks, a deep one gets the schedule it
-  needs.
+  needs. `search_reach` is the most the search and the curve can cost,
+  known before either starts. A schedule its user set
+  (`AccuracySettings.grow_schedule` False) is not searched: the curve runs
+  on it and the check after it judges it against the target, with a
+  warning where a point misses.
+- **A signal on the user's images** (`schedule_step`,
+  `measure_user_images`): after a search, the change in forward log Ẑ
+  on the curve's first few images (`USER_IMAGES`) between the last two
+  schedules the search tried (or, when it tried one, that schedule
+  halved), at the RD point nearest each checked β, paired: the same
+  images, seed and chains on both. It speaks of the user's own images
+  where the gap speaks of simulated ones, and it is an indication, not a
+  bound (`USER_IMAGES_EXPLANATION`): a small change is necessary for a
+  converged curve, not sufficient. Its forward run counts in the
+  check's cost (`add_user_images`).
 
 Cost invariant: the check's decoder gradients are at most
 `max_cost_fraction` (½) of the curve's, whenever the number of simulated
@@ -66,14 +80,17 @@ from tfrd import passes as passes_lib
 from tfrd import schedules as schedules_lib
 from tfrd import settings as settings_lib
 
-__all__ = ['CheckPlan', 'ScheduleSearch', 'EXPLANATION', 'MAX_AUTO_IMAGES',
-           'MIN_CHECK_IMAGES', 'STDERR_MARGIN',
+__all__ = ['CheckPlan', 'ScheduleSearch', 'SearchReach', 'ScheduleStep',
+           'EXPLANATION', 'USER_IMAGES_EXPLANATION', 'MAX_AUTO_IMAGES',
+           'MIN_CHECK_IMAGES', 'STDERR_MARGIN', 'USER_IMAGES',
            'ACCEPT_RANGE', 'MIN_EFFECTIVE_SAMPLE_SIZE', 'check_betas',
            'schedule_holding', 'curve_decoder_gradients',
            'check_decoder_gradients', 'plan_check', 'point_record',
-           'lengthened', 'settle_schedule', 'run_warnings', 'gap_warnings',
-           'describe', 'cost_warnings', 'judged_gap', 'within_target', 'estimate_rd_curve_checked',
-           'is_search_record']
+           'lengthened', 'halved', 'search_reach', 'settle_schedule',
+           'schedule_step', 'user_image_change', 'measure_user_images',
+           'add_user_images', 'run_warnings', 'gap_warnings',
+           'describe', 'cost_warnings', 'judged_gap', 'within_target',
+           'estimate_rd_curve_checked', 'is_search_record']
 
 # What a user reads beside the gaps (printed and in curve.json).
 EXPLANATION = (
@@ -88,6 +105,24 @@ EXPLANATION = (
     'least 4 simulated images, is within it. A gap above the target says '
     'the schedule is too short for this decoder: a longer one '
     '(--target_gap, --num_intermediate) tightens it.')
+
+# What a user reads beside the change on their own images (printed and in
+# curve.json's accuracy.user_images).
+USER_IMAGES_EXPLANATION = (
+    'The change in forward log Z-hat on a few of your own images between '
+    'the last two schedules the search tried (the same images, seed and '
+    'chains on both) says how much the curve at a beta still moves with '
+    'the schedule. It is an indication, not a bound: a longer schedule '
+    'raises log Z-hat toward log Z in expectation, so a change of several '
+    'standard errors says the curve there is still moving, and the settled '
+    'schedule may be short for your images; a small change is necessary '
+    'for a converged curve, not sufficient (two schedules can be equally '
+    'far from the truth).')
+
+# The user's images the schedule-change signal runs on again (the curve's
+# first ones, at most this many): a few give a paired mean and standard
+# error, at a fraction of the curve's cost.
+USER_IMAGES = 4
 
 # Images simulated per point when the cost rule chooses: a few images give
 # the gap's mean and standard error; more would mostly cost.
@@ -173,6 +208,60 @@ class ScheduleSearch(
     the last attempt's alone: a search of two schedules costs both)."""
     return self.decoder_gradients / max(
         self.attempts[-1]['curve_decoder_gradients'], 1)
+
+
+class SearchReach(
+    collections.namedtuple('SearchReach', [
+        'target_gap', 'num_intermediates', 'check_decoder_gradients',
+        'verification_decoder_gradients', 'curve_decoder_gradients',
+        'user_images_decoder_gradients', 'least_decoder_gradients'])):
+  """How far `settle_schedule` may go, in schedules and decoder gradients,
+  known before it starts (`search_reach`).
+
+  Attributes:
+    target_gap: the target, in nats.
+    num_intermediates: every base schedule the search may try: the first,
+      then it doubled, 4 times, ... up to `max_num_intermediate` (the
+      schedules it tries are among these: each is the first times a power
+      of two).
+    check_decoder_gradients: the check's decoder gradients at each of them.
+    verification_decoder_gradients: the fresh check of the longest.
+    curve_decoder_gradients: the curve on the longest.
+    user_images_decoder_gradients: the signal on the user's images
+      (`measure_user_images`): their forward run on the schedule before the
+      longest.
+    least_decoder_gradients: the same total when the first schedule meets
+      the target: its check twice, its curve and the signal's run on it
+      halved.
+  """
+  __slots__ = ()
+
+  @property
+  def decoder_gradients(self):
+    """The most the search and the curve can cost: a check at every
+    schedule, the fresh check and the curve at the longest, and the
+    signal's run."""
+    return int(sum(self.check_decoder_gradients) +
+               self.verification_decoder_gradients +
+               self.curve_decoder_gradients +
+               self.user_images_decoder_gradients)
+
+
+class ScheduleStep(
+    collections.namedtuple('ScheduleStep', ['previous', 'settled',
+                                            'halved'])):
+  """The last step of a schedule search, which the signal on the user's
+  images measures (`schedule_step`).
+
+  Attributes:
+    previous: the `ScheduleSettings` compared with the settled one: the
+      search's last attempt but one, or without one the settled schedule
+      halved (`halved`).
+    settled: the settled `ScheduleSettings` (the curve's).
+    halved: whether `previous` is the settled schedule halved (the search
+      tried one schedule).
+  """
+  __slots__ = ()
 
 
 def check_betas(distortion, schedule, betas=None):
@@ -426,6 +515,81 @@ def lengthened(schedule_settings, factor):
       min_between=schedule_settings.min_between * factor)
 
 
+def halved(schedule_settings):
+  """`schedule_settings` with its base schedule and fills half as long (the
+  RD points stay where they are); `lengthened`'s inverse for even sizes.
+
+  Raises:
+    ValueError: for a base schedule of one distribution.
+  """
+  return schedule_settings._replace(
+      num_intermediate=schedule_settings.num_intermediate // 2,
+      min_before_first=schedule_settings.min_before_first // 2,
+      min_between=schedule_settings.min_between // 2)
+
+
+def _user_image_count(num_curve_images):
+  return min(USER_IMAGES, int(num_curve_images))
+
+
+def search_reach(distortion, schedule_settings, num_curve_images, chains,
+                 accuracy, latent_dim=None):
+  """The most `settle_schedule` and the curve after it can cost.
+
+  The search tries the first schedule, then longer ones by powers of two
+  up to `accuracy.max_num_intermediate`; at worst it tries every doubling,
+  settles on the longest, checks it again on fresh images, the curve runs
+  on it and the signal on the user's images runs the schedule before it.
+  The costs are `plan_check`'s and `curve_decoder_gradients`', the rules
+  of the runs themselves.
+
+  Args:
+    distortion: a `tfrd.Distortion` or its name.
+    schedule_settings: the `ScheduleSettings` of the first attempt.
+    num_curve_images: the curve's number of images.
+    chains: the curve's `ChainSettings`.
+    accuracy: `AccuracySettings` with a check and a target.
+    latent_dim: the code size D (the Hessian's rows), or None.
+
+  Returns:
+    A `SearchReach`.
+
+  Raises:
+    ValueError: as `check_betas` does.
+  """
+  sizes = [schedule_settings.num_intermediate]
+  while sizes[-1] * 2 <= accuracy.max_num_intermediate:
+    sizes.append(sizes[-1] * 2)
+  plans = [plan_check(
+      distortion, schedules_lib.schedule_from_settings(
+          lengthened(schedule_settings, size // sizes[0])),
+      num_curve_images, chains, accuracy, latent_dim) for size in sizes]
+  images = _user_image_count(num_curve_images)
+
+  def signal(settings, attempts):
+    step = schedule_step(settings, attempts)
+    return 0 if step is None else curve_decoder_gradients(
+        schedules_lib.schedule_from_settings(step.previous), images, chains,
+        latent_dim)
+
+  first = schedule_settings
+  longest = lengthened(first, sizes[-1] // sizes[0])
+  tried = [{'num_intermediate': size,
+            'min_before_first': first.min_before_first * size // sizes[0],
+            'min_between': first.min_between * size // sizes[0]}
+           for size in sizes]
+  return SearchReach(
+      target_gap=accuracy.target_gap, num_intermediates=tuple(sizes),
+      check_decoder_gradients=tuple(
+          int(plan.decoder_gradients) for plan in plans),
+      verification_decoder_gradients=int(plans[-1].decoder_gradients),
+      curve_decoder_gradients=int(plans[-1].curve_decoder_gradients),
+      user_images_decoder_gradients=int(signal(longest, tried)),
+      least_decoder_gradients=int(
+          2 * plans[0].decoder_gradients + plans[0].curve_decoder_gradients +
+          signal(first, tried[:1])))
+
+
 def _next_factor(records, target_gap):
   """The power of two (at least 2) by which to lengthen the schedule: the
   smallest at or above the worst judged gap's (`judged_gap`) ratio to the
@@ -450,7 +614,10 @@ def _search_key(decoder, distortion, schedule_settings, prior, chains,
       'prior': checkpointing.describe_parameters(prior),
       'chains': [chains.num_chains, chains.seed, chains.hmc._asdict(),
                  chains.decoder_dtype],
-      'accuracy': accuracy._asdict(),
+      # Not whether the schedule may grow: a search runs only when it
+      # may, and records kept before the field existed stay valid.
+      'accuracy': {key: value for key, value in accuracy._asdict().items()
+                   if key != 'grow_schedule'},
       'num_curve_images': int(num_curve_images),
   }
   components = checkpointing.fingerprint(
@@ -529,10 +696,15 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
     A `ScheduleSearch`.
 
   Raises:
-    ValueError: for points the distortion cannot simulate.
+    ValueError: for points the distortion cannot simulate, or settings
+      whose schedule may not grow (`accuracy.grow_schedule` False: its
+      check runs after the curve, on the schedule as given).
     tfrd.RunInterrupted: `control.stop` was set (the finished attempts are
       in `record_path`).
   """
+  if not accuracy.grow_schedule:
+    raise ValueError('grow_schedule=False: the schedule given is checked as '
+                     'it is, after the curve, not searched.')
   distortion = distortions_lib.get_distortion(distortion)
   chains = chains._replace(step_size_table=None)
   target = accuracy.target_gap
@@ -631,6 +803,191 @@ def _attempt(decoder, distortion, settings, schedule, plan, prior, chains,
   }
 
 
+def schedule_step(schedule_settings, attempts):
+  """The last step of a schedule search: the schedules the signal on the
+  user's images compares.
+
+  Args:
+    schedule_settings: the settled `ScheduleSettings` (the last attempt's).
+    attempts: the search's attempts in order (`ScheduleSearch.attempts`,
+      or curve.json's `accuracy.search.attempts`): dicts with
+      num_intermediate, min_before_first and min_between.
+
+  Returns:
+    A `ScheduleStep`: from the last attempt but one, or, when the search
+    tried one schedule, from that schedule halved; None when it cannot be
+    halved (a base schedule of one distribution).
+  """
+  if len(attempts) >= 2:
+    previous = attempts[-2]
+    return ScheduleStep(schedule_settings._replace(
+        num_intermediate=previous['num_intermediate'],
+        min_before_first=previous['min_before_first'],
+        min_between=previous['min_between']), schedule_settings, False)
+  if schedule_settings.num_intermediate < 2:
+    return None
+  return ScheduleStep(halved(schedule_settings), schedule_settings, True)
+
+
+def _nearest_points(betas, wanted):
+  """Indices into `betas` (increasing) of the one nearest each of `wanted`
+  in log β, sorted, without repeats."""
+  log_betas = np.log(np.asarray(betas, np.float64))
+  return sorted({int(np.argmin(np.abs(log_betas - math.log(beta))))
+                 for beta in wanted})
+
+
+def user_image_change(curve, earlier, betas):
+  """The paired change of forward log Ẑ per image from `earlier` to
+  `curve`, at the RD point nearest each of `betas`.
+
+  The check's β are RD points by default (the lowest, 1 and the highest);
+  a β asked for between RD points takes the nearest one in log β, where
+  the curve has per-image values.
+
+  Args:
+    curve: the settled `RDCurve`.
+    earlier: an `RDCurve` of some of its images (matched by
+      `image_indices`) on another schedule with the same RD points.
+    betas: the check's inverse temperatures.
+
+  Returns:
+    A list of JSON-serializable dicts, one per RD point, increasing:
+    beta (the RD point), checked_betas (those it stands for), mean_change
+    (settled minus earlier log Ẑ, averaged over the images), stderr (of
+    that mean over the images; None for one image), changes (per image),
+    mean_log_z and earlier_mean_log_z.
+
+  Raises:
+    ValueError: when `earlier` holds an image `curve` does not, or other RD
+      points.
+  """
+  columns = {int(index): column
+             for column, index in enumerate(curve.image_indices)}
+  missing = [int(i) for i in earlier.image_indices if int(i) not in columns]
+  if missing:
+    raise ValueError(f'Images {missing} are not among the curve\'s.')
+  if earlier.betas.shape != curve.betas.shape or not np.allclose(
+      earlier.betas, curve.betas, rtol=1e-9, atol=0):
+    raise ValueError('The two curves have different RD points.')
+  images = [columns[int(i)] for i in earlier.image_indices]
+  points = []
+  for point in _nearest_points(curve.betas, betas):
+    changes = (curve.log_z_per_image[point, images] -
+               earlier.log_z_per_image[point])
+    stands_for = [float(beta) for beta in betas
+                  if _nearest_points(curve.betas, [beta]) == [point]]
+    points.append({
+        'beta': float(curve.betas[point]),
+        'checked_betas': stands_for,
+        'mean_change': float(np.mean(changes)),
+        'stderr': (float(np.std(changes, ddof=1) / math.sqrt(changes.size))
+                   if changes.size > 1 else None),
+        'changes': changes.tolist(),
+        'mean_log_z': float(np.mean(curve.log_z_per_image[point, images])),
+        'earlier_mean_log_z': float(np.mean(earlier.log_z_per_image[point])),
+    })
+  return points
+
+
+def measure_user_images(decoder, data, distortion, curve, step, prior,
+                        chains, betas, control=None):
+  """The signal on the user's images: their forward log Ẑ on
+  `step.previous` against the curve's on the settled schedule.
+
+  The curve's first `USER_IMAGES` images run forward AIS once more, on the
+  previous schedule, with the curve's seed, chains and image indices (so
+  each image draws its own random streams, as in the curve): the change
+  per image is paired, and its mean and standard error over the images
+  are `user_image_change`'s.
+
+  Args:
+    decoder: the curve's decoder.
+    data: the curve's images, in its order (`curve.image_indices`).
+    distortion: a `tfrd.Distortion` or its name.
+    curve: the `RDCurve` on `step.settled`.
+    step: a `ScheduleStep` (`schedule_step`).
+    prior: the curve's prior.
+    chains: the curve's `ChainSettings` (its step-size table, if any, is
+      not replayed: it belongs to the settled schedule).
+    betas: the check's inverse temperatures (`user_image_change`).
+    control: a `RunControl` for the run (progress, stop), or None.
+
+  Returns:
+    A JSON-serializable dict (curve.json's `accuracy.user_images`): images
+    (their indices), schedules ([previous, settled] num_intermediate),
+    num_transitions (the same), halved (`step.halved`),
+    previous_schedule (its num_intermediate, min_before_first and
+    min_between), points (`user_image_change`), decoder_gradients (the
+    run's, all chains and passes), wall_time_s and
+    `USER_IMAGES_EXPLANATION`.
+
+  Raises:
+    tfrd.RunInterrupted: `control.stop` was set.
+  """
+  from tfrd import api  # pylint: disable=g-import-not-at-top
+  start = time.time()
+  count = _user_image_count(curve.num_images)
+  chains = chains._replace(step_size_table=None)
+  control = settings_lib.RunControl() if control is None else control
+  control = control._replace(checkpoint_dir=None, strategy=None)
+  earlier = api.estimate_rd_curve(
+      decoder, np.asarray(data)[:count], distortion,
+      schedules_lib.schedule_from_settings(step.previous),
+      latent_dim=int(prior.event_shape[-1]), prior=prior, chains=chains,
+      control=control, image_indices=curve.image_indices[:count])
+  previous = step.previous
+  return {
+      'images': [int(index) for index in curve.image_indices[:count]],
+      'schedules': [previous.num_intermediate,
+                    step.settled.num_intermediate],
+      'num_transitions': [int(earlier.config['num_transitions']),
+                          int(curve.config['num_transitions'])],
+      'halved': bool(step.halved),
+      'previous_schedule': {
+          'num_intermediate': previous.num_intermediate,
+          'min_before_first': previous.min_before_first,
+          'min_between': previous.min_between},
+      'points': user_image_change(curve, earlier, betas),
+      'decoder_gradients': int(earlier.config['decoder_gradients_per_chain'])
+                           * count * chains.num_chains,
+      'wall_time_s': time.time() - start,
+      'explanation': USER_IMAGES_EXPLANATION,
+  }
+
+
+def add_user_images(accuracy, record):
+  """curve.json's `accuracy` with the signal on the user's images in it.
+
+  Its forward run is part of what the check cost: `check_decoder_gradients`,
+  `check_cost_fraction` and the cost warning (`cost_warnings`) count it.
+
+  Args:
+    accuracy: the `describe` document (a record already there is replaced).
+    record: `measure_user_images`' dict.
+
+  Returns:
+    A new dict.
+  """
+  document = dict(accuracy)
+  earlier = (accuracy.get('user_images') or {}).get('decoder_gradients', 0)
+  total = int(accuracy['check_decoder_gradients'] - earlier +
+              record['decoder_gradients'])
+  curve_gradients = accuracy['curve_decoder_gradients']
+  search = accuracy.get('search') or {}
+  measurements = (max(1, len(search.get('attempts', []))) +
+                  (search.get('verification') is not None) + 1)
+  document.update({
+      'user_images': record,
+      'check_decoder_gradients': total,
+      'check_cost_fraction': total / max(curve_gradients, 1),
+      'warnings': [warning for warning in accuracy['warnings']
+                   if not warning.startswith(_COST_WARNING)] + cost_warnings(
+                       total, curve_gradients, measurements),
+  })
+  return document
+
+
 def run_warnings(curve):
   """What a user should know about a curve's chains, with what to try.
 
@@ -685,11 +1042,22 @@ def _gap_text(point):
       '' if stderr is None else f' ± {stderr:.2g}')
 
 
-def gap_warnings(points, target_gap=None, search=None):
+def gap_warnings(points, target_gap=None, search=None, schedule_fixed=False):
   """One-line warnings about the check's gaps, with what to try.
 
   With a target, a point not `within_target` is named (the largest judged
   gap); without one, a mean gap above 1 nat.
+
+  Args:
+    points: the check's `point_record`s.
+    target_gap: the target, or None.
+    search: the `ScheduleSearch` the schedule came from, or None.
+    schedule_fixed: the target judged a schedule its user set, which was
+      not lengthened (`AccuracySettings.grow_schedule` False): a miss says
+      so, and that letting tfrd lengthen it would.
+
+  Returns:
+    A list of one-line strings.
   """
   warnings = []
   measured = [point for point in points if point.get('mean_gap') is not None]
@@ -718,7 +1086,11 @@ def gap_warnings(points, target_gap=None, search=None):
            f'the {MIN_CHECK_IMAGES} a verdict needs' if few else
            f' (mean + {STDERR_MARGIN:g} s.e. {judged_gap(worst):.3g})')
         + '; on images simulated from the decoder its rate there is too '
-        'high by up to about the gap, an indication for your images.')
+        'high by up to about the gap, an indication for your images.'
+        + (' The schedule was set explicitly, so it was checked against the '
+           'target, not lengthened to meet it: asking for the target '
+           'explicitly lets tfrd lengthen it from there, as does a longer '
+           'schedule.' if schedule_fixed else ''))
   elif worst is not None:
     warnings.append(
         f'The curve is loose: BDMC gap {_gap_text(worst)} nats at beta '
@@ -727,6 +1099,10 @@ def gap_warnings(points, target_gap=None, search=None):
         f'--target_gap=1 lengthens the schedule until the gaps are within 1 '
         f'nat.')
   return warnings
+
+
+# How `cost_warnings`' warning starts (`add_user_images` replaces it).
+_COST_WARNING = 'The accuracy check cost'
 
 
 def cost_warnings(check_gradients, curve_gradients, num_measurements=1):
@@ -748,7 +1124,7 @@ def cost_warnings(check_gradients, curve_gradients, num_measurements=1):
   tried = (f' over {num_measurements} measurements'
            if num_measurements > 1 else '')
   return [
-      f'The accuracy check cost {check_gradients:,} decoder gradients'
+      f'{_COST_WARNING} {check_gradients:,} decoder gradients'
       f'{tried}, {check_gradients / max(curve_gradients, 1):.2g} times the '
       f'curve\'s {curve_gradients:,}: its simulated images do not shrink '
       f'with a curve of few images (a target is judged on at least '
@@ -756,7 +1132,8 @@ def cost_warnings(check_gradients, curve_gradients, num_measurements=1):
       f'for itself; a curve of more images pays proportionally less.']
 
 
-def describe(curve, plan, points, search=None, target_gap=None):
+def describe(curve, plan, points, search=None, target_gap=None,
+             schedule_fixed=False):
   """curve.json's `accuracy` field.
 
   Args:
@@ -765,6 +1142,8 @@ def describe(curve, plan, points, search=None, target_gap=None):
     points: the check's `point_record`s (those measured so far).
     search: the `ScheduleSearch` the schedule came from, or None.
     target_gap: the target, or None.
+    schedule_fixed: the target judged a schedule its user set, without
+      lengthening it (`gap_warnings`; recorded as `schedule_as_set`).
 
   Returns:
     A JSON-serializable dict: the gaps' summary (per point: beta,
@@ -774,9 +1153,11 @@ def describe(curve, plan, points, search=None, target_gap=None):
     check_cost_fraction: the whole search's, every schedule tried;
     settled_check_decoder_gradients: the settled schedule's points alone)
     and the curve's, the target and whether
-    every point is `within_target`, the
+    every point is `within_target` (and `schedule_as_set`: whether the
+    schedule judged was the user's, not lengthened), the
     schedule search's attempts, warnings (`run_warnings`, `gap_warnings`,
-    `cost_warnings`) and `EXPLANATION`.
+    `cost_warnings`) and `EXPLANATION`. The signal on the user's images
+    is added to it by `add_user_images`.
   """
   settled_gradients = int(sum(point.get('decoder_gradients', 0)
                               for point in points))
@@ -800,8 +1181,9 @@ def describe(curve, plan, points, search=None, target_gap=None):
       'target_gap': target_gap,
       'within_target': (None if target_gap is None or not gaps else all(
           within_target(point, target_gap) for point in points)),
+      'schedule_as_set': bool(schedule_fixed and target_gap is not None),
       'warnings': run_warnings(curve) + gap_warnings(
-          points, target_gap, search) + cost_warnings(
+          points, target_gap, search, schedule_fixed) + cost_warnings(
               check_gradients, plan.curve_decoder_gradients,
               1 if search is None else len(search.attempts) + (
                   search.verification is not None)),
@@ -836,9 +1218,11 @@ def estimate_rd_curve_checked(decoder, data, distortion='mse', schedule=None,
   the curve's BDMC check in its `bdmc` and `accuracy` fields.
 
   What `apps.rd_curve` does by default: `settle_schedule` (when
-  `accuracy.target_gap` is set), the curve on the settled schedule, and the
-  check (the search's verification on fresh images, or `plan_check`'s run
-  after the curve).
+  `accuracy.target_gap` is set and `accuracy.grow_schedule`), the curve on
+  the settled schedule, and the check (the search's verification on fresh
+  images, or `plan_check`'s run after the curve, judged against the target
+  if there is one); after a search, the signal on the first images
+  (`measure_user_images`, in `accuracy['user_images']`).
 
   Args:
     decoder, data, distortion, latent_dim, prior, chains, image_indices: as
@@ -852,7 +1236,8 @@ def estimate_rd_curve_checked(decoder, data, distortion='mse', schedule=None,
 
   Returns:
     The `RDCurve`, with `bdmc` (the check's `point_record`s) and `accuracy`
-    (`describe`); `config['schedule_search']` names the settled schedule.
+    (`describe`, and after a search `user_images`: `add_user_images`);
+    `accuracy['search']` names the settled schedule.
   """
   # pylint: disable=g-import-not-at-top
   from tfrd import api
@@ -872,7 +1257,8 @@ def estimate_rd_curve_checked(decoder, data, distortion='mse', schedule=None,
   num_images = int(np.shape(data)[0])
   check_control = control._replace(checkpoint_dir=None, strategy=None)
   search = None
-  if accuracy.enabled and accuracy.target_gap is not None:
+  if (accuracy.enabled and accuracy.target_gap is not None and
+      accuracy.grow_schedule):
     search = settle_schedule(decoder, distortion, schedule_settings, prior,
                              chains, accuracy, num_images, check_control)
     schedule_settings = search.schedule_settings
@@ -896,5 +1282,13 @@ def estimate_rd_curve_checked(decoder, data, distortion='mse', schedule=None,
   else:
     points = []
   curve.bdmc = points or None
-  curve.accuracy = describe(curve, plan, points, search, accuracy.target_gap)
+  curve.accuracy = describe(
+      curve, plan, points, search, accuracy.target_gap,
+      schedule_fixed=accuracy.enabled and not accuracy.grow_schedule)
+  step = (None if search is None else
+          schedule_step(schedule_settings, search.attempts))
+  if step is not None:
+    curve.accuracy = add_user_images(curve.accuracy, measure_user_images(
+        decoder, data, distortion, curve, step, prior, chains, plan.betas,
+        check_control))
   return curve

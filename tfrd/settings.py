@@ -318,7 +318,7 @@ class AccuracySettings(
     collections.namedtuple(
         'AccuracySettings',
         ['betas', 'num_images', 'max_cost_fraction', 'target_gap',
-         'max_num_intermediate'])):
+         'max_num_intermediate', 'grow_schedule'])):
   """How a curve checks its own accuracy (`tfrd.accuracy`).
 
   Attributes:
@@ -339,11 +339,19 @@ class AccuracySettings(
       `tfrd.accuracy.settle_schedule`). Default 1 nat.
     max_num_intermediate: the compute cap of that search: the longest base
       schedule (`ScheduleSettings.num_intermediate`) it may try.
+    grow_schedule: whether `target_gap` may lengthen the schedule. True
+      (the default): the schedule given is the search's first attempt.
+      False: the curve runs on exactly the schedule given, and the check,
+      made after the curve, judges it against `target_gap` and warns when
+      a point misses it: a schedule its user chose is checked, never
+      silently grown (the apps set False when the schedule is given and
+      the target is not). Without a target it changes nothing.
   """
   __slots__ = ()
 
   def __new__(cls, betas=None, num_images=None, max_cost_fraction=0.5,
-              target_gap=1.0, max_num_intermediate=320000):
+              target_gap=1.0, max_num_intermediate=320000,
+              grow_schedule=True):
     if betas is not None:
       try:
         betas = tuple(sorted({float(beta) for beta in betas}))
@@ -366,8 +374,12 @@ class AccuracySettings(
             f'for no target.')
     max_num_intermediate = _integer(max_num_intermediate,
                                     'max_num_intermediate', 1)
+    if grow_schedule not in (True, False):  # Also NumPy booleans.
+      raise ValueError(f'grow_schedule must be True or False, got '
+                       f'{grow_schedule!r}.')
     return super().__new__(cls, betas, num_images, max_cost_fraction,
-                           target_gap, max_num_intermediate)
+                           target_gap, max_num_intermediate,
+                           bool(grow_schedule))
 
   @property
   def enabled(self):
