@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import tfrd
+from tfrd import schedules
 
 
 def test_sigmoid_betas_endpoints_monotone_and_crowded_at_ends():
@@ -164,3 +165,74 @@ def test_schedule_settings_validate(fields, message):
   assert settings.rd_betas == (1.0, 10.0)
   with pytest.raises(ValueError, match=message):
     settings._replace(**fields)
+
+
+def _linear_schedule(num_transitions, rd_betas):
+  return tfrd.build_schedule(
+      rd_betas, tfrd.linear_betas(num_transitions, rd_betas[-1]), 0, 0)
+
+
+def test_thermodynamic_schedule_keeps_transitions_and_rd_points():
+  base = tfrd.schedule_from_settings(tfrd.ScheduleSettings(
+      num_intermediate=600, num_rd_points=6, min_before_first=60,
+      min_between=4))
+  measured = np.geomspace(1e-3, 1000.0, 40)
+  variances = 50.0 / (1.0 + measured) ** 1.5
+  for share in (0.0, 0.25, 1.0):
+    adapted = schedules.thermodynamic_schedule(base, measured, variances,
+                                               share)
+    assert adapted.num_transitions == base.num_transitions
+    np.testing.assert_array_equal(adapted.betas[adapted.rd_indices],
+                                  base.betas[base.rd_indices])
+    assert np.all(np.diff(adapted.betas) > 0)
+  # All of the placement from the base schedule: the base schedule.
+  np.testing.assert_allclose(
+      schedules.thermodynamic_schedule(base, measured, variances, 1.0).betas,
+      base.betas, rtol=1e-12)
+
+
+def test_equal_length_is_geometric_when_the_speed_falls_as_one_over_beta():
+  # Var_β[d] = 1/β² (a d whose log-density scale is set by β alone): every
+  # transition covers an equal length of ∫ dβ/β, so the schedule above the
+  # first RD point is geometric, and its log-weight variance is the
+  # Cauchy–Schwarz optimum Λ²/n over that stretch.
+  rd_betas = [1.0, 1000.0]
+  base = _linear_schedule(3000, rd_betas)
+  measured = np.geomspace(0.5, 2000.0, 200)
+  adapted = schedules.thermodynamic_schedule(base, measured, measured ** -2.0)
+  above = adapted.betas[adapted.rd_indices[0]:]
+  ratios = above[1:] / above[:-1]
+  np.testing.assert_allclose(ratios, ratios.mean(), rtol=2e-3)
+  count = above.size - 1
+  length = np.log(1000.0)
+  spent = np.sum(np.diff(above) ** 2 / above[:-1] ** 2)
+  assert spent == pytest.approx(length ** 2 / count, rel=0.01)
+  # The linear base schedule is far from it.
+  assert (schedules.log_weight_variance(base, measured, measured ** -2.0) >
+          10 * schedules.log_weight_variance(adapted, measured,
+                                             measured ** -2.0))
+
+
+def test_thermodynamic_schedule_fills_no_hole_where_a_variance_reads_low():
+  base = _linear_schedule(400, [10.0])
+  measured = np.linspace(0.5, 10.0, 20)
+  variances = np.ones(20)
+  variances[10] = 0.0  # one measurement low by chance
+  adapted = schedules.thermodynamic_schedule(base, measured, variances)
+  # Equal speed throughout after the window: a linear schedule, no jump.
+  steps = np.diff(adapted.betas)
+  assert steps.max() < 1.05 * steps.min()
+
+
+@pytest.mark.parametrize('measured, variances, share', [
+    ([1.0, 0.5], [1.0, 1.0], 0.0),
+    ([0.5, 1.0], [1.0, -1.0], 0.0),
+    ([0.5, 1.0], [1.0, np.nan], 0.0),
+    ([0.5, 1.0], [1.0], 0.0),
+    ([0.5, 1.0], [1.0, 1.0], 1.5),
+])
+def test_thermodynamic_schedule_refuses_bad_measurements(measured, variances,
+                                                         share):
+  with pytest.raises(ValueError):
+    schedules.thermodynamic_schedule(_linear_schedule(10, [1.0]), measured,
+                                     variances, share)

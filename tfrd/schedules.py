@@ -21,6 +21,8 @@ __all__ = [
     'rd_point_betas',
     'build_schedule',
     'schedule_from_settings',
+    'thermodynamic_schedule',
+    'log_weight_variance',
 ]
 
 
@@ -297,6 +299,140 @@ def schedule_from_settings(settings=None):
                           settings.min_between)
   return build_schedule(rd_betas, base, 0, 0)
 
+
+
+# Neighbours on either side whose largest speed a measurement takes
+# (`_speed`).
+_SPEED_WINDOW = 2
+
+
+def _speed(betas, measured_betas, variances):
+  """λ(β) = sqrt(Var_β[d]) at `betas`, interpolated in log β between the
+  measured points and held beyond them (λ is smooth in log β, and β = 0
+  takes the lowest point's value).
+
+  Each measurement is first replaced by the largest of it and its
+  `_SPEED_WINDOW` neighbours on either side: a variance measured too low
+  by chance would open a hole the schedule jumps across, which costs far
+  more than the few transitions an estimate too high moves. Floored at
+  1e-6 of the largest value, so that every stretch keeps some length."""
+  measured_betas = np.asarray(measured_betas, np.float64)
+  speeds = np.sqrt(np.maximum(np.asarray(variances, np.float64), 0.0))
+  padded = np.pad(speeds, _SPEED_WINDOW, mode='edge')
+  speeds = np.max(np.stack([
+      padded[shift:shift + speeds.size]
+      for shift in range(2 * _SPEED_WINDOW + 1)]), axis=0)
+  floor = 1e-6 * max(float(np.max(speeds)), 1e-300)
+  speeds = np.maximum(speeds, floor)
+  tiny = measured_betas[0] if measured_betas[0] > 0 else 1e-300
+  return np.interp(np.log(np.maximum(betas, tiny)),
+                   np.log(np.maximum(measured_betas, tiny)), speeds)
+
+
+def log_weight_variance(schedule, measured_betas, variances):
+  """Σ_k (β_k - β_{k-1})² Var_{β_{k-1}}[d]: the variance of the AIS
+  log-weights of a chain at equilibrium along `schedule`, given the
+  distortion's variance measured at `measured_betas` (interpolated as
+  `thermodynamic_schedule` does). By Cauchy–Schwarz it is at least Λ²/n
+  for n transitions, Λ = ∫ sqrt(Var_β[d]) dβ the thermodynamic length,
+  with equality on the equal-length schedule."""
+  betas = np.asarray(schedule.betas, np.float64)
+  return float(np.sum(np.diff(betas) ** 2 *
+                      _speed(betas[:-1], measured_betas, variances) ** 2))
+
+
+def thermodynamic_schedule(schedule, measured_betas, variances,
+                           base_share=0.0):
+  """`schedule` re-spaced so that its transitions carry equal shares of the
+  thermodynamic length, keeping their number and the RD points' β.
+
+  Each AIS transition from β_{k-1} to β_k adds -(β_k - β_{k-1}) d(x, f(z))
+  to a chain's log-weight; at equilibrium that increment's variance is
+  (β_k - β_{k-1})² Var_{β_{k-1}}[d], and the log-weights' variance, which
+  the AIS bound's looseness follows, is their sum (`log_weight_variance`).
+  For a fixed number n of transitions the sum is smallest, Λ²/n, when every
+  transition covers an equal length of Λ = ∫ sqrt(Var_β[d]) dβ (Syed et
+  al. 2024, "Optimised annealed sequential Monte Carlo samplers";
+  Goshtasbpour et al. 2023, "Adaptive annealed importance sampling with
+  constant rate progress"). On a deep decoder a geometric schedule spends a
+  fifth of its transitions below β = 1/12, where Var_β[d] is small, and
+  too few near β_max, where the posterior narrows fastest.
+
+  The RD points stay members of the schedule: each stretch between two
+  consecutive RD points (and from 0 to the first) gets transitions in
+  proportion to its length (at least one), spaced at equal length within
+  it.
+
+  Args:
+    schedule: the `AnnealingSchedule` the variances were measured along.
+    measured_betas: increasing inverse temperatures of the measurements
+      (e.g. a preliminary pass's chunk ends).
+    variances: Var_β[d] there (e.g. each image's variance of the distortion
+      over its chains, averaged over images), same length.
+    base_share: the share of each stretch's transitions, and of their
+      placement, that follows `schedule` itself (0: all by length; 1:
+      `schedule` unchanged).
+
+  Returns:
+    An `AnnealingSchedule` with `schedule.num_transitions` transitions and
+    RD points at `schedule`'s RD β.
+
+  Raises:
+    ValueError: for measurements that are not increasing, finite and
+      non-negative, or a share outside [0, 1].
+  """
+  measured_betas = np.asarray(measured_betas, np.float64).reshape(-1)
+  variances = np.asarray(variances, np.float64).reshape(-1)
+  if (measured_betas.size == 0 or measured_betas.shape != variances.shape or
+      not np.all(np.isfinite(measured_betas)) or
+      not np.all(np.isfinite(variances)) or np.any(variances < 0) or
+      np.any(np.diff(measured_betas) <= 0)):
+    raise ValueError('The measurements need increasing, finite inverse '
+                     'temperatures and as many finite, non-negative '
+                     'variances.')
+  if not 0.0 <= base_share <= 1.0:
+    raise ValueError(f'base_share must lie in [0, 1], got {base_share!r}.')
+  betas = np.asarray(schedule.betas, np.float64)
+  num_transitions = schedule.num_transitions
+  # Cumulative length on the base schedule's own β, a fine grid.
+  speed = _speed(betas, measured_betas, variances)
+  length = np.concatenate(
+      [[0.0], np.cumsum(0.5 * (speed[1:] + speed[:-1]) * np.diff(betas))])
+  ends = np.concatenate([[0], schedule.rd_indices]).astype(np.int64)
+  stretch_lengths = np.diff(length[ends])
+  stretch_steps = np.diff(ends).astype(np.float64)
+  wanted = ((1.0 - base_share) * num_transitions * stretch_lengths /
+            length[-1] + base_share * stretch_steps)
+  counts = _apportion(wanted, num_transitions)
+  pieces = [np.zeros([1])]
+  for stretch, count in enumerate(counts):
+    first, last = ends[stretch], ends[stretch + 1]
+    grid = betas[first:last + 1]
+    # Where along the stretch, from 0 to 1, by length and by position in
+    # the base schedule, blended.
+    by_length = (length[first:last + 1] - length[first]) / (
+        length[last] - length[first])
+    by_position = np.linspace(0.0, 1.0, grid.size)
+    progress = (1.0 - base_share) * by_length + base_share * by_position
+    placed = np.interp(np.arange(1, count + 1) / count, progress, grid)
+    placed[-1] = grid[-1]  # The RD point itself, exactly.
+    pieces.append(placed)
+  new_betas = np.concatenate(pieces)
+  return AnnealingSchedule(new_betas, np.cumsum(counts))
+
+
+def _apportion(wanted, total):
+  """Integers of sum `total`, each at least 1, near `wanted` (largest
+  remainders)."""
+  wanted = np.maximum(np.asarray(wanted, np.float64), 1.0)
+  wanted = wanted * (total / np.sum(wanted))
+  counts = np.maximum(np.floor(wanted).astype(np.int64), 1)
+  while counts.sum() < total:
+    counts[np.argmax(wanted - counts)] += 1
+  while counts.sum() > total:
+    spare = np.where(counts > 1, counts - wanted, -np.inf)
+    counts[np.argmax(spare)] -= 1
+  return counts
 
 def _check_positive_int(value, name):
   if int(value) != value or value < 1:
