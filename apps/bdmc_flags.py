@@ -62,6 +62,14 @@ def define_flags():
       'The compute cap of --target_gap: the longest base schedule '
       '(--num_intermediate) it may try. When the target is not met within '
       'it, one line says so and the curve uses the longest schedule tried.')
+  flags.DEFINE_boolean(
+      'adapt_schedule', _DEFAULTS.adapt_schedule,
+      'With --target_gap\'s search: measure the distortion\'s variance '
+      'along the schedule once (one adaptive pass on simulated images) and '
+      're-space every schedule the search tries, and the curve\'s, to equal '
+      'shares of thermodynamic length: the same transitions and RD points, '
+      'more of them where the posterior moves fastest. --noadapt_schedule '
+      'keeps the geometric schedule.')
 
 
 def accuracy_settings_from_flags():
@@ -115,4 +123,4 @@ def accuracy_settings_from_flags():
   return tfrd_settings.AccuracySettings(
       betas=betas, num_images=FLAGS.bdmc_num_images, target_gap=target_gap,
       max_num_intermediate=FLAGS.max_num_intermediate,
-      grow_schedule=grow_schedule)
+      grow_schedule=grow_schedule, adapt_schedule=FLAGS.adapt_schedule)

@@ -360,7 +360,7 @@ def format_tables(rows, points):
                str(row['curve_gradients_per_chain'])]
       for beta in points:
         point = row['points'][repr(beta)]
-        cells += [f'{point["mean_gap"]:.2f}±{point["gap_stderr"]:.2f}',
+        cells += [tfrd.accuracy.gap_text(point, '.2f').replace(' ± ', '±'),
                   f'{point["lower_error"]:+.3f}',
                   f'{point["upper_error"]:+.3f}', f'{point["rate_error"]:+.3f}']
       top = row['points'][repr(points[-1])]

@@ -55,22 +55,21 @@ finished attempts (NAME_search.json) are kept in --output_dir and reused by
 a later run.
 """
 
-import dataclasses
 import json
 import os
 import sys
 import time
 
 from absl import flags
-import numpy as np
 
+from benchmarks import deep_decoders
 from benchmarks import study_flags
 from pipelines import jobs
-from pipelines import settings as pipeline_settings
 
 FLAGS = flags.FLAGS
 
-DECODERS = ('gan10', 'vae10', 'mlp64', 'wgan128', 'dcgan100')
+DECODERS = deep_decoders.DECODERS
+Settings = deep_decoders.Settings
 
 study_flags.define_output_flags(
     'deep_accuracy', 'deep_accuracy.json and .md and the trained models',
@@ -83,6 +82,11 @@ flags.DEFINE_enum('mass_matrix', 'hessian', ['identity', 'hessian'],
                   "The chains' HMC mass matrix (tfrd.HMCSettings.mass_matrix; "
                   "'hessian' is tfrd's default, 'identity' its kernel before "
                   'issue 33).')
+flags.DEFINE_boolean('adapt_schedule', True,
+                     "Re-space the search's schedules by thermodynamic "
+                     "length (tfrd.AccuracySettings.adapt_schedule, tfrd's "
+                     'default); --noadapt_schedule: the geometric schedule '
+                     'of tfrd before issue 33.')
 flags.DEFINE_integer('check_images', 8,
                      'Simulated images per BDMC measurement of the search '
                      'and of the verdict (at least 4).')
@@ -95,38 +99,6 @@ flags.DEFINE_string('data_dir', None,
                     '$TFRD_DATA_DIR).')
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-  """What one run of the benchmark checks.
-
-  Attributes:
-    output_dir: where the results and the trained models go.
-    decoders: names of `DECODERS`.
-    data_dir: MNIST's raw files (None: $TFRD_DATA_DIR).
-    quick: tiny models and schedules (a smoke test of the benchmark).
-    mass_matrix: the chains' `tfrd.HMCSettings.mass_matrix`.
-    num_intermediate: None (tfrd's default schedule), or the base schedule
-      the search starts from, with fills scaled to it.
-    check_images: simulated images per BDMC measurement (None: as many
-      as the app affords, 4 with `quick`).
-  """
-  output_dir: str
-  decoders: tuple = DECODERS
-  data_dir: str = None
-  quick: bool = False
-  mass_matrix: str = 'hessian'
-  num_intermediate: int = None
-  check_images: int = None
-
-  @property
-  def variant(self):
-    """A file-name suffix naming the kernel and schedule ('' for plain HMC
-    from the default schedule, the files written before the Hessian)."""
-    parts = ([] if self.mass_matrix == 'identity' else [self.mass_matrix]) + (
-        [] if self.num_intermediate is None else [str(self.num_intermediate)])
-    return ''.join('_' + part for part in parts)
-
-
 def settings_from_flags():
   unknown = sorted(set(FLAGS.decoders) - set(DECODERS))
   if unknown:
@@ -136,91 +108,8 @@ def settings_from_flags():
                   data_dir=FLAGS.data_dir, quick=FLAGS.quick,
                   mass_matrix=FLAGS.mass_matrix,
                   num_intermediate=FLAGS.num_intermediate,
-                  check_images=None if FLAGS.quick else FLAGS.check_images)
-
-
-def _padded_mnist(settings, split, count):
-  """MNIST images [count, 32, 32, 1], zero-padded, as an npz dataset path."""
-  from adapters import datasets  # pylint: disable=g-import-not-at-top
-  path = os.path.join(settings.output_dir, f'mnist32_{split}.npz')
-  if not os.path.exists(path):
-    images = datasets.load_dataset('mnist', count, split=split,
-                                   data_dir=settings.data_dir)
-    images = images.reshape(-1, 28, 28, 1)
-    os.makedirs(settings.output_dir, exist_ok=True)
-    np.savez(path, x=np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0))))
-  return path
-
-
-def _trained(settings, name, recipe, dataset):
-  """The decoder `recipe` trained as the module docstring says (reused
-  when an earlier run left it)."""
-  from pipelines import training  # pylint: disable=g-import-not-at-top
-  output = os.path.join(settings.output_dir, f'{name}.keras')
-  if os.path.exists(output):
-    return output
-  training.train_and_export(training.TrainJob(
-      recipe=recipe,
-      data=training.TrainingData(
-          dataset=dataset, num_train=256 if settings.quick else 10000,
-          data_dir=settings.data_dir),
-      training=training.TrainingSettings(epochs=1 if settings.quick else 3,
-                                         log_interval_s=60.0),
-      export=training.ExportSettings(output=output, samples_every=0)))
-  return output
-
-
-def decoder_path(settings, name):
-  """The .keras file of decoder `name`, training it first if needed."""
-  from pipelines import training  # pylint: disable=g-import-not-at-top
-  from zoo import pretrained  # pylint: disable=g-import-not-at-top
-  if name in ('gan10', 'vae10'):
-    return pretrained.path(f'mnist_{name[:3]}_shallow_10')
-  width = 8 if settings.quick else None
-  if name == 'mlp64':
-    return _trained(settings, name, training.ModelRecipe(
-        family='vae', code_size=64, depth='deep', width=width or 256),
-                    'mnist')
-  if name == 'wgan128':
-    return _trained(settings, name, training.ModelRecipe(
-        family='wgan_gp', code_size=128, depth='deep', width=width or 256),
-                    'mnist')
-  return _trained(settings, name, training.ModelRecipe(
-      family='vae', code_size=100, architecture='dcgan', width=width or 8),
-                  'npz:' + _padded_mnist(settings, 'train',
-                                         256 if settings.quick else 10000))
-
-
-def _job(settings, name, path):
-  """The `CurveJob` of `apps.rd_curve --model=PATH` with every default (a
-  tiny schedule with --quick; graph mode for the convolutional decoder on a
-  CPU, which changes only the time; MNIST padded to 32×32 for it)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  import tfrd  # pylint: disable=g-import-not-at-top
-  schedule = tfrd.ScheduleSettings()
-  if settings.num_intermediate is not None:
-    size = settings.num_intermediate
-    schedule = tfrd.ScheduleSettings(num_intermediate=size,
-                                     min_before_first=size // 5,
-                                     min_between=max(2, size // 2000))
-  chains = tfrd.ChainSettings(
-      hmc=tfrd.HMCSettings(mass_matrix=settings.mass_matrix))
-  if name == 'dcgan100' and not tf.config.list_physical_devices('GPU'):
-    chains = chains._replace(jit_compile=False)
-  if settings.quick:
-    schedule = tfrd.ScheduleSettings(num_intermediate=60, num_rd_points=4,
-                                     beta_max=10.0, min_before_first=20,
-                                     min_between=3)
-    chains = chains._replace(num_chains=4, jit_compile=False)
-  data = pipeline_settings.DataSettings(data_dir=settings.data_dir)
-  if name == 'dcgan100':
-    data = data._replace(dataset='npz:' + _padded_mnist(
-        settings, 'test', data.num_images))
-  return pipeline_settings.CurveJob(
-      model=pipeline_settings.ModelSettings(path=path), data=data,
-      schedule=schedule, chains=chains, accuracy=tfrd.AccuracySettings(
-          max_num_intermediate=240 if settings.quick else 320000,
-          num_images=settings.check_images))
+                  check_images=None if FLAGS.quick else FLAGS.check_images,
+                  adapt_schedule=FLAGS.adapt_schedule)
 
 
 def check_decoder(settings, name):
@@ -230,8 +119,8 @@ def check_decoder(settings, name):
   from pipelines import bdmc_points
   from pipelines import curve_run
   # pylint: enable=g-import-not-at-top
-  path = decoder_path(settings, name)
-  job = _job(settings, name, path)
+  path = deep_decoders.decoder_path(settings, name)
+  job = deep_decoders.curve_job(settings, name, path)
   decoder, _ = curve_run.load_decoder(job.model, job.distortion,
                                       'deep_accuracy')
   inputs = curve_run.CurveInputs(decoder, None, None, None, None, False,
@@ -249,6 +138,12 @@ def check_decoder(settings, name):
   return {
       'decoder': name,
       'mass_matrix': settings.mass_matrix,
+      'adapt_schedule': settings.adapt_schedule,
+      # The speed measurement that re-spaced the schedules (its cost is in
+      # search_decoder_gradients).
+      'speed': None if search.speed is None else {
+          key: value for key, value in search.speed.items()
+          if key not in ('betas', 'variances')},
       'model': os.path.abspath(path),
       'latent_dim': int(decoder.latent_dim),
       'num_curve_images': job.data.num_images,
@@ -287,22 +182,26 @@ def _run_curve(job, prior, chains, search):
 
 
 def _label(record):
-  """The decoder's name, and its mass matrix when it is not the identity."""
+  """The decoder's name, its mass matrix when it is not the identity and
+  its schedule when the search re-spaced it."""
   mass_matrix = record.get('mass_matrix', 'identity')
   return record['decoder'] + ('' if mass_matrix == 'identity' else
-                              f', {mass_matrix} mass matrix')
+                              f', {mass_matrix} mass matrix') + (
+                                  ', thermodynamic schedule'
+                                  if record.get('adapt_schedule') else '')
 
 
 def format_table(records):
   """The results as a markdown table."""
+  import tfrd  # pylint: disable=g-import-not-at-top
   lines = ['| decoder | code | base schedule (transitions) | gap ± s.e. '
            '(nats) at each β | images | check gradients | curve gradients '
            '| time |', '| --- | --- | --- | --- | --- | --- | --- | --- |']
   for record in records:
     for attempt in record['attempts']:
       gaps = '; '.join(
-          f'β={point["beta"]:.3g}: {point["mean_gap"]:.2f} ± '
-          f'{point["gap_stderr"]:.2f}' for point in attempt['points'])
+          f'β={point["beta"]:.3g}: {tfrd.accuracy.gap_text(point, ".2f")}'
+          for point in attempt['points'])
       lines.append(
           f'| {_label(record)} | {record["latent_dim"]} | '
           f'{attempt["num_intermediate"]:,} ({attempt["num_transitions"]:,}) '

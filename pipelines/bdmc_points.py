@@ -171,7 +171,9 @@ def reach_line(reach, accuracy, program='rd_curve'):
       f'doubled up to --max_num_intermediate={accuracy.max_num_intermediate}'
       f'); at most {reach.decoder_gradients:.3g} decoder gradients for the '
       f'search and the curve (a check at every length, the fresh check and '
-      f'the curve at the longest, the signal on your images), '
+      f'the curve at the longest, the signal on your images'
+      + (', the schedule\'s speed measured once'
+         if reach.speed_decoder_gradients else '') + '), '
       f'{reach.least_decoder_gradients:.3g} if the first schedule meets the '
       f'target')
 
@@ -369,7 +371,8 @@ def measure_user_images(curve, inputs, prior, schedule_settings, chains,
   search = accuracy.get('search')
   if not search or accuracy.get('user_images'):
     return None
-  step = tfrd.accuracy.schedule_step(schedule_settings, search['attempts'])
+  step = tfrd.accuracy.schedule_step(schedule_settings, search['attempts'],
+                                     search.get('speed'))
   if step is None:
     sys.stderr.write(f'{program}: a base schedule of one distribution '
                      f'cannot be halved: no signal on your images.\n')

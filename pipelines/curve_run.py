@@ -328,7 +328,9 @@ def save_step_sizes(curve, stream):
            image_indices=curve.image_indices,
            num_chains=curve.config['num_chains'],
            num_transitions=curve.config['num_transitions'],
-           mass_matrix=curve.config.get('mass_matrix', 'identity'))
+           mass_matrix=curve.config.get('mass_matrix', 'identity'),
+           thermodynamic=bool(curve.config.get('schedule', {}).get(
+               'thermodynamic', False)))
 
 
 def load_step_sizes(path):
@@ -344,6 +346,8 @@ def load_step_sizes(path):
       # Files written before the mass matrix was recorded are identity runs.
       mass_matrix = (str(arrays['mass_matrix']) if 'mass_matrix' in arrays
                      else 'identity')
+      thermodynamic = ('thermodynamic' in arrays and
+                       bool(arrays['thermodynamic']))
   except (OSError, KeyError, ValueError) as error:
     raise ValueError(f'--step_sizes={path} is not a step_sizes.npz written '
                      f'by apps.rd_curve ({error}).') from None
@@ -353,6 +357,13 @@ def load_step_sizes(path):
         f'{mass_matrix} mass matrix, in that matrix\'s units, and not the '
         f'per-image matrices themselves: only identity runs can be replayed '
         f'(make the first run with --mass_matrix=identity).')
+  if thermodynamic:
+    raise ValueError(
+        f'--step_sizes={path} holds the step sizes of a curve whose '
+        f'schedule the accuracy search re-spaced by its measured speed; a '
+        f'replay builds the schedule from its flags alone, which those step '
+        f'sizes do not fit (make the first run with '
+        f'--noadapt_schedule).')
   return table
 
 
@@ -498,6 +509,7 @@ def _run_curve(job, strategy):
                   if plan.betas.size else None)
   search = None
   schedule_settings = job.schedule
+  speed = None
   accuracy = _check_accuracy(job)
   if plan.betas.size and accuracy.target_gap is not None and (
       not accuracy.grow_schedule):
@@ -509,22 +521,36 @@ def _run_curve(job, strategy):
     # arithmetic differs (other devices) could otherwise settle on
     # different schedules for one curve.
     factor = 0
+    # Where the search measures the schedule's speed (the same points on
+    # every worker), and what it measured there (the chief's).
+    speed_points = tfrd.accuracy.speed_schedule(schedule)
+    variances = np.zeros([speed_points.rd_indices.size])
     if workers.is_chief:
       search = bdmc_points.settle_schedule(job, inputs, prior, check_chains,
                                            record_path=search_record)
       factor = (search.schedule_settings.num_intermediate //
                 job.schedule.num_intermediate)
+      if search.speed is not None:
+        variances = np.asarray(search.speed['variances'], np.float64)
     else:
       workers.say('waiting for the chief\'s accuracy check to settle the '
                   'schedule')
     with workers.collectives():
       factor = workers.from_chief(factor)
+      if job.accuracy.adapt_schedule:
+        variances = workers.from_chief_values(variances)
     schedule_settings = tfrd.accuracy.lengthened(job.schedule, factor)
-    schedule = tfrd.schedule_from_settings(schedule_settings)
+    if job.accuracy.adapt_schedule:
+      speed = {'betas': speed_points.betas[speed_points.rd_indices],
+               'variances': variances}
+    schedule = tfrd.accuracy.adapted_schedule(schedule_settings, speed)
     plan = tfrd.accuracy.plan_check(inputs.distortion, schedule,
                                     job.data.num_images, chains, job.accuracy,
                                     int(prior.event_shape[-1]))
   config = _curve_config(job, inputs, schedule, schedule_settings)
+  # Re-spaced by the search's measured speed: not the schedule the settings
+  # alone build (a replay of its step sizes would not fit it).
+  config['schedule']['thermodynamic'] = speed is not None
   if step_size_table is not None:
     config['step_sizes_from'] = os.path.abspath(settings.step_sizes)
   control = tfrd.RunControl(
@@ -642,7 +668,8 @@ def _add_missing_bdmc(job, plan, outputs, workers):
     schedule_settings = tfrd.accuracy.lengthened(
         schedule_settings, search['settled_num_intermediate'] //
         schedule_settings.num_intermediate)
-  schedule = tfrd.schedule_from_settings(schedule_settings)
+  schedule = tfrd.accuracy.adapted_schedule(
+      schedule_settings, search.get('speed') if search else None)
   _, plan = bdmc_points.plan_check(job, schedule, job.chains)
   missing = [beta for beta in plan.betas if beta not in done]
   signal_missing = bool(search) and not curve.accuracy.get('user_images')

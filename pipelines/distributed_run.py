@@ -23,6 +23,7 @@ behaviour: one checkpoint directory, deleted once the curve is written.
 import contextlib
 import sys
 
+import numpy as np
 import tensorflow as tf
 
 import tfrd
@@ -85,6 +86,14 @@ class DistributedRun:
     if self.num_workers == 1:
       return value
     return tfrd.distribute.from_chief(self.strategy, self.plan, value)
+
+  def from_chief_values(self, values):
+    """The chief's float64 array `values`, on every worker (a collective
+    that waits for the chief; every worker passes an array of the same
+    size)."""
+    if self.num_workers == 1:
+      return np.asarray(values, np.float64)
+    return tfrd.distribute.from_chief(self.strategy, self.plan, values)
 
   def chief_decides(self, is_finished):
     """Whether the run is already finished, as the chief finds it.

@@ -31,9 +31,9 @@ PRESETS = {
     'quick': {'num_images': 10, 'num_chains': 8, 'num_intermediate': 5000,
               'num_rd_points': 20, 'min_before_first': 500,
               'step_size_mode': 'adaptive', 'target_gap': 'none'},
-    # tfrd's defaults (tfrd.ScheduleSettings, tfrd.ChainSettings): the
-    # decoder gradients of L = 10 on 4000 distributions, spent as L = 2 on
-    # 20000 (docs/accuracy.md).
+    # tfrd's defaults (tfrd.ScheduleSettings, tfrd.ChainSettings): 5000
+    # geometric distributions of L = 2, where the accuracy search starts
+    # (docs/accuracy.md).
     'default': {},
     # Appendix D.2 for the 2-, 5- and 10-dimensional MNIST models: Wu et
     # al.'s sigmoid base of N = 40,000 with the >= 800 / >= 10 fills, 1999

@@ -128,7 +128,7 @@ def test_the_planned_cost_is_what_the_runs_report():
 
 # The searches check beta_max alone: a third of the runs of the default
 # points, and the point whose gap needs the longer schedule.
-_TOP = tfrd.AccuracySettings(betas=(10.0,), target_gap=0.5, num_images=4,
+_TOP = tfrd.AccuracySettings(betas=(10.0,), target_gap=0.6, num_images=4,
                              max_num_intermediate=40 * 64)
 
 
@@ -146,15 +146,23 @@ def test_a_short_schedule_is_lengthened_until_the_gaps_meet_the_target(
   attempts = search.attempts
   first = attempts[0]
   assert first['num_intermediate'] == 40 and not first['within_target']
-  assert max(p['mean_gap'] for p in first['points']) > 0.5
+  assert max(p['mean_gap'] for p in first['points']) > 0.6
   assert len(attempts) >= 2
-  for earlier, later in zip(attempts, attempts[1:]):
+  # The search's own attempts (images from 0) double; a verdict on fresh
+  # images that missed the target is kept among them, and the search goes
+  # on from it to a longer schedule.
+  tried = [attempt for attempt in attempts if not attempt['first_image']]
+  for earlier, later in zip(tried, tried[1:]):
     factor = later['num_intermediate'] // earlier['num_intermediate']
     assert factor >= 2 and factor & (factor - 1) == 0  # a power of two
     assert later['min_before_first'] == earlier['min_before_first'] * factor
+  for verdict, later in zip(attempts, attempts[1:]):
+    if verdict['first_image']:
+      assert not verdict['within_target']
+      assert later['num_intermediate'] > verdict['num_intermediate']
   assert search.status == 'met' and attempts[-1]['within_target']
   # Met beyond the noise: every mean gap plus two standard errors.
-  assert all(p['mean_gap'] + 2 * p['gap_stderr'] <= 0.5
+  assert all(p['mean_gap'] + 2 * p['gap_stderr'] <= 0.6
              for p in attempts[-1]['points'])
   assert search.schedule_settings.num_intermediate == (
       attempts[-1]['num_intermediate'])
@@ -166,13 +174,47 @@ def test_a_short_schedule_is_lengthened_until_the_gaps_meet_the_target(
       first_schedule.betas[first_schedule.rd_indices])
 
 
+def test_the_search_re_spaces_its_schedules_by_the_measured_speed(search):
+  search, _ = search
+  speed = search.speed
+  # Measured once, on simulated images after the search's and the
+  # verification's, at the first schedule's chunk ends (its RD points
+  # among them).
+  assert min(speed['image_indices']) >= 2 * 4
+  first = tfrd.schedule_from_settings(_SCHEDULE)
+  np.testing.assert_array_equal(
+      speed['betas'], first.betas[tfrd.ais.chunk_boundaries(first)])
+  assert len(speed['variances']) == len(speed['betas'])
+  assert all(variance >= 0 for variance in speed['variances'])
+  geometric = tfrd.schedule_from_settings(search.schedule_settings)
+  expected = tfrd.schedules.thermodynamic_schedule(
+      geometric, speed['betas'], speed['variances'],
+      accuracy_lib.SCHEDULE_BASE_SHARE)
+  np.testing.assert_array_equal(search.schedule.betas, expected.betas)
+  assert not np.array_equal(search.schedule.betas, geometric.betas)
+  # Without adaptation the search keeps the geometric schedule.
+  plain = accuracy_lib.settle_schedule(
+      _decoder, 'mse', search.schedule_settings, _PRIOR, _CHAINS,
+      _TOP._replace(adapt_schedule=False), 3)
+  assert plain.speed is None
+  np.testing.assert_array_equal(plain.schedule.betas, geometric.betas)
+
+
 def test_the_check_costs_the_whole_search_and_says_when_it_outgrows_the_curve(
     search):
   search, _ = search
   attempts = search.attempts
   assert len(attempts) >= 2
+  # The speed measurement re-spaced every schedule; its one adaptive pass
+  # costs what the plan's rule says such a pass costs.
+  speed = search.speed
+  adaptive = _CHAINS._replace(hmc=_CHAINS.hmc._replace(
+      step_size_mode='adaptive'))
+  assert speed['decoder_gradients'] == accuracy_lib.curve_decoder_gradients(
+      tfrd.schedule_from_settings(_SCHEDULE), len(speed['image_indices']),
+      adaptive, latent_dim=3)
   total = sum(attempt['decoder_gradients']
-              for attempt in attempts + [search.verification])
+              for attempt in attempts + [search.verification, speed])
   assert search.decoder_gradients == total > attempts[-1]['decoder_gradients']
   curve_gradients = attempts[-1]['curve_decoder_gradients']
   assert search.cost_fraction == pytest.approx(total / curve_gradients)
@@ -191,19 +233,23 @@ def test_the_check_costs_the_whole_search_and_says_when_it_outgrows_the_curve(
   assert total > curve_gradients
   (warning,) = [w for w in described['warnings']
                 if w.startswith('The accuracy check cost')]
-  assert f'{total:,} decoder gradients over {len(attempts) + 1} measurements' \
+  assert f'{total:,} decoder gradients over {len(attempts) + 2} measurements' \
       in warning
   assert accuracy_lib.cost_warnings(10, 10) == []
 
 
 def test_the_settled_schedule_is_checked_again_on_fresh_images(search):
   # The attempt that stopped the search was chosen for meeting the target;
-  # the curve's check is the settled schedule measured on the 4 images
-  # after the search's 4, not that attempt again.
+  # the curve's check is the settled schedule measured on 4 images no
+  # measurement used (the k-th verdict on images 4k to 4k + 3, after the
+  # search's 4), not that attempt again.
   search, _ = search
   last, fresh = search.attempts[-1], search.verification
   assert fresh['num_intermediate'] == last['num_intermediate']
-  assert fresh['first_image'] == 4 and last['first_image'] == 0
+  verdicts = [attempt['first_image'] for attempt in search.attempts
+              if attempt['first_image']] + [fresh['first_image']]
+  assert verdicts == [4 * (k + 1) for k in range(len(verdicts))]
+  assert last['first_image'] == 0
   assert [p['num_images'] for p in fresh['points']] == [4]
   assert search.check == fresh['points']
   assert fresh['points'][0]['mean_gap'] != last['points'][0]['mean_gap']
@@ -223,11 +269,14 @@ def test_a_resumed_search_reuses_what_it_measured(search, monkeypatch):
 
   monkeypatch.setattr(tfrd.bdmc, 'bdmc_at_points', no_runs)
   monkeypatch.setattr(tfrd.bdmc, 'bdmc_on_images', no_runs)
+  monkeypatch.setattr(accuracy_lib, 'measure_speed', no_runs)
   again = accuracy_lib.settle_schedule(
       _decoder, 'mse', _SCHEDULE, _PRIOR, _CHAINS, _TOP, 3,
       record_path=str(record))
   assert again.attempts == search.attempts
   assert again.verification == search.verification
+  assert again.speed == search.speed
+  np.testing.assert_array_equal(again.schedule.betas, search.schedule.betas)
   # Another seed is another search: the record is not reused.
   with pytest.raises(AssertionError, match='measured again'):
     accuracy_lib.settle_schedule(
@@ -433,7 +482,7 @@ def test_the_search_reach_is_every_doubling_the_fresh_check_and_the_curve(
   accuracy = _TOP._replace(max_num_intermediate=639)
   reach = accuracy_lib.search_reach('mse', _SCHEDULE, 3, _CHAINS, accuracy,
                                     latent_dim=3)
-  assert reach.target_gap == 0.5
+  assert reach.target_gap == 0.6
   assert reach.num_intermediates == (40, 80, 160, 320)
 
   def schedule(factor):
@@ -443,17 +492,27 @@ def test_the_search_reach_is_every_doubling_the_fresh_check_and_the_curve(
   plans = [accuracy_lib.plan_check('mse', schedule(factor), 3, _CHAINS,
                                    accuracy, latent_dim=3)
            for factor in (1, 2, 4, 8)]
+  # The speed measurement: one adaptive pass of the first check's images
+  # on the first schedule.
+  speed = accuracy_lib.curve_decoder_gradients(
+      schedule(1), plans[0].num_images, _CHAINS._replace(
+          hmc=_CHAINS.hmc._replace(step_size_mode='adaptive')), 3)
+  assert reach.speed_decoder_gradients == speed > 0
   assert reach.decoder_gradients == (
       plans[0].decoder_gradients + plans[1].decoder_gradients +
       plans[2].decoder_gradients + plans[3].decoder_gradients +
       plans[3].decoder_gradients + plans[3].curve_decoder_gradients +
-      accuracy_lib.curve_decoder_gradients(schedule(4), 3, _CHAINS, 3))
-  # At least: the first schedule met, checked twice, its curve, and the
-  # signal on it halved.
+      accuracy_lib.curve_decoder_gradients(schedule(4), 3, _CHAINS, 3) +
+      speed)
+  # At least: the first schedule met, checked twice, its curve, the
+  # signal on it halved and the speed measurement.
   halved = tfrd.schedule_from_settings(accuracy_lib.halved(_SCHEDULE))
   assert reach.least_decoder_gradients == (
       2 * plans[0].decoder_gradients + plans[0].curve_decoder_gradients +
-      accuracy_lib.curve_decoder_gradients(halved, 3, _CHAINS, 3))
+      accuracy_lib.curve_decoder_gradients(halved, 3, _CHAINS, 3) + speed)
+  assert accuracy_lib.search_reach(
+      'mse', _SCHEDULE, 3, _CHAINS, accuracy._replace(adapt_schedule=False),
+      latent_dim=3).speed_decoder_gradients == 0
   # A cap below the first schedule's double: that schedule alone.
   lone = accuracy_lib.search_reach('mse', _SCHEDULE, 3, _CHAINS,
                                    accuracy._replace(max_num_intermediate=79),
@@ -484,15 +543,15 @@ def test_a_schedule_that_may_not_grow_is_checked_as_given_and_warned():
   described = curve.accuracy
   assert 'search' not in described and 'user_images' not in described
   assert described['schedule_as_set'] is True
-  # The first schedule's gap at beta 10 is above 0.5 nats (the search above
+  # The first schedule's gap at beta 10 is above 0.6 nats (the search above
   # lengthens it): not met, and the warning says why it stayed as it is.
   assert described['within_target'] is False
   (warning,) = [w for w in described['warnings']
-                if w.startswith('The target gap of 0.5 nats is not met')]
+                if w.startswith('The target gap of 0.6 nats is not met')]
   assert 'The schedule was set explicitly, so it was checked against the ' \
          'target, not lengthened to meet it' in warning
   # Without the flag, the same miss says nothing of a schedule as set.
-  (plain,) = accuracy_lib.gap_warnings(curve.bdmc, 0.5)
+  (plain,) = accuracy_lib.gap_warnings(curve.bdmc, 0.6)
   assert 'set explicitly' not in plain
 
 
@@ -543,9 +602,9 @@ def test_the_signal_runs_your_first_images_again_on_the_step_before():
                'min_before_first': s.min_before_first,
                'min_between': s.min_between} for s in (_SCHEDULE, settled)]
   step = accuracy_lib.schedule_step(settled, attempts)
-  assert step == (_SCHEDULE, settled, False)
+  assert step == (_SCHEDULE, settled, False, None)
   lone = accuracy_lib.schedule_step(settled, attempts[1:])
-  assert lone == (_SCHEDULE, settled, True)
+  assert lone == (_SCHEDULE, settled, True, None)
   assert accuracy_lib.schedule_step(
       settled._replace(num_intermediate=1), attempts[:1]) is None
   images = _images(5)

@@ -108,6 +108,9 @@ def test_estimates_follow_eq_14_15():
   np.testing.assert_allclose(estimate.rate,
                              -np.log([2.0, 2.0]) - 0.5 * np.array([7.0, 2.0]))
   np.testing.assert_allclose(estimate.effective_sample_size, [1.6, 2.0])
+  # Weighted variance of d: weights 1/4, 3/4 about 7; 1/2, 1/2 about 2.
+  np.testing.assert_allclose(estimate.distortion_variance,
+                             [0.25 * 9.0 + 0.75 * 1.0, 1.0])
   # β = 0 (all log-weights zero): rate exactly 0, distortion the plain mean.
   zero = tfrd.estimate_rate_distortion(0.0, np.zeros((1, 3)),
                                        np.array([[1.0, 2.0, 6.0]]))

@@ -126,6 +126,14 @@ def test_a_hessian_runs_step_sizes_are_refused_for_replay(tmp_path):
            num_chains=1, num_transitions=9)
   np.testing.assert_array_equal(curve_run.load_step_sizes(str(path)),
                                 np.ones([2, 3]))
+  # A plain-HMC run on a schedule the search re-spaced: a replay builds the
+  # schedule from its flags alone, which the table does not fit.
+  with open(path, 'wb') as stream:
+    curve_run.save_step_sizes(curve._replace(config={
+        'num_chains': 1, 'num_transitions': 9, 'mass_matrix': 'identity',
+        'schedule': {'thermodynamic': True}}), stream)
+  with pytest.raises(ValueError, match='re-spaced'):
+    curve_run.load_step_sizes(str(path))
 
 
 def test_the_run_is_tfrds_curve_written(problem, tmp_path):
@@ -159,15 +167,21 @@ def test_by_default_the_curve_states_its_accuracy(problem, tmp_path, capsys):
   assert point['beta'] == 10.0 and point['num_images'] == 4
   accuracy = document['accuracy']
   assert accuracy['gaps'][0]['mean_gap'] == point['mean_gap']
-  # The check's cost is the whole search's and the signal's on the user's
-  # images, the settled points' within it.
+  # The check's cost is the whole search's (its speed measurement, its
+  # attempts and its verification) and the signal's on the user's images,
+  # the settled points' within it.
   assert accuracy['settled_check_decoder_gradients'] == (
       point['decoder_gradients'])
   signal = accuracy['user_images']
+  speed = accuracy['search']['speed']
+  assert speed['decoder_gradients'] > 0
   assert accuracy['check_decoder_gradients'] == sum(
       attempt['decoder_gradients']
       for attempt in accuracy['search']['attempts'] + [
-          accuracy['search']['verification']]) + signal['decoder_gradients']
+          accuracy['search']['verification'], speed]) + (
+              signal['decoder_gradients'])
+  # The curve ran on the schedule the search re-spaced by that speed.
+  assert document['config']['schedule']['thermodynamic']
   assert accuracy['curve_decoder_gradients'] > 0
   search = accuracy['search']
   settled = search['settled_num_intermediate']

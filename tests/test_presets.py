@@ -77,7 +77,9 @@ def test_paper_preset_sets_appendix_d2_and_explicit_flags_win():
   _parse()
   default = ais_flags.schedule_from_flags()
   gradients_default = default.num_transitions * FLAGS.leapfrog_steps
-  assert 20 < gradients_paper / gradients_default < 30
+  # The default is where the accuracy search starts, a quarter of the
+  # 20,000 of earlier versions: the paper's gradients are about 90 times it.
+  assert 80 < gradients_paper / gradients_default < 100
 
 
 def test_quick_and_default_presets():

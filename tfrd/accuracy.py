@@ -77,6 +77,7 @@ from tfrd import bdmc as bdmc_lib
 from tfrd import distortions as distortions_lib
 from tfrd import files
 from tfrd import passes as passes_lib
+from tfrd import randomness
 from tfrd import schedules as schedules_lib
 from tfrd import settings as settings_lib
 
@@ -90,7 +91,10 @@ __all__ = ['CheckPlan', 'ScheduleSearch', 'SearchReach', 'ScheduleStep',
            'schedule_step', 'user_image_change', 'measure_user_images',
            'add_user_images', 'run_warnings', 'gap_warnings',
            'describe', 'cost_warnings', 'judged_gap', 'within_target',
-           'estimate_rd_curve_checked', 'is_search_record']
+           'estimate_rd_curve_checked', 'is_search_record',
+           'SCHEDULE_BASE_SHARE', 'SPEED_POINTS', 'SPEED_FIRST_IMAGE',
+           'speed_schedule',
+           'measure_speed', 'adapted_schedule', 'gap_text']
 
 # What a user reads beside the gaps (printed and in curve.json).
 EXPLANATION = (
@@ -145,6 +149,23 @@ ACCEPT_RANGE = (0.25, 0.95)
 # which the weights count as collapsed (one chain carries the estimate).
 MIN_EFFECTIVE_SAMPLE_SIZE = 1.5
 
+# The share of an adapted schedule's transitions, and of their placement,
+# kept from the base schedule (`tfrd.schedules.thermodynamic_schedule`):
+# placing all of them by thermodynamic length leaves the stretch below the
+# first RD point, where Var_β[d] is small but the chains must still leave
+# the prior, a handful of transitions. On the deep 64-d MLP at the default
+# schedule a quarter kept cut the equilibrium log-weight variance 1.8-fold,
+# all by length 1.7-fold (docs/accuracy.md).
+SCHEDULE_BASE_SHARE = 0.25
+
+# Points along the schedule (chunk ends, no chunk added) where
+# `measure_speed` reads Var_β[d], at most.
+SPEED_POINTS = 256
+
+# The first simulated image of the search's speed measurement: beyond every
+# image its attempts ([0, K)) and verdicts ([K, 2K), [2K, 3K), ...) use.
+SPEED_FIRST_IMAGE = 2 ** 20
+
 _SEARCH_FORMAT = 'tfrd.schedule_search/1'
 
 
@@ -171,7 +192,7 @@ class CheckPlan(
 class ScheduleSearch(
     collections.namedtuple('ScheduleSearch', [
         'schedule_settings', 'schedule', 'attempts', 'status', 'check',
-        'verification'])):
+        'verification', 'speed'], defaults=(None,))):
   """Where `settle_schedule` ended.
 
   Attributes:
@@ -191,15 +212,19 @@ class ScheduleSearch(
       the measurement that stopped the search is biased low (it was
       chosen for being within the target), a fresh one is not. The
       curve's gaps and verdict are this one's.
+    speed: None, or the measurement of Var_β[d] (`measure_speed`) every
+      schedule the search tried was re-spaced by (`adapted_schedule`),
+      the settled one included.
   """
   __slots__ = ()
 
   @property
   def decoder_gradients(self):
-    """The whole search's decoder gradients: every attempt's check and
-    the verification."""
+    """The whole search's decoder gradients: every attempt's check, the
+    verification and the speed measurement."""
     measured = self.attempts + (
-        [] if self.verification is None else [self.verification])
+        [] if self.verification is None else [self.verification]) + (
+            [] if self.speed is None else [self.speed])
     return int(sum(attempt['decoder_gradients'] for attempt in measured))
 
   @property
@@ -214,7 +239,8 @@ class SearchReach(
     collections.namedtuple('SearchReach', [
         'target_gap', 'num_intermediates', 'check_decoder_gradients',
         'verification_decoder_gradients', 'curve_decoder_gradients',
-        'user_images_decoder_gradients', 'least_decoder_gradients'])):
+        'user_images_decoder_gradients', 'least_decoder_gradients',
+        'speed_decoder_gradients'], defaults=(0,))):
   """How far `settle_schedule` may go, in schedules and decoder gradients,
   known before it starts (`search_reach`).
 
@@ -231,25 +257,29 @@ class SearchReach(
       (`measure_user_images`): their forward run on the schedule before the
       longest.
     least_decoder_gradients: the same total when the first schedule meets
-      the target: its check twice, its curve and the signal's run on it
-      halved.
+      the target: its check twice, its curve, the signal's run on it
+      halved and the speed measurement.
+    speed_decoder_gradients: the measurement of Var_β[d] on the first
+      schedule (`measure_speed`; 0 without `adapt_schedule`).
   """
   __slots__ = ()
 
   @property
   def decoder_gradients(self):
     """The most the search and the curve can cost: a check at every
-    schedule, the fresh check and the curve at the longest, and the
-    signal's run."""
+    schedule, the fresh check and the curve at the longest, the signal's
+    run and the speed measurement."""
     return int(sum(self.check_decoder_gradients) +
                self.verification_decoder_gradients +
                self.curve_decoder_gradients +
-               self.user_images_decoder_gradients)
+               self.user_images_decoder_gradients +
+               self.speed_decoder_gradients)
 
 
 class ScheduleStep(
     collections.namedtuple('ScheduleStep', ['previous', 'settled',
-                                            'halved'])):
+                                            'halved', 'speed'],
+                           defaults=(None,))):
   """The last step of a schedule search, which the signal on the user's
   images measures (`schedule_step`).
 
@@ -260,6 +290,9 @@ class ScheduleStep(
     settled: the settled `ScheduleSettings` (the curve's).
     halved: whether `previous` is the settled schedule halved (the search
       tried one schedule).
+    speed: None, or the search's `measure_speed` record: both schedules
+      are then re-spaced by it (`adapted_schedule`), as the search ran
+      them.
   """
   __slots__ = ()
 
@@ -578,6 +611,13 @@ def search_reach(distortion, schedule_settings, num_curve_images, chains,
             'min_before_first': first.min_before_first * size // sizes[0],
             'min_between': first.min_between * size // sizes[0]}
            for size in sizes]
+  speed = 0
+  if accuracy.adapt_schedule:
+    # One adaptive pass on as many simulated images as the first check.
+    speed = curve_decoder_gradients(
+        schedules_lib.schedule_from_settings(first), plans[0].num_images,
+        chains._replace(hmc=chains.hmc._replace(step_size_mode='adaptive'),
+                        step_size_table=None), latent_dim)
   return SearchReach(
       target_gap=accuracy.target_gap, num_intermediates=tuple(sizes),
       check_decoder_gradients=tuple(
@@ -587,7 +627,8 @@ def search_reach(distortion, schedule_settings, num_curve_images, chains,
       user_images_decoder_gradients=int(signal(longest, tried)),
       least_decoder_gradients=int(
           2 * plans[0].decoder_gradients + plans[0].curve_decoder_gradients +
-          signal(first, tried[:1])))
+          signal(first, tried[:1]) + speed),
+      speed_decoder_gradients=int(speed))
 
 
 def _next_factor(records, target_gap):
@@ -615,9 +656,11 @@ def _search_key(decoder, distortion, schedule_settings, prior, chains,
       'chains': [chains.num_chains, chains.seed, chains.hmc._asdict(),
                  chains.decoder_dtype],
       # Not whether the schedule may grow: a search runs only when it
-      # may, and records kept before the field existed stay valid.
+      # may, and records kept before the field existed stay valid (so do
+      # those of unadapted schedules, made before adaptation existed).
       'accuracy': {key: value for key, value in accuracy._asdict().items()
-                   if key != 'grow_schedule'},
+                   if key != 'grow_schedule' and not (
+                       key == 'adapt_schedule' and not value)},
       'num_curve_images': int(num_curve_images),
   }
   components = checkpointing.fingerprint(
@@ -639,26 +682,116 @@ def is_search_record(path):
 
 def _read_search(path, key):
   """The saved search of `key` at `path`: (attempts, verification or
-  None); nothing for another key or no record."""
+  None, speed or None); nothing for another key or no record."""
   if not path or not os.path.exists(path):
-    return [], None
+    return [], None, None
   try:
     with open(path) as stream:
       document = json.load(stream)
   except (OSError, ValueError):
-    return [], None
+    return [], None, None
   if document.get('format') != _SEARCH_FORMAT or document.get('key') != key:
-    return [], None
-  return document.get('attempts', []), document.get('verification')
+    return [], None, None
+  return (document.get('attempts', []), document.get('verification'),
+          document.get('speed'))
 
 
-def _write_search(path, key, attempts, status=None, verification=None):
+def _write_search(path, key, attempts, status=None, verification=None,
+                  speed=None):
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   with files.atomic_write(path) as stream:
     json.dump({'format': _SEARCH_FORMAT, 'key': key, 'status': status,
-               'attempts': attempts, 'verification': verification},
-              stream, indent=1)
+               'attempts': attempts, 'verification': verification,
+               'speed': speed}, stream, indent=1)
     stream.write('\n')
+
+
+def speed_schedule(schedule):
+  """`schedule` with RD points at up to `SPEED_POINTS` of its chunk ends
+  besides its own: where `measure_speed` reads Var_β[d] (no chunk is
+  added, so the measuring pass runs as the schedule's own would)."""
+  ends = ais_lib.chunk_boundaries(schedule)
+  chosen = np.unique(np.round(np.linspace(
+      0, ends.size - 1, min(SPEED_POINTS, ends.size))).astype(np.int64))
+  return schedules_lib.AnnealingSchedule(
+      schedule.betas, np.union1d(ends[chosen], schedule.rd_indices))
+
+
+def measure_speed(decoder, distortion, schedule, prior, chains,
+                  image_indices, control=None):
+  """Var_β[d] along `schedule`: the speed by which `adapted_schedule`
+  re-spaces it, measured on images simulated from the decoder.
+
+  The images are those the check simulates at the schedule's last β
+  (`tfrd.bdmc.bdmc_on_images`: the same seed, here the given image
+  indices). One adaptive AIS pass (`step_size_mode='adaptive'`, the
+  curve's chains and mass matrix otherwise) reads at every point of
+  `speed_schedule` each image's weighted variance of d over its chains
+  (`RDEstimate.distortion_variance`), averaged over the images. It depends
+  on the decoder, the settings and the seed alone, never on the user's
+  images, so a curve on the adapted schedule does not depend on how its
+  images are batched or sharded.
+
+  Args:
+    decoder: callable latents [B, D] -> outputs [B, ...].
+    distortion: a `tfrd.Distortion`.
+    schedule: the `AnnealingSchedule` to measure along (the search's first).
+    prior: TFP prior with event shape [D].
+    chains: the curve's `ChainSettings` (no step-size table).
+    image_indices: int [K], the simulated images' indices.
+    control: a `RunControl` (progress, stop), or None.
+
+  Returns:
+    A JSON-serializable dict: betas and variances (the measurement),
+    image_indices, num_transitions, decoder_gradients (the pass's, all
+    chains, as the run reports them) and wall_time_s.
+
+  Raises:
+    tfrd.RunInterrupted: `control.stop` was set.
+  """
+  start = time.time()
+  beta = float(schedule.betas[-1])
+  image_indices = np.asarray(image_indices, np.int64)
+  simulated = bdmc_lib.simulate_data(
+      decoder, distortion, beta, image_indices.size,
+      seed=randomness.point_seed(chains.seed, 'simulation', beta),
+      prior=prior, image_indices=image_indices,
+      decoder_dtype=chains.decoder_dtype)
+  measuring = chains._replace(
+      seed=randomness.point_seed(chains.seed, 'speed', beta),
+      hmc=chains.hmc._replace(step_size_mode='adaptive'),
+      step_size_table=None)
+  points = speed_schedule(schedule)
+  control = settings_lib.RunControl() if control is None else control
+  progress = control.progress
+  if progress is not None:
+    control = control._replace(progress=lambda update: progress(
+        update._replace(phase=f'schedule speed {update.phase}')))
+  run = ais_lib.run_ais(
+      decoder, simulated.x, distortion, points, prior=prior,
+      image_indices=image_indices, chains=measuring,
+      control=control._replace(checkpoint_dir=None, strategy=None))
+  return {
+      'betas': [float(beta) for beta in points.betas[points.rd_indices]],
+      'variances': [float(np.mean(estimate.distortion_variance))
+                    for estimate in run.estimates],
+      'image_indices': [int(index) for index in image_indices],
+      'num_transitions': int(schedule.num_transitions),
+      'decoder_gradients': int(run.num_decoder_gradients) *
+                           image_indices.size * measuring.num_chains,
+      'wall_time_s': time.time() - start,
+  }
+
+
+def adapted_schedule(schedule_settings, speed):
+  """The schedule of `schedule_settings`, re-spaced by the measured
+  `speed` (`tfrd.schedules.thermodynamic_schedule`, keeping
+  `SCHEDULE_BASE_SHARE` of the base), or as it is when `speed` is None."""
+  schedule = schedules_lib.schedule_from_settings(schedule_settings)
+  if speed is None:
+    return schedule
+  return schedules_lib.thermodynamic_schedule(
+      schedule, speed['betas'], speed['variances'], SCHEDULE_BASE_SHARE)
 
 
 def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
@@ -673,9 +806,16 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
   worst gap) and checks again, until every gap is within the target or the
   next schedule's `num_intermediate` would pass
   `accuracy.max_num_intermediate` (then the longest schedule tried is
-  kept). With a target, the settled schedule is then checked again on
+  kept). With a target, the schedule that met it is then checked again on
   fresh simulated images (`ScheduleSearch.verification`), which are the
-  curve's check. Without a target it checks once.
+  curve's check and verdict; when the fresh images miss the target, the
+  search goes on from their gaps, and each later verdict takes images no
+  measurement has used. Without a target it checks once.
+
+  With `accuracy.adapt_schedule` (and a target), the distortion's variance
+  along the first schedule is measured once first (`measure_speed`, on
+  simulated images from `SPEED_FIRST_IMAGE` on), and every schedule tried,
+  the settled one included, is re-spaced by it (`adapted_schedule`).
 
   Args:
     decoder: callable latents [B, D] -> outputs [B, ...].
@@ -714,52 +854,87 @@ def settle_schedule(decoder, distortion, schedule_settings, prior, chains,
                      f'wrote; move it away or choose another record path.')
   key = _search_key(decoder, distortion, schedule_settings, prior, chains,
                     accuracy, num_curve_images)
-  saved, saved_verification = _read_search(record_path, key)
+  saved, saved_verification, speed = _read_search(record_path, key)
+  latent_dim = int(prior.event_shape[-1])
+  first_plan = plan_check(
+      distortion, schedules_lib.schedule_from_settings(schedule_settings),
+      num_curve_images, chains, accuracy, latent_dim)
+  speed_images = SPEED_FIRST_IMAGE + np.arange(first_plan.num_images)
+  if not (accuracy.adapt_schedule and target is not None):
+    speed = None
+  elif speed is None or speed.get('image_indices') != speed_images.tolist():
+    # A new measurement re-spaces every schedule: nothing measured on the
+    # old ones counts.
+    saved, saved_verification = [], None
+    speed = measure_speed(
+        decoder, distortion,
+        schedules_lib.schedule_from_settings(schedule_settings), prior,
+        chains, speed_images, control)
+    if record_path:
+      _write_search(record_path, key, [], speed=speed)
+  # Every measurement in order: the search's on its own images, and each
+  # verdict on fresh ones that failed (the search goes on from it).
   attempts = []
+  verification = None
   settings = schedule_settings
+  verdicts = 0
   while True:
-    schedule = schedules_lib.schedule_from_settings(settings)
+    schedule = adapted_schedule(settings, speed)
     plan = plan_check(distortion, schedule, num_curve_images, chains,
-                      accuracy, int(prior.event_shape[-1]))
-    index = len(attempts)
-    if (index < len(saved) and
-        saved[index]['num_intermediate'] == settings.num_intermediate):
-      attempt = saved[index]
-    else:
-      attempt = _attempt(decoder, distortion, settings, schedule, plan,
-                         prior, chains, control, target, 0)
+                      accuracy, latent_dim)
+
+    def measured(first_image):
+      index = len(attempts)
+      if (index < len(saved) and
+          saved[index]['num_intermediate'] == settings.num_intermediate and
+          saved[index].get('first_image', 0) == first_image):
+        return saved[index]
+      if (first_image and saved_verification is not None and
+          index == len(saved) and
+          saved_verification['num_intermediate'] ==
+          settings.num_intermediate and
+          saved_verification.get('first_image') == first_image):
+        return saved_verification
+      # pylint: disable=cell-var-from-loop
+      return _attempt(decoder, distortion, settings, schedule, plan, prior,
+                      chains, control, target, first_image)
+
+    attempt = measured(0)
     attempts.append(attempt)
     if record_path:
-      _write_search(record_path, key, attempts)
-    if target is None or attempt['within_target']:
-      status = 'checked' if target is None else 'met'
+      _write_search(record_path, key, attempts, speed=speed)
+    if target is None:
+      status = 'checked'
       break
-    factor = _next_factor(attempt['points'], target)
     longest = accuracy.max_num_intermediate // settings.num_intermediate
-    if longest < 2:
-      status = 'capped'
-      break
+    judged = attempt
+    if attempt['within_target'] or longest < 2:
+      # The attempt that stopped the search was chosen for meeting the
+      # target, so its gaps lean low: the curve's check is the schedule
+      # measured again on images no measurement has used, the verdict.
+      verdicts += 1
+      verification = measured(verdicts * plan.num_images)
+      judged = verification
+      if verification['within_target']:
+        status = 'met'
+        break
+      if longest < 2:
+        status = 'capped'
+        break
+      # Fresh images found the schedule too short: lengthen from them.
+      attempts.append(verification)
+      verification = None
+      if record_path:
+        _write_search(record_path, key, attempts, speed=speed)
+    factor = _next_factor(judged['points'], target)
     # Powers of two only, so every schedule tried is the first one doubled.
     factor = min(factor, 2 ** int(math.log2(longest)))
     settings = lengthened(settings, factor)
-  verification = None
-  if target is not None:
-    # The attempt that stopped the search was chosen for meeting the
-    # target, so its gaps lean low: the curve's check is the settled
-    # schedule measured again on images the search never saw.
-    first_image = plan.num_images
-    if (saved_verification is not None and
-        saved_verification['num_intermediate'] == settings.num_intermediate
-        and saved_verification.get('first_image') == first_image):
-      verification = saved_verification
-    else:
-      verification = _attempt(decoder, distortion, settings, schedule, plan,
-                              prior, chains, control, target, first_image)
   if record_path:
-    _write_search(record_path, key, attempts, status, verification)
+    _write_search(record_path, key, attempts, status, verification, speed)
   check = (attempts[-1] if verification is None else verification)['points']
   return ScheduleSearch(settings, schedule, attempts, status, check,
-                        verification)
+                        verification, speed)
 
 
 def _attempt(decoder, distortion, settings, schedule, plan, prior, chains,
@@ -803,7 +978,7 @@ def _attempt(decoder, distortion, settings, schedule, plan, prior, chains,
   }
 
 
-def schedule_step(schedule_settings, attempts):
+def schedule_step(schedule_settings, attempts, speed=None):
   """The last step of a schedule search: the schedules the signal on the
   user's images compares.
 
@@ -812,6 +987,7 @@ def schedule_step(schedule_settings, attempts):
     attempts: the search's attempts in order (`ScheduleSearch.attempts`,
       or curve.json's `accuracy.search.attempts`): dicts with
       num_intermediate, min_before_first and min_between.
+    speed: the search's `measure_speed` record, or None (`ScheduleStep`).
 
   Returns:
     A `ScheduleStep`: from the last attempt but one, or, when the search
@@ -823,10 +999,12 @@ def schedule_step(schedule_settings, attempts):
     return ScheduleStep(schedule_settings._replace(
         num_intermediate=previous['num_intermediate'],
         min_before_first=previous['min_before_first'],
-        min_between=previous['min_between']), schedule_settings, False)
+        min_between=previous['min_between']), schedule_settings, False,
+                        speed)
   if schedule_settings.num_intermediate < 2:
     return None
-  return ScheduleStep(halved(schedule_settings), schedule_settings, True)
+  return ScheduleStep(halved(schedule_settings), schedule_settings, True,
+                      speed)
 
 
 def _nearest_points(betas, wanted):
@@ -933,7 +1111,7 @@ def measure_user_images(decoder, data, distortion, curve, step, prior,
   control = control._replace(checkpoint_dir=None, strategy=None)
   earlier = api.estimate_rd_curve(
       decoder, np.asarray(data)[:count], distortion,
-      schedules_lib.schedule_from_settings(step.previous),
+      adapted_schedule(step.previous, step.speed),
       latent_dim=int(prior.event_shape[-1]), prior=prior, chains=chains,
       control=control, image_indices=curve.image_indices[:count])
   previous = step.previous
@@ -1035,11 +1213,12 @@ def run_warnings(curve):
   return warnings
 
 
-def _gap_text(point):
-  """'0.12 ± 0.05' (the mean alone without a standard error)."""
+def gap_text(point, spec='.3g'):
+  """'0.12 ± 0.05': a point's mean gap and standard error in format `spec`
+  (the mean alone where no standard error exists)."""
   stderr = point.get('gap_stderr')
-  return f'{point["mean_gap"]:.3g}' + (
-      '' if stderr is None else f' ± {stderr:.2g}')
+  return f'{point["mean_gap"]:{spec}}' + (
+      '' if stderr is None else f' ± {stderr:{spec}}')
 
 
 def gap_warnings(points, target_gap=None, search=None, schedule_fixed=False):
@@ -1074,14 +1253,14 @@ def gap_warnings(points, target_gap=None, search=None, schedule_fixed=False):
         f'(--max_num_intermediate): the curve uses the longest schedule '
         f'tried (--num_intermediate={search.schedule_settings.num_intermediate}'
         f'), where the BDMC gap at beta {worst["beta"]:g} is '
-        f'{_gap_text(worst)} nats (mean + {STDERR_MARGIN:g} s.e. '
+        f'{gap_text(worst)} nats (mean + {STDERR_MARGIN:g} s.e. '
         f'{judged_gap(worst):.3g}); raise the cap, or use more '
         f'--leapfrog_steps or chains.')
   elif worst is not None and target_gap is not None:
     few = (worst.get('num_images') or 0) < MIN_CHECK_IMAGES
     warnings.append(
         f'The target gap of {target_gap:g} nats is not met: BDMC gap '
-        f'{_gap_text(worst)} nats at beta {worst["beta"]:g}'
+        f'{gap_text(worst)} nats at beta {worst["beta"]:g}'
         + (f' on {worst.get("num_images")} simulated image(s), fewer than '
            f'the {MIN_CHECK_IMAGES} a verdict needs' if few else
            f' (mean + {STDERR_MARGIN:g} s.e. {judged_gap(worst):.3g})')
@@ -1093,7 +1272,7 @@ def gap_warnings(points, target_gap=None, search=None, schedule_fixed=False):
            'schedule.' if schedule_fixed else ''))
   elif worst is not None:
     warnings.append(
-        f'The curve is loose: BDMC gap {_gap_text(worst)} nats at beta '
+        f'The curve is loose: BDMC gap {gap_text(worst)} nats at beta '
         f'{worst["beta"]:g} on images simulated from the decoder, which '
         f'indicates that its rate there may be too high by about that much; '
         f'--target_gap=1 lengthens the schedule until the gaps are within 1 '
@@ -1186,7 +1365,8 @@ def describe(curve, plan, points, search=None, target_gap=None,
           points, target_gap, search, schedule_fixed) + cost_warnings(
               check_gradients, plan.curve_decoder_gradients,
               1 if search is None else len(search.attempts) + (
-                  search.verification is not None)),
+                  search.verification is not None) + (
+                      search.speed is not None)),
       'explanation': EXPLANATION,
   }
   if search is not None:
@@ -1206,6 +1386,9 @@ def describe(curve, plan, points, search=None, target_gap=None,
         'settled_num_intermediate': search.schedule_settings.num_intermediate,
         'settled_min_before_first': search.schedule_settings.min_before_first,
         'settled_min_between': search.schedule_settings.min_between,
+        # What re-spaced every schedule the search tried (None: none did),
+        # so that a resumed run rebuilds the curve's schedule.
+        'speed': search.speed,
     }
   return document
 
@@ -1262,7 +1445,8 @@ def estimate_rd_curve_checked(decoder, data, distortion='mse', schedule=None,
     search = settle_schedule(decoder, distortion, schedule_settings, prior,
                              chains, accuracy, num_images, check_control)
     schedule_settings = search.schedule_settings
-  schedule = schedules_lib.schedule_from_settings(schedule_settings)
+  schedule = (schedules_lib.schedule_from_settings(schedule_settings)
+              if search is None else search.schedule)
   curve = api.estimate_rd_curve(decoder, data, distortion, schedule,
                                 prior=prior, chains=chains, control=control,
                                 image_indices=image_indices)
@@ -1286,7 +1470,7 @@ def estimate_rd_curve_checked(decoder, data, distortion='mse', schedule=None,
       curve, plan, points, search, accuracy.target_gap,
       schedule_fixed=accuracy.enabled and not accuracy.grow_schedule)
   step = (None if search is None else
-          schedule_step(schedule_settings, search.attempts))
+          schedule_step(schedule_settings, search.attempts, search.speed))
   if step is not None:
     curve.accuracy = add_user_images(curve.accuracy, measure_user_images(
         decoder, data, distortion, curve, step, prior, chains, plan.betas,

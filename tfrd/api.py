@@ -44,17 +44,17 @@ def estimate_rd_curve(decoder, data, distortion='mse', schedule=None,
       'bernoulli_nll').
     schedule: an `AnnealingSchedule`; if None, tfrd's default
       `schedule_from_settings(ScheduleSettings())`: 40 log-spaced RD points
-      from 1/12 to 1000 (β = 1 among them) on 20000 geometric distributions
-      with appendix D.2's fills (about 24,000 transitions, long: pass a
-      shorter schedule for a quick look).
+      from 1/12 to 1000 (β = 1 among them) on 5000 geometric distributions
+      with appendix D.2's fills (about 6,000 transitions: the start of the
+      apps' accuracy search; `tfrd.estimate_rd_curve_checked` lengthens it
+      until its BDMC check meets a target).
     latent_dim: D, needed when `prior` is None (standard normal prior).
     prior: TFP distribution with event shape [D].
     chains: a `tfrd.ChainSettings`: chains per image, seed (results are a
       deterministic function of it), `HMCSettings` (its default L = 2 wants
-      a schedule about five times longer than L = 10, e.g. 20000 geometric
-      distributions instead of 4000: for the same decoder gradients that
-      was several times tighter in the accuracy study and BDMC
-      runs), `jit_compile`, the decoder's dtype and a step-size table from
+      a schedule about five times longer than L = 10: for the same decoder
+      gradients that was several times tighter in the accuracy study and
+      BDMC runs), `jit_compile`, the decoder's dtype and a step-size table from
       an earlier run (`RDCurve.step_size_table`) to replay.
       `ChainSettings()` if None.
     control: a `tfrd.RunControl`; `RunControl()` if None. Its

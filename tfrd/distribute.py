@@ -299,20 +299,36 @@ def gather_images(strategy, plan, arrays):
 
 
 def from_chief(strategy, plan, value):
-  """The chief's integer `value`, on every worker (a collective).
+  """The chief's `value` on every worker (a collective).
 
   Lets every worker follow a decision only the chief can make (e.g. whether
-  the curve in its output directory is already finished) before any work.
+  the curve in its output directory is already finished, or the schedule
+  its accuracy search settled on) before any work.
+
+  Args:
+    strategy: the run's strategy.
+    plan: its `ShardPlan`.
+    value: an integer, or a NumPy array (sent as float64) of a size every
+      worker passes alike.
+
+  Returns:
+    The chief's integer, or its float64 array.
   """
+  is_array = isinstance(value, np.ndarray)
   if plan.num_workers == 1:
-    return int(value)
-  contribution = tf.constant([int(value)], tf.int64)
+    return np.asarray(value, np.float64) if is_array else int(value)
+  if is_array:
+    contribution = tf.constant(np.asarray(value, np.float64).reshape(-1))
+  else:
+    contribution = tf.constant([int(value)], tf.int64)
   first = plan.local_replicas[0]
   gathered = strategy.gather(
       strategy.experimental_distribute_values_from_function(
           lambda context: contribution if
           context.replica_id_in_sync_group == first else
-          tf.zeros([1], tf.int64)), axis=0).numpy()
+          tf.zeros_like(contribution)), axis=0).numpy()
+  if is_array:
+    return gathered[:contribution.shape[0]].reshape(np.shape(value))
   return int(gathered[0])
 
 

@@ -10,7 +10,8 @@ __all__ = ['RDEstimate', 'estimate_rate_distortion']
 class RDEstimate(
     collections.namedtuple(
         'RDEstimate',
-        ['log_z', 'distortion', 'rate', 'effective_sample_size'])):
+        ['log_z', 'distortion', 'rate', 'effective_sample_size',
+         'distortion_variance'], defaults=(None,))):
   """Per-image estimates at one inverse temperature (float64 arrays [N]).
 
   Attributes:
@@ -19,6 +20,9 @@ class RDEstimate(
     rate: R̂_k = -log Ẑ_k - β_k D̂_k (eq. 15); an upper bound in expectation.
     effective_sample_size: (Σ w)² / Σ w², between 1 and M; small values warn
       that a few chains dominate.
+    distortion_variance: Σ_i w̃_k^i (d(x, f(z_k^i)) - D̂_k)², the estimate of
+      Var_{q_k}[d] = d² log Z_β / dβ² at β_k: the speed along the schedule
+      of `tfrd.schedules.thermodynamic_schedule`.
   """
   __slots__ = ()
 
@@ -53,4 +57,8 @@ def estimate_rate_distortion(beta, log_weights, distortions):
   distortion = np.sum(normalized * distortions, axis=-1)
   rate = -log_z - beta * distortion
   effective_sample_size = 1.0 / np.sum(normalized**2, axis=-1)
-  return RDEstimate(log_z, distortion, rate, effective_sample_size)
+  distortion_variance = np.sum(
+      normalized * np.square(distortions - distortion[..., np.newaxis]),
+      axis=-1)
+  return RDEstimate(log_z, distortion, rate, effective_sample_size,
+                    distortion_variance)

@@ -62,7 +62,8 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = ['BLOCK_SIZE', 'PURPOSES', 'RUN_SEED_TAGS', 'SIMULATION_SEED_TAGS',
-           'POINT_SEED_TAGS', 'NOISE_GENERATOR', 'derive_seed', 'int32_seed',
+           'POINT_SEED_TAGS', 'NOISE_GENERATOR', 'derive_seed', 'point_seed',
+           'int32_seed',
            'image_keys', 'check_image_indices', 'per_image_uniform',
            'noise_keys', 'philox4x32', 'transition_noise', 'draw_block_noise']
 
@@ -90,8 +91,10 @@ RUN_SEED_TAGS = {'preliminary': 1, 'reported': 2, 'reverse': 3}
 # `tfrd.bdmc.simulate_data` derives from its own seed: latents, channel noise.
 SIMULATION_SEED_TAGS = {'latents': 1, 'noise': 2}
 # `tfrd.bdmc_at_points` derives each point's simulation seed and AIS seed
-# from the user seed, kept apart from the run tags above.
-POINT_SEED_TAGS = {'simulation': 11, 'ais': 12}
+# from the user seed, kept apart from the run tags above; the schedule
+# search's measurement of Var_β[d] (`tfrd.accuracy.measure_speed`) its AIS
+# seed.
+POINT_SEED_TAGS = {'simulation': 11, 'ais': 12, 'speed': 13}
 
 
 def derive_seed(*parts):
@@ -113,6 +116,15 @@ def derive_seed(*parts):
     state = mixed ^ (mixed >> 31)
   return state >> 1
 
+
+
+def point_seed(seed, tag, beta):
+  """The seed of a BDMC point's runs at `beta`: from the user `seed`, the
+  `POINT_SEED_TAGS[tag]` and β's bits, not the point's position, so the
+  data and chains at β are the same whichever other points are asked for.
+  """
+  beta_bits = int(np.float64(beta).view(np.uint64))
+  return derive_seed(seed, POINT_SEED_TAGS[tag], beta_bits)
 
 def int32_seed(*parts):
   """A TFP-style stateless seed: int32 [2] derived from `parts`."""

@@ -265,7 +265,7 @@ def schedule_from_settings(settings=None):
   Args:
     settings: a `tfrd.ScheduleSettings`; `ScheduleSettings()` (tfrd's
       default schedule: 40 log-spaced points from 1/12 to 1000 with β = 1,
-      on 20000 geometric distributions) if None.
+      on 5000 geometric distributions) if None.
 
   Returns:
     An `AnnealingSchedule`.

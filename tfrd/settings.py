@@ -144,11 +144,17 @@ class ScheduleSettings(
 
   `tfrd.schedule_from_settings` turns it into an `AnnealingSchedule`: RD
   points (`tfrd.rd_point_betas`, or `rd_betas` as given) merged into a base
-  schedule (`tfrd.build_schedule`). The defaults spend the decoder gradients
-  of 4000 distributions, 800 before the first point and L = 10 (the paper's
-  construction at a smaller size) on five times as many transitions of
-  L = 2, which was several times tighter per gradient in the accuracy
-  study (docs/accuracy.md).
+  schedule (`tfrd.build_schedule`). The defaults are where a curve's
+  accuracy search starts (`tfrd.accuracy.settle_schedule`, on by default
+  in the apps): 5000 geometric distributions, 1000 before the first point,
+  about 6,000 transitions of L = 2, which the search lengthens until the
+  BDMC verdict holds. With the Hessian mass matrix and the schedule
+  re-spaced by thermodynamic length that start was enough for the deep
+  64-d MLP of docs/accuracy.md, where plain HMC on the geometric schedule
+  needed 80,000; short trajectories on a long schedule were several times
+  tighter per gradient than L = 10 in the accuracy study. Without a search
+  (a library call, or no target) it is a quick schedule; ask for a longer
+  one, or a target.
 
   Attributes:
     kind: the base schedule of `num_intermediate` distributions, one of
@@ -180,10 +186,10 @@ class ScheduleSettings(
   """
   __slots__ = ()
 
-  def __new__(cls, kind='geometric', num_intermediate=20000,
+  def __new__(cls, kind='geometric', num_intermediate=5000,
               num_rd_points=40, rd_betas=None, beta_min=1.0 / 12.0,
               beta_max=1000.0, include_beta_one=True, rd_spacing='log',
-              min_before_first=4000, min_between=10):
+              min_before_first=1000, min_between=10):
     if kind not in SCHEDULE_KINDS:
       raise ValueError(f'kind must be one of {SCHEDULE_KINDS}, got {kind!r}.')
     if rd_spacing not in RD_SPACINGS:
@@ -318,7 +324,7 @@ class AccuracySettings(
     collections.namedtuple(
         'AccuracySettings',
         ['betas', 'num_images', 'max_cost_fraction', 'target_gap',
-         'max_num_intermediate', 'grow_schedule'])):
+         'max_num_intermediate', 'grow_schedule', 'adapt_schedule'])):
   """How a curve checks its own accuracy (`tfrd.accuracy`).
 
   Attributes:
@@ -346,12 +352,19 @@ class AccuracySettings(
       a point misses it: a schedule its user chose is checked, never
       silently grown (the apps set False when the schedule is given and
       the target is not). Without a target it changes nothing.
+    adapt_schedule: whether a search also re-spaces the schedules it
+      tries by thermodynamic length (`tfrd.schedules.thermodynamic_schedule`:
+      the same transitions and RD points, more of them where Var_β[d] is
+      large), from the distortion's variance measured once by one adaptive
+      pass on simulated images (`tfrd.accuracy.measure_speed`). The curve
+      then runs on the adapted schedule the check certified. Only a search
+      adapts (a target, and `grow_schedule`).
   """
   __slots__ = ()
 
   def __new__(cls, betas=None, num_images=None, max_cost_fraction=0.5,
               target_gap=1.0, max_num_intermediate=320000,
-              grow_schedule=True):
+              grow_schedule=True, adapt_schedule=True):
     if betas is not None:
       try:
         betas = tuple(sorted({float(beta) for beta in betas}))
@@ -374,12 +387,13 @@ class AccuracySettings(
             f'for no target.')
     max_num_intermediate = _integer(max_num_intermediate,
                                     'max_num_intermediate', 1)
-    if grow_schedule not in (True, False):  # Also NumPy booleans.
-      raise ValueError(f'grow_schedule must be True or False, got '
-                       f'{grow_schedule!r}.')
+    for name, value in (('grow_schedule', grow_schedule),
+                        ('adapt_schedule', adapt_schedule)):
+      if value not in (True, False):  # Also NumPy booleans.
+        raise ValueError(f'{name} must be True or False, got {value!r}.')
     return super().__new__(cls, betas, num_images, max_cost_fraction,
                            target_gap, max_num_intermediate,
-                           bool(grow_schedule))
+                           bool(grow_schedule), bool(adapt_schedule))
 
   @property
   def enabled(self):

@@ -11,8 +11,9 @@ bounded: at the paper's 100-dimensional setting (1,609,539 distributions in
 tfrd's construction, 52,228 chunks, 2000 chains) one table is 1024 × 2000
 float64 = 16 MB instead of 836 MB. A schedule of at most `MAX_SEGMENTS`
 chunks keeps one row per chunk, exactly the per-chunk table of earlier
-versions, so its curves are unchanged: the default settings (24,038
-transitions, 791 chunks) and `--preset=quick` (192 chunks). Longer
+versions, so its curves are unchanged: the default settings (6,038
+transitions, 227 chunks; 24,038 and 791 at four times them) and
+`--preset=quick` (192 chunks). Longer
 schedules average over `ceil(chunks / MAX_SEGMENTS)` consecutive chunks of
 at most `randomness.BLOCK_SIZE` transitions each: 4 chunks (at most 128
 transitions) at `--preset=paper` (3,581 chunks), 52 chunks (at most 1,664
