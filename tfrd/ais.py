@@ -37,6 +37,7 @@ import tensorflow as tf
 from tfrd import distribute
 from tfrd import estimators
 from tfrd import hmc
+from tfrd import kernel as kernel_lib
 from tfrd import passes as passes_lib
 from tfrd import preconditioning
 from tfrd import randomness
@@ -170,8 +171,27 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
   before the loop. The numbers are the same either way. A `preconditioned`
   function takes one more argument, the chunk's per-image mass matrix
   (eigenvectors [N, D, D], eigenvalues [N, D]; `tfrd.preconditioning`).
+
+  Each transition is the `one_step` of a `tfrd.kernel.AnnealedHMC` built
+  for it (its β, the noise drawn at its position, the chain's step sizes
+  and the chunk's mass matrix), wrapped in a `tfrd.kernel.StepSizeAdaptation`
+  when the step sizes `adapt`: one kernel per transition, as
+  `tfp.mcmc.sample_annealed_importance_chain` builds one per step, since β
+  changes every transition. The kernel objects exist only while tracing;
+  the computation is the transition's. The loop owns what the kernels do
+  not know: the annealing, i.e. β and the log-weight update between two
+  targets.
   """
   num_rows = target.num_images * target.num_chains
+
+  def transition_kernel(beta, step_size, noise, metric):
+    kernel = kernel_lib.AnnealedHMC(target, beta, step_size,
+                                    num_leapfrog_steps, metric=metric,
+                                    noise=noise)
+    if adapt:
+      kernel = kernel_lib.StepSizeAdaptation(
+          kernel, target_accept_prob, adaptation_rate, shared_step_size)
+    return kernel
 
   def run_chunk(state, betas, noise_keys, first_transition, image_indices,
                 num_steps, metric):
@@ -194,31 +214,19 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
       # distortion of the current state, no decoder call.
       log_weights = state.log_weights - (beta - state.beta) * state.parts.distortion
       momentum, log_uniform = noise_at(step)
-      result = hmc.hmc_transition(
-          target, beta, state.latents, state.parts,
-          tf.reshape(momentum, [num_rows, latent_dim]),
-          tf.reshape(log_uniform, [num_rows]),
-          state.step_size, num_leapfrog_steps, metric)
-      accept_prob = tf.exp(tf.minimum(result.log_accept_ratio, 0.0))
+      kernel = transition_kernel(
+          beta, state.step_size,
+          (tf.reshape(momentum, [num_rows, latent_dim]),
+           tf.reshape(log_uniform, [num_rows])), metric)
+      # The cached parts start the transition: L decoder gradients, no more.
+      results = kernel.bootstrap_results(state.latents,
+                                         target_parts=state.parts)
+      latents, results = kernel.one_step(state.latents, results)
+      results = kernel_lib.innermost_results(results)
+      accept_prob = tf.exp(tf.minimum(results.log_accept_ratio, 0.0))
       log_step_sum += tf.math.log(state.step_size)
-      step_size = state.step_size
-      if adapt:
-        log_accept_ratio = result.log_accept_ratio
-        if shared_step_size:
-          # One step size per image: every chain of the image takes the same
-          # update, driven by their mean acceptance probability (log of a
-          # probability <= 1, so adapt_step_size reads it back unchanged).
-          mean_accept = tf.reduce_mean(
-              tf.reshape(accept_prob, [target.num_images, target.num_chains]),
-              axis=1, keepdims=True)
-          log_accept_ratio = tf.reshape(
-              tf.broadcast_to(tf.math.log(mean_accept),
-                              [target.num_images, target.num_chains]),
-              [num_rows])
-        step_size = hmc.adapt_step_size(step_size, log_accept_ratio,
-                                        target_accept_prob, adaptation_rate)
-      new_state = ChainState(result.state, result.parts, log_weights,
-                             step_size, beta)
+      new_state = ChainState(latents, results.target_parts, log_weights,
+                             results.step_size, beta)
       return step + 1, new_state, accept_sum + accept_prob, log_step_sum
 
     zeros = tf.zeros([num_rows], tf.float64)
@@ -250,10 +258,11 @@ class TransitionRunner:
   temperatures (increasing for forward AIS, decreasing for reverse AIS) with
   the log-weight update log w += -(β_new - β_old)·d(x, f(z)) before every
   transition, drawing its momenta and acceptance uniforms from the per-image
-  stateless streams of `tfrd.randomness`. A chunk is one call of one
-  compiled function: the noise is drawn inside it, transition by
-  transition, from a few scalars and the image indices, and only the chunk's
-  results come back. The loop is XLA-compiled where the decoder allows,
+  stateless streams of `tfrd.randomness`; each transition is a
+  `tfrd.kernel` kernel's `one_step` (see `_make_chunk_fn`). A chunk is one
+  call of one compiled function: the noise is drawn inside it, transition
+  by transition, from a few scalars and the image indices, and only the
+  chunk's results come back. The loop is XLA-compiled where the decoder allows,
   falling back to graph mode under `jit_compile='auto'`, with the same random
   numbers either way.
 
