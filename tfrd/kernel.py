@@ -288,7 +288,10 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
     with tf.name_scope(self.name or 'AnnealedHMC'):
       state = _as_latents(init_state)
       parts = self.target(state) if target_parts is None else target_parts
-      rows = tf.shape(state)[:1]
+      # Static where known: constants, no ops in the AIS loop's graph.
+      rows = state.shape[:1]
+      if not rows.is_fully_defined():
+        rows = tf.shape(state)[:1]
       return AnnealedHMCResults(
           target_parts=parts,
           log_accept_ratio=tf.zeros(rows, tf.float64),
