@@ -413,6 +413,8 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, prior=None,
   its mass-matrix table (`chains.hmc.mass_matrix`). The
   reverse run never adapts: adaptation would break the Markov property its
   unbiasedness rests on. Its random numbers come from a seed tag of its own.
+  It is one more pass of `tfrd.ais.PassLoop`, the loop of the forward run
+  (see the module docstring).
 
   Args:
     decoder: callable latents [B, D] -> outputs [B, ...].
