@@ -264,6 +264,72 @@ def test_reverse_chunks_cover_the_schedule_within_blocks():
           ends[forward_chunk])
 
 
+def test_reverse_run_goes_through_the_pass_loop(model, monkeypatch):
+  # The reverse chains run on tfrd.ais's one pass loop: its progress, its
+  # stop request, its start check and its check of the weights at the end.
+  schedule = tfrd.build_schedule([2.0], _geometric(2.0, 40), 0, 0)
+  simulated = bdmc_lib.simulate_data(model, 'mse', 2.0, 2, latent_dim=3,
+                                     seed=13)
+  chains = _chains(2, 2, seed=14, step_size_mode='fixed')._replace(
+      jit_compile=False)
+  updates = []
+  result = bdmc_lib.run_bdmc(model, 'mse', schedule, simulated,
+                             chains=chains, control=tfrd.RunControl(
+                                 progress=updates.append))
+  reverse = [update for update in updates if update.phase == 'reverse']
+  ends = [last for _, last, _ in bdmc_lib._reverse_chunks(  # pylint: disable=protected-access
+      tfrd.ais.chunk_boundaries(schedule), schedule.num_transitions)]
+  assert [update.transitions_done for update in reverse] == ends
+  assert [update.points_done for update in reverse] == [0] * (
+      len(ends) - 1) + [1]
+  assert reverse[-1].beta == 0.0 and reverse[0].beta > 0
+  assert result.wall_time_s.keys() == {'reported', 'reverse'}
+
+  # A stop request ends the reverse run after its current chunk.
+  stop, seen = threading.Event(), []
+
+  def stop_in_reverse(update):
+    seen.append(update.phase)
+    if update.phase == 'reverse':
+      stop.set()
+
+  with pytest.raises(tfrd.RunInterrupted) as interrupted:
+    bdmc_lib.run_bdmc(model, 'mse', schedule, simulated, chains=chains,
+                      control=tfrd.RunControl(progress=stop_in_reverse,
+                                              stop=stop))
+  assert interrupted.value.checkpoint_path is None
+  assert seen.count('reverse') == 1
+
+  # Non-finite distortions where the reverse chains start.
+  def nan_far_out(latents):
+    outputs = model(latents)
+    return tf.where(latents[:, :1] > 50.0, np.nan, outputs)
+
+  far_out = simulated._replace(z=simulated.z + [[100.0, 0.0, 0.0]])
+  with pytest.raises(tfrd.DecoderOutputError,
+                     match='NaN.*given starting latents'):
+    bdmc_lib.run_bdmc(nan_far_out, 'mse', schedule, far_out, chains=chains)
+
+  # Non-finite reverse log-weights at its end (made so by hand here: HMC
+  # rejects non-finite proposals, so a real decoder gets there only by an
+  # overflowing weight).
+  reverse_seed = randomness.derive_seed(14, randomness.RUN_SEED_TAGS[
+      'reverse'])
+  run_chunk = tfrd.ais.TransitionRunner.run_chunk
+
+  def poisoned(self, state, betas, run_seed, *args, **kwargs):
+    chain, accept_sum, log_step_sum = run_chunk(self, state, betas, run_seed,
+                                                *args, **kwargs)
+    if run_seed == reverse_seed:
+      chain = chain._replace(log_weights=chain.log_weights + np.inf)
+    return chain, accept_sum, log_step_sum
+
+  monkeypatch.setattr(tfrd.ais.TransitionRunner, 'run_chunk', poisoned)
+  with pytest.raises(tfrd.DecoderOutputError,
+                     match=r'beta = 0 \(reverse pass\)'):
+    bdmc_lib.run_bdmc(model, 'mse', schedule, simulated, chains=chains)
+
+
 def test_truncate_schedule_keeps_the_stretch_to_beta():
   schedule = tfrd.build_schedule([0.5, 2.0, 8.0], _geometric(8.0, 40), 10, 3)
   truncated = bdmc_lib.truncate_schedule(schedule, 2.0)

@@ -388,11 +388,13 @@ def _count(computations, names, pattern):
              for name in names for line in computations[name])
 
 
-def test_chunk_is_one_xla_computation_without_host_callbacks(problem):
+@pytest.mark.parametrize('adapt', [False, True])
+def test_chunk_is_one_xla_computation_without_host_callbacks(problem, adapt):
+  # Frozen, and adapting: the step-size kernel (tfrd.kernel) is in the loop.
   _, target = problem
   runner, state = _runner_and_state(target, jit_compile=True)
   hlo = runner.compiler_ir(state, np.linspace(0.1, 1.0, 5), SEED, 1,
-                           np.arange(NUM_IMAGES))
+                           np.arange(NUM_IMAGES), adapt=adapt)
   computations, entry = _hlo_computations(hlo)
   entry_whiles = [line for line in computations[entry] if ' while(' in line]
   assert len(entry_whiles) == 1, entry_whiles

@@ -455,3 +455,180 @@ def test_step_size_adapts_through_tfp_simple_step_size_adaptation():
   assert np.mean(accept_prob[:5]) < 0.05
   assert step_size[-1] < 0.4
   assert 0.6 < np.mean(accept_prob[-20:]) < 0.9
+
+
+# --- The kernels of tfrd's own AIS loop: given noise, cache, mass matrix,
+# --- and StepSizeAdaptation.
+
+
+def _given_noise(num_rows, seed):
+  rng = np.random.default_rng(seed)
+  return (tf.constant(rng.normal(size=(num_rows, LATENT_DIM))),
+          tf.constant(np.log(rng.uniform(size=num_rows))))
+
+
+def test_given_noise_and_cache_make_hmc_transition():
+  problem = LinearGaussianProblem(num_images=2)
+  target = problem.target(num_chains=3)
+  calls = []
+
+  def counting_target(z):
+    calls.append(1)
+    return target(z)
+
+  state = _prior_draws(6, seed=14)
+  parts = target(state)
+  noise = _given_noise(6, seed=14)
+  step_size = tf.constant(_step_sizes(6, seed=14))
+  rotation = np.linalg.qr(np.random.default_rng(14).normal(size=(2, 2)))[0]
+  metric = (tf.constant(np.stack([rotation, rotation.T])),
+            tf.constant([[0.5, 2.0], [1.0, 0.0]], tf.float64))
+  for given_metric in (None, metric):
+    kernel = AnnealedHMC(counting_target, tf.constant(BETA, tf.float64),
+                         step_size, NUM_LEAPFROG_STEPS, image_indices=[0, 1],
+                         metric=given_metric, noise=noise)
+    assert kernel.noise is noise and kernel.metric is given_metric
+    del calls[:]
+    results = kernel.bootstrap_results(state, target_parts=parts)
+    assert not calls  # the given cache: no target evaluation
+    assert results.target_parts is parts
+    # The seed is not used (no stateful seed is drawn without one either).
+    new_state, new_results = kernel.one_step(state, results)
+    assert len(calls) == NUM_LEAPFROG_STEPS
+    expected = tfrd.hmc_transition(target, tf.constant(BETA, tf.float64),
+                                   state, parts, noise[0], noise[1],
+                                   step_size, NUM_LEAPFROG_STEPS,
+                                   given_metric)
+    np.testing.assert_array_equal(new_state, expected.state)
+    np.testing.assert_array_equal(new_results.log_accept_ratio,
+                                  expected.log_accept_ratio)
+    for ours, theirs in zip(new_results.target_parts, expected.parts):
+      np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(new_results.step_size, step_size)
+    again, _ = kernel.one_step(state, results, seed=[9, 9])
+    np.testing.assert_array_equal(again, new_state)
+
+
+@pytest.mark.parametrize('shape', ['per_chain', 'shared', 'scalar'])
+def test_step_size_adaptation_applies_tfrd_rule(shape):
+  problem = LinearGaussianProblem(num_images=2)
+  target = problem.target(num_chains=3)
+  calls = []
+
+  def counting_target(z):
+    calls.append(1)
+    return target(z)
+
+  state = _prior_draws(6, seed=15)
+  step_size = (tf.constant(0.5, tf.float64) if shape == 'scalar'
+               else tf.constant(_step_sizes(6, seed=15, scale=0.5)))
+  inner = AnnealedHMC(counting_target, BETA, step_size, NUM_LEAPFROG_STEPS,
+                      image_indices=[0, 1], num_chains=3)
+  kernel = kernel_lib.StepSizeAdaptation(
+      inner, target_accept_prob=0.7, adaptation_rate=0.1,
+      shared_step_size=shape == 'shared')
+  assert kernel.is_calibrated  # as TFP's: the inner kernel's
+  results = kernel.bootstrap_results(state)
+  assert isinstance(results, kernel_lib.StepSizeAdaptationResults)
+  del calls[:]
+  new_state, new_results = kernel.one_step(state, results, seed=[3, 4])
+  assert len(calls) == NUM_LEAPFROG_STEPS  # adaptation costs nothing
+  # The inner kernel's transition, with the step size it was given.
+  plain_state, plain = inner.one_step(state, results.inner_results,
+                                      seed=[3, 4])
+  np.testing.assert_array_equal(new_state, plain_state)
+  accept = np.exp(np.minimum(plain.log_accept_ratio.numpy(), 0.0))
+  assert 0 < accept.min() < 1  # some rejections: the rule is exercised
+  driving = {'per_chain': accept,
+             'shared': np.repeat(accept.reshape(2, 3).mean(1), 3),
+             'scalar': accept.mean()}[shape]
+  expected = np.clip(step_size.numpy() * np.exp(0.1 * (driving - 0.7)),
+                     1e-7, 10.0)
+  adapted = new_results.inner_results.step_size.numpy()
+  np.testing.assert_allclose(adapted, expected, rtol=1e-12)
+  assert kernel_lib.innermost_results(new_results) is (
+      new_results.inner_results)
+  if shape == 'shared':
+    np.testing.assert_array_equal(adapted.reshape(2, 3)[:, 0],
+                                  expected.reshape(2, 3)[:, 0])
+  with pytest.raises(ValueError, match='image structure'):
+    kernel_lib.StepSizeAdaptation(AnnealedHMC(target.__call__, BETA, 0.1, 2),
+                                  shared_step_size=True)
+
+
+def test_step_size_adaptation_drives_sample_chain_to_the_target_rate():
+  problem = LinearGaussianProblem(num_images=2)
+  target = problem.target(num_chains=50)
+  kernel = kernel_lib.StepSizeAdaptation(
+      AnnealedHMC(target, 20.0, tf.fill([100], tf.constant(1.0, tf.float64)),
+                  NUM_LEAPFROG_STEPS),
+      target_accept_prob=0.75, adaptation_rate=0.1, shared_step_size=True)
+
+  @tf.function
+  def run():
+    return tfp.mcmc.sample_chain(
+        150, _prior_draws(100, seed=16), kernel=kernel, seed=[2, 5],
+        trace_fn=lambda _, results: (
+            results.inner_results.step_size,
+            tf.exp(tf.minimum(results.inner_results.log_accept_ratio, 0.0))))
+
+  _, (step_size, accept_prob) = run()
+  assert np.mean(accept_prob[:5]) < 0.05
+  # One step size per image, shrunk until about 75% are accepted.
+  np.testing.assert_array_equal(
+      step_size[-1].numpy().reshape(2, 50),
+      np.repeat(step_size[-1].numpy().reshape(2, 50)[:, :1], 50, axis=1))
+  assert np.all(step_size[-1] < 0.4)
+  assert 0.6 < np.mean(accept_prob[-30:]) < 0.9
+
+
+@pytest.mark.parametrize('adapt', [False, True])
+def test_an_ais_chunk_is_these_kernels_transitions(adapt):
+  # tfrd.ais's compiled loop runs each transition as AnnealedHMC (wrapped in
+  # StepSizeAdaptation when it adapts) with the noise of the transition's
+  # position in the run's streams: stepping the kernels by hand, with the
+  # log-weight update between them, gives the chunk's result bit for bit.
+  problem = LinearGaussianProblem(num_images=2)
+  target = problem.target(num_chains=3)
+  settings = tfrd.HMCSettings(num_leapfrog_steps=NUM_LEAPFROG_STEPS,
+                              target_accept_prob=0.7, adaptation_rate=0.1,
+                              shared_step_size=adapt)
+  runner = tfrd.ais.TransitionRunner(target, settings, jit_compile=False)
+  latents = _prior_draws(6, seed=17)
+  start = tfrd.ais.ChainState(
+      latents, target(latents), tf.zeros([6], tf.float64),
+      tf.constant(_step_sizes(6, seed=17, scale=0.8)),
+      tf.constant(0.5, tf.float64))
+  betas, run_seed, first, images = [1.0, 1.5, 2.0], 11, 34, [4, 1]
+  chain, accept_sum, log_step_sum = runner.run_chunk(
+      start, betas, run_seed, first, images, adapt=adapt)
+
+  state, parts, log_weights = start.latents, start.parts, start.log_weights
+  step_size, previous_beta = start.step_size, start.beta
+  accept, log_steps = 0.0, 0.0
+  for offset, beta in enumerate(betas):
+    beta = tf.constant(beta, tf.float64)
+    log_weights -= (beta - previous_beta) * parts.distortion
+    momentum, log_uniform = randomness.transition_noise(
+        randomness.noise_keys(run_seed), np.array(images, np.int64),
+        tf.constant(first - 1 + offset, tf.int64), 3, LATENT_DIM)
+    kernel = AnnealedHMC(target, beta, step_size, NUM_LEAPFROG_STEPS,
+                         noise=(tf.reshape(momentum, [6, LATENT_DIM]),
+                                tf.reshape(log_uniform, [6])))
+    if adapt:
+      kernel = kernel_lib.StepSizeAdaptation(kernel, 0.7, 0.1,
+                                             shared_step_size=True)
+    results = kernel.bootstrap_results(state, target_parts=parts)
+    state, results = kernel.one_step(state, results)
+    results = kernel_lib.innermost_results(results)
+    accept += np.exp(np.minimum(results.log_accept_ratio.numpy(), 0.0))
+    log_steps += np.log(step_size.numpy())
+    parts, step_size, previous_beta = (results.target_parts,
+                                       results.step_size, beta)
+  np.testing.assert_array_equal(chain.latents, state)
+  np.testing.assert_array_equal(chain.log_weights, log_weights)
+  np.testing.assert_array_equal(chain.parts.distortion, parts.distortion)
+  np.testing.assert_array_equal(chain.step_size, step_size)
+  np.testing.assert_array_equal(accept_sum, accept)
+  np.testing.assert_allclose(log_step_sum, log_steps, rtol=1e-14)
+  assert np.array_equal(chain.step_size, start.step_size) == (not adapt)

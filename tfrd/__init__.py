@@ -46,7 +46,10 @@ Main entry points:
   its own discretization and truncation errors), `GridCurve`
 - TFP's kernel protocol: `AnnealedHMC` (tfrd's HMC transition as a
   `tfp.mcmc.TransitionKernel`, for `tfp.mcmc.sample_chain`),
-  `AnnealedHMCResults`
+  `AnnealedHMCResults`; `StepSizeAdaptation` (tfrd's step-size rule as a
+  kernel wrapping another, like `tfp.mcmc.SimpleStepSizeAdaptation`),
+  `StepSizeAdaptationResults`: every transition of `run_ais` and of BDMC
+  is one of these kernels' (`tfrd.kernel`)
 - the passes a step-size mode makes and their cost: `num_passes`,
   `decoder_gradients_per_chain` (`tfrd.passes`)
 - lower level: `run_ais`, `hmc_transition`, `estimate_rate_distortion`,
@@ -126,6 +129,8 @@ _LAZY = {
     'leapfrog': ('tfrd.hmc', 'leapfrog'),
     'AnnealedHMC': ('tfrd.kernel', 'AnnealedHMC'),
     'AnnealedHMCResults': ('tfrd.kernel', 'AnnealedHMCResults'),
+    'StepSizeAdaptation': ('tfrd.kernel', 'StepSizeAdaptation'),
+    'StepSizeAdaptationResults': ('tfrd.kernel', 'StepSizeAdaptationResults'),
     'AnnealedTarget': ('tfrd.target', 'AnnealedTarget'),
     'standard_normal_prior': ('tfrd.target', 'standard_normal_prior'),
     'TargetParts': ('tfrd.target', 'TargetParts'),

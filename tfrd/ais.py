@@ -16,6 +16,26 @@ sizes toward 65% acceptance and records the geometric mean step size of each
 chain per segment of the schedule (`tfrd.step_sizes`); the reported run
 replays that table, frozen, with a fresh seed.
 
+Why one driver: every chain tfrd runs goes through the same two layers, so
+a fix or a check made once holds for all of them: the preliminary and the
+reported pass of a run, and the forward and reverse chains of BDMC
+(`tfrd.bdmc`).
+
+- the transition: each is the `one_step` of a `tfp.mcmc.TransitionKernel`
+  (`tfrd.kernel.AnnealedHMC`, wrapped in `tfrd.kernel.StepSizeAdaptation`
+  when the pass adapts, as `tfp.mcmc.SimpleStepSizeAdaptation` wraps an
+  inner kernel), built inside the compiled chunk for that transition's β,
+  noise, step sizes and mass matrix (`_make_chunk_fn`, run by
+  `TransitionRunner`). The log-weight update log w -= (β_k - β_{k-1})·d
+  stays in the loop: it is the annealing's, not a kernel's (a kernel leaves
+  one target invariant; the weight compares two);
+- the pass loop (`PassLoop`): starts or resumes the chains of a pass (from
+  the prior, or from given latents for reverse AIS), runs its chunks along
+  a `Course` (forward along the schedule, or back down it), replays a
+  frozen step-size and mass-matrix table, checks the log-weights at every
+  point, records RD points, checkpoints, reports progress and honours a
+  stop request.
+
 `run_ais` is a short driver over named parts:
 
 - the pass plan (`tfrd.passes`): which passes the step-size mode makes,
@@ -23,9 +43,13 @@ replays that table, frozen, with a fresh seed.
 - the resumable run state (`RunState`): the position, the chains, the
   step-size tables and the recorded points, and the one checkpoint layout
   they are saved in;
-- the pass loop (`_PassLoop`): starts or resumes the chains of a pass, runs
-  its chunks through the compiled `TransitionRunner`, records RD points,
-  checkpoints, reports progress and honours a stop request.
+- the pass loop (`PassLoop`) over the forward `Course`.
+
+Cost invariant: a transition costs exactly L decoder gradients whatever
+wraps it: the chain state carries the cached `TargetParts`, which start
+each kernel's transition (`tests/test_kernel.py` counts the target's
+calls, `tests/test_passes.py` a whole run's, and `benchmarks.throughput` times
+a transition against the bare decoder gradient).
 """
 
 import collections
@@ -37,6 +61,7 @@ import tensorflow as tf
 from tfrd import distribute
 from tfrd import estimators
 from tfrd import hmc
+from tfrd import kernel as kernel_lib
 from tfrd import passes as passes_lib
 from tfrd import preconditioning
 from tfrd import randomness
@@ -46,8 +71,8 @@ from tfrd import target as target_lib
 
 __all__ = ['ChainState', 'ProgressUpdate', 'AISRun', 'DecoderOutputError',
            'RunInterrupted', 'STEP_SIZE_MODES', 'chunk_boundaries',
-           'TransitionRunner', 'RunState', 'WorkerPart', 'run_ais',
-           'hessian_decoder_gradients']
+           'TransitionRunner', 'RunState', 'Course', 'forward_course',
+           'PassLoop', 'WorkerPart', 'run_ais', 'hessian_decoder_gradients']
 
 STEP_SIZE_MODES = hmc.STEP_SIZE_MODES
 
@@ -170,8 +195,27 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
   before the loop. The numbers are the same either way. A `preconditioned`
   function takes one more argument, the chunk's per-image mass matrix
   (eigenvectors [N, D, D], eigenvalues [N, D]; `tfrd.preconditioning`).
+
+  Each transition is the `one_step` of a `tfrd.kernel.AnnealedHMC` built
+  for it (its β, the noise drawn at its position, the chain's step sizes
+  and the chunk's mass matrix), wrapped in a `tfrd.kernel.StepSizeAdaptation`
+  when the step sizes `adapt`: one kernel per transition, as
+  `tfp.mcmc.sample_annealed_importance_chain` builds one per step, since β
+  changes every transition. The kernel objects exist only while tracing;
+  the computation is the transition's. The loop owns what the kernels do
+  not know: the annealing, i.e. β and the log-weight update between two
+  targets.
   """
   num_rows = target.num_images * target.num_chains
+
+  def transition_kernel(beta, step_size, noise, metric):
+    kernel = kernel_lib.AnnealedHMC(target, beta, step_size,
+                                    num_leapfrog_steps, metric=metric,
+                                    noise=noise)
+    if adapt:
+      kernel = kernel_lib.StepSizeAdaptation(
+          kernel, target_accept_prob, adaptation_rate, shared_step_size)
+    return kernel
 
   def run_chunk(state, betas, noise_keys, first_transition, image_indices,
                 num_steps, metric):
@@ -194,31 +238,19 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
       # distortion of the current state, no decoder call.
       log_weights = state.log_weights - (beta - state.beta) * state.parts.distortion
       momentum, log_uniform = noise_at(step)
-      result = hmc.hmc_transition(
-          target, beta, state.latents, state.parts,
-          tf.reshape(momentum, [num_rows, latent_dim]),
-          tf.reshape(log_uniform, [num_rows]),
-          state.step_size, num_leapfrog_steps, metric)
-      accept_prob = tf.exp(tf.minimum(result.log_accept_ratio, 0.0))
+      kernel = transition_kernel(
+          beta, state.step_size,
+          (tf.reshape(momentum, [num_rows, latent_dim]),
+           tf.reshape(log_uniform, [num_rows])), metric)
+      # The cached parts start the transition: L decoder gradients, no more.
+      results = kernel.bootstrap_results(state.latents,
+                                         target_parts=state.parts)
+      latents, results = kernel.one_step(state.latents, results)
+      results = kernel_lib.innermost_results(results)
+      accept_prob = tf.exp(tf.minimum(results.log_accept_ratio, 0.0))
       log_step_sum += tf.math.log(state.step_size)
-      step_size = state.step_size
-      if adapt:
-        log_accept_ratio = result.log_accept_ratio
-        if shared_step_size:
-          # One step size per image: every chain of the image takes the same
-          # update, driven by their mean acceptance probability (log of a
-          # probability <= 1, so adapt_step_size reads it back unchanged).
-          mean_accept = tf.reduce_mean(
-              tf.reshape(accept_prob, [target.num_images, target.num_chains]),
-              axis=1, keepdims=True)
-          log_accept_ratio = tf.reshape(
-              tf.broadcast_to(tf.math.log(mean_accept),
-                              [target.num_images, target.num_chains]),
-              [num_rows])
-        step_size = hmc.adapt_step_size(step_size, log_accept_ratio,
-                                        target_accept_prob, adaptation_rate)
-      new_state = ChainState(result.state, result.parts, log_weights,
-                             step_size, beta)
+      new_state = ChainState(latents, results.target_parts, log_weights,
+                             results.step_size, beta)
       return step + 1, new_state, accept_sum + accept_prob, log_step_sum
 
     zeros = tf.zeros([num_rows], tf.float64)
@@ -245,12 +277,14 @@ def _make_chunk_fn(target, num_leapfrog_steps, adapt, target_accept_prob,
 class TransitionRunner:
   """Runs stretches of HMC transitions on one annealed target.
 
-  The reusable core of `run_ais`, also used by `tfrd.bdmc` for reverse AIS:
-  `run_chunk` advances a `ChainState` through a given sequence of inverse
-  temperatures (increasing for forward AIS, decreasing for reverse AIS) with
-  the log-weight update log w += -(β_new - β_old)·d(x, f(z)) before every
-  transition, drawing its momenta and acceptance uniforms from the per-image
-  stateless streams of `tfrd.randomness`. A chunk is one call of one
+  The compiled core of `PassLoop` (every pass: forward AIS and BDMC's
+  reverse AIS): `run_chunk` advances a `ChainState` through a given
+  sequence of inverse temperatures (increasing for forward AIS, decreasing
+  for reverse AIS) with the log-weight update log w += -(β_new -
+  β_old)·d(x, f(z)) before every transition, drawing its momenta and
+  acceptance uniforms from the per-image stateless streams of
+  `tfrd.randomness`; each transition is a `tfrd.kernel` kernel's
+  `one_step` (see `_make_chunk_fn`). A chunk is one call of one
   compiled function: the noise is drawn inside it, transition by
   transition, from a few scalars and the image indices, and only the chunk's
   results come back. The loop is XLA-compiled where the decoder allows,
@@ -547,11 +581,81 @@ class RunState:
             for point in range(num_points)]
 
 
-class _PassLoop:
-  """Runs the passes of one AIS run over its schedule, chunk by chunk."""
+class Course(
+    collections.namedtuple('Course',
+                           ['betas', 'ends', 'forward_chunks', 'points',
+                            'estimates'])):
+  """The chunks a pass runs, in order: along the schedule, or back down it.
+
+  Forward AIS (`forward_course`) runs the schedule's chunks
+  (`chunk_boundaries`); reverse AIS (`tfrd.bdmc`) runs the schedule from
+  its last β back to β_0 in chunks of its own, each replaying the step
+  sizes and mass matrix of the forward chunk at the same β.
+
+  Attributes:
+    betas: float64 [n + 1]: the chains start at `betas[0]`, and transition
+      k = 1..n of the pass runs at `betas[k]`.
+    ends: int64 [K], increasing: the last transition of each chunk (chunk c
+      runs transitions ends[c-1] + 1..ends[c]); no chunk crosses a random
+      block.
+    forward_chunks: int64 [K]: the chunk of the schedule's forward chunking
+      whose step-size table row (`tfrd.step_sizes`) and mass-matrix row
+      (`tfrd.preconditioning`) chunk c uses; 0..K-1 forward.
+    points: int64 [P]: the transitions after which the pass checks that its
+      log-weights are finite and, with `estimates`, records an RD point.
+    estimates: whether the pass estimates (R, D, log Z) at its points
+      (forward AIS, eq. 14–15), or only checks them (reverse AIS, whose
+      final log-weights its caller reads).
+  """
+  __slots__ = ()
+
+  @property
+  def num_transitions(self):
+    return self.betas.size - 1
+
+
+def forward_course(schedule):
+  """The `Course` of a forward pass over `schedule`."""
+  ends = chunk_boundaries(schedule)
+  return Course(np.asarray(schedule.betas, np.float64), ends,
+                np.arange(ends.size, dtype=np.int64),
+                np.asarray(schedule.rd_indices, np.int64), True)
+
+
+class PassLoop:
+  """Runs passes of AIS over a course of chunks: the one chunk loop.
+
+  Every pass tfrd makes, the preliminary and reported passes of `run_ais`
+  and the reverse pass of `tfrd.bdmc.run_bdmc`, runs here, so there is one
+  place that starts the chains (from the prior or from given latents,
+  refusing non-finite distortions), replays a frozen step-size table and
+  mass-matrix table, runs the chunks through the compiled
+  `TransitionRunner`, checks the log-weights at every point, records RD
+  points, measures the Hessian mass matrix at its anchors, checkpoints,
+  reports progress and honours a stop request.
+
+  Args:
+    runner: a `TransitionRunner` (or `tfrd.distribute.ReplicatedRunner`).
+    schedule: the `AnnealingSchedule`; its forward chunking indexes the
+      step-size and mass-matrix tables.
+    prior: the prior (chains start from it unless given latents).
+    seed: the run's seed; a pass draws from `derive_seed(seed, seed_tag)`.
+    image_indices: int [N], the images' global indices.
+    hmc_settings: the `HMCSettings`.
+    step_size_table: None, or the [segments, N·C] table the passes whose
+      `step_sizes` is 'given' replay.
+    checkpointing: (checkpointer or None, least seconds between
+      checkpoints).
+    course: the `Course` the passes run; `forward_course(schedule)` if None.
+    mass_matrix_table: None, or a `tfrd.preconditioning.MassMatrixTable` to
+      replay frozen (reverse AIS replays the forward run's); otherwise,
+      with `hmc_settings.mass_matrix == 'hessian'`, the table is the run
+      state's, measured by the adapting pass at its anchors.
+  """
 
   def __init__(self, runner, schedule, prior, seed, image_indices,
-               hmc_settings, step_size_table, checkpointing):
+               hmc_settings, step_size_table=None, checkpointing=(None, 0.0),
+               course=None, mass_matrix_table=None):
     self.runner = runner
     self.schedule = schedule
     self.prior = prior
@@ -559,20 +663,27 @@ class _PassLoop:
     self.image_indices = image_indices
     self.hmc = hmc_settings
     self.step_size_table = step_size_table
+    self.given_mass_matrix = mass_matrix_table
     # (checkpointer or None, least seconds between checkpoints)
     self.checkpointer, self.checkpoint_interval_s = checkpointing
-    self.boundaries = chunk_boundaries(schedule)
-    self.segments = step_sizes_lib.chunk_segments(self.boundaries.size)
-    self.rd_positions = {int(k): i for i, k in enumerate(schedule.rd_indices)}
+    self.course = forward_course(schedule) if course is None else course
+    forward_ends = chunk_boundaries(schedule)
+    # The step-size table row of each chunk of the course.
+    self.segments = step_sizes_lib.chunk_segments(forward_ends.size)[
+        self.course.forward_chunks]
+    self.points = {int(k): i for i, k in enumerate(self.course.points)}
     self.last_save = time.time()
-    # With a Hessian mass matrix: the anchor chunks, after which the
-    # preliminary pass measures each image's Hessian (anchor k fills table
-    # row k), and the row each chunk uses.
+    # With a mass matrix: the table row each forward chunk uses, and (when
+    # the run measures it) the anchor chunks, after which an adapting pass
+    # measures each image's Hessian (anchor k fills table row k).
     self.anchors = self.chunk_rows = None
-    if hmc_settings.mass_matrix == 'hessian':
+    self.anchor_rows = {}
+    if mass_matrix_table is not None:
+      self.chunk_rows = np.asarray(mass_matrix_table.chunk_rows)
+    elif hmc_settings.mass_matrix == 'hessian':
       self.anchors = preconditioning.anchor_chunks(
-          schedule.betas[self.boundaries])
-      self.chunk_rows = preconditioning.chunk_rows(self.boundaries.size,
+          schedule.betas[forward_ends])
+      self.chunk_rows = preconditioning.chunk_rows(forward_ends.size,
                                                    self.anchors)
       self.anchor_rows = {int(chunk): row + 1
                           for row, chunk in enumerate(self.anchors)}
@@ -584,29 +695,45 @@ class _PassLoop:
     self.last_save = time.time()
     return self.checkpointer.save(state.to_checkpoint())
 
-  def _start_chains(self, run_seed, table):
-    """z_0 ~ p(z) with zero log-weights and the pass's first step sizes."""
+  def _start_chains(self, run_seed, table, start):
+    """The pass's first `ChainState`: z_0 ~ p(z), or the given latents,
+    with zero log-weights, the pass's first step sizes and β = betas[0]."""
     runner = self.runner
     num_rows = runner.num_images * runner.num_chains
-    latents = _initial_latents(self.prior, run_seed, self.image_indices,
-                               runner.num_chains, int(self.prior.event_shape[-1]))
+    if start is None:
+      latents = _initial_latents(self.prior, run_seed, self.image_indices,
+                                 runner.num_chains,
+                                 int(self.prior.event_shape[-1]))
+      where = 'latent samples drawn from the prior'
+    else:
+      latents = tf.constant(np.asarray(start, np.float64))
+      where = 'chains at their given starting latents'
     parts = self.runner.evaluate(latents)
     bad = ~np.isfinite(parts.distortion.numpy())
     if bad.any():
       raise DecoderOutputError(
           f'The decoder returned NaN or infinite outputs (or an infinite '
-          f'distortion) for {int(bad.sum())} of {bad.size} latent samples '
-          f'drawn from the prior. Check the model, its output range and the '
-          f'distortion.')
+          f'distortion) for {int(bad.sum())} of {bad.size} {where}. Check '
+          f'the model, its output range and the distortion.')
     step_size = (np.full([num_rows], self.hmc.initial_step_size)
                  if table is None else table[self.segments[0]])
     return ChainState(latents, parts, tf.zeros([num_rows], tf.float64),
                       tf.constant(step_size, tf.float64),
-                      tf.constant(0.0, tf.float64))
+                      tf.constant(self.course.betas[0], tf.float64))
 
-  def _measure_anchor(self, state, chunk_index):
+  def _metric(self, state, forward_chunk):
+    """The chunk's mass matrix (None for the identity)."""
+    if self.chunk_rows is None:
+      return None
+    if self.metrics is None:
+      table = (self.given_mass_matrix if self.given_mass_matrix is not None
+               else state.mass_matrix_table(self.chunk_rows))
+      self.metrics = table.row_tensors()
+    return self.metrics[self.chunk_rows[forward_chunk]]
+
+  def _measure_anchor(self, state, forward_chunk):
     """At an anchor chunk's end, fills its table row from the chains."""
-    row = self.anchor_rows.get(chunk_index)
+    row = self.anchor_rows.get(forward_chunk)
     if row is None:
       return
     hessians = self.runner.mean_hessian(state.chain.latents).numpy()
@@ -619,61 +746,94 @@ class _PassLoop:
      state.mass_eigenvalues[row]) = preconditioning.eigen_table_row(hessians)
     self.metrics = None
 
-  def run_pass(self, pass_index, ais_pass, state, progress, stop):
+  def run_pass(self, pass_index, ais_pass, state, progress, stop,
+               start=None):
     """Runs (or resumes) one pass; returns when its last chunk is done.
+
+    Args:
+      pass_index: the pass's index in the run (its `state.elapsed_s` slot).
+      ais_pass: the `tfrd.passes.AISPass`.
+      state: the `RunState`; `state.chain` None starts the pass's chains,
+        otherwise the pass resumes at `state.next_chunk`.
+      progress: None, or the callable receiving a `ProgressUpdate` after
+        every chunk.
+      stop: None, or an event; once set, the pass checkpoints at the end of
+        the current chunk and raises `RunInterrupted`.
+      start: None (the chains start from the prior), or latents [N·C, D]
+        float64 to start them from (reverse AIS: exact samples of q_β).
+
+    Returns:
+      The acceptance probabilities summed over the chains and transitions
+      this call ran (the whole pass unless it resumed).
 
     Raises:
       RunInterrupted: when `stop` is set, after checkpointing.
+      DecoderOutputError: for non-finite distortions at the start, or
+        non-finite log-weights or distortions at a point.
     """
-    schedule, boundaries = self.schedule, self.boundaries
+    course = self.course
     start_time = time.time() - float(state.elapsed_s[pass_index])
     run_seed = randomness.derive_seed(self.seed, ais_pass.seed_tag)
     table = {'given': self.step_size_table,
              'preliminary': state.preliminary_table,
              None: None}[ais_pass.step_sizes]
     if state.chain is None:
-      state.chain = self._start_chains(run_seed, table)
-    num_points = schedule.rd_indices.size
-    for chunk_index in range(state.next_chunk, boundaries.size):
-      end = int(boundaries[chunk_index])
-      first = int(boundaries[chunk_index - 1]) + 1 if chunk_index else 1
+      state.chain = self._start_chains(run_seed, table, start)
+    num_points = course.points.size
+    accept_total = 0.0
+    for chunk_index in range(state.next_chunk, course.ends.size):
+      end = int(course.ends[chunk_index])
+      first = int(course.ends[chunk_index - 1]) + 1 if chunk_index else 1
       num_steps = end - first + 1
+      forward_chunk = int(course.forward_chunks[chunk_index])
       chain = state.chain
       if table is not None:
         chain = chain._replace(step_size=tf.constant(
             table[self.segments[chunk_index]], tf.float64))
-      metric = None
-      if self.chunk_rows is not None:
-        if self.metrics is None:
-          self.metrics = state.mass_matrix_table(self.chunk_rows).row_tensors()
-        metric = self.metrics[self.chunk_rows[chunk_index]]
       chain, accept_sum, log_step_sum = self.runner.run_chunk(
-          chain, schedule.betas[first:end + 1], run_seed, first,
-          self.image_indices, ais_pass.adapt, metric)
+          chain, course.betas[first:end + 1], run_seed, first,
+          self.image_indices, ais_pass.adapt,
+          self._metric(state, forward_chunk))
       state.chain = chain
-      if ais_pass.adapt and self.chunk_rows is not None:
-        self._measure_anchor(state, chunk_index)
+      if ais_pass.adapt and self.anchor_rows:
+        self._measure_anchor(state, forward_chunk)
       state.used_steps.add(chunk_index, log_step_sum.numpy(), num_steps)
-      accept_rate = float(np.mean(accept_sum.numpy()) / num_steps)
-      point = self.rd_positions.get(end)
+      accept = accept_sum.numpy()
+      accept_total += float(np.sum(accept))
+      accept_rate = float(np.mean(accept) / num_steps)
+      beta = float(course.betas[end])
+      point = self.points.get(end)
       if point is not None:
-        _record_point(state, point, float(schedule.betas[end]), chain,
-                      accept_rate, run_seed, self.image_indices)
+        _check_finite(chain, beta, ais_pass.phase)
+        if course.estimates:
+          _record_point(state, point, beta, chain, accept_rate, run_seed,
+                        self.image_indices)
       state.next_chunk = chunk_index + 1
       state.elapsed_s[pass_index] = time.time() - start_time
       if self.checkpointer is not None and (
           time.time() - self.last_save >= self.checkpoint_interval_s or
-          chunk_index + 1 == boundaries.size):
+          chunk_index + 1 == course.ends.size):
         self.save(state)
       if progress is not None:
         progress(ProgressUpdate(
-            ais_pass.phase, end, schedule.num_transitions,
-            int(np.sum(schedule.rd_indices <= end)), num_points,
-            float(schedule.betas[end]), accept_rate,
+            ais_pass.phase, end, course.num_transitions,
+            int(np.sum(course.points <= end)), num_points, beta, accept_rate,
             time.time() - start_time))
       if stop is not None and stop.is_set():
         raise RunInterrupted(
             self.save(state) if self.checkpointer is not None else None)
+    return accept_total
+
+
+def _check_finite(chain, beta, phase):
+  """Raises `DecoderOutputError` unless the chains' log-weights and
+  distortions are finite (checked at every point of a pass)."""
+  if not (np.all(np.isfinite(chain.log_weights.numpy())) and
+          np.all(np.isfinite(chain.parts.distortion.numpy()))):
+    raise DecoderOutputError(
+        f'Non-finite AIS log-weights or distortions at beta = {beta:g} '
+        f'({phase} pass): the decoder produced NaN or infinite outputs along '
+        f'the chain.')
 
 
 class WorkerPart(
@@ -764,8 +924,8 @@ def run_ais(decoder, data, distortion, schedule, prior=None, latent_dim=None,
   num_images = data.shape[0]
   image_indices = randomness.check_image_indices(image_indices, num_images)
   num_rows = num_images * num_chains
-  segments = step_sizes_lib.chunk_segments(chunk_boundaries(schedule).size)
-  num_segments = int(segments[-1]) + 1
+  num_segments = int(step_sizes_lib.chunk_segments(
+      chunk_boundaries(schedule).size)[-1]) + 1
   preconditioned = hmc_settings.mass_matrix == 'hessian'
   if preconditioned and step_size_table is not None:
     raise ValueError(
@@ -798,10 +958,10 @@ def run_ais(decoder, data, distortion, schedule, prior=None, latent_dim=None,
           f'The shard plan gives this worker {sum(shard_plan.local_sizes)} '
           f'images, but {num_images} were given.')
     runner = distribute.ReplicatedRunner(strategy, shard_plan, make_runner)
-  loop = _PassLoop(runner, schedule, prior, chains.seed, image_indices,
-                   hmc_settings, step_size_table,
-                   (checkpointer, control.checkpoint_interval_s))
-  state = RunState(num_rows, num_images, latent_dim, segments,
+  loop = PassLoop(runner, schedule, prior, chains.seed, image_indices,
+                  hmc_settings, step_size_table,
+                  (checkpointer, control.checkpoint_interval_s))
+  state = RunState(num_rows, num_images, latent_dim, loop.segments,
                    schedule.rd_indices.size, len(plan),
                    loop.anchors.size if preconditioned else None)
   if checkpointer is not None:
@@ -864,11 +1024,8 @@ def _record_point(state, point, beta, chain, accept_rate, run_seed,
   log_weights = chain.log_weights.numpy().reshape(num_images, -1)
   num_chains = log_weights.shape[1]
   distortions = chain.parts.distortion.numpy().reshape(num_images, num_chains)
-  try:
-    estimate = estimators.estimate_rate_distortion(beta, log_weights,
-                                                   distortions)
-  except ValueError as error:
-    raise DecoderOutputError(f'At beta = {beta:g}: {error}') from None
+  estimate = estimators.estimate_rate_distortion(beta, log_weights,
+                                                 distortions)
   for name, value in estimate._asdict().items():
     state.recorded[name][point] = value
   state.recorded_accept[point] = accept_rate

@@ -25,6 +25,19 @@ state before the transition at β_{j-1}: the forward update
 -(β_new - β_old)·d fed the decreasing betas. It uses the forward run's
 per-chain step sizes, frozen: a reverse chain that adapted would not be a
 Markov chain and its weights would not be unbiased.
+
+Both directions run on tfrd's one AIS driver (`tfrd.ais`): the forward run
+is `run_ais`, and the reverse run is one more pass of the same
+`tfrd.ais.PassLoop` (`tfrd.passes.REVERSE_PASS`) along a reverse
+`tfrd.ais.Course` (`_reverse_course`: β_n down to β_0, in chunks that cross
+neither a random block nor a forward chunk, each replaying the forward
+chunk's step-size and mass-matrix rows), started from the simulated
+latents. So its transitions are the same `tfrd.kernel.AnnealedHMC` kernels
+in the same compiled chunk, and the start check, the weight check, the
+table replay, progress and stop requests are the forward run's.
+`tests/test_bdmc.py` checks the bounds against the exact log Z of linear
+decoders, and that the reverse run goes through that loop (its progress,
+its stop, its non-finite checks).
 """
 
 import collections
@@ -41,7 +54,6 @@ from tfrd import passes as passes_lib
 from tfrd import randomness
 from tfrd import schedules as schedules_lib
 from tfrd import settings as settings_lib
-from tfrd import step_sizes as step_sizes_lib
 from tfrd import target as target_lib
 
 __all__ = ['SimulatedData', 'BDMCResult', 'simulate_data', 'run_bdmc',
@@ -359,6 +371,19 @@ def _reverse_chunks(forward_ends, num_transitions):
   return chunks
 
 
+def _reverse_course(schedule):
+  """The `tfrd.ais.Course` of reverse AIS along `schedule`: β_n down to β_0
+  in `_reverse_chunks`, each replaying its forward chunk's table rows; its
+  one point, the end, is where its log-weights are checked."""
+  num_transitions = schedule.num_transitions
+  chunks = _reverse_chunks(ais.chunk_boundaries(schedule), num_transitions)
+  return ais.Course(
+      betas=np.asarray(schedule.betas, np.float64)[::-1],
+      ends=np.array([last for _, last, _ in chunks], np.int64),
+      forward_chunks=np.array([chunk for _, _, chunk in chunks], np.int64),
+      points=np.array([num_transitions], np.int64), estimates=False)
+
+
 def _log_mean_exp(values, axis):
   peak = np.max(values, axis=axis, keepdims=True)
   return (np.log(np.mean(np.exp(values - peak), axis=axis)) +
@@ -388,6 +413,8 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, prior=None,
   its mass-matrix table (`chains.hmc.mass_matrix`). The
   reverse run never adapts: adaptation would break the Markov property its
   unbiasedness rests on. Its random numbers come from a seed tag of its own.
+  It is one more pass of `tfrd.ais.PassLoop`, the loop of the forward run
+  (see the module docstring).
 
   Args:
     decoder: callable latents [B, D] -> outputs [B, ...].
@@ -424,7 +451,6 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, prior=None,
   distortion = distortions_lib.get_distortion(distortion)
   chains = settings_lib.ChainSettings() if chains is None else chains
   control = _check_control(control)
-  progress = control.progress
   hmc_settings, num_chains, seed = chains.hmc, chains.num_chains, chains.seed
   jit_compile = chains.jit_compile
   schedule = _as_schedule(schedule_to_beta)
@@ -455,61 +481,27 @@ def run_bdmc(decoder, distortion, schedule_to_beta, simulated, prior=None,
     jit_compile = False  # XLA already failed on this decoder: don't retry.
   # The reverse run replays frozen step sizes: only L matters here.
   runner = ais.TransitionRunner(target, hmc_settings, jit_compile)
-  table = np.asarray(forward.step_size_table, dtype=np.float64)
-  initial = tf.constant(np.repeat(latents, num_chains, axis=0))
-  parts = runner.evaluate(initial)
-  bad = ~np.isfinite(parts.distortion.numpy())
-  if bad.any():
-    raise ais.DecoderOutputError(
-        f'The decoder returned NaN or infinite outputs (or an infinite '
-        f'distortion) at {int(bad.sum())} of {bad.size} chains started from '
-        f'the simulated latents.')
-  num_rows = num_images * num_chains
-  num_transitions = schedule.num_transitions
-  forward_ends = ais.chunk_boundaries(schedule)
-  chunks = _reverse_chunks(forward_ends, num_transitions)
-  # The table row each forward chunk used (tfrd.step_sizes).
-  segments = step_sizes_lib.chunk_segments(forward_ends.size)
-  state = ais.ChainState(initial, parts, tf.zeros([num_rows], tf.float64),
-                         tf.constant(table[segments[chunks[0][2]]],
-                                     tf.float64),
-                         tf.constant(beta, tf.float64))
-  reverse_seed = randomness.derive_seed(
-      seed, randomness.RUN_SEED_TAGS['reverse'])
-  accept_total = 0.0
-  metrics = (None if forward.mass_matrix_table is None else
-             forward.mass_matrix_table.row_tensors())
-  for first, last, forward_chunk in chunks:
-    state = state._replace(
-        step_size=tf.constant(table[segments[forward_chunk]], tf.float64))
-    # β_{n-first}, β_{n-first-1}, ..., β_{n-last}: downhill.
-    betas = schedule.betas[num_transitions - last:
-                           num_transitions - first + 1][::-1]
-    metric = (None if metrics is None else
-              metrics[forward.mass_matrix_table.chunk_rows[forward_chunk]])
-    state, accept_sum, _ = runner.run_chunk(state, betas, reverse_seed, first,
-                                            image_indices, adapt=False,
-                                            metric=metric)
-    accept_total += float(np.sum(accept_sum.numpy()))
-    if progress is not None:
-      progress(ais.ProgressUpdate(
-          'reverse', last, num_transitions, int(last == num_transitions), 1,
-          float(betas[-1]), float(np.mean(accept_sum.numpy())) / len(betas),
-          time.time() - start))
-    if control.stop is not None and control.stop.is_set():
-      raise ais.RunInterrupted(None)
-  log_weights = state.log_weights.numpy().reshape(num_images, num_chains)
-  if not np.all(np.isfinite(log_weights)):
-    raise ais.DecoderOutputError(
-        'Non-finite reverse AIS log-weights: the decoder produced NaN or '
-        'infinite outputs along the reverse chain.')
+  loop = ais.PassLoop(
+      runner, schedule, prior, seed, image_indices, hmc_settings,
+      step_size_table=np.asarray(forward.step_size_table, dtype=np.float64),
+      course=_reverse_course(schedule),
+      mass_matrix_table=forward.mass_matrix_table)
+  state = ais.RunState(num_images * num_chains, num_images, latent_dim,
+                       loop.segments, num_points=1, num_passes=1)
+  accept_total = loop.run_pass(
+      0, passes_lib.REVERSE_PASS, state, control.progress, control.stop,
+      start=np.repeat(latents, num_chains, axis=0))
+  log_weights = state.chain.log_weights.numpy().reshape(num_images,
+                                                        num_chains)
   upper = -_log_mean_exp(log_weights, axis=1)
+  num_transitions = schedule.num_transitions
   wall_time_s = dict(forward.wall_time_s)
   wall_time_s['reverse'] = time.time() - start
   return BDMCResult(
       beta=beta, lower=lower, upper=upper, gap=upper - lower, forward=forward,
       reverse_log_weights=log_weights,
-      reverse_accept_rate=accept_total / (num_rows * num_transitions),
+      reverse_accept_rate=accept_total / (num_images * num_chains *
+                                          num_transitions),
       num_transitions=num_transitions,
       # The reverse pass costs what one frozen forward pass costs.
       num_decoder_gradients=(

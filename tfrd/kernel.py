@@ -1,12 +1,25 @@
-"""tfrd's HMC transition as a `tfp.mcmc.TransitionKernel`.
+"""tfrd's HMC transition and step-size adaptation as `tfp.mcmc.TransitionKernel`s.
 
-`tfrd.hmc.hmc_transition` is driven by tfrd's own AIS loop (`tfrd.ais`), which
-feeds it momenta and acceptance uniforms from per-image stateless streams and
-keeps the target's distortion and gradient cached (`tfrd.target.TargetParts`).
-`AnnealedHMC` wraps that same transition in TFP's kernel protocol, so the
-annealed target q_β(z|x) ∝ p(z) exp(-β d(x, f(z))) at one fixed β can be
-sampled with `tfp.mcmc.sample_chain` and composed with TFP's other kernels,
-without giving up either property:
+Why it exists: every chain tfrd runs, the preliminary and reported passes of
+`tfrd.ais` and the forward and reverse chains of `tfrd.bdmc`, makes its
+transitions through the kernels of this module, in TFP's kernel protocol, so
+they also compose with TFP's own kernels and drivers
+(`tfp.mcmc.sample_chain`, `tfp.mcmc.SimpleStepSizeAdaptation`, ...):
+
+- `AnnealedHMC`: `tfrd.hmc.hmc_transition` on the annealed target
+  q_β(z|x) ∝ p(z) exp(-β d(x, f(z))) at one β, with an optional per-image
+  mass matrix (`tfrd.preconditioning`);
+- `StepSizeAdaptation`: wraps such a kernel, as
+  `tfp.mcmc.SimpleStepSizeAdaptation` does, and updates the step size in
+  its results after every transition with tfrd's rule
+  (`tfrd.hmc.adapt_step_size`, per chain, or per image with
+  `shared_step_size`).
+
+The compiled AIS loop (`tfrd.ais`) builds one such kernel per transition,
+with that transition's β, as `tfp.mcmc.sample_annealed_importance_chain`
+builds one per step: β changes from one transition to the next, and the AIS
+log-weight update, which needs two successive β's, stays in the loop that
+owns the annealing. The kernels keep what the estimator depends on:
 
 - per-image noise: `one_step` takes the stateless seed TFP's protocol passes
   in (an int32 [2] tensor; `sample_chain` splits a new one per step) and
@@ -18,15 +31,20 @@ without giving up either property:
   computation (no loop over images, one set of kernels on a GPU whatever the
   batch). A plain callable target without image structure falls back to one
   draw for the whole batch from the seed, like
-  `tfp.mcmc.HamiltonianMonteCarlo`;
+  `tfp.mcmc.HamiltonianMonteCarlo`. The AIS loop instead hands the kernel
+  the noise it drew at the transition's position in the run's own streams
+  (`noise`), so a run's numbers do not depend on how they reach the kernel;
 - the cache: the kernel results carry the `TargetParts` at the current state,
-  so the first half step of the leapfrog and the rejected branch reuse them.
+  so the first half step of the leapfrog and the rejected branch reuse them,
+  and `bootstrap_results` takes them when the caller already has them (the
+  AIS loop carries them from one transition to the next).
 
-Cost invariant: `bootstrap_results` evaluates the target once, and every
-`one_step` costs exactly `num_leapfrog_steps` (L) target evaluations, each one
-decoder forward and backward pass. A `sample_chain` run of n transitions
-(n = num_burnin_steps + num_results without thinning) thus costs 1 + n·L
-decoder gradients, as n transitions of `tfrd.ais` do.
+Cost invariant: `bootstrap_results` evaluates the target once (never when
+given the `TargetParts`), and every `one_step` costs exactly
+`num_leapfrog_steps` (L) target evaluations, each one decoder forward and
+backward pass; `StepSizeAdaptation` adds none. A `sample_chain` run of n
+transitions (n = num_burnin_steps + num_results without thinning) thus
+costs 1 + n·L decoder gradients, as n transitions of `tfrd.ais` do.
 
 `tests/test_kernel.py` checks the moments of the exact Gaussian posterior of a
 linear decoder (with a wrong-β control the check must reject) and of a
@@ -34,8 +52,13 @@ quadratic callable target (the whole-batch fallback), agreement with
 `tfp.mcmc.HamiltonianMonteCarlo` on the same target (moments and acceptance
 rate), the batch-independence of each image's draws and their documented
 derivation from the seed, that the draw is one vectorized computation (no
-loop over images in the graph), the L-evaluation count of `one_step`, and
-step-size adaptation by `tfp.mcmc.SimpleStepSizeAdaptation`.
+loop over images in the graph), the L-evaluation count of `one_step` (with
+and without given noise and cache, and under `StepSizeAdaptation`),
+step-size adaptation by `tfp.mcmc.SimpleStepSizeAdaptation` and by
+`StepSizeAdaptation` (against `tfrd.hmc.adapt_step_size`, per chain and
+per image), and that the AIS loop's transitions are these kernels'.
+`tests/test_gpu_readiness.py` checks that the loop that builds them is still
+one XLA computation per chunk with no host round trip.
 """
 
 import collections
@@ -47,8 +70,9 @@ from tfrd import hmc
 from tfrd.probability import tfp
 from tfrd import randomness
 
-__all__ = ['AnnealedHMCResults', 'AnnealedHMC', 'KERNEL_NOISE_KEYS',
-           'seed_position']
+__all__ = ['AnnealedHMCResults', 'AnnealedHMC', 'StepSizeAdaptationResults',
+           'StepSizeAdaptation', 'KERNEL_NOISE_KEYS', 'seed_position',
+           'innermost_results']
 
 # The kernel's own momentum and acceptance keys: `noise_keys` of a seed
 # derived from the kernel's name, so that no small run seed of `tfrd.ais`
@@ -71,7 +95,8 @@ class AnnealedHMCResults(
     is_accepted: bool [B] (True after `bootstrap_results`).
     step_size: float64 step size of the next transition, scalar or [B] as
       given to the kernel. `one_step` reads it from here, as TFP's HMC does,
-      so `tfp.mcmc.SimpleStepSizeAdaptation` can adapt it.
+      so `StepSizeAdaptation` or `tfp.mcmc.SimpleStepSizeAdaptation` can
+      adapt it.
   """
   __slots__ = ()
 
@@ -113,6 +138,12 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
   `sample_chain` without a seed passes none; the kernel then draws a seed
   statefully (`tfp.random.sanitize_seed`) and the run is not reproducible.
 
+  With `noise` given, the kernel makes one transition with those momenta
+  and acceptance uniforms and ignores its seed: the kernel of one
+  transition, as the AIS loop (`tfrd.ais`) builds one per transition from
+  the noise it drew at the transition's position in the run's streams.
+  Stepped twice, it would use the same numbers twice.
+
   Example:
 
   ```python
@@ -139,6 +170,14 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
       structure otherwise.
     num_chains: chains per image C; defaults to the target's `num_chains`,
       else B / N at the first step.
+    metric: None (identity mass matrix), or per-image (eigenvectors
+      [N, D, D], eigenvalues [N, D]) float64 of the mass matrix M_β of
+      `tfrd.preconditioning` (a row of
+      `tfrd.preconditioning.MassMatrixTable.row_tensors`); needs image
+      structure, image-major rows.
+    noise: None (draw from the seed), or (momentum [B, D], log_uniform [B])
+      float64: standard normal momenta and log-uniforms in (-inf, 0] of
+      this one transition (see above).
     name: optional name scope of the kernel's ops.
 
   Raises:
@@ -148,7 +187,8 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
   """
 
   def __init__(self, target, beta, step_size, num_leapfrog_steps,
-               image_indices=None, num_chains=None, name=None):
+               image_indices=None, num_chains=None, metric=None, noise=None,
+               name=None):
     if int(num_leapfrog_steps) != num_leapfrog_steps or num_leapfrog_steps < 1:
       raise ValueError(f'num_leapfrog_steps must be an integer >= 1, got '
                        f'{num_leapfrog_steps!r}.')
@@ -167,7 +207,8 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
     self._parameters = dict(
         target=target, beta=beta, step_size=step_size,
         num_leapfrog_steps=int(num_leapfrog_steps),
-        image_indices=image_indices, num_chains=num_chains, name=name)
+        image_indices=image_indices, num_chains=num_chains, metric=metric,
+        noise=noise, name=name)
 
   @property
   def parameters(self):
@@ -190,6 +231,16 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
   @property
   def num_leapfrog_steps(self):
     return self._parameters['num_leapfrog_steps']
+
+  @property
+  def metric(self):
+    """The per-image mass matrix (eigenvectors, eigenvalues), or None."""
+    return self._parameters['metric']
+
+  @property
+  def noise(self):
+    """The given (momentum, log_uniform) of one transition, or None."""
+    return self._parameters['noise']
 
   @property
   def name(self):
@@ -218,11 +269,14 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
       return int(self.target.num_chains)
     return None
 
-  def bootstrap_results(self, init_state):
-    """Evaluates the target once at `init_state` (its cached `TargetParts`).
+  def bootstrap_results(self, init_state, target_parts=None):
+    """The results at `init_state`: its `TargetParts` and the step size.
 
     Args:
       init_state: latents [B, D] float64.
+      target_parts: None, or the `TargetParts` at `init_state` when the
+        caller has them (the AIS loop carries them between transitions);
+        then the target is not evaluated.
 
     Returns:
       An `AnnealedHMCResults` with zero log acceptance ratios, all chains
@@ -233,8 +287,11 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
     """
     with tf.name_scope(self.name or 'AnnealedHMC'):
       state = _as_latents(init_state)
-      parts = self.target(state)
-      rows = tf.shape(state)[:1]
+      parts = self.target(state) if target_parts is None else target_parts
+      # Static where known: constants, no ops in the AIS loop's graph.
+      rows = state.shape[:1]
+      if not rows.is_fully_defined():
+        rows = tf.shape(state)[:1]
       return AnnealedHMCResults(
           target_parts=parts,
           log_accept_ratio=tf.zeros(rows, tf.float64),
@@ -251,6 +308,7 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
         `current_state` and its `step_size` is the one used.
       seed: a stateless seed (int32 [2] tensor or pair of ints), as
         `tfp.mcmc.sample_chain` passes; see `tfp.random.sanitize_seed`.
+        Unused when the kernel was given its `noise`.
 
     Returns:
       (next latents [B, D], `AnnealedHMCResults`).
@@ -260,16 +318,21 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
       ValueError: if B is not a multiple of the number of images, or not N·C.
     """
     with tf.name_scope(self.name or 'AnnealedHMC'):
-      seed = tfp.random.sanitize_seed(seed)
       state = _as_latents(current_state)
-      momentum, log_uniform = self._draw_noise(seed, state)
+      if self.noise is None:
+        momentum, log_uniform = self._draw_noise(
+            tfp.random.sanitize_seed(seed), state)
+      else:
+        momentum, log_uniform = self.noise
       step_size = tf.convert_to_tensor(previous_kernel_results.step_size,
                                        tf.float64)
+      per_chain = step_size
+      if step_size.shape.rank != 1:  # a scalar: one step size for all chains
+        per_chain = tf.broadcast_to(step_size, tf.shape(state)[:1])
       result = hmc.hmc_transition(
           self.target, tf.convert_to_tensor(self.beta, tf.float64), state,
           previous_kernel_results.target_parts, momentum, log_uniform,
-          tf.broadcast_to(step_size, tf.shape(state)[:1]),
-          self.num_leapfrog_steps)
+          per_chain, self.num_leapfrog_steps, self.metric)
       return result.state, AnnealedHMCResults(
           target_parts=result.parts,
           log_accept_ratio=result.log_accept_ratio,
@@ -307,6 +370,164 @@ class AnnealedHMC(tfp.mcmc.TransitionKernel):
         seed_position(seed), num_chains, latent_dim)
     return (tf.reshape(momentum, tf.shape(state)),
             tf.reshape(log_uniform, tf.shape(state)[:1]))
+
+
+class StepSizeAdaptationResults(
+    collections.namedtuple('StepSizeAdaptationResults', ['inner_results'])):
+  """Kernel results of `StepSizeAdaptation`.
+
+  Attributes:
+    inner_results: the inner kernel's results, whose `step_size` is the
+      adapted one, for the next transition.
+  """
+  __slots__ = ()
+
+
+class StepSizeAdaptation(tfp.mcmc.TransitionKernel):
+  """Adapts an inner kernel's step size toward a target acceptance rate.
+
+  A wrapper in the shape of `tfp.mcmc.SimpleStepSizeAdaptation`: `one_step`
+  steps the inner kernel with the step size its results hold, then writes
+  the updated step size into the new inner results, where the inner
+  kernel's next `one_step` reads it. The update is tfrd's
+  (`tfrd.hmc.adapt_step_size`, appendix D.2): ε ← ε·exp(rate·(min(1, α) -
+  target)), per chain for per-chain step sizes [B], from the mean
+  acceptance probability over all chains for a scalar one, and, with
+  `shared_step_size`, one update per image from the mean acceptance
+  probability of its chains, so that the chains of an image keep one step
+  size. TFP's own rule (ε·(1 ± rate) by the sign of the mean acceptance's
+  error) and its decay after `num_adaptation_steps` would change every
+  curve; this wrapper adapts at every step, so use it where the chains may
+  adapt (the preliminary pass of an AIS run) and the inner kernel alone
+  where they may not (adapting the reported chain or a reverse chain would
+  break the Markov property their weights rest on).
+
+  It costs no target evaluation: the inner kernel's log acceptance ratio
+  is all it reads.
+
+  Args:
+    inner_kernel: a kernel whose results have `step_size` and
+      `log_accept_ratio` fields (an `AnnealedHMC`).
+    target_accept_prob: the acceptance probability adapted toward.
+    adaptation_rate: log step-size change per unit of acceptance error.
+    shared_step_size: one step size per image; the inner kernel must have
+      image structure (`image_indices`, and `num_chains` or rows N·C).
+    name: optional name scope of the kernel's ops.
+
+  Raises:
+    ValueError: with `shared_step_size`, for an inner kernel without image
+      structure.
+  """
+
+  def __init__(self, inner_kernel, target_accept_prob=0.65,
+               adaptation_rate=0.05, shared_step_size=False, name=None):
+    if shared_step_size and getattr(inner_kernel, 'image_indices',
+                                    None) is None:
+      raise ValueError('shared_step_size needs an inner kernel with image '
+                       'structure (image_indices).')
+    self._parameters = dict(
+        inner_kernel=inner_kernel, target_accept_prob=target_accept_prob,
+        adaptation_rate=adaptation_rate,
+        shared_step_size=bool(shared_step_size), name=name)
+
+  @property
+  def parameters(self):
+    """The constructor's arguments (used by `copy`)."""
+    return dict(self._parameters)
+
+  @property
+  def inner_kernel(self):
+    return self._parameters['inner_kernel']
+
+  @property
+  def target_accept_prob(self):
+    return self._parameters['target_accept_prob']
+
+  @property
+  def adaptation_rate(self):
+    return self._parameters['adaptation_rate']
+
+  @property
+  def shared_step_size(self):
+    return self._parameters['shared_step_size']
+
+  @property
+  def name(self):
+    return self._parameters['name']
+
+  @property
+  def is_calibrated(self):
+    """The inner kernel's, as for `tfp.mcmc.SimpleStepSizeAdaptation`: its
+    transitions keep their Metropolis-Hastings correction (the adapting
+    chain as a whole is still not Markov)."""
+    return self.inner_kernel.is_calibrated
+
+  def bootstrap_results(self, init_state, **kwargs):
+    """The inner kernel's `bootstrap_results` (with `kwargs`, e.g. the
+    `target_parts` of `AnnealedHMC`), wrapped."""
+    return StepSizeAdaptationResults(
+        self.inner_kernel.bootstrap_results(init_state, **kwargs))
+
+  def one_step(self, current_state, previous_kernel_results, seed=None):
+    """One inner transition, then the step-size update.
+
+    Args:
+      current_state: the inner kernel's state.
+      previous_kernel_results: a `StepSizeAdaptationResults`.
+      seed: passed to the inner kernel.
+
+    Returns:
+      (next state, `StepSizeAdaptationResults` whose inner results hold the
+      updated step size).
+    """
+    with tf.name_scope(self.name or 'StepSizeAdaptation'):
+      inner_kwargs = {} if seed is None else dict(seed=seed)
+      state, inner = self.inner_kernel.one_step(
+          current_state, previous_kernel_results.inner_results,
+          **inner_kwargs)
+      step_size = tf.convert_to_tensor(inner.step_size, tf.float64)
+      log_accept_ratio = inner.log_accept_ratio
+      if self.shared_step_size:
+        log_accept_ratio = self._image_mean(log_accept_ratio)
+      elif step_size.shape.rank == 0:
+        # log of a probability <= 1, which adapt_step_size reads back as is.
+        log_accept_ratio = tf.math.log(tf.reduce_mean(
+            tf.exp(tf.minimum(log_accept_ratio, 0.0))))
+      step_size = hmc.adapt_step_size(step_size, log_accept_ratio,
+                                      self.target_accept_prob,
+                                      self.adaptation_rate)
+      return state, StepSizeAdaptationResults(
+          inner._replace(step_size=step_size))
+
+  def _image_mean(self, log_accept_ratio):
+    """Each chain's log of its image's mean acceptance probability [B].
+
+    The log of a probability <= 1, which `adapt_step_size` reads back
+    unchanged: every chain of an image then takes the same update.
+    """
+    num_images = len(self.inner_kernel.image_indices)
+    num_chains = getattr(self.inner_kernel, 'num_chains', None)
+    rows = log_accept_ratio.shape[:1]
+    if not rows.is_fully_defined():
+      rows = tf.shape(log_accept_ratio)
+    if num_chains is None:
+      num_chains = rows[0] // num_images
+    accept_prob = tf.exp(tf.minimum(log_accept_ratio, 0.0))
+    mean_accept = tf.reduce_mean(
+        tf.reshape(accept_prob, [num_images, num_chains]), axis=1,
+        keepdims=True)
+    return tf.reshape(
+        tf.broadcast_to(tf.math.log(mean_accept), [num_images, num_chains]),
+        rows)
+
+
+def innermost_results(results):
+  """The innermost kernel results of a stack of wrappers (unwraps
+  `inner_results` while there is one), e.g. the `AnnealedHMCResults` inside
+  `StepSizeAdaptationResults`."""
+  while hasattr(results, 'inner_results'):
+    results = results.inner_results
+  return results
 
 
 def seed_position(seed):

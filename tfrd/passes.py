@@ -19,7 +19,7 @@ import collections
 from tfrd import hmc as hmc_lib
 from tfrd import randomness
 
-__all__ = ['AISPass', 'plan_passes', 'num_passes',
+__all__ = ['AISPass', 'REVERSE_PASS', 'plan_passes', 'num_passes',
            'decoder_gradients_per_chain']
 
 
@@ -38,6 +38,14 @@ class AISPass(
       earlier run) or 'preliminary' (the table the preliminary pass used).
   """
   __slots__ = ()
+
+
+# BDMC's reverse AIS pass (`tfrd.bdmc`): frozen, on the forward run's
+# table (given to its loop), with random numbers of its own. It never
+# adapts: adaptation would break the Markov property its unbiasedness
+# rests on.
+REVERSE_PASS = AISPass('reverse', randomness.RUN_SEED_TAGS['reverse'], False,
+                       'given')
 
 
 def plan_passes(step_size_mode, has_step_size_table=False):

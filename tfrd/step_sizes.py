@@ -55,13 +55,15 @@ class StepSizeRecorder:
   """Accumulates the step sizes a pass uses into per-segment geometric means.
 
   Args:
-    segments: `chunk_segments(...)` of the schedule.
+    segments: the table row of each chunk the pass runs: `chunk_segments(...)`
+      of the schedule, or (reverse AIS) those rows in the order its chunks
+      replay them.
     num_rows: chains in the run (images × chains per image).
   """
 
   def __init__(self, segments, num_rows):
     self.segments = np.asarray(segments, dtype=np.int64)
-    num_segments = int(self.segments[-1]) + 1 if self.segments.size else 0
+    num_segments = int(self.segments.max()) + 1 if self.segments.size else 0
     self.log_step_sums = np.zeros([num_segments, num_rows])
     self.num_steps = np.zeros([num_segments])
 
