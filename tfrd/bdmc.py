@@ -659,14 +659,11 @@ def bdmc_on_images(decoder, distortion, rd_betas, image_indices, prior,
   truncated = [truncate_schedule(schedule, float(beta)) for beta in rd_betas]
   results = []
   for point, (beta, point_schedule) in enumerate(zip(rd_betas, truncated)):
-    # Seeds from (seed, β), not the point's position: the data and chains at
-    # β are the same whichever other points are asked for, so runs with
-    # different settings compare on the same images.
-    beta_bits = int(np.float64(beta).view(np.uint64))
+    # Seeds from (seed, β), not the point's position (`point_seed`): runs
+    # with different settings compare on the same images.
     simulated = simulate_data(
-        decoder, distortion, float(beta), image_indices.size, seed=
-        randomness.derive_seed(
-            seed, randomness.POINT_SEED_TAGS['simulation'], beta_bits),
+        decoder, distortion, float(beta), image_indices.size,
+        seed=randomness.point_seed(seed, 'simulation', beta),
         prior=prior, image_indices=image_indices,
         decoder_dtype=chains.decoder_dtype)
     point_progress = None
@@ -674,8 +671,8 @@ def bdmc_on_images(decoder, distortion, rd_betas, image_indices, prior,
       label = f'point {point + 1}/{rd_betas.size}'
       point_progress = (lambda update, label=label: progress(
           update._replace(phase=f'{label} {update.phase}')))
-    point_chains = chains._replace(seed=randomness.derive_seed(
-        seed, randomness.POINT_SEED_TAGS['ais'], beta_bits))
+    point_chains = chains._replace(
+        seed=randomness.point_seed(seed, 'ais', beta))
     results.append(run_bdmc(decoder, distortion, point_schedule, simulated,
                             prior=prior, image_indices=image_indices,
                             chains=point_chains,
