@@ -67,6 +67,23 @@ def _prior_draws(num_rows, seed):
       size=(num_rows, LATENT_DIM)))
 
 
+def _adapted_chain(kernel, num_results, seed, chain_seed):
+  """(step sizes, acceptance probabilities) of each step of a
+  `sample_chain` run of a step-size-adapting `kernel` from 100 prior draws
+  (`_prior_draws(100, seed)`)."""
+
+  @tf.function
+  def run():
+    return tfp.mcmc.sample_chain(
+        num_results, _prior_draws(100, seed=seed), kernel=kernel,
+        seed=chain_seed, trace_fn=lambda _, results: (
+            results.inner_results.step_size,
+            tf.exp(tf.minimum(results.inner_results.log_accept_ratio, 0.0))))
+
+  _, traced = run()
+  return traced
+
+
 def _step_sizes(num_rows, seed, scale=STEP_SIZE, spread=0.3):
   """Per-chain step sizes, uniform in scale·[1 - spread, 1 + spread].
 
@@ -441,15 +458,8 @@ def test_step_size_adapts_through_tfp_simple_step_size_adaptation():
       AnnealedHMC(target, 20.0, 1.0, NUM_LEAPFROG_STEPS),
       num_adaptation_steps=80, target_accept_prob=0.75, adaptation_rate=0.05)
 
-  @tf.function
-  def run():
-    return tfp.mcmc.sample_chain(
-        100, _prior_draws(100, seed=11), kernel=kernel, seed=[2, 3],
-        trace_fn=lambda _, results: (
-            results.inner_results.step_size,
-            tf.exp(tf.minimum(results.inner_results.log_accept_ratio, 0.0))))
-
-  _, (step_size, accept_prob) = run()
+  step_size, accept_prob = _adapted_chain(kernel, 100, seed=11,
+                                          chain_seed=[2, 3])
   # Step 1.0 is far too large at β = 20 (nothing is accepted); adaptation
   # shrinks it until about 75% of the proposals are accepted.
   assert np.mean(accept_prob[:5]) < 0.05
@@ -564,15 +574,8 @@ def test_step_size_adaptation_drives_sample_chain_to_the_target_rate():
                   NUM_LEAPFROG_STEPS),
       target_accept_prob=0.75, adaptation_rate=0.1, shared_step_size=True)
 
-  @tf.function
-  def run():
-    return tfp.mcmc.sample_chain(
-        150, _prior_draws(100, seed=16), kernel=kernel, seed=[2, 5],
-        trace_fn=lambda _, results: (
-            results.inner_results.step_size,
-            tf.exp(tf.minimum(results.inner_results.log_accept_ratio, 0.0))))
-
-  _, (step_size, accept_prob) = run()
+  step_size, accept_prob = _adapted_chain(kernel, 150, seed=16,
+                                          chain_seed=[2, 5])
   assert np.mean(accept_prob[:5]) < 0.05
   # One step size per image, shrunk until about 75% are accepted.
   np.testing.assert_array_equal(
