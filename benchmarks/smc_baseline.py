@@ -67,7 +67,9 @@ tfrd's eq. 15.
 
 The lower bound closer to the reverse AIS upper bound (a smaller gap at
 equal decoder gradients) wins. Writes smc_baseline.json and
-smc_baseline.md into --output_dir.
+smc_baseline.md into --output_dir. The measurement on the deep 64-d
+MLP and its verdict (tfrd's AIS stays): docs/accuracy.md, "An outside
+baseline: TFP's adaptive SMC"; its files: docs/results/smc_baseline/.
 
 Decoders: those of `benchmarks.deep_accuracy` (trained or loaded as it
 does, from --models_dir, by default docs/results/deep_accuracy), and
@@ -274,10 +276,11 @@ class CountedLikelihood:
   holds in graph mode and under XLA, where Python side effects run once
   at tracing.
 
-  `direct` is the same function, also recording what SMC's tempering uses
-  (`record_direct`): the rows of each call made outside the mutation
-  kernel, one call per stage, in `records[count]`; `record_beta` keeps the
-  inverse temperature each stage's kernel targets in `betas[count]`.
+  `record_direct` is the same function that also keeps what SMC's
+  tempering weighs: SMC calls it outside the mutation kernel, once at the
+  start and once after each stage, and its values go to `records[count]`;
+  `record_beta` keeps the inverse temperature each stage's kernel targets
+  in `betas[count]` (count being then the stage's index).
   """
 
   def __init__(self, log_likelihood, num_particles, max_records):
@@ -920,8 +923,8 @@ def run(settings):
 
 def main(argv):
   del argv  # jobs.run refused stray arguments.
-  settings = settings_from_flags()
-  return jobs.run_job('smc_baseline', lambda: run(settings),
+  # Bad flags are bad input too: one line and status 2, as for the job's.
+  return jobs.run_job('smc_baseline', lambda: run(settings_from_flags()),
                       (ValueError, OSError))
 
 
