@@ -23,8 +23,9 @@ matrix, two passes), it
    (`tfrd.schedules.log_weight_variance`: the sum a schedule of equal
    length minimizes).
 
-Every schedule costs the same decoder gradients, so the gaps compare
-schedules at equal cost. Writes schedule_study_<decoder>_<N>.json and .md
+Every schedule has the same transitions: the top point's runs cost the
+same on each, so its gaps compare schedules at equal cost (a lower point's
+runs end where the schedule reaches it, sooner on a re-spaced one). Writes schedule_study_<decoder>_<N>.json and .md
 into --output_dir and prints the table.
 """
 
@@ -172,7 +173,10 @@ def run(settings):
         'points': [{'beta': float(result.beta),
                     'mean_gap': float(result.mean_gap),
                     'gap_stderr': result.gap_stderr,
-                    'gaps': [float(gap) for gap in result.gap]}
+                    'gaps': [float(gap) for gap in result.gap],
+                    'decoder_gradients': int(
+                        result.num_decoder_gradients * settings.num_images *
+                        chains.num_chains)}
                    for result in results],
         'decoder_gradients': int(sum(
             result.num_decoder_gradients * settings.num_images *
