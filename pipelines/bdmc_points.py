@@ -240,13 +240,23 @@ def settle_schedule(job, inputs, prior, chains, program='rd_curve',
       inputs.decoder, inputs.distortion, job.schedule, prior, chains,
       accuracy, num_images, control, record_path)
   margin = tfrd.accuracy.STDERR_MARGIN
+  if search.speed is not None:
+    sys.stderr.write(
+        f'{program}: every schedule re-spaced by thermodynamic length, '
+        f'measured once on {len(search.speed["image_indices"])} simulated '
+        f'image(s) ({search.speed["decoder_gradients"]:,} decoder '
+        f'gradients)\n')
   for attempt in search.attempts:
     verdict = ('within target' if attempt['within_target'] else
                f'not within target: mean + {margin:g} s.e. above it')
+    first = attempt.get('first_image', 0)
     sys.stderr.write(
         f'{program}: schedule of {attempt["num_transitions"]} transitions '
-        f'(--num_intermediate={attempt["num_intermediate"]}): gaps '
-        f'{_gaps_line(attempt["points"])} nats ({verdict})\n')
+        f'(--num_intermediate={attempt["num_intermediate"]})'
+        + (f' on fresh images {first} to '
+           f'{first + attempt["points"][0]["num_images"] - 1}'
+           if first else '') +
+        f': gaps {_gaps_line(attempt["points"])} nats ({verdict})\n')
   verification = search.verification
   if verification is not None:
     first = verification['first_image']
