@@ -153,37 +153,40 @@ class Settings:
   quick: bool = False
 
 
-flags.DEFINE_string('output_dir', 'smc_baseline_output',
-                    'Directory for smc_baseline.json and .md.')
-flags.DEFINE_bool('quick', False,
-                  'A smoke-sized run (a minute): a tiny schedule, 2 images, '
-                  '4 chains, SMC with L = 2 only; says nothing about '
-                  'accuracy.')
-flags.DEFINE_list('decoders', ['mlp64'],
-                  f'Decoders, of {", ".join(DECODERS)}.')
-flags.DEFINE_string('data_dir', None,
-                    'Directory with mnist/ raw files (default: '
-                    '$TFRD_DATA_DIR), to train a missing decoder.')
-flags.DEFINE_integer('num_intermediate', 5000,
-                     "tfrd's base schedule; its fills scale with it "
-                     '(min_before_first N/5, min_between N/2000, at least '
-                     '2).')
-flags.DEFINE_enum('mass_matrix', 'hessian', ['identity', 'hessian'],
-                  "tfrd's HMC mass matrix ('hessian' is its default).")
-flags.DEFINE_string('models_dir', DEFAULT_MODELS_DIR,
-                    "Where benchmarks.deep_accuracy's decoders are (a "
-                    'missing one is trained there).')
-flags.DEFINE_float('beta', 1000.0, 'Inverse temperature of the comparison.')
-flags.DEFINE_integer('num_images', 4, 'Simulated images.')
-flags.DEFINE_integer('first_image', 0,
-                     'Index of the first simulated image (later indices: '
-                     "fresh images, as tfrd's verdict takes).")
-flags.DEFINE_list('smc_kernels', ['10', '2', '10x50'],
-                  "SMC's HMC mutations, one SMC run each: 'L' is TFP's HMC "
-                  'kernel with L leapfrog steps and its adaptive number of '
-                  "steps a stage (2 to 25; TFP's default L is 10, tfrd's "
-                  "2); 'LxS' runs S steps every stage.")
-flags.DEFINE_integer('max_stage', 2000, "SMC's cap on tempering stages.")
+def define_flags():
+  """Defines the benchmark's flags: in its own process only (`__main__`),
+  so that importing it, as its tests do beside the apps, defines none."""
+  flags.DEFINE_string('output_dir', 'smc_baseline_output',
+                      'Directory for smc_baseline.json and .md.')
+  flags.DEFINE_bool('quick', False,
+                    'A smoke-sized run (a minute): a tiny schedule, 2 images, '
+                    '4 chains, SMC with L = 2 only; says nothing about '
+                    'accuracy.')
+  flags.DEFINE_list('decoders', ['mlp64'],
+                    f'Decoders, of {", ".join(DECODERS)}.')
+  flags.DEFINE_string('data_dir', None,
+                      'Directory with mnist/ raw files (default: '
+                      '$TFRD_DATA_DIR), to train a missing decoder.')
+  flags.DEFINE_integer('num_intermediate', 5000,
+                       "tfrd's base schedule; its fills scale with it "
+                       '(min_before_first N/5, min_between N/2000, at least '
+                       '2).')
+  flags.DEFINE_enum('mass_matrix', 'hessian', ['identity', 'hessian'],
+                    "tfrd's HMC mass matrix ('hessian' is its default).")
+  flags.DEFINE_string('models_dir', DEFAULT_MODELS_DIR,
+                      "Where benchmarks.deep_accuracy's decoders are (a "
+                      'missing one is trained there).')
+  flags.DEFINE_float('beta', 1000.0, 'Inverse temperature of the comparison.')
+  flags.DEFINE_integer('num_images', 4, 'Simulated images.')
+  flags.DEFINE_integer('first_image', 0,
+                       'Index of the first simulated image (later indices: '
+                       "fresh images, as tfrd's verdict takes).")
+  flags.DEFINE_list('smc_kernels', ['10', '2', '10x50'],
+                    "SMC's HMC mutations, one SMC run each: 'L' is TFP's HMC "
+                    'kernel with L leapfrog steps and its adaptive number of '
+                    "steps a stage (2 to 25; TFP's default L is 10, tfrd's "
+                    "2); 'LxS' runs S steps every stage.")
+  flags.DEFINE_integer('max_stage', 2000, "SMC's cap on tempering stages.")
 
 
 class SMCKernel(
@@ -923,4 +926,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   jobs.run(main)
