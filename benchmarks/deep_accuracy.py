@@ -204,7 +204,9 @@ def format_table(records):
           for point in attempt['points'])
       lines.append(
           f'| {_label(record)} | {record["latent_dim"]} | '
-          f'{attempt["num_intermediate"]:,} ({attempt["num_transitions"]:,}) '
+          f'{attempt["num_intermediate"]:,} ({attempt["num_transitions"]:,})'
+          + (f', fresh images from {attempt["first_image"]}'
+             if attempt.get('first_image') else '') + ' '
           f'| {gaps} | {attempt["points"][0]["num_images"]} | '
           f'{attempt["decoder_gradients"]:.3g} | '
           f'{attempt["curve_decoder_gradients"]:.3g} | '
