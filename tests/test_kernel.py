@@ -393,13 +393,7 @@ def test_noise_with_unknown_static_shapes(chains_known):
 @pytest.mark.parametrize('num_leapfrog_steps', [1, 3])
 def test_one_step_costs_exactly_l_target_evaluations(per_image,
                                                      num_leapfrog_steps):
-  problem = LinearGaussianProblem(num_images=2)
-  target = problem.target(num_chains=3)
-  calls = []
-
-  def counting_target(z):
-    calls.append(1)
-    return target(z)
+  target, counting_target, calls = _counting_target()
 
   kernel = AnnealedHMC(counting_target, BETA, STEP_SIZE, num_leapfrog_steps,
                        image_indices=[0, 1] if per_image else None)
@@ -477,14 +471,21 @@ def _given_noise(num_rows, seed):
           tf.constant(np.log(rng.uniform(size=num_rows))))
 
 
-def test_given_noise_and_cache_make_hmc_transition():
-  problem = LinearGaussianProblem(num_images=2)
-  target = problem.target(num_chains=3)
+def _counting_target():
+  """(target, the same target counting its calls in `calls`, calls): 2
+  images of the linear Gaussian problem, 3 chains each."""
+  target = LinearGaussianProblem(num_images=2).target(num_chains=3)
   calls = []
 
   def counting_target(z):
     calls.append(1)
     return target(z)
+
+  return target, counting_target, calls
+
+
+def test_given_noise_and_cache_make_hmc_transition():
+  target, counting_target, calls = _counting_target()
 
   state = _prior_draws(6, seed=14)
   parts = target(state)
@@ -521,13 +522,7 @@ def test_given_noise_and_cache_make_hmc_transition():
 
 @pytest.mark.parametrize('shape', ['per_chain', 'shared', 'scalar'])
 def test_step_size_adaptation_applies_tfrd_rule(shape):
-  problem = LinearGaussianProblem(num_images=2)
-  target = problem.target(num_chains=3)
-  calls = []
-
-  def counting_target(z):
-    calls.append(1)
-    return target(z)
+  target, counting_target, calls = _counting_target()
 
   state = _prior_draws(6, seed=15)
   step_size = (tf.constant(0.5, tf.float64) if shape == 'scalar'
